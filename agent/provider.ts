@@ -1,0 +1,69 @@
+// The one interface every backend (aws, vault, file) implements. The refresh loop only sees this.
+import type { Provider, SecretReference } from '../injector/reference.ts';
+
+/** A fetched secret before field selection and formatting (done by the renderer). */
+export type SecretValue =
+  | { readonly kind: 'object'; readonly value: Readonly<Record<string, unknown>> }
+  | { readonly kind: 'text'; readonly value: string }
+  | { readonly kind: 'binary'; readonly value: Uint8Array };
+
+/** A Vault lease (dynamic secrets); serialisable so classic mode can hand it from init to sidecar. */
+export interface Lease {
+  readonly id: string;
+  readonly durationMs: number;
+  readonly renewable: boolean;
+  /** Epoch ms when the lease was issued or last renewed. */
+  readonly renewedAt: number;
+  /** Epoch ms when the lease was first issued (max TTL is counted from here). */
+  readonly issuedAt: number;
+}
+
+export interface Fetched {
+  readonly value: SecretValue;
+  /** Backend version (AWS VersionId, KV v2 version, lease id, content hash): change detection. */
+  readonly version: string;
+  readonly lease?: Lease;
+}
+
+/** Stable error codes: they name what failed (for metrics and the troubleshooting table), never a value. */
+export type ProviderErrorCode =
+  | 'AUTH_FAILED'
+  | 'PERMISSION_DENIED'
+  | 'NOT_FOUND'
+  | 'THROTTLED'
+  | 'UNAVAILABLE'
+  | 'BAD_RESPONSE'
+  | 'FIELD_MISSING'
+  | 'LEASE_EXPIRED'
+  | 'CONFIG';
+
+export class ProviderError extends Error {
+  readonly code: ProviderErrorCode;
+  readonly retryable: boolean;
+  constructor(code: ProviderErrorCode, message: string, retryable: boolean, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'ProviderError';
+    this.code = code;
+    this.retryable = retryable;
+  }
+}
+
+export type FetchOutcome =
+  | { readonly ok: true; readonly ref: SecretReference; readonly fetched: Fetched }
+  | { readonly ok: false; readonly ref: SecretReference; readonly error: ProviderError };
+
+export interface SecretProvider {
+  readonly name: Provider;
+  /** Fetches many references in as few backend calls as the backend allows; one outcome per reference, same order. */
+  fetchMany(refs: readonly SecretReference[]): Promise<readonly FetchOutcome[]>;
+  /** Renews a lease; returns the renewed lease (its durationMs may shrink near max TTL). */
+  renewLease?(lease: Lease): Promise<Lease>;
+  /** Revokes leases and the provider's own token (optional shutdown clean-up). */
+  revoke?(leases: readonly Lease[]): Promise<void>;
+  /** Calls onChange when the backend signals a change itself (the file store's watcher). Returns an unsubscribe. */
+  watch?(onChange: () => void): () => void;
+  /** Provider-private state to persist for classic-mode hand-over (e.g. a Vault token); never a secret value in logs. */
+  exportState?(): unknown;
+  importState?(state: unknown): void;
+  close(): Promise<void>;
+}

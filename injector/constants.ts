@@ -1,0 +1,23 @@
+// Names that are part of the contract between the webhook, the agent, the CLI and users (`kubectl logs -c …`).
+
+export const ANNOTATION_PREFIX = 'sidekey.io/';
+export const AGENT_CONTAINER = 'sidekey-agent';
+export const INIT_CONTAINER = 'sidekey-init';
+/** The tmpfs volume shared with app containers. */
+export const SECRETS_VOLUME = 'sidekey-secrets';
+/** A second tmpfs volume mounted only into agent containers: versions, leases and tokens the app must never see. */
+export const STATE_VOLUME = 'sidekey-state';
+/** Where agent containers mount the two volumes. */
+export const AGENT_SECRETS_DIR = '/sidekey/secrets';
+export const AGENT_STATE_DIR = '/sidekey/state';
+export const DEFAULT_MOUNT_PATH = '/var/run/secrets/sidekey';
+/** The port of /healthz, /readyz, /startup and /metrics inside the agent container. */
+export const AGENT_PORT = 8099;
+/** Env var carrying the agent configuration as JSON. */
+export const CONFIG_ENV = 'SIDEKEY_CONFIG';
+/**
+ * Env var the webhook sets on the reload container (value: the container name). The agent finds the
+ * container's main process in the shared PID namespace as the topmost process carrying it
+ * (children inherit the environment, so the main process is the one whose parent lacks it).
+ */
+export const RELOAD_TARGET_ENV = 'SIDEKEY_RELOAD_TARGET';
