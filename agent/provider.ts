@@ -1,4 +1,6 @@
 // The one interface every backend (aws, vault, file) implements. The refresh loop only sees this.
+import type { Logger } from 'pino';
+import type { AgentConfig } from '../injector/agent-config.ts';
 import type { Provider, SecretReference } from '../injector/reference.ts';
 
 /** A fetched secret before field selection and formatting (done by the renderer). */
@@ -67,3 +69,17 @@ export interface SecretProvider {
   importState?(state: unknown): void;
   close(): Promise<void>;
 }
+
+/** What the agent hands a provider factory. Providers get their settings from config.aws / config.vault. */
+export interface ProviderDeps {
+  readonly config: Readonly<AgentConfig>;
+  /** The process environment (AWS credential chain, endpoint overrides, SIDEKEY_FILE_STORE). */
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly log: Logger;
+  readonly now: () => number;
+  /** Counts one backend API call (for the backend-calls-by-operation metric), e.g. ('aws', 'BatchGetSecretValue'). */
+  readonly countCall: (provider: Provider, operation: string) => void;
+}
+
+/** Each module agent/providers/<provider>.ts exports `createProvider` of this type; the agent imports it lazily. */
+export type ProviderFactory = (deps: ProviderDeps) => SecretProvider | Promise<SecretProvider>;

