@@ -1,0 +1,68 @@
+// The injection settings: cluster-wide defaults an operator gives the webhook (and `sidekey render`), which
+// annotations may override per pod. Plain JSON-able zod schema with a description on every field: the
+// webhook's configuration schema embeds it and the Helm chart's values.schema.json is generated from it.
+import { z } from 'zod';
+import { DEFAULT_MOUNT_PATH } from './constants.ts';
+import { parseDuration } from './duration.ts';
+import { MODES } from './agent-config.ts';
+
+/** Kubernetes resource quantity, e.g. `10m`, `0.5`, `48Mi`, `1G`. */
+export const QUANTITY = /^\d+(\.\d+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$/;
+export const AWS_REGION = /^[a-z]{2}(-[a-z]+)+-\d+$/;
+/** Annotation values for `vault-auth` (the agent also knows `token`, which a pod cannot be given by annotation). */
+export const POD_VAULT_AUTH = ['kubernetes', 'jwt', 'approle'] as const;
+
+const duration = (what: string): z.ZodString =>
+  z.string().refine((s) => parseDuration(s) !== undefined, { error: 'must be a Go-style duration such as 90s or 1h30m' }).describe(what);
+
+const quantity = (what: string): z.ZodString => z.string().regex(QUANTITY, 'must be a Kubernetes quantity such as 10m or 48Mi').describe(what);
+
+const imageSchema = z
+  .strictObject({
+    repository: z.string().min(1).describe('Agent image repository.').default('ghcr.io/sidekey/sidekey-agent'),
+    tag: z.string().min(1).describe('Agent image tag (or a digest such as sha256:...).').default('0.1.0'),
+    pullPolicy: z.enum(['Always', 'IfNotPresent', 'Never']).describe('imagePullPolicy of injected containers.').default('IfNotPresent'),
+  })
+  .describe('The image of the injected agent containers.');
+
+const resourcesSchema = z
+  .strictObject({
+    cpu: quantity('CPU request of an agent container (no CPU limit is set).').default('10m'),
+    memory: quantity('Memory request of an agent container; the memory limit is twice this.').default('48Mi'),
+  })
+  .describe('Default agent resources; the sidekey.io/agent-cpu and sidekey.io/agent-memory annotations override them.');
+
+const vaultSchema = z
+  .strictObject({
+    addr: z.url().optional().describe('Default Vault/OpenBao address, e.g. https://vault.vault.svc:8200. Pods using vault: references need it here or in sidekey.io/vault-addr.'),
+    auth: z.enum(POD_VAULT_AUTH).describe('Default Vault auth method.').default('kubernetes'),
+    authPath: z.string().regex(/^[A-Za-z0-9_./-]{1,128}$/).describe('Default auth mount path without the auth/ prefix.').default('kubernetes'),
+    role: z.string().regex(/^[A-Za-z0-9_.@-]{1,128}$/).optional().describe('Default Vault role; absent means the pod must set sidekey.io/vault-role (kubernetes and jwt auth).'),
+    namespace: z.string().regex(/^[A-Za-z0-9_./-]{1,128}$/).optional().describe('Default Vault Enterprise / OpenBao namespace.'),
+  })
+  .describe('Vault/OpenBao defaults.');
+
+const awsSchema = z
+  .strictObject({
+    region: z.string().regex(AWS_REGION).optional().describe('Default AWS region; absent means the pod\'s AWS_REGION env (IRSA sets it) or sidekey.io/aws-region.'),
+  })
+  .describe('AWS Secrets Manager defaults.');
+
+export const injectionSettingsSchema = z.strictObject({
+  image: imageSchema.prefault({}),
+  resources: resourcesSchema.prefault({}),
+  vault: vaultSchema.prefault({}),
+  aws: awsSchema.prefault({}),
+  defaultMode: z.enum(MODES).describe('Mode of pods without sidekey.io/mode.').default('sidecar'),
+  mountPath: z.string().regex(/^\//, 'must be an absolute path').describe('Default directory where app containers see the files.').default(DEFAULT_MOUNT_PATH),
+  tmpfsSize: quantity('Default sizeLimit of the memory volume holding the files.').default('1Mi'),
+  minRefresh: duration('Floor for sidekey.io/refresh: shorter intervals are refused, to protect the backends.').default('30s'),
+  fileStore: z
+    .string()
+    .regex(/^\//, 'must be an absolute path')
+    .optional()
+    .describe('Directory (or YAML file) of the embedded file store, as the agent sees it; enables file: references. For local runs, the demo and tests.'),
+});
+
+export type InjectionSettings = z.infer<typeof injectionSettingsSchema>;
+export type InjectionSettingsInput = z.input<typeof injectionSettingsSchema>;

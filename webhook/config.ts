@@ -1,0 +1,64 @@
+// The webhook's configuration: the injection defaults plus the server's own settings. Parsed once, frozen.
+// The Helm chart's values.schema.json is generated from `webhookConfigSchema` (z.toJSONSchema), so it stays
+// a plain JSON-able object schema with a description on every field.
+import { z } from 'zod';
+import { injectionSettingsSchema } from '../injector/settings.ts';
+import type { ParseResult } from '../injector/agent-config.ts';
+
+export const SIDECAR_MODES = ['auto', 'native', 'classic'] as const;
+export type SidecarMode = (typeof SIDECAR_MODES)[number];
+
+/** Namespaces never injected, whatever the configuration says. */
+export const ALWAYS_EXCLUDED_NAMESPACES = ['kube-system', 'kube-node-lease'] as const;
+
+const port = (what: string): z.ZodNumber => z.number().int().min(1).max(65_535).describe(what);
+
+export const webhookConfigSchema = z.strictObject({
+  ...injectionSettingsSchema.shape,
+  port: port('HTTPS port of /mutate, /healthz and /readyz.').default(8443),
+  metricsPort: port('HTTP port of Prometheus /metrics.').default(9090),
+  tlsCert: z.string().min(1).describe('PEM certificate file (chain) served; reloaded when it changes.').default('/etc/sidekey/tls/tls.crt'),
+  tlsKey: z.string().min(1).describe('PEM private key file; reloaded when it changes.').default('/etc/sidekey/tls/tls.key'),
+  sidecarMode: z
+    .enum(SIDECAR_MODES)
+    .describe('native: agent as a native sidecar (Kubernetes >= 1.29); classic: init container plus regular sidecar; auto: read the cluster version at start (native when no cluster is configured).')
+    .default('auto'),
+  namespace: z
+    .string()
+    .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/)
+    .max(63)
+    .optional()
+    .describe('The webhook\'s own namespace, never injected (default: env POD_NAMESPACE).'),
+  excludedNamespaces: z
+    .array(z.string().min(1).max(63))
+    .max(1000)
+    .describe('Namespaces never injected, in addition to kube-system, kube-node-lease and the webhook\'s own.')
+    .default([]),
+  maxBodyBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .max(64 * 1024 * 1024)
+    .describe('Largest AdmissionReview body accepted (controller-runtime uses 7 MiB).')
+    .default(7 * 1024 * 1024),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).describe('pino log level.').default('info'),
+  drainSeconds: z.number().int().min(0).max(300).describe('On SIGTERM, keep serving this long (readiness fails) before closing.').default(5),
+});
+
+export type WebhookConfig = z.infer<typeof webhookConfigSchema>;
+export type WebhookConfigInput = z.input<typeof webhookConfigSchema>;
+
+/** Parses and freezes the webhook configuration; the error names fields, never values. */
+export function parseWebhookConfig(raw: unknown): ParseResult<Readonly<WebhookConfig>> {
+  const parsed = webhookConfigSchema.safeParse(raw);
+  if (!parsed.success) return { ok: false, error: `invalid webhook configuration:\n${z.prettifyError(parsed.error)}` };
+  return { ok: true, value: deepFreeze(parsed.data) };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
