@@ -17,7 +17,7 @@ function spec(over: Partial<FileSpec> & { field?: string }): Pick<FileSpec, 'nam
 
 const text = (bytes: Uint8Array): string => Buffer.from(bytes).toString('utf8');
 
-describe('renderFile formats', () => {
+void describe('renderFile formats', () => {
   const cases: { name: string; value: SecretValue; spec: ReturnType<typeof spec>; want: string }[] = [
     { name: 'one field defaults to raw', value: DB, spec: spec({ field: 'password' }), want: "p@ss w'rd" },
     { name: 'whole object defaults to json', value: DB, spec: spec({}), want: `${JSON.stringify(DB.value, null, 2)}\n` },
@@ -45,14 +45,18 @@ describe('renderFile formats', () => {
     { name: 'template', value: DB, spec: spec({ template: 'postgres://{{ .username }}:{{.password}}@{{ .nested.host }}/app' }), want: "postgres://app:p@ss w'rd@db.local/app" },
     { name: 'template whole value', value: { kind: 'text', value: 'tok' }, spec: spec({ template: 'Bearer {{ . }}' }), want: 'Bearer tok' },
   ];
-  for (const c of cases) it(c.name, () => assert.equal(text(renderFile(c.spec, c.value)), c.want));
+  for (const c of cases) {
+    void it(c.name, () => {
+      assert.equal(text(renderFile(c.spec, c.value)), c.want);
+    });
+  }
 
-  it('binary raw stays bytes', () => {
+  void it('binary raw stays bytes', () => {
     assert.deepEqual([...renderFile(spec({}), BINARY)], [0, 1, 2, 255]);
   });
 });
 
-describe('render errors name the field, never a value', () => {
+void describe('render errors name the field, never a value', () => {
   const cases: { name: string; value: SecretValue; spec: ReturnType<typeof spec>; code: string; mentions: string }[] = [
     { name: 'missing field', value: DB, spec: spec({ field: 'token' }), code: 'FIELD_MISSING', mentions: '"token"' },
     { name: 'field of plain text', value: { kind: 'text', value: 'hunter2' }, spec: spec({ field: 'x' }), code: 'NOT_AN_OBJECT', mentions: '"x"' },
@@ -61,7 +65,7 @@ describe('render errors name the field, never a value', () => {
     { name: 'bad env key', value: { kind: 'object', value: { 'bad-key': 'hunter2' } }, spec: spec({ format: 'env' }), code: 'BAD_KEY', mentions: 'bad-key' },
   ];
   for (const c of cases) {
-    it(c.name, () => {
+    void it(c.name, () => {
       assert.throws(
         () => renderFile(c.spec, c.value),
         (error: unknown) => {
@@ -75,7 +79,7 @@ describe('render errors name the field, never a value', () => {
     });
   }
 
-  it('bounds template output', () => {
+  void it('bounds template output', () => {
     const big = 'x'.repeat(1000);
     assert.throws(() => renderTemplate('{{ . }}'.repeat(600), () => big), { code: 'TOO_LARGE' });
   });
