@@ -9,8 +9,8 @@ export type Fault =
   | { readonly kind: 'pass' }
   /** AWS JSON-protocol ThrottlingException (HTTP 400), as Secrets Manager sends it. */
   | { readonly kind: 'aws-throttle' }
-  /** Any status with a JSON body, e.g. 403 {"errors":["permission denied"]} for Vault. */
-  | { readonly kind: 'status'; readonly status: number; readonly body: unknown }
+  /** Any status with a JSON body, e.g. 403 {"errors":["permission denied"]} for Vault; `headers` add to content-type. */
+  | { readonly kind: 'status'; readonly status: number; readonly body: unknown; readonly headers?: Readonly<Record<string, string>> }
   /** Accepts the request, then destroys the socket without an answer. */
   | { readonly kind: 'close' };
 
@@ -24,10 +24,19 @@ export interface FaultProxy {
   stop(): Promise<void>;
 }
 
-function operationOf(req: IncomingMessage): string {
+/** AWS JSON protocol: X-Amz-Target; AWS query protocol (STS): Action= in the form body; else METHOD /path. */
+function operationOf(req: IncomingMessage, body: Buffer): string {
   const target = req.headers['x-amz-target'];
   if (typeof target === 'string') return target.split('.').pop() ?? target;
+  const action = /(?:^|&)Action=([A-Za-z]+)/.exec(body.toString('utf8'));
+  if (action?.[1] !== undefined) return action[1];
   return `${req.method ?? 'GET'} ${(req.url ?? '/').split('?')[0] ?? '/'}`;
+}
+
+async function readAll(req: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
 }
 
 export async function startFaultProxy(target: string): Promise<FaultProxy> {
@@ -36,7 +45,7 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
   let remaining = Infinity;
   const seen: string[] = [];
 
-  const forward = (req: IncomingMessage, res: ServerResponse): void => {
+  const forward = (req: IncomingMessage, body: Buffer, res: ServerResponse): void => {
     const proxied = request(
       { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: { ...req.headers, host: upstream.host } },
       (up) => {
@@ -45,11 +54,12 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
       },
     );
     proxied.on('error', () => res.destroy());
-    req.pipe(proxied);
+    proxied.end(body);
   };
 
-  const server = createServer((req, res) => {
-    seen.push(operationOf(req));
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const body = await readAll(req);
+    seen.push(operationOf(req, body));
     const active = remaining > 0 ? fault : ({ kind: 'pass' } as const);
     if (active.kind !== 'pass') {
       remaining -= 1;
@@ -57,23 +67,23 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     }
     switch (active.kind) {
       case 'pass':
-        forward(req, res);
+        forward(req, body, res);
         return;
       case 'aws-throttle':
-        req.resume();
         res.writeHead(400, { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-errortype': 'ThrottlingException' });
         res.end(JSON.stringify({ __type: 'ThrottlingException', message: 'Rate exceeded' }));
         return;
       case 'status':
-        req.resume();
-        res.writeHead(active.status, { 'content-type': 'application/json' });
+        res.writeHead(active.status, { 'content-type': 'application/json', ...active.headers });
         res.end(JSON.stringify(active.body));
         return;
       case 'close':
-        req.resume();
         req.socket.destroy();
         return;
     }
+  };
+  const server = createServer((req, res) => {
+    handle(req, res).catch(() => res.destroy());
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const { port } = server.address() as AddressInfo;

@@ -1,0 +1,185 @@
+// AWS Secrets Manager provider. Credentials come from the SDK's default chain (env keys, IRSA web identity
+// through STS AssumeRoleWithWebIdentity, EKS Pod Identity, instance roles), so the agent uses the pod's own
+// identity. Cost: unversioned references go through BatchGetSecretValue, 20 distinct secrets per call, so a
+// refresh of N secrets is ceil(N/20) calls; versioned references (@AWSPREVIOUS, @<VersionId>) and secrets a
+// batch did not answer use GetSecretValue. When the batch call itself is denied or unknown (an IAM policy
+// without secretsmanager:BatchGetSecretValue, an endpoint without it), the provider falls back to
+// GetSecretValue for good and logs that once. Every HTTP attempt, retries included, is counted.
+//
+// Endpoint override (tests, VPC endpoints, LocalStack-like servers): AWS_ENDPOINT_URL_SECRETS_MANAGER or
+// AWS_ENDPOINT_URL from the agent's environment. The SDK reads the same variables for STS (IRSA) itself.
+import { BatchGetSecretValueCommand, GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { GetSecretValueCommandOutput, SecretValueEntry } from '@aws-sdk/client-secrets-manager';
+import { createHash } from 'node:crypto';
+import type { SecretReference } from '../../injector/reference.ts';
+import { ProviderError } from '../provider.ts';
+import type { FetchOutcome, Fetched, ProviderDeps, ProviderFactory, SecretProvider, SecretValue } from '../provider.ts';
+import { batchUnsupported, fromBatchError, fromSdkError } from './aws-errors.ts';
+
+/** BatchGetSecretValue returns at most 20 secrets per call (SecretIdList limit). */
+export const BATCH_SIZE = 20;
+/** The SDK's standard retry mode (jittered exponential backoff, throttling-aware), bounded to 3 attempts per call. */
+const MAX_ATTEMPTS = 3;
+const SINGLE_CONCURRENCY = 8;
+
+type Outcome = { ok: true; fetched: Fetched } | { ok: false; error: ProviderError };
+
+/** The fields GetSecretValue and a BatchGetSecretValue entry share. */
+type SecretPayload = Pick<SecretValueEntry, 'SecretString' | 'SecretBinary' | 'VersionId'>;
+
+export interface AwsProviderOptions {
+  /** A ready client (tests); otherwise one is built from config and env. */
+  readonly client?: SecretsManagerClient;
+}
+
+/** A VersionId is a UUID (or a 32-64 character client token); anything else after "@" is a staging label. */
+export function isVersionId(version: string): boolean {
+  return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(version) || (version.length >= 32 && version.length <= 64);
+}
+
+function toValue(payload: SecretPayload): SecretValue | undefined {
+  if (payload.SecretString !== undefined) {
+    const text = payload.SecretString;
+    if (text.trimStart().startsWith('{')) {
+      try {
+        const parsed: unknown = JSON.parse(text);
+        if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) {
+          return { kind: 'object', value: parsed as Record<string, unknown> };
+        }
+      } catch {
+        // Not JSON after all: plain text.
+      }
+    }
+    return { kind: 'text', value: text };
+  }
+  if (payload.SecretBinary !== undefined) return { kind: 'binary', value: payload.SecretBinary };
+  return undefined;
+}
+
+function toOutcome(secretId: string, payload: SecretPayload): Outcome {
+  const value = toValue(payload);
+  if (value === undefined) {
+    return { ok: false, error: new ProviderError('BAD_RESPONSE', `aws ${secretId}: the answer holds neither SecretString nor SecretBinary`, true) };
+  }
+  const version = payload.VersionId ?? createHash('sha256').update(payload.SecretString ?? payload.SecretBinary ?? '').digest('hex');
+  return { ok: true, fetched: { value, version } };
+}
+
+function createClient(deps: ProviderDeps): SecretsManagerClient {
+  const region = deps.config.aws?.region ?? deps.env.AWS_REGION ?? deps.env.AWS_DEFAULT_REGION;
+  if (region === undefined) {
+    throw new ProviderError('CONFIG', 'aws: no region (set sidekey.io/aws-region or the webhook default, or AWS_REGION)', false);
+  }
+  const endpoint = deps.env.AWS_ENDPOINT_URL_SECRETS_MANAGER ?? deps.env.AWS_ENDPOINT_URL;
+  return new SecretsManagerClient({
+    region,
+    ...(endpoint === undefined || endpoint === '' ? {} : { endpoint }),
+    retryMode: 'standard',
+    maxAttempts: MAX_ATTEMPTS,
+    requestHandler: { connectionTimeout: 3_000, requestTimeout: 10_000 },
+  });
+}
+
+/** Runs fn over items with at most `limit` in flight. */
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const index = next;
+      next += 1;
+      results[index] = await fn(items[index] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+/** Finds the answer to a requested id among batch entries: by name, full ARN, or partial ARN (without the 6-char suffix). */
+function matchEntry(id: string, entries: readonly SecretValueEntry[]): SecretValueEntry | undefined {
+  return entries.find(
+    (e) => e.Name === id || e.ARN === id || (e.ARN !== undefined && e.ARN.length === id.length + 7 && e.ARN.startsWith(`${id}-`)),
+  );
+}
+
+export function createAwsProvider(deps: ProviderDeps, options: AwsProviderOptions = {}): SecretProvider {
+  const client = options.client ?? createClient(deps);
+  client.middlewareStack.add(
+    (next, context) => (args) => {
+      deps.countCall('aws', (context.commandName ?? 'Unknown').replace(/Command$/, ''));
+      return next(args);
+    },
+    { step: 'deserialize', name: 'sidekeyCountCalls' },
+  );
+  let batchAllowed = true;
+
+  const getOne = async (secretId: string, version: string | undefined): Promise<Outcome> => {
+    const what = version === undefined ? secretId : `${secretId}@${version}`;
+    try {
+      const selector = version === undefined ? {} : isVersionId(version) ? { VersionId: version } : { VersionStage: version };
+      const answer: GetSecretValueCommandOutput = await client.send(new GetSecretValueCommand({ SecretId: secretId, ...selector }));
+      return toOutcome(what, answer);
+    } catch (error) {
+      return { ok: false, error: fromSdkError(error, what) };
+    }
+  };
+
+  const getBatch = async (ids: readonly string[]): Promise<Map<string, Outcome>> => {
+    const results = new Map<string, Outcome>();
+    if (batchAllowed) {
+      try {
+        const answer = await client.send(new BatchGetSecretValueCommand({ SecretIdList: [...ids] }));
+        for (const id of ids) {
+          const entry = matchEntry(id, answer.SecretValues ?? []);
+          const failed = answer.Errors?.find((e) => e.SecretId === id);
+          if (entry !== undefined) results.set(id, toOutcome(id, entry));
+          else if (failed !== undefined) results.set(id, { ok: false, error: fromBatchError(id, failed.ErrorCode, failed.Message) });
+        }
+      } catch (error) {
+        if (!batchUnsupported(error)) {
+          const mapped = fromSdkError(error, `batch of ${ids.length} secrets`);
+          for (const id of ids) results.set(id, { ok: false, error: mapped });
+          return results;
+        }
+        batchAllowed = false;
+        deps.log.warn({ provider: 'aws', error: fromSdkError(error, 'BatchGetSecretValue').message }, 'BatchGetSecretValue unavailable; using GetSecretValue per secret (one call per secret)');
+      }
+    }
+    // Secrets the batch did not answer (or all of them, when batching is unavailable): one call each.
+    const missing = ids.filter((id) => !results.has(id));
+    const singles = await mapLimit(missing, SINGLE_CONCURRENCY, (id) => getOne(id, undefined));
+    missing.forEach((id, i) => results.set(id, singles[i] as Outcome));
+    return results;
+  };
+
+  return {
+    name: 'aws',
+    async fetchMany(refs: readonly SecretReference[]): Promise<readonly FetchOutcome[]> {
+      const plainIds = [...new Set(refs.filter((r) => r.version === undefined).map((r) => r.path))];
+      const versioned = [...new Set(refs.filter((r) => r.version !== undefined).map((r) => `${r.path}@${r.version ?? ''}`))];
+      const chunks: string[][] = [];
+      for (let i = 0; i < plainIds.length; i += BATCH_SIZE) chunks.push(plainIds.slice(i, i + BATCH_SIZE));
+      const [batchResults, versionedResults] = await Promise.all([
+        Promise.all(chunks.map(getBatch)),
+        mapLimit(versioned, SINGLE_CONCURRENCY, (key) => {
+          const at = key.lastIndexOf('@');
+          return getOne(key.slice(0, at), key.slice(at + 1));
+        }),
+      ]);
+      const byKey = new Map<string, Outcome>();
+      for (const map of batchResults) for (const [id, outcome] of map) byKey.set(id, outcome);
+      versioned.forEach((key, i) => byKey.set(key, versionedResults[i] as Outcome));
+      return refs.map((ref): FetchOutcome => {
+        const outcome = byKey.get(ref.version === undefined ? ref.path : `${ref.path}@${ref.version}`);
+        if (outcome === undefined) return { ok: false, ref, error: new ProviderError('BAD_RESPONSE', `aws ${ref.path}: no answer`, true) };
+        return outcome.ok ? { ok: true, ref, fetched: outcome.fetched } : { ok: false, ref, error: outcome.error };
+      });
+    },
+    close(): Promise<void> {
+      client.destroy();
+      return Promise.resolve();
+    },
+  };
+}
+
+export const createProvider: ProviderFactory = (deps) => createAwsProvider(deps);
