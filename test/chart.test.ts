@@ -1,0 +1,268 @@
+// The Helm chart, rendered by the real helm (installed by the setup) with the default values and every value
+// set in charts/sidekey/ci: helm lint, every object validated against the Kubernetes schemas (strict: an
+// unknown field fails) or cert-manager's, and assertions on the fields that make the install safe.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { Certificate, Issuer } from '@kubernetes-models/cert-manager/cert-manager.io/v1';
+import { parse as parseYaml, parseAllDocuments } from 'yaml';
+import { chartConfigSchema, CHART_DIR, staleChartFiles } from '../scripts/chart-values-schema.ts';
+import { parseWebhookConfig } from '../webhook/config.ts';
+import { requireTool, TOOLS_DIR, VENV_BIN } from './support/process.ts';
+
+const HELM = requireTool(join(TOOLS_DIR, 'bin', 'helm'), 'helm');
+const KUBE_VALIDATE = requireTool(join(VENV_BIN, 'kubernetes-validate'), 'kubernetes-validate');
+/** The oldest Kubernetes the chart supports (Chart.yaml kubeVersion): render and validate against it. */
+const KUBE_VERSION = '1.30.0';
+const NAMESPACE = 'sidekey-system';
+const RELEASE = 'sk';
+const CI_DIR = join(CHART_DIR, 'ci');
+const INVALID_DIR = join(import.meta.dirname, 'fixtures', 'chart-invalid');
+const PACKAGE_VERSION = (JSON.parse(readFileSync(join(import.meta.dirname, '..', 'package.json'), 'utf8')) as { version: string }).version;
+
+const scratch = mkdtempSync(join(tmpdir(), 'sidekey-chart-'));
+after(() => {
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+interface K8sObject {
+  readonly apiVersion: string;
+  readonly kind: string;
+  readonly metadata: { readonly name: string; readonly namespace?: string; readonly annotations?: Record<string, string> };
+  readonly [field: string]: unknown;
+}
+
+// Rendered objects are read field by field below, after the schemas have validated their shapes: typing
+// every Kubernetes kind here would only restate those schemas.
+/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-argument, @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-return */
+type Any = any;
+
+function helm(args: readonly string[]): { status: number; stdout: string; stderr: string } {
+  const r = spawnSync(HELM, args, { encoding: 'utf8' });
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+function render(valuesFile?: string): K8sObject[] {
+  const args = ['template', RELEASE, CHART_DIR, '--namespace', NAMESPACE, '--kube-version', KUBE_VERSION];
+  const r = helm(valuesFile === undefined ? args : [...args, '--values', valuesFile]);
+  assert.equal(r.status, 0, `helm template failed:\n${r.stderr}`);
+  return parseAllDocuments(r.stdout)
+    .map((doc) => doc.toJS() as K8sObject | null)
+    .filter((o): o is K8sObject => o !== null);
+}
+
+const isCertManager = (o: K8sObject): boolean => o.apiVersion.startsWith('cert-manager.io/');
+
+/** Kubernetes objects through kubernetes-validate --strict; cert-manager objects through its models. */
+function validate(objects: readonly K8sObject[], label: string): void {
+  const file = join(scratch, `${label}.yaml`);
+  writeFileSync(file, objects.filter((o) => !isCertManager(o)).map((o) => `---\n${JSON.stringify(o)}\n`).join(''));
+  const r = spawnSync(KUBE_VALIDATE, ['--strict', '--quiet', '--kubernetes-version', KUBE_VERSION, file], { encoding: 'utf8' });
+  assert.equal(r.status, 0, `kubernetes-validate:\n${r.stdout}${r.stderr}`);
+  assert.doesNotMatch(r.stdout + r.stderr, /Couldn't find schema/);
+  for (const o of objects.filter(isCertManager)) {
+    if (o.kind === 'Certificate') new Certificate(o).validate();
+    else if (o.kind === 'Issuer') new Issuer(o as Any).validate();
+    else assert.fail(`unexpected cert-manager kind ${o.kind}`);
+  }
+}
+
+function one(objects: readonly K8sObject[], kind: string, name?: string): Any {
+  const found = objects.filter((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
+  assert.equal(found.length, 1, `expected one ${kind}${name === undefined ? '' : ` ${name}`}, found ${found.length}`);
+  return found[0];
+}
+
+/** Pod Security Standard "restricted" (k8s.io/pod-security-admission policy checks), plus a read-only root. */
+function restrictedViolations(pod: Any): string[] {
+  const problems: string[] = [];
+  for (const field of ['hostNetwork', 'hostPID', 'hostIPC']) if (pod[field] === true) problems.push(field);
+  const allowedVolumes = ['configMap', 'csi', 'downwardAPI', 'emptyDir', 'ephemeral', 'persistentVolumeClaim', 'projected', 'secret', 'image'];
+  for (const v of pod.volumes ?? []) {
+    const type = Object.keys(v).find((k) => k !== 'name');
+    if (type === undefined || !allowedVolumes.includes(type)) problems.push(`volume ${v.name}: ${String(type)}`);
+  }
+  const podSc = pod.securityContext ?? {};
+  for (const c of [...(pod.initContainers ?? []), ...pod.containers]) {
+    const sc = c.securityContext ?? {};
+    const where = `container ${c.name}`;
+    if (sc.privileged === true) problems.push(`${where}: privileged`);
+    if (sc.allowPrivilegeEscalation !== false) problems.push(`${where}: allowPrivilegeEscalation not false`);
+    if ((sc.runAsNonRoot ?? podSc.runAsNonRoot) !== true) problems.push(`${where}: runAsNonRoot not true`);
+    if ((sc.runAsUser ?? podSc.runAsUser) === 0) problems.push(`${where}: runAsUser 0`);
+    if (!(sc.capabilities?.drop ?? []).includes('ALL')) problems.push(`${where}: capabilities not dropping ALL`);
+    if ((sc.capabilities?.add ?? []).some((cap: string) => cap !== 'NET_BIND_SERVICE')) problems.push(`${where}: adds capabilities`);
+    const seccomp = sc.seccompProfile?.type ?? podSc.seccompProfile?.type;
+    if (seccomp !== 'RuntimeDefault' && seccomp !== 'Localhost') problems.push(`${where}: seccompProfile ${String(seccomp)}`);
+    if (sc.readOnlyRootFilesystem !== true) problems.push(`${where}: root filesystem writable`);
+    for (const p of c.ports ?? []) if (p.hostPort !== undefined) problems.push(`${where}: hostPort`);
+  }
+  return problems;
+}
+
+const matchesLabels = (selector: Record<string, string>, labels: Record<string, string>): boolean =>
+  Object.entries(selector).every(([k, v]) => labels[k] === v);
+
+/** What every rendering must satisfy, whatever the values. */
+function assertInvariants(objects: readonly K8sObject[], values: Any): void {
+  const rbacKinds = ['Role', 'ClusterRole', 'RoleBinding', 'ClusterRoleBinding'];
+  assert.deepEqual(objects.filter((o) => rbacKinds.includes(o.kind)).map((o) => o.kind), [], 'the webhook needs no RBAC');
+  assert.ok(!JSON.stringify(objects.filter((o) => o.kind !== 'Secret')).includes('"secrets"'), 'nothing refers to the secrets resource');
+
+  const deployment = one(objects, 'Deployment');
+  const pod = deployment.spec.template.spec;
+  assert.deepEqual(restrictedViolations(pod), []);
+  assert.equal(deployment.spec.replicas, values.replicaCount ?? 2);
+  assert.equal(deployment.spec.strategy.rollingUpdate.maxUnavailable, 0);
+  const podLabels = deployment.spec.template.metadata.labels;
+  assert.ok(matchesLabels(deployment.spec.selector.matchLabels, podLabels));
+  const affinity = pod.affinity.podAntiAffinity;
+  const term = affinity.requiredDuringSchedulingIgnoredDuringExecution?.[0] ?? affinity.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm;
+  assert.equal(term.topologyKey, 'kubernetes.io/hostname');
+  assert.ok(matchesLabels(term.labelSelector.matchLabels, podLabels));
+
+  const [container] = pod.containers;
+  assert.equal(pod.containers.length, 1);
+  assert.match(container.image, new RegExp(`:${(values.image?.tag ?? PACKAGE_VERSION).replaceAll('.', '\\.')}$`));
+  assert.ok(container.resources.requests.cpu !== undefined && container.resources.limits.memory !== undefined);
+  for (const probe of ['startupProbe', 'readinessProbe', 'livenessProbe']) {
+    assert.equal(container[probe].httpGet.scheme, 'HTTPS', probe);
+    assert.equal(container[probe].httpGet.port, 'https', probe);
+  }
+  const config = parseWebhookConfig(JSON.parse(one(objects, 'ConfigMap').data['config.json']));
+  assert.ok(config.ok, config.ok ? '' : config.error);
+  assert.equal(config.value.image.tag, values.config?.image?.tag ?? PACKAGE_VERSION, 'agent image tag defaults to appVersion');
+  assert.equal(container.ports.find((p: Any) => p.name === 'https').containerPort, config.value.port);
+  assert.equal(pod.automountServiceAccountToken, config.value.sidecarMode === 'auto', 'token only for the /version call of sidecarMode auto');
+  assert.equal(one(objects, 'ServiceAccount').automountServiceAccountToken, false);
+
+  const tlsMount = container.volumeMounts.find((m: Any) => m.mountPath === '/etc/sidekey/tls');
+  assert.equal(tlsMount.subPath, undefined, 'the TLS Secret is mounted as a directory, so renewals reach the webhook');
+  const tlsSecretName = pod.volumes.find((v: Any) => v.name === tlsMount.name).secret.secretName;
+  assert.equal(config.value.tlsCert, `${tlsMount.mountPath}/tls.crt`);
+  assert.equal(config.value.tlsKey, `${tlsMount.mountPath}/tls.key`);
+
+  const service = one(objects, 'Service');
+  assert.ok(matchesLabels(service.spec.selector, podLabels));
+  const pdb = one(objects, 'PodDisruptionBudget');
+  assert.ok(matchesLabels(pdb.spec.selector.matchLabels, podLabels));
+
+  const mwc = one(objects, 'MutatingWebhookConfiguration');
+  assert.equal(mwc.webhooks.length, 1);
+  const [hook] = mwc.webhooks;
+  assert.deepEqual(hook.rules, [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], scope: 'Namespaced' }]);
+  assert.equal(hook.sideEffects, 'None');
+  assert.deepEqual(hook.admissionReviewVersions, ['v1']);
+  assert.equal(hook.timeoutSeconds, values.webhook?.timeoutSeconds ?? 5);
+  assert.equal(hook.failurePolicy, values.webhook?.failurePolicy ?? 'Fail');
+  assert.equal(hook.reinvocationPolicy, 'Never');
+  assert.deepEqual(hook.clientConfig.service, { name: service.metadata.name, namespace: NAMESPACE, path: '/mutate', port: service.spec.ports[0].port });
+  assert.equal(service.spec.ports[0].targetPort, 'https');
+  const opted = hook.matchConditions.find((c: Any) => c.name === 'opted-in').expression;
+  assert.match(opted, /object\.metadata\.annotations\['sidekey\.io\/inject'\] == 'true'/);
+  const exclusion = hook.namespaceSelector.matchExpressions.find((e: Any) => e.key === 'kubernetes.io/metadata.name');
+  assert.equal(exclusion.operator, 'NotIn');
+  for (const ns of ['kube-system', 'kube-node-lease', NAMESPACE, ...(values.config?.excludedNamespaces ?? [])]) assert.ok(exclusion.values.includes(ns), ns);
+
+  if ((values.tls?.mode ?? 'generate') === 'generate') assertGeneratedTls(objects, hook, tlsSecretName, service.metadata.name);
+  else assertCertManagerTls(objects, mwc, tlsSecretName, values);
+}
+
+function assertGeneratedTls(objects: readonly K8sObject[], hook: Any, secretName: string, serviceName: string): void {
+  const secret = one(objects, 'Secret', secretName);
+  assert.equal(secret.type, 'kubernetes.io/tls');
+  assert.equal(hook.clientConfig.caBundle, secret.data['ca.crt']);
+  const ca = new X509Certificate(Buffer.from(secret.data['ca.crt'], 'base64'));
+  const cert = new X509Certificate(Buffer.from(secret.data['tls.crt'], 'base64'));
+  assert.ok(ca.ca);
+  assert.ok(cert.verify(ca.publicKey), 'the serving certificate is signed by the CA in caBundle');
+  assert.ok(cert.checkHost(`${serviceName}.${NAMESPACE}.svc`), 'the certificate names the Service DNS name the API server dials');
+  assert.equal(one(objects, 'MutatingWebhookConfiguration').metadata.annotations, undefined);
+  assert.equal(objects.filter(isCertManager).length, 0);
+}
+
+function assertCertManagerTls(objects: readonly K8sObject[], mwc: Any, secretName: string, values: Any): void {
+  assert.equal(objects.filter((o) => o.kind === 'Secret').length, 0, 'cert-manager writes the Secret');
+  assert.equal(mwc.webhooks[0].clientConfig.caBundle, undefined);
+  const certificates = objects.filter((o) => o.kind === 'Certificate') as Any[];
+  const serving = certificates.find((c) => c.spec.secretName === secretName);
+  assert.equal(mwc.metadata.annotations['cert-manager.io/inject-ca-from'], `${NAMESPACE}/${serving.metadata.name}`);
+  assert.ok(serving.spec.dnsNames.includes(`${mwc.webhooks[0].clientConfig.service.name}.${NAMESPACE}.svc`));
+  const issuerRef = values.tls.certManager?.issuerRef;
+  if (issuerRef === undefined) {
+    const issuers = objects.filter((o) => o.kind === 'Issuer') as Any[];
+    assert.ok(issuers.some((i) => i.metadata.name === serving.spec.issuerRef.name && i.spec.ca !== undefined), 'signed by the chart\'s CA Issuer');
+    assert.ok(certificates.some((c) => c.spec.isCA === true));
+  } else {
+    assert.equal(serving.spec.issuerRef.name, issuerRef.name);
+    assert.equal(serving.spec.issuerRef.kind, issuerRef.kind);
+    assert.equal(objects.filter((o) => o.kind === 'Issuer').length, 0);
+  }
+}
+
+const valueSets = [undefined, ...readdirSync(CI_DIR).filter((f) => f.endsWith('.yaml')).map((f) => join(CI_DIR, f))];
+
+void describe('chart renders with each value set', () => {
+  for (const file of valueSets) {
+    const label = file === undefined ? 'default values' : basename(file, '.yaml');
+    void test(label, () => {
+      const lint = helm(['lint', '--strict', CHART_DIR, '--namespace', NAMESPACE, '--kube-version', KUBE_VERSION, ...(file === undefined ? [] : ['--values', file])]);
+      assert.equal(lint.status, 0, `helm lint:\n${lint.stdout}${lint.stderr}`);
+      const objects = render(file);
+      validate(objects, label);
+      assertInvariants(objects, file === undefined ? {} : parseYaml(readFileSync(file, 'utf8')));
+    });
+  }
+
+  void test('value-specific fields reach the objects', () => {
+    const hook = (f: string): Any => one(render(join(CI_DIR, f)), 'MutatingWebhookConfiguration').webhooks[0];
+    const selected = hook('namespace-selector-values.yaml');
+    assert.deepEqual(selected.namespaceSelector.matchLabels, { 'sidekey.io/enabled': 'true' });
+    assert.ok(selected.namespaceSelector.matchExpressions.some((e: Any) => e.key === 'team' && e.operator === 'In'));
+    assert.deepEqual(selected.objectSelector, { matchLabels: { 'sidekey.io/inject': 'true' } });
+    const production = one(render(join(CI_DIR, 'production-values.yaml')), 'Deployment').spec.template.spec;
+    assert.ok(production.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution !== undefined);
+    assert.equal(production.priorityClassName, 'system-cluster-critical');
+  });
+
+  void test('generated TLS differs between renderings (no fixed key in the chart)', () => {
+    const key = (): string => one(render(), 'Secret').data['tls.key'];
+    assert.notEqual(key(), key());
+  });
+});
+
+void describe('values', () => {
+  void test('values.schema.json and the README values table are generated from the current schemas', () => {
+    assert.deepEqual(staleChartFiles(), [], 'run: node scripts/chart-values-schema.ts');
+  });
+
+  void test('values.yaml config matches the webhook\'s own defaults', () => {
+    const values = parseYaml(readFileSync(join(CHART_DIR, 'values.yaml'), 'utf8'));
+    const fromValues = chartConfigSchema.parse(values.config);
+    const defaults = chartConfigSchema.parse({});
+    assert.deepEqual({ ...fromValues, image: { ...fromValues.image, tag: defaults.image.tag } }, defaults);
+  });
+
+  void test('appVersion is the package version, and the webhook defaults the agent tag to it', () => {
+    const chart = parseYaml(readFileSync(join(CHART_DIR, 'Chart.yaml'), 'utf8'));
+    assert.equal(chart.appVersion, PACKAGE_VERSION);
+    assert.equal(chartConfigSchema.parse({}).image.tag, PACKAGE_VERSION);
+  });
+
+  for (const file of readdirSync(INVALID_DIR).filter((f) => f.endsWith('.yaml'))) {
+    void test(`invalid values are refused with the value named: ${file}`, () => {
+      const valuesFile = join(INVALID_DIR, file);
+      const expected = /^# expect: (.+)$/m.exec(readFileSync(valuesFile, 'utf8'))?.[1];
+      assert.ok(expected !== undefined, `${file} lacks its "# expect: <helm error>" line`);
+      for (const args of [['template', RELEASE], ['lint']]) {
+        const r = helm([...args, CHART_DIR, '--namespace', NAMESPACE, '--kube-version', KUBE_VERSION, '--values', valuesFile]);
+        assert.notEqual(r.status, 0, `helm ${args[0]!} accepted ${file}`);
+        assert.ok((r.stdout + r.stderr).includes(expected), `helm ${args[0]!} should say: ${expected}\n${r.stdout}${r.stderr}`);
+      }
+    });
+  }
+});
