@@ -17,7 +17,7 @@ export type ReferenceResult =
   | { readonly ok: true; readonly ref: SecretReference }
   | { readonly ok: false; readonly problem: string };
 
-const PATH_CHARS = /^[A-Za-z0-9_.+=,:\/-]+$/;
+const PATH_CHARS = /^[A-Za-z0-9_.+=,:/-]+$/;
 const FIELD_CHARS = /^[A-Za-z0-9_.-]+$/;
 const VERSION_CHARS = /^[A-Za-z0-9_-]{1,64}$/;
 

@@ -9,6 +9,9 @@ import { MODES } from './agent-config.ts';
 /** Kubernetes resource quantity, e.g. `10m`, `0.5`, `48Mi`, `1G`. */
 export const QUANTITY = /^\d+(\.\d+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$/;
 export const AWS_REGION = /^[a-z]{2}(-[a-z]+)+-\d+$/;
+export const VAULT_AUTH_PATH = /^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/;
+export const VAULT_ROLE = /^[A-Za-z0-9_.@-]{1,128}$/;
+export const VAULT_NAMESPACE = /^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*\/?$/;
 /** Annotation values for `vault-auth` (the agent also knows `token`, which a pod cannot be given by annotation). */
 export const POD_VAULT_AUTH = ['kubernetes', 'jwt', 'approle'] as const;
 
@@ -36,15 +39,15 @@ const vaultSchema = z
   .strictObject({
     addr: z.url().optional().describe('Default Vault/OpenBao address, e.g. https://vault.vault.svc:8200. Pods using vault: references need it here or in sidekey.io/vault-addr.'),
     auth: z.enum(POD_VAULT_AUTH).describe('Default Vault auth method.').default('kubernetes'),
-    authPath: z.string().regex(/^[A-Za-z0-9_./-]{1,128}$/).describe('Default auth mount path without the auth/ prefix.').default('kubernetes'),
-    role: z.string().regex(/^[A-Za-z0-9_.@-]{1,128}$/).optional().describe('Default Vault role; absent means the pod must set sidekey.io/vault-role (kubernetes and jwt auth).'),
-    namespace: z.string().regex(/^[A-Za-z0-9_./-]{1,128}$/).optional().describe('Default Vault Enterprise / OpenBao namespace.'),
+    authPath: z.string().max(128).regex(VAULT_AUTH_PATH).describe('Default auth mount path without the auth/ prefix.').default('kubernetes'),
+    role: z.string().regex(VAULT_ROLE).optional().describe('Default Vault role; absent means the pod must set sidekey.io/vault-role (kubernetes and jwt auth).'),
+    namespace: z.string().max(128).regex(VAULT_NAMESPACE).optional().describe('Default Vault Enterprise / OpenBao namespace.'),
   })
   .describe('Vault/OpenBao defaults.');
 
 const awsSchema = z
   .strictObject({
-    region: z.string().regex(AWS_REGION).optional().describe('Default AWS region; absent means the pod\'s AWS_REGION env (IRSA sets it) or sidekey.io/aws-region.'),
+    region: z.string().regex(AWS_REGION).optional().describe('Default AWS region, used when neither sidekey.io/aws-region nor the app container\'s AWS_REGION env (IRSA sets it) gives one.'),
   })
   .describe('AWS Secrets Manager defaults.');
 

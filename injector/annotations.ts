@@ -1,0 +1,363 @@
+// The annotation contract (DESIGN.md §2): `sidekey.io/*` annotations parsed into a typed request, or a list of
+// problems that each name the annotation, say what is wrong and show a valid example. Pod-dependent checks
+// (containers, UIDs, mounts) happen later, in plan.ts.
+import { ANNOTATION_PREFIX } from './constants.ts';
+import { FILE_NAME, MODES, OUTPUT_FORMATS } from './agent-config.ts';
+import type { Mode, OutputFormat } from './agent-config.ts';
+import { formatDuration, parseDuration } from './duration.ts';
+import { PROBLEM_CODES, example, quote } from './problems.ts';
+import type { Problem } from './problems.ts';
+import { parseReference } from './reference.ts';
+import type { SecretReference } from './reference.ts';
+import { POD_VAULT_AUTH, QUANTITY, AWS_REGION, VAULT_AUTH_PATH, VAULT_NAMESPACE, VAULT_ROLE } from './settings.ts';
+import { templateFields } from './template-syntax.ts';
+import { parseReload } from './reload.ts';
+import type { ReloadRequest } from './reload.ts';
+
+export interface FileRequest {
+  readonly name: string;
+  readonly ref: SecretReference;
+  readonly format?: OutputFormat;
+  readonly template?: string;
+  readonly refreshMs?: number;
+}
+
+export interface VaultRequest {
+  readonly addr?: string;
+  readonly auth?: (typeof POD_VAULT_AUTH)[number];
+  readonly authPath?: string;
+  readonly role?: string;
+  readonly namespace?: string;
+  /** approle: the Secret (keys role-id, secret-id) mounted into the agent only. */
+  readonly approleSecret?: string;
+}
+
+export interface AnnotationRequest {
+  readonly files: readonly FileRequest[];
+  readonly mode?: Mode;
+  readonly mountPath?: string;
+  readonly containers?: readonly string[];
+  readonly fileMode?: number;
+  readonly reload: ReloadRequest;
+  readonly reloadContainer?: string;
+  readonly refreshMs?: number;
+  readonly awsRegion?: string;
+  readonly vault: VaultRequest;
+  readonly agentCpu?: string;
+  readonly agentMemory?: string;
+  readonly tmpfsSize?: string;
+}
+
+export type AnnotationDecision =
+  | { readonly kind: 'skip'; readonly reason: string }
+  | { readonly kind: 'parsed'; readonly request: AnnotationRequest; readonly problems: readonly Problem[]; readonly warnings: readonly string[] };
+
+export const FILE_KEYS = ['secret', 'template', 'format', 'refresh'] as const;
+type FileKey = (typeof FILE_KEYS)[number];
+
+/** A valid example value for every annotation, used in messages. */
+export const EXAMPLES: Readonly<Record<string, string>> = {
+  inject: 'true',
+  secret: 'aws:prod/db#password',
+  template: 'postgres://{{ .username }}:{{ .password }}@db/app',
+  format: 'json',
+  refresh: '1h',
+  'mount-path': '/var/run/secrets/sidekey',
+  containers: 'app,worker',
+  'file-mode': '0400',
+  reload: 'signal:SIGHUP',
+  'reload-container': 'app',
+  mode: 'sidecar',
+  'aws-region': 'eu-west-1',
+  'vault-addr': 'https://vault.vault.svc:8200',
+  'vault-role': 'payments',
+  'vault-auth-path': 'kubernetes',
+  'vault-auth': 'kubernetes',
+  'vault-namespace': 'team-a',
+  'vault-approle-secret': 'payments-approle',
+  'agent-cpu': '10m',
+  'agent-memory': '48Mi',
+  'tmpfs-size': '1Mi',
+  status: 'injected',
+};
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+
+type Draft = { -readonly [K in keyof AnnotationRequest]: AnnotationRequest[K] };
+
+interface FileDraft {
+  secret?: string;
+  template?: string;
+  format?: string;
+  refresh?: string;
+}
+
+class Findings {
+  readonly problems: Problem[] = [];
+  readonly warnings: string[] = [];
+  add(code: Problem['code'], annotation: string, message: string): void {
+    const base = annotation.startsWith('secret-') || annotation.startsWith('template-') || annotation.startsWith('format-') || annotation.startsWith('refresh-')
+      ? annotation.slice(0, annotation.indexOf('-'))
+      : annotation;
+    const value = EXAMPLES[base];
+    const exampleKey = code === PROBLEM_CODES.badFileName ? `${base}-db` : annotation;
+    this.problems.push({ code, annotation, message, ...(value === undefined ? {} : { example: example(exampleKey, value) }) });
+  }
+}
+
+export interface AnnotationLimits {
+  /** sidekey.io/refresh* below this are refused. */
+  readonly minRefreshMs: number;
+}
+
+/** Reads the `sidekey.io/` annotations of a pod. */
+export function parseAnnotations(annotations: Readonly<Record<string, string>>, limits: AnnotationLimits): AnnotationDecision {
+  const own = new Map<string, string>();
+  for (const [key, value] of Object.entries(annotations)) {
+    if (key.startsWith(ANNOTATION_PREFIX)) own.set(key.slice(ANNOTATION_PREFIX.length), value);
+  }
+  const status = own.get('status');
+  if (status !== undefined && /^injected( |$)/.test(status)) return { kind: 'skip', reason: 'already injected' };
+  const inject = own.get('inject');
+  if (inject === undefined || inject === 'false') return { kind: 'skip', reason: 'not opted in' };
+  const findings = new Findings();
+  if (inject !== 'true') findings.add(PROBLEM_CODES.badInject, 'inject', `must be "true" or "false", not ${quote(inject)}`);
+  if (status !== undefined) findings.add(PROBLEM_CODES.badStatus, 'status', 'is written by the webhook; remove it');
+  const draft: Draft = { files: [], reload: { kind: 'none' }, vault: {} };
+  const perFile = new Map<string, FileDraft>();
+  for (const [key, value] of own) {
+    if (key === 'inject' || key === 'status') continue;
+    const fileKey = FILE_KEYS.find((k) => key.startsWith(`${k}-`));
+    if (fileKey === undefined) {
+      readPodKey(key, value, { draft, findings, limits });
+      continue;
+    }
+    const name = key.slice(fileKey.length + 1);
+    const entry = perFile.get(name) ?? {};
+    entry[fileKey] = value;
+    perFile.set(name, entry);
+  }
+  draft.files = readFiles(perFile, findings, limits);
+  return { kind: 'parsed', request: draft, problems: findings.problems, warnings: findings.warnings };
+}
+
+interface KeyContext {
+  readonly draft: Draft;
+  readonly findings: Findings;
+  readonly limits: AnnotationLimits;
+}
+
+type KeyReader = (value: string, ctx: KeyContext, key: string) => void;
+
+function checkRegex(pattern: RegExp, what: string, max = 253): (value: string, ctx: KeyContext, key: string) => string | undefined {
+  return (value, ctx, key) => {
+    if (value.length <= max && pattern.test(value)) return value;
+    ctx.findings.add(key.startsWith('agent-') || key === 'tmpfs-size' ? PROBLEM_CODES.badQuantity : PROBLEM_CODES.badBackend, key, `is not ${what}`);
+    return undefined;
+  };
+}
+
+const quantity = checkRegex(QUANTITY, 'a Kubernetes quantity such as 10m, 48Mi or 1Gi', 32);
+
+const POD_KEYS: Readonly<Record<string, KeyReader>> = {
+  mode: (value, { draft, findings }, key) => {
+    if ((MODES as readonly string[]).includes(value)) draft.mode = value as Mode;
+    else findings.add(PROBLEM_CODES.badMode, key, `must be one of ${MODES.join(', ')}, not ${quote(value)}`);
+  },
+  'mount-path': (value, { draft }) => {
+    draft.mountPath = value;
+  },
+  containers: (value, { draft, findings }, key) => {
+    const names = value.split(',').map((s) => s.trim());
+    const bad = names.find((n) => !DNS_LABEL.test(n));
+    if (bad !== undefined) findings.add(PROBLEM_CODES.unknownContainer, key, `${quote(bad)} is not a container name (comma-separated list)`);
+    else if (new Set(names).size !== names.length) findings.add(PROBLEM_CODES.unknownContainer, key, 'lists a container twice');
+    else draft.containers = names;
+  },
+  'file-mode': (value, { draft, findings }, key) => {
+    const match = /^(?:0o?)?([0-7]{3})$/.exec(value);
+    const mode = match?.[1] === undefined ? undefined : Number.parseInt(match[1], 8);
+    if (mode === undefined) findings.add(PROBLEM_CODES.badFileMode, key, 'must be an octal mode such as 0400, 0440 or 0444');
+    else if ((mode & 0o111) !== 0) findings.add(PROBLEM_CODES.badFileMode, key, 'must not have execute bits: the files are data');
+    else if ((mode & 0o444) === 0) findings.add(PROBLEM_CODES.badFileMode, key, 'gives nobody read access');
+    else draft.fileMode = mode;
+  },
+  reload: (value, { draft, findings }, key) => {
+    const parsed = parseReload(value);
+    if (parsed.ok) draft.reload = parsed.reload;
+    else findings.add(PROBLEM_CODES.badReload, key, parsed.problem);
+  },
+  'reload-container': (value, { draft, findings }, key) => {
+    if (DNS_LABEL.test(value)) draft.reloadContainer = value;
+    else findings.add(PROBLEM_CODES.unknownContainer, key, `${quote(value)} is not a container name`);
+  },
+  refresh: (value, ctx, key) => {
+    const ms = readRefresh(value, ctx.findings, key, ctx.limits);
+    if (ms !== undefined) ctx.draft.refreshMs = ms;
+  },
+  'aws-region': (value, ctx, key) => {
+    const region = checkRegex(AWS_REGION, 'an AWS region such as eu-west-1', 32)(value, ctx, key);
+    if (region !== undefined) ctx.draft.awsRegion = region;
+  },
+  'vault-addr': (value, { draft, findings }, key) => {
+    const problem = vaultAddrProblem(value);
+    if (problem === undefined) draft.vault = { ...draft.vault, addr: value };
+    else findings.add(PROBLEM_CODES.badBackend, key, problem);
+  },
+  'vault-auth': (value, { draft, findings }, key) => {
+    const auth = POD_VAULT_AUTH.find((a) => a === value);
+    if (auth !== undefined) draft.vault = { ...draft.vault, auth };
+    else findings.add(PROBLEM_CODES.badBackend, key, `must be one of ${POD_VAULT_AUTH.join(', ')}, not ${quote(value)}`);
+  },
+  'vault-role': vaultField('role', VAULT_ROLE, 'a Vault role name ([A-Za-z0-9_.@-], at most 128)'),
+  'vault-auth-path': vaultField('authPath', VAULT_AUTH_PATH, 'an auth mount path without "auth/" such as kubernetes or k8s/prod'),
+  'vault-namespace': vaultField('namespace', VAULT_NAMESPACE, 'a Vault namespace such as team-a or team-a/payments'),
+  'vault-approle-secret': vaultField('approleSecret', DNS_SUBDOMAIN, 'a Secret name (keys role-id and secret-id)'),
+  'agent-cpu': (value, ctx, key) => {
+    const q = quantity(value, ctx, key);
+    if (q !== undefined) ctx.draft.agentCpu = q;
+  },
+  'agent-memory': (value, ctx, key) => {
+    const q = quantity(value, ctx, key);
+    if (q !== undefined) ctx.draft.agentMemory = q;
+  },
+  'tmpfs-size': (value, ctx, key) => {
+    const q = quantity(value, ctx, key);
+    if (q !== undefined) ctx.draft.tmpfsSize = q;
+  },
+};
+
+function vaultField(field: keyof VaultRequest, pattern: RegExp, what: string): KeyReader {
+  const check = checkRegex(pattern, what, 128);
+  return (value, ctx, key) => {
+    const ok = check(value, ctx, key);
+    if (ok !== undefined) ctx.draft.vault = { ...ctx.draft.vault, [field]: ok };
+  };
+}
+
+function vaultAddrProblem(value: string): string | undefined {
+  if (value.length > 512 || !URL.canParse(value)) return 'is not a URL such as https://vault.vault.svc:8200';
+  const url = new URL(value);
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') return 'must be an http or https URL';
+  if (url.username !== '' || url.password !== '') return 'must not carry credentials';
+  if (url.search !== '' || url.hash !== '') return 'must not have a query or fragment';
+  return undefined;
+}
+
+function readPodKey(key: string, value: string, ctx: KeyContext): void {
+  const reader = POD_KEYS[key];
+  if (reader !== undefined) {
+    reader(value, ctx, key);
+    return;
+  }
+  const known = [...Object.keys(EXAMPLES).filter((k) => !(FILE_KEYS as readonly string[]).includes(k)), ...FILE_KEYS.map((k) => `${k}-<name>`)];
+  ctx.findings.problems.push({
+    code: PROBLEM_CODES.unknownAnnotation,
+    annotation: key,
+    message: `unknown annotation (known: ${known.join(', ')})`,
+    example: example('secret-db', EXAMPLES['secret'] ?? ''),
+  });
+}
+
+function readRefresh(value: string, findings: Findings, key: string, limits: AnnotationLimits): number | undefined {
+  const ms = parseDuration(value);
+  if (ms === undefined || ms <= 0) {
+    findings.add(PROBLEM_CODES.badDuration, key, 'is not a Go-style duration such as 90s, 15m or 1h30m');
+    return undefined;
+  }
+  if (ms < limits.minRefreshMs) {
+    findings.add(PROBLEM_CODES.badDuration, key, `is shorter than the floor of ${formatDuration(limits.minRefreshMs)} that protects the backends`);
+    return undefined;
+  }
+  if (ms > 2 ** 31 - 1) {
+    findings.add(PROBLEM_CODES.badDuration, key, 'is longer than 24 days (596h)');
+    return undefined;
+  }
+  return ms;
+}
+
+function readFiles(perFile: ReadonlyMap<string, FileDraft>, findings: Findings, limits: AnnotationLimits): FileRequest[] {
+  const files: FileRequest[] = [];
+  const lowerNames = new Map<string, string>();
+  for (const [name, entry] of perFile) {
+    if (!checkFileName(name, entry, findings)) continue;
+    const clash = lowerNames.get(name.toLowerCase());
+    if (clash !== undefined) {
+      findings.add(PROBLEM_CODES.duplicateFile, `secret-${name}`, `names the same file as "${ANNOTATION_PREFIX}secret-${clash}" on a case-insensitive file system; rename one`);
+      continue;
+    }
+    lowerNames.set(name.toLowerCase(), name);
+    const file = readFile(name, entry, findings, limits);
+    if (file !== undefined) files.push(file);
+  }
+  if (files.length === 0 && findings.problems.length === 0) {
+    findings.add(PROBLEM_CODES.noSecrets, 'inject', `is "true" but the pod has no ${ANNOTATION_PREFIX}secret-<name> annotation`);
+  }
+  return files;
+}
+
+function checkFileName(name: string, entry: FileDraft, findings: Findings): boolean {
+  const keys = Object.keys(entry) as FileKey[];
+  if (!FILE_NAME.test(name) || name.includes('..')) {
+    for (const k of keys) {
+      findings.add(PROBLEM_CODES.badFileName, `${k}-${name}`, 'the file name must be one path segment of [A-Za-z0-9_.-], not starting with "." and without ".."');
+    }
+    return false;
+  }
+  if (entry.secret === undefined) {
+    for (const k of keys) findings.add(PROBLEM_CODES.orphan, `${k}-${name}`, `has no matching "${ANNOTATION_PREFIX}secret-${name}"`);
+    return false;
+  }
+  return true;
+}
+
+function readFile(name: string, entry: FileDraft, findings: Findings, limits: AnnotationLimits): FileRequest | undefined {
+  const parsed = parseReference(entry.secret ?? '');
+  if (!parsed.ok) {
+    findings.add(PROBLEM_CODES.badReference, `secret-${name}`, `${parsed.problem}; the grammar is <provider>:<path>[#<field>][@<version>]`);
+    return undefined;
+  }
+  const ref = parsed.ref;
+  const before = findings.problems.length;
+  const format = entry.format === undefined ? undefined : readFormat(name, entry, ref, findings);
+  if (entry.template !== undefined) checkTemplate(name, entry.template, ref, findings);
+  const refreshMs = entry.refresh === undefined ? undefined : readRefresh(entry.refresh, findings, `refresh-${name}`, limits);
+  if (findings.problems.length > before) return undefined;
+  return {
+    name,
+    ref,
+    ...(format === undefined ? {} : { format }),
+    ...(entry.template === undefined ? {} : { template: entry.template }),
+    ...(refreshMs === undefined ? {} : { refreshMs }),
+  };
+}
+
+function readFormat(name: string, entry: FileDraft, ref: SecretReference, findings: Findings): OutputFormat | undefined {
+  const key = `format-${name}`;
+  const format = OUTPUT_FORMATS.find((f) => f === entry.format);
+  if (format === undefined) {
+    findings.add(PROBLEM_CODES.badFormat, key, `must be one of ${OUTPUT_FORMATS.join(', ')}, not ${quote(entry.format ?? '')}`);
+  } else if (entry.template !== undefined) {
+    findings.add(PROBLEM_CODES.badFormat, key, `conflicts with "${ANNOTATION_PREFIX}template-${name}": a template replaces the format; keep one`);
+  } else if ((format === 'env' || format === 'properties') && ref.field !== undefined) {
+    findings.add(PROBLEM_CODES.badFormat, key, `${format} writes key=value lines of a whole secret; drop "#${ref.field}" from the reference`);
+  } else {
+    return format;
+  }
+  return undefined;
+}
+
+function checkTemplate(name: string, template: string, ref: SecretReference, findings: Findings): void {
+  const key = `template-${name}`;
+  if (template.length > 65_536) {
+    findings.add(PROBLEM_CODES.badTemplate, key, 'is longer than 64 KiB');
+    return;
+  }
+  const syntax = templateFields(template);
+  if (!syntax.ok) {
+    findings.add(PROBLEM_CODES.badTemplate, key, `unsupported action at offset ${syntax.offset}; only {{ .field }} and {{ . }} are allowed`);
+  } else if (ref.field !== undefined && syntax.fields.some((f) => f !== '')) {
+    findings.add(PROBLEM_CODES.badTemplate, key, `uses {{ .field }} but the reference selects the single field "#${ref.field}"; drop it from "${ANNOTATION_PREFIX}secret-${name}" or use {{ . }}`);
+  }
+}

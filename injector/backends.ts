@@ -1,0 +1,140 @@
+// Backend settings for the agent config: annotations first, then what the pod's identity says (AWS region),
+// then the webhook's defaults. Refuses combinations that could never work, with the fix.
+import type { AgentConfig } from './agent-config.ts';
+import type { AnnotationRequest } from './annotations.ts';
+import { EXAMPLES } from './annotations.ts';
+import { ANNOTATION_PREFIX } from './constants.ts';
+import type { PodIdentity } from './identity.ts';
+import { SA_TOKEN_FILE } from './identity.ts';
+import { PROBLEM_CODES, example } from './problems.ts';
+import type { Problem } from './problems.ts';
+import type { Provider } from './reference.ts';
+import type { InjectionSettings } from './settings.ts';
+import { AWS_REGION } from './settings.ts';
+
+/** Where the approle Secret is mounted in agent containers (never in app containers). */
+export const APPROLE_DIR = '/sidekey/vault-approle';
+export const APPROLE_VOLUME = 'sidekey-vault-approle';
+
+export interface Backends {
+  readonly aws?: NonNullable<AgentConfig['aws']>;
+  readonly vault?: NonNullable<AgentConfig['vault']>;
+  /** The Secret to mount for approle auth. */
+  readonly approleSecret?: string;
+  /** The file store path handed to the agent in SIDEKEY_FILE_STORE. */
+  readonly fileStore?: string;
+  readonly problems: readonly Problem[];
+  readonly warnings: readonly string[];
+}
+
+export interface BackendInput {
+  readonly request: AnnotationRequest;
+  readonly identity: PodIdentity;
+  readonly settings: InjectionSettings;
+  /** The pod sets automountServiceAccountToken: false. */
+  readonly noServiceAccountToken: boolean;
+}
+
+function missing(annotation: string, message: string): Problem {
+  return { code: PROBLEM_CODES.missingSetting, annotation, message, example: example(annotation, EXAMPLES[annotation] ?? '') };
+}
+
+function firstFileUsing(request: AnnotationRequest, provider: Provider): string | undefined {
+  return request.files.find((f) => f.ref.provider === provider)?.name;
+}
+
+export function resolveBackends(input: BackendInput): Backends {
+  const { request, settings } = input;
+  const problems: Problem[] = [];
+  const warnings: string[] = [];
+  const aws = resolveAws(input, problems, warnings);
+  const vault = resolveVault(input, problems, warnings);
+  const fileUser = firstFileUsing(request, 'file');
+  if (fileUser !== undefined && settings.fileStore === undefined) {
+    problems.push({
+      code: PROBLEM_CODES.missingSetting,
+      annotation: `secret-${fileUser}`,
+      message: 'the file: provider is not enabled on this webhook (its fileStore setting is empty); it is for local runs and tests, use aws: or vault:',
+      example: example(`secret-${fileUser}`, EXAMPLES['secret'] ?? ''),
+    });
+  }
+  return {
+    ...(aws === undefined ? {} : { aws }),
+    ...(vault === undefined ? {} : { vault: vault.settings }),
+    ...(vault?.approleSecret === undefined ? {} : { approleSecret: vault.approleSecret }),
+    ...(fileUser === undefined || settings.fileStore === undefined ? {} : { fileStore: settings.fileStore }),
+    problems,
+    warnings,
+  };
+}
+
+function resolveAws(input: BackendInput, problems: Problem[], warnings: string[]): Backends['aws'] {
+  const { request, identity, settings } = input;
+  if (firstFileUsing(request, 'aws') === undefined) {
+    if (request.awsRegion !== undefined) warnings.push(`${ANNOTATION_PREFIX}aws-region is ignored: no secret uses aws:`);
+    return undefined;
+  }
+  const podRegion = identity.region !== undefined && AWS_REGION.test(identity.region) ? identity.region : undefined;
+  const region = request.awsRegion ?? podRegion ?? settings.aws.region;
+  if (region === undefined) {
+    problems.push(missing('aws-region', 'no AWS region: set this annotation, AWS_REGION on the app container, or aws.region in the webhook configuration'));
+    return undefined;
+  }
+  return { region };
+}
+
+type VaultResolution = { settings: NonNullable<AgentConfig['vault']>; approleSecret?: string };
+
+function resolveVault(input: BackendInput, problems: Problem[], warnings: string[]): VaultResolution | undefined {
+  const { request, settings } = input;
+  const asked = request.vault;
+  if (firstFileUsing(request, 'vault') === undefined) {
+    if (Object.keys(asked).length > 0) warnings.push(`${ANNOTATION_PREFIX}vault-* annotations are ignored: no secret uses vault:`);
+    return undefined;
+  }
+  const addr = asked.addr ?? settings.vault.addr;
+  const auth = asked.auth ?? settings.vault.auth;
+  const role = asked.role ?? settings.vault.role;
+  const namespace = asked.namespace ?? settings.vault.namespace;
+  const before = problems.length;
+  if (addr === undefined) problems.push(missing('vault-addr', 'no Vault address: set this annotation or vault.addr in the webhook configuration'));
+  checkVaultAuth({ input, auth, role, problems, warnings });
+  if (problems.length > before || addr === undefined) return undefined;
+  const files = auth === 'approle'
+    ? { roleIdFile: `${APPROLE_DIR}/role-id`, secretIdFile: `${APPROLE_DIR}/secret-id` }
+    : { tokenFile: SA_TOKEN_FILE };
+  return {
+    settings: {
+      addr,
+      auth,
+      authPath: asked.authPath ?? settings.vault.authPath,
+      ...(role === undefined ? {} : { role }),
+      ...(namespace === undefined ? {} : { namespace }),
+      ...files,
+    },
+    ...(auth === 'approle' && asked.approleSecret !== undefined ? { approleSecret: asked.approleSecret } : {}),
+  };
+}
+
+interface AuthCheck {
+  readonly input: BackendInput;
+  readonly auth: string;
+  readonly role: string | undefined;
+  readonly problems: Problem[];
+  readonly warnings: string[];
+}
+
+function checkVaultAuth({ input, auth, role, problems, warnings }: AuthCheck): void {
+  if (auth === 'approle') {
+    if (input.request.vault.approleSecret === undefined) {
+      problems.push(missing('vault-approle-secret', 'approle auth needs a Secret with keys role-id and secret-id, mounted into the agent only'));
+    }
+    return;
+  }
+  if (role === undefined) problems.push(missing('vault-role', `${auth} auth needs a Vault role: set this annotation or vault.role in the webhook configuration`));
+  if (input.noServiceAccountToken) {
+    problems.push(missing('vault-auth', `${auth} auth reads the service-account token, but the pod sets automountServiceAccountToken: false; remove that or use approle`));
+  } else if (!input.identity.serviceAccountToken) {
+    warnings.push(`no service-account token mount found to give the agent; Vault ${auth} auth reads ${SA_TOKEN_FILE}`);
+  }
+}

@@ -1,0 +1,108 @@
+// The objects the injector adds to a pod, built mechanically from a plan: agent containers (Pod Security
+// "restricted"), the memory volume and the read-only mounts for the app containers.
+import type { AgentConfig } from './agent-config.ts';
+import { APPROLE_DIR, APPROLE_VOLUME } from './backends.ts';
+import { AGENT_SECRETS_DIR, AGENT_STATE_DIR, CONFIG_ENV, SECRETS_VOLUME, STATE_VOLUME } from './constants.ts';
+import type { InjectionPlan } from './plan.ts';
+import type { InjectionSettings } from './settings.ts';
+
+/** Env var naming the embedded file store for the agent (set only when the pod uses file: references). */
+export const FILE_STORE_ENV = 'SIDEKEY_FILE_STORE';
+export const AGENT_PORT_NAME = 'sidekey-http';
+/** The classic-mode state volume only holds versions, leases and a token. */
+const STATE_SIZE = '1Mi';
+
+export type JsonObject = Record<string, unknown>;
+
+function image(settings: InjectionSettings): string {
+  const { repository, tag } = settings.image;
+  return tag.startsWith('sha256:') ? `${repository}@${tag}` : `${repository}:${tag}`;
+}
+
+function securityContext(plan: InjectionPlan): JsonObject {
+  const { runAsUser, runAsGroup } = plan.ownership;
+  return {
+    allowPrivilegeEscalation: false,
+    capabilities: { drop: ['ALL'] },
+    privileged: false,
+    readOnlyRootFilesystem: true,
+    runAsNonRoot: true,
+    runAsUser,
+    ...(runAsGroup === undefined ? {} : { runAsGroup }),
+    seccompProfile: { type: 'RuntimeDefault' },
+  };
+}
+
+function env(plan: InjectionPlan, config: AgentConfig): JsonObject[] {
+  const fieldRef = (name: string, fieldPath: string): JsonObject => ({ name, valueFrom: { fieldRef: { fieldPath } } });
+  const { fileStore } = plan.backends;
+  return [
+    { name: CONFIG_ENV, value: JSON.stringify(config) },
+    fieldRef('POD_NAME', 'metadata.name'),
+    fieldRef('POD_NAMESPACE', 'metadata.namespace'),
+    ...(fileStore === undefined ? [] : [{ name: FILE_STORE_ENV, value: fileStore }]),
+    ...plan.identity.env.map((e) => structuredClone(e)),
+  ];
+}
+
+function mounts(plan: InjectionPlan): JsonObject[] {
+  return [
+    { name: SECRETS_VOLUME, mountPath: AGENT_SECRETS_DIR },
+    ...(plan.mode === 'classic' ? [{ name: STATE_VOLUME, mountPath: AGENT_STATE_DIR }] : []),
+    ...(plan.backends.approleSecret === undefined ? [] : [{ name: APPROLE_VOLUME, mountPath: APPROLE_DIR, readOnly: true }]),
+    ...plan.identity.mounts.map((m) => structuredClone(m)),
+  ];
+}
+
+function probes(port: number): JsonObject {
+  const get = (path: string): JsonObject => ({ httpGet: { path, port, scheme: 'HTTP' } });
+  return {
+    startupProbe: { ...get('/startup'), periodSeconds: 1, timeoutSeconds: 1, failureThreshold: 300 },
+    readinessProbe: { ...get('/readyz'), periodSeconds: 10, timeoutSeconds: 1, failureThreshold: 3 },
+    livenessProbe: { ...get('/healthz'), periodSeconds: 10, timeoutSeconds: 2, failureThreshold: 3 },
+  };
+}
+
+export interface AgentContainerInput {
+  readonly name: string;
+  readonly config: AgentConfig;
+  readonly plan: InjectionPlan;
+  readonly settings: InjectionSettings;
+  /** A native sidecar: an init container with restartPolicy Always. */
+  readonly native: boolean;
+}
+
+export function agentContainer(input: AgentContainerInput): JsonObject {
+  const { plan, config } = input;
+  const running = config.role === 'run';
+  return {
+    name: input.name,
+    image: image(input.settings),
+    imagePullPolicy: input.settings.image.pullPolicy,
+    ...(input.native ? { restartPolicy: 'Always' } : {}),
+    env: env(plan, config),
+    ...(running ? { ports: [{ name: AGENT_PORT_NAME, containerPort: config.port, protocol: 'TCP' }] } : {}),
+    resources: {
+      requests: { cpu: plan.resources.cpu, memory: plan.resources.memory },
+      limits: { memory: plan.resources.memoryLimit },
+    },
+    securityContext: securityContext(plan),
+    volumeMounts: mounts(plan),
+    ...(running ? probes(config.port) : {}),
+    terminationMessagePolicy: 'FallbackToLogsOnError',
+  };
+}
+
+export function agentVolumes(plan: InjectionPlan): JsonObject[] {
+  const memory = (name: string, sizeLimit: string): JsonObject => ({ name, emptyDir: { medium: 'Memory', sizeLimit } });
+  return [
+    memory(SECRETS_VOLUME, plan.tmpfsSize),
+    ...(plan.mode === 'classic' ? [memory(STATE_VOLUME, STATE_SIZE)] : []),
+    ...(plan.backends.approleSecret === undefined ? [] : [{ name: APPROLE_VOLUME, secret: { secretName: plan.backends.approleSecret, defaultMode: 0o444 } }]),
+  ];
+}
+
+/** The read-only mount app containers get. */
+export function appMount(plan: InjectionPlan): JsonObject {
+  return { name: SECRETS_VOLUME, mountPath: plan.mountPath, readOnly: true };
+}

@@ -1,0 +1,110 @@
+// mutatePod(): pure, no I/O. Validates the pod's sidekey.io annotations, builds the injected pod of
+// DESIGN.md §3 and the minimal RFC 6902 patch (adds only; arrays are appended to or inserted into, never
+// rewritten) that turns the input into it. Nothing is half-injected: any problem denies the whole pod.
+import { createHash } from 'node:crypto';
+import { createPatch } from 'rfc6902';
+import type { Operation } from 'rfc6902';
+import type { AgentConfig } from './agent-config.ts';
+import { parseAnnotations } from './annotations.ts';
+import { AGENT_CONTAINER, ANNOTATION_PREFIX, INIT_CONTAINER, RELOAD_TARGET_ENV } from './constants.ts';
+import { agentContainer, agentVolumes, appMount } from './containers.ts';
+import { parseDuration } from './duration.ts';
+import { planInjection } from './plan.ts';
+import type { InjectionPlan, MutateOptions } from './plan.ts';
+import { checkPodShape } from './pod-shape.ts';
+import type { Container, Pod, VolumeMount } from './pod-shape.ts';
+import { PROBLEM_CODES } from './problems.ts';
+import type { Problem } from './problems.ts';
+
+export type { MutateOptions } from './plan.ts';
+
+export const STATUS_ANNOTATION = `${ANNOTATION_PREFIX}status`;
+
+export type MutateResult =
+  | { readonly kind: 'skipped'; readonly reason: string }
+  | { readonly kind: 'denied'; readonly problems: readonly Problem[]; readonly warnings: readonly string[] }
+  | {
+      readonly kind: 'injected';
+      readonly pod: Pod;
+      readonly patch: readonly Operation[];
+      readonly warnings: readonly string[];
+      /** The agent configuration of each added container, by container name. */
+      readonly configs: Readonly<Record<string, AgentConfig>>;
+      /** Hash of what was injected, also written to the status annotation. */
+      readonly hash: string;
+    };
+
+/** Mutates a pod (the `object` of an AdmissionReview, or a workload's pod template with its metadata). */
+export function mutatePod(input: unknown, options: MutateOptions): MutateResult {
+  const shape = checkPodShape(input);
+  if (!shape.ok) return { kind: 'denied', problems: [{ code: PROBLEM_CODES.notAPod, message: shape.problem }], warnings: [] };
+  const pod = shape.pod;
+  const decision = parseAnnotations(pod.metadata?.annotations ?? {}, { minRefreshMs: parseDuration(options.settings.minRefresh) ?? 0 });
+  if (decision.kind === 'skip') return { kind: 'skipped', reason: decision.reason };
+  if (decision.problems.length > 0) return { kind: 'denied', problems: decision.problems, warnings: decision.warnings };
+  const planned = planInjection(pod, decision.request, options);
+  const warnings = [...decision.warnings, ...planned.warnings];
+  if (!planned.ok) return { kind: 'denied', problems: planned.problems, warnings };
+  const { plan } = planned;
+  const mutated = structuredClone(pod);
+  const configs = inject(mutated, plan, options);
+  const hash = specHash(plan, configs, options);
+  const annotations = mutated.metadata?.annotations ?? {};
+  annotations[STATUS_ANNOTATION] = `injected ${hash}`;
+  return { kind: 'injected', pod: mutated, patch: createPatch(pod, mutated), warnings, configs, hash };
+}
+
+interface Added {
+  readonly name: string;
+  readonly role: AgentConfig['role'];
+  /** initContainers (inserted first, so the apps' own init containers can read the files) or containers (appended). */
+  readonly list: 'init' | 'regular';
+  readonly native: boolean;
+}
+
+function layout(mode: InjectionPlan['mode']): readonly Added[] {
+  switch (mode) {
+    case 'sidecar':
+      return [{ name: AGENT_CONTAINER, role: 'run', list: 'init', native: true }];
+    case 'classic':
+      return [
+        { name: INIT_CONTAINER, role: 'init', list: 'init', native: false },
+        { name: AGENT_CONTAINER, role: 'run', list: 'regular', native: false },
+      ];
+    case 'init-only':
+      return [{ name: AGENT_CONTAINER, role: 'init', list: 'init', native: false }];
+  }
+}
+
+/** Applies the plan to `pod` in place; returns the agent configs by container name. */
+function inject(pod: Pod, plan: InjectionPlan, options: MutateOptions): Record<string, AgentConfig> {
+  const spec = pod.spec;
+  const targets = new Set(plan.targets);
+  for (const container of [...spec.containers, ...(spec.initContainers ?? [])]) {
+    if (targets.has(container.name)) (container.volumeMounts ??= []).push(appMount(plan) as VolumeMount);
+    if (container.name === plan.signalTarget) addEnvOnce(container, RELOAD_TARGET_ENV, container.name);
+  }
+  const configs: Record<string, AgentConfig> = {};
+  const init: Container[] = [];
+  for (const added of layout(plan.mode)) {
+    const config: AgentConfig = { ...plan.config, role: added.role };
+    configs[added.name] = config;
+    const container = agentContainer({ name: added.name, config, plan, settings: options.settings, native: added.native }) as Container;
+    if (added.list === 'init') init.push(container);
+    else spec.containers.push(container);
+  }
+  (spec.initContainers ??= []).unshift(...init);
+  (spec.volumes ??= []).push(...(agentVolumes(plan) as { name: string }[]));
+  if (plan.signalTarget !== undefined && spec.shareProcessNamespace !== true) spec.shareProcessNamespace = true;
+  return configs;
+}
+
+function addEnvOnce(container: Container, name: string, value: string): void {
+  const env = (container.env ??= []);
+  if (!env.some((e) => e.name === name)) env.push({ name, value });
+}
+
+function specHash(plan: InjectionPlan, configs: Readonly<Record<string, AgentConfig>>, options: MutateOptions): string {
+  const material = JSON.stringify([configs, plan.mountPath, plan.targets, plan.resources, plan.tmpfsSize, options.settings.image]);
+  return createHash('sha256').update(material).digest('hex').slice(0, 16);
+}

@@ -1,0 +1,248 @@
+// From a parsed annotation request and the pod to an injection plan: which containers get the files, who owns
+// them, which identity and backends the agent uses, and the agent configuration. Every pod-dependent rule lives
+// here; building the containers from the plan is mechanical (containers.ts).
+import { AGENT_CONFIG_VERSION } from './agent-config.ts';
+import type { AgentConfig, Mode } from './agent-config.ts';
+import { EXAMPLES } from './annotations.ts';
+import type { AnnotationRequest } from './annotations.ts';
+import { resolveBackends } from './backends.ts';
+import type { Backends } from './backends.ts';
+import {
+  AGENT_CONTAINER, AGENT_PORT, AGENT_SECRETS_DIR, AGENT_STATE_DIR, ANNOTATION_PREFIX, INIT_CONTAINER, SECRETS_VOLUME, STATE_VOLUME,
+} from './constants.ts';
+import { collectIdentity } from './identity.ts';
+import type { PodIdentity } from './identity.ts';
+import { checkAgainstMounts, mountPathProblem } from './mount-path.ts';
+import { decideOwnership, effectiveUid } from './ownership.ts';
+import type { Ownership } from './ownership.ts';
+import type { Container, Pod } from './pod-shape.ts';
+import { PROBLEM_CODES, example, quote } from './problems.ts';
+import type { Problem } from './problems.ts';
+import { quantityValue, scaleQuantity } from './quantity.ts';
+import { STOPPING_SIGNALS } from './reload.ts';
+import type { InjectionSettings } from './settings.ts';
+import { APPROLE_VOLUME } from './backends.ts';
+
+export interface MutateOptions {
+  readonly settings: InjectionSettings;
+  /** The cluster runs native sidecars (Kubernetes >= 1.29); false turns mode sidecar into classic. */
+  readonly nativeSidecars: boolean;
+}
+
+export interface InjectionPlan {
+  readonly mode: Mode;
+  readonly mountPath: string;
+  readonly targets: readonly string[];
+  /** The container whose main process gets the reload signal (it is given RELOAD_TARGET_ENV). */
+  readonly signalTarget?: string;
+  readonly ownership: Ownership;
+  readonly identity: PodIdentity;
+  readonly backends: Backends;
+  readonly resources: { readonly cpu: string; readonly memory: string; readonly memoryLimit: string };
+  readonly tmpfsSize: string;
+  /** The agent configuration of the long-running role (init containers get role init). */
+  readonly config: AgentConfig;
+}
+
+export type PlanResult =
+  | { readonly ok: true; readonly plan: InjectionPlan; readonly warnings: readonly string[] }
+  | { readonly ok: false; readonly problems: readonly Problem[]; readonly warnings: readonly string[] };
+
+const RESERVED_CONTAINERS: readonly string[] = [AGENT_CONTAINER, INIT_CONTAINER];
+const RESERVED_VOLUMES: readonly string[] = [SECRETS_VOLUME, STATE_VOLUME, APPROLE_VOLUME];
+const MIN_AGENT_MEMORY = 32 * 1024 * 1024;
+const MAX_LISTED = 8;
+
+function listNames(names: readonly string[]): string {
+  const shown = names.slice(0, MAX_LISTED).map((n) => quote(n, 63));
+  return names.length > MAX_LISTED ? `${shown.join(', ')}, …` : shown.join(', ');
+}
+
+function problem(code: Problem['code'], annotation: string | undefined, message: string): Problem {
+  if (annotation === undefined) return { code, message };
+  const value = EXAMPLES[annotation];
+  return { code, annotation, message, ...(value === undefined ? {} : { example: example(annotation, value) }) };
+}
+
+class Collector {
+  readonly problems: Problem[] = [];
+  readonly warnings: string[] = [];
+}
+
+export function planInjection(pod: Pod, request: AnnotationRequest, options: MutateOptions): PlanResult {
+  const { settings } = options;
+  const out = new Collector();
+  checkReservedNames(pod, out);
+  const mode = chooseMode(pod, request, options, out);
+  const targets = chooseTargets(pod, request, out);
+  const mountPath = request.mountPath ?? settings.mountPath;
+  checkMountPath(mountPath, targets, request.mountPath === undefined ? undefined : 'mount-path', out);
+  const signalTarget = chooseSignalTarget(pod, request, targets, out);
+  const ownership = decideOwnership({
+    spec: pod.spec,
+    targets,
+    ...(signalTarget === undefined ? {} : { signalTarget }),
+    ...(request.fileMode === undefined ? {} : { fileMode: request.fileMode }),
+  });
+  out.warnings.push(...ownership.warnings);
+  const appContainers = [...targets, ...pod.spec.containers, ...(pod.spec.initContainers ?? [])];
+  const identity = collectIdentity(appContainers);
+  const backends = resolveBackends({ request, identity, settings, noServiceAccountToken: pod.spec.automountServiceAccountToken === false });
+  out.problems.push(...backends.problems);
+  out.warnings.push(...backends.warnings);
+  const resources = chooseResources(request, settings, out);
+  if (out.problems.length > 0) return { ok: false, problems: out.problems, warnings: out.warnings };
+  const config = buildConfig({ pod, request, mode, ownership, backends, signalTarget });
+  return {
+    ok: true,
+    plan: {
+      mode,
+      mountPath,
+      targets: targets.map((c) => c.name),
+      ...(signalTarget === undefined ? {} : { signalTarget: signalTarget.name }),
+      ownership,
+      identity,
+      backends,
+      resources,
+      tmpfsSize: request.tmpfsSize ?? settings.tmpfsSize,
+      config,
+    },
+    warnings: out.warnings,
+  };
+}
+
+function checkReservedNames(pod: Pod, out: Collector): void {
+  const containers = [...pod.spec.containers, ...(pod.spec.initContainers ?? [])].map((c) => c.name);
+  for (const name of containers.filter((n) => RESERVED_CONTAINERS.includes(n))) {
+    out.problems.push(problem(PROBLEM_CODES.reservedName, undefined, `a container is already named ${quote(name)}; that name is reserved for the injected agent`));
+  }
+  for (const name of (pod.spec.volumes ?? []).map((v) => v.name).filter((n) => RESERVED_VOLUMES.includes(n))) {
+    out.problems.push(problem(PROBLEM_CODES.reservedName, undefined, `a volume is already named ${quote(name)}; that name is reserved for the injected agent`));
+  }
+}
+
+function chooseMode(pod: Pod, request: AnnotationRequest, options: MutateOptions, out: Collector): Mode {
+  const asked = request.mode ?? options.settings.defaultMode;
+  const mode = asked === 'sidecar' && !options.nativeSidecars ? 'classic' : asked;
+  const restart = pod.spec.restartPolicy;
+  if (mode === 'classic' && (restart === 'Never' || restart === 'OnFailure')) {
+    out.warnings.push(`mode classic with restartPolicy ${restart}: the agent sidecar keeps running, so a Job never completes; use mode init-only`);
+  }
+  if (mode === 'init-only' && (request.refreshMs !== undefined || request.files.some((f) => f.refreshMs !== undefined))) {
+    out.warnings.push(`${ANNOTATION_PREFIX}refresh is ignored in mode init-only: the files are written once`);
+  }
+  if (mode === 'init-only' && request.reload.kind !== 'none') {
+    out.warnings.push(`${ANNOTATION_PREFIX}reload is ignored in mode init-only: the files never change`);
+  }
+  return mode;
+}
+
+function chooseTargets(pod: Pod, request: AnnotationRequest, out: Collector): Container[] {
+  if (request.containers === undefined) return [...pod.spec.containers];
+  const all = [...pod.spec.containers, ...(pod.spec.initContainers ?? [])];
+  const targets: Container[] = [];
+  for (const name of request.containers) {
+    const found = all.find((c) => c.name === name);
+    if (found === undefined) {
+      out.problems.push(problem(PROBLEM_CODES.unknownContainer, 'containers', `the pod has no container ${quote(name, 63)} (it has ${listNames(all.map((c) => c.name))})`));
+    } else {
+      targets.push(found);
+    }
+  }
+  return targets;
+}
+
+function checkMountPath(mountPath: string, targets: readonly Container[], annotation: string | undefined, out: Collector): void {
+  const bad = mountPathProblem(mountPath);
+  if (bad !== undefined) {
+    out.problems.push(problem(PROBLEM_CODES.badMountPath, annotation, `${annotation === undefined ? 'the configured mount path ' : ''}${bad}`));
+    return;
+  }
+  const mounts = targets.flatMap((c) => (c.volumeMounts ?? []).map((m) => ({ container: c.name, mountPath: m.mountPath })));
+  const check = checkAgainstMounts(mountPath, mounts);
+  if (!check.ok) {
+    out.problems.push(
+      problem(PROBLEM_CODES.mountConflict, annotation ?? 'mount-path', `would cover the existing mount ${quote(check.clash.mountPath, 80)} of container ${quote(check.clash.container, 63)}; choose a directory of its own`),
+    );
+  } else if (check.nestedIn !== undefined) {
+    out.warnings.push(`the secrets are mounted inside ${check.nestedIn.mountPath.slice(0, 80)} of container ${check.nestedIn.container}`);
+  }
+}
+
+function chooseSignalTarget(pod: Pod, request: AnnotationRequest, targets: readonly Container[], out: Collector): Container | undefined {
+  if (request.reload.kind !== 'signal') {
+    if (request.reloadContainer !== undefined) out.warnings.push(`${ANNOTATION_PREFIX}reload-container is ignored without reload: signal:<SIG>`);
+    return undefined;
+  }
+  const running = targets.filter((c) => pod.spec.containers.includes(c) || c.restartPolicy === 'Always');
+  const name = request.reloadContainer ?? running[0]?.name;
+  const target = running.find((c) => c.name === name);
+  if (target === undefined) {
+    const which = name === undefined ? 'no long-running container mounts the files' : `${quote(name, 63)} is not a long-running container that mounts the files`;
+    out.problems.push(problem(PROBLEM_CODES.unknownContainer, 'reload-container', `${which}; name one of ${listNames(running.map((c) => c.name))}`));
+    return undefined;
+  }
+  const uid = effectiveUid(pod.spec, target);
+  if (uid === undefined || uid === 0) {
+    const why = uid === 0 ? 'runs as root, and the agent may not' : 'has no runAsUser';
+    out.problems.push(problem(PROBLEM_CODES.uidRequired, 'reload',
+      `a signal needs the agent to run as the app's UID (no capabilities under Pod Security restricted), but container ${quote(target.name, 63)} ${why}; set securityContext.runAsUser to its non-root UID, or use reload http:<loopback URL>`));
+    return undefined;
+  }
+  out.warnings.push(`reload ${request.reload.signal} shares the process namespace: containers see each other's processes; the app is no longer PID 1`);
+  if (STOPPING_SIGNALS.includes(request.reload.signal)) out.warnings.push(`reload ${request.reload.signal} stops most processes; the kubelet then restarts the container`);
+  return target;
+}
+
+function chooseResources(request: AnnotationRequest, settings: InjectionSettings, out: Collector): InjectionPlan['resources'] {
+  const memory = request.agentMemory ?? settings.resources.memory;
+  if ((quantityValue(memory) ?? 0) < MIN_AGENT_MEMORY) out.warnings.push(`agent memory ${memory} is below 32Mi; the agent needs about 40 MiB and may be OOM-killed`);
+  return { cpu: request.agentCpu ?? settings.resources.cpu, memory, memoryLimit: scaleQuantity(memory, 2) };
+}
+
+interface ConfigInput {
+  readonly pod: Pod;
+  readonly request: AnnotationRequest;
+  readonly mode: Mode;
+  readonly ownership: Ownership;
+  readonly backends: Backends;
+  readonly signalTarget: Container | undefined;
+}
+
+/** The first port from AGENT_PORT that no container declares (pods share one network namespace). */
+export function choosePort(pod: Pod): number {
+  const used = new Set([...pod.spec.containers, ...(pod.spec.initContainers ?? [])].flatMap((c) => (c.ports ?? []).map((p) => p.containerPort)));
+  let port = AGENT_PORT;
+  while (used.has(port)) port += 1;
+  return port;
+}
+
+function buildConfig(input: ConfigInput): AgentConfig {
+  const { request, ownership, backends } = input;
+  const reload: AgentConfig['reload'] = input.signalTarget !== undefined && request.reload.kind === 'signal'
+    ? { kind: 'signal', signal: request.reload.signal, container: input.signalTarget.name }
+    : request.reload.kind === 'http' ? { kind: 'http', url: request.reload.url } : { kind: 'none' };
+  return {
+    version: AGENT_CONFIG_VERSION,
+    mode: input.mode,
+    role: input.mode === 'init-only' ? 'init' : 'run',
+    secretsDir: AGENT_SECRETS_DIR,
+    ...(input.mode === 'classic' ? { stateDir: AGENT_STATE_DIR } : {}),
+    port: choosePort(input.pod),
+    fileMode: ownership.fileMode,
+    ...(ownership.fileGroup === undefined ? {} : { fileGroup: ownership.fileGroup }),
+    files: request.files.map((f) => {
+      const refreshMs = f.refreshMs ?? request.refreshMs;
+      return {
+        name: f.name,
+        ref: { ...f.ref },
+        ...(f.format === undefined ? {} : { format: f.format }),
+        ...(f.template === undefined ? {} : { template: f.template }),
+        ...(refreshMs === undefined ? {} : { refreshMs }),
+      };
+    }),
+    reload,
+    ...(backends.aws === undefined ? {} : { aws: backends.aws }),
+    ...(backends.vault === undefined ? {} : { vault: backends.vault }),
+  };
+}

@@ -1,0 +1,57 @@
+// The parts of a Pod the injector reads, checked structurally on untrusted input. Everything else passes
+// through untouched: the injector never round-trips a pod through typed models, it patches what it adds.
+import { z } from 'zod';
+
+const envVarSchema = z.looseObject({ name: z.string() });
+const volumeMountSchema = z.looseObject({ name: z.string(), mountPath: z.string() });
+const securityContextSchema = z.looseObject({
+  runAsUser: z.number().int().optional(),
+  runAsGroup: z.number().int().optional(),
+  runAsNonRoot: z.boolean().optional(),
+});
+const containerSchema = z.looseObject({
+  name: z.string().min(1),
+  env: z.array(envVarSchema).optional(),
+  volumeMounts: z.array(volumeMountSchema).optional(),
+  securityContext: securityContextSchema.optional(),
+  ports: z.array(z.looseObject({ containerPort: z.number().int() })).optional(),
+  restartPolicy: z.string().optional(),
+});
+const podSecurityContextSchema = securityContextSchema.extend({ fsGroup: z.number().int().optional() });
+
+export const podShapeSchema = z.looseObject({
+  metadata: z
+    .looseObject({
+      name: z.string().optional(),
+      generateName: z.string().optional(),
+      namespace: z.string().optional(),
+      annotations: z.record(z.string(), z.string()).optional(),
+    })
+    .optional(),
+  spec: z.looseObject({
+    containers: z.array(containerSchema).min(1),
+    initContainers: z.array(containerSchema).optional(),
+    volumes: z.array(z.looseObject({ name: z.string() })).optional(),
+    securityContext: podSecurityContextSchema.optional(),
+    shareProcessNamespace: z.boolean().optional(),
+    automountServiceAccountToken: z.boolean().optional(),
+    restartPolicy: z.string().optional(),
+  }),
+});
+
+export type Pod = z.infer<typeof podShapeSchema>;
+export type PodSpec = Pod['spec'];
+export type Container = PodSpec['containers'][number];
+export type EnvVar = NonNullable<Container['env']>[number];
+export type VolumeMount = NonNullable<Container['volumeMounts']>[number];
+
+export type ShapeResult = { readonly ok: true; readonly pod: Pod } | { readonly ok: false; readonly problem: string };
+
+/** Checks the shape of the fields the injector reads; the problem names the field, never its value. */
+export function checkPodShape(input: unknown): ShapeResult {
+  const parsed = podShapeSchema.safeParse(input);
+  if (parsed.success) return { ok: true, pod: input as Pod };
+  const issue = parsed.error.issues[0];
+  const where = issue === undefined ? '(root)' : issue.path.join('.') || '(root)';
+  return { ok: false, problem: `the object is not a valid pod: ${where}: ${issue?.message ?? 'invalid'}` };
+}

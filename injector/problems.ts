@@ -1,0 +1,57 @@
+// Admission problems: a stable code, the annotation (or pod part) at fault, what is wrong and a valid example.
+// Messages never carry a value that could be secret: callers pass only bounded, quoted fragments.
+import { ANNOTATION_PREFIX } from './constants.ts';
+
+export const PROBLEM_CODES = {
+  notAPod: 'SK_NOT_A_POD',
+  badInject: 'SK_BAD_INJECT',
+  badStatus: 'SK_BAD_STATUS',
+  unknownAnnotation: 'SK_UNKNOWN_ANNOTATION',
+  noSecrets: 'SK_NO_SECRETS',
+  badFileName: 'SK_BAD_FILE_NAME',
+  duplicateFile: 'SK_DUPLICATE_FILE',
+  orphan: 'SK_ORPHAN_ANNOTATION',
+  badReference: 'SK_BAD_REFERENCE',
+  badTemplate: 'SK_BAD_TEMPLATE',
+  badFormat: 'SK_BAD_FORMAT',
+  badDuration: 'SK_BAD_DURATION',
+  badMode: 'SK_BAD_MODE',
+  badReload: 'SK_BAD_RELOAD',
+  unknownContainer: 'SK_UNKNOWN_CONTAINER',
+  badMountPath: 'SK_BAD_MOUNT_PATH',
+  mountConflict: 'SK_MOUNT_CONFLICT',
+  badFileMode: 'SK_BAD_FILE_MODE',
+  uidRequired: 'SK_UID_REQUIRED',
+  badQuantity: 'SK_BAD_QUANTITY',
+  badBackend: 'SK_BAD_BACKEND_SETTING',
+  missingSetting: 'SK_MISSING_SETTING',
+  reservedName: 'SK_RESERVED_NAME',
+} as const;
+export type ProblemCode = (typeof PROBLEM_CODES)[keyof typeof PROBLEM_CODES];
+
+export interface Problem {
+  readonly code: ProblemCode;
+  /** Annotation key without the prefix, or undefined for a problem with the pod itself. */
+  readonly annotation?: string;
+  readonly message: string;
+  /** A valid `key: "value"` line (for an annotation) or a hint. */
+  readonly example?: string;
+}
+
+/** `annotation "sidekey.io/secret-db": <message>; example: sidekey.io/secret-db: "aws:prod/db#password"` */
+export function formatProblem(problem: Problem): string {
+  const where = problem.annotation === undefined ? 'pod' : `annotation ${quote(ANNOTATION_PREFIX + problem.annotation, 80)}`;
+  const example = problem.example === undefined ? '' : `; example: ${problem.example}`;
+  return `${where}: ${problem.message}${example}`;
+}
+
+/** An example line for an annotation: `sidekey.io/<key>: "<value>"`. */
+export function example(key: string, value: string): string {
+  return `${ANNOTATION_PREFIX}${key}: ${JSON.stringify(value)}`;
+}
+
+/** A short, printable rendering of user text for messages about non-secret settings (modes, signals, names). */
+export function quote(text: string, max = 40): string {
+  const printable = text.replace(/[^\x20-\x7e]/g, '?');
+  return JSON.stringify(printable.length > max ? `${printable.slice(0, max)}…` : printable);
+}

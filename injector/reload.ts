@@ -1,0 +1,42 @@
+// `sidekey.io/reload`: none | signal:<SIG> | http:<loopback URL>. Pure parsing; which container gets the
+// signal and whether its UID is known is decided with the pod in plan.ts.
+import { quote } from './problems.ts';
+
+/** Signals an app may be asked to reload on. TERM, INT and QUIT stop most processes (the kubelet restarts them). */
+export const RELOAD_SIGNALS = ['SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGTERM', 'SIGINT', 'SIGQUIT'] as const;
+export const STOPPING_SIGNALS: readonly string[] = ['SIGTERM', 'SIGINT', 'SIGQUIT'];
+
+export type ReloadRequest =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'signal'; readonly signal: (typeof RELOAD_SIGNALS)[number] }
+  | { readonly kind: 'http'; readonly url: string };
+
+export type ReloadResult = { readonly ok: true; readonly reload: ReloadRequest } | { readonly ok: false; readonly problem: string };
+
+const LOOPBACK_HOSTS: readonly string[] = ['127.0.0.1', 'localhost', '[::1]'];
+
+export function parseReload(value: string): ReloadResult {
+  if (value === 'none') return { ok: true, reload: { kind: 'none' } };
+  if (value.startsWith('signal:')) {
+    const name = value.slice('signal:'.length);
+    const signal = RELOAD_SIGNALS.find((s) => s === name || s === `SIG${name}`);
+    if (signal !== undefined) return { ok: true, reload: { kind: 'signal', signal } };
+    return { ok: false, problem: `${quote(name, 12)} is not a reload signal (${RELOAD_SIGNALS.join(', ')})` };
+  }
+  if (value.startsWith('http:')) {
+    const problem = loopbackProblem(value.slice('http:'.length));
+    return problem === undefined ? { ok: true, reload: { kind: 'http', url: value.slice('http:'.length) } } : { ok: false, problem };
+  }
+  return { ok: false, problem: 'must be none, signal:<SIGNAL> or http:<URL on 127.0.0.1 or localhost>' };
+}
+
+function loopbackProblem(text: string): string | undefined {
+  if (text.length > 512 || !URL.canParse(text)) return 'the http reload target is not a URL such as http://127.0.0.1:8080/-/reload';
+  const url = new URL(text);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return 'the http reload target must be an http or https URL';
+  if (url.username !== '' || url.password !== '') return 'the http reload URL must not carry credentials';
+  if (!LOOPBACK_HOSTS.includes(url.hostname)) {
+    return 'the http reload URL must be on 127.0.0.1, localhost or [::1] (the pod\'s own network namespace), so secrets never trigger calls elsewhere';
+  }
+  return undefined;
+}
