@@ -1,0 +1,66 @@
+// A stand-in app for pod-level tests and the demo (Node). It reads every file in its secrets directory and
+// keeps only fingerprints (sha256, 16 hex), never values; it re-reads on SIGHUP and on POST /reload, and
+// reports what it saw on GET /status so a test can check "same PID, new value, exactly one reload".
+// Optionally (APP_PG_FILE) it connects to PostgreSQL with the URL in that file at every (re)load.
+//
+// env: APP_SECRETS_DIR (default /var/run/secrets/sidekey), APP_PORT (8080), APP_ONCE=1 (read, print, exit 0
+// when every APP_EXPECT file is present, else 1), APP_EXPECT (comma list), APP_PG_FILE, APP_PSQL.
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { readSecrets } from './secrets-dir.ts';
+import type { DbCheck, Status } from './secrets-dir.ts';
+
+const dir = process.env.APP_SECRETS_DIR ?? '/var/run/secrets/sidekey';
+const expected = (process.env.APP_EXPECT ?? '').split(',').filter((s) => s !== '');
+const run = promisify(execFile);
+
+const status: Status = { app: 'node', pid: process.pid, uid: process.getuid?.() ?? -1, loads: 0, reloads: 0, reasons: [], files: {} };
+
+async function checkDb(file: string): Promise<DbCheck> {
+  if (status.files[file] === undefined) return { ok: false, error: `${file} missing` };
+  const url = readFileSync(join(dir, file), 'utf8').trim();
+  try {
+    const { stdout } = await run(process.env.APP_PSQL ?? 'psql', [url, '-Atc', 'select current_user'], { env: { PGCONNECT_TIMEOUT: '5' } });
+    return { ok: true, user: stdout.trim() };
+  } catch {
+    return { ok: false, error: 'connection failed' };
+  }
+}
+
+async function load(reason: string): Promise<void> {
+  status.files = readSecrets(dir);
+  status.loads += 1;
+  if (reason !== 'start') status.reloads += 1;
+  status.reasons.push(reason);
+  if (process.env.APP_PG_FILE !== undefined) status.db = await checkDb(process.env.APP_PG_FILE);
+  const summary = Object.entries(status.files).map(([name, f]) => `${name}:${f.sha256}`).join(' ');
+  process.stdout.write(`app(node) load #${status.loads} reason=${reason} ${summary}${status.db === undefined ? '' : ` db=${status.db.ok ? 'connected' : 'failed'}`}\n`);
+}
+
+await load('start');
+if (process.env.APP_ONCE === '1') {
+  const missing = expected.filter((name) => status.files[name] === undefined);
+  if (missing.length > 0) process.stdout.write(`app(node) missing: ${missing.join(',')}\n`);
+  process.exit(missing.length === 0 ? 0 : 1);
+}
+
+let queue = Promise.resolve();
+const reload = (reason: string): Promise<void> => (queue = queue.then(() => load(reason)));
+process.on('SIGHUP', () => void reload('SIGHUP'));
+process.on('SIGTERM', () => process.exit(0));
+createServer((req, res) => {
+  if (req.method === 'POST' && req.url === '/reload') {
+    void reload('http').then(() => res.end('reloaded\n'));
+    return;
+  }
+  if (req.url === '/status') {
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify(status));
+    return;
+  }
+  res.statusCode = 404;
+  res.end();
+}).listen(Number(process.env.APP_PORT ?? 8080), '127.0.0.1');
