@@ -175,6 +175,26 @@ void describe('pod runner', { timeout: 60_000 }, () => {
     }
   });
 
+  void it('projects the service-account token volume the API server adds', async () => {
+    const sa = '/var/run/secrets/kubernetes.io/serviceaccount';
+    const pod: Pod = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'sa', namespace: 'team-b' },
+      spec: {
+        restartPolicy: 'Never',
+        serviceAccountName: 'payments',
+        securityContext: { runAsUser: 1000 },
+        volumes: [{ name: 'kube-api-access-x1', projected: { sources: [{ serviceAccountToken: { path: 'token', expirationSeconds: 3607 } }, { downwardAPI: { items: [{ path: 'namespace', fieldRef: { fieldPath: 'metadata.namespace' } }] } }] } }],
+        containers: [{ name: 'c', image: APP_IMAGES.shell, args: [`echo "$(cat ${sa}/namespace) $(cat ${sa}/token)"`], volumeMounts: [{ name: 'kube-api-access-x1', mountPath: sa, readOnly: true }] }],
+      },
+    };
+    const run = await runPod(pod, { images, serviceAccountToken: (ns, name) => `token-for-${ns}-${name}` });
+    running.push(run);
+    assert.equal(await run.completion(30_000), 'Succeeded', run.allLogs());
+    assert.equal(run.logs('c').trim(), 'team-b token-for-team-b-payments');
+  });
+
   void it('refuses what it cannot run faithfully', async () => {
     const base: Pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'x' }, spec: { containers: [{ name: 'c', image: 'nginx:1' }] } };
     await assert.rejects(runPod(base, { images }), /no mapping for image "nginx:1"/);
@@ -182,7 +202,7 @@ void describe('pod runner', { timeout: 60_000 }, () => {
       ...base,
       spec: { volumes: [{ name: 'h', hostPath: { path: '/etc' } }], containers: [{ name: 'c', image: APP_IMAGES.shell, args: ['true'], volumeMounts: [{ name: 'h', mountPath: '/h' }] }] },
     };
-    await assert.rejects(runPod(hostPath, { images }), /only emptyDir volumes are supported/);
+    await assert.rejects(runPod(hostPath, { images }), /only emptyDir and projected volumes are supported/);
   });
 });
 

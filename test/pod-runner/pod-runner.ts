@@ -21,11 +21,11 @@ import { lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, 
 import { request as httpRequest } from 'node:http';
 import type { Server } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { containerScript, shellQuote } from './container-script.ts';
 import type { VolumeMount } from './container-script.ts';
 import { connectThrough, serveUnixToTcp } from './forward.ts';
-import { containerArgv, containerEnv, containerUser, isSidecar, podIdentity, quantityBytes, startupProbe } from './pod-spec.ts';
+import { containerArgv, containerEnv, containerUser, fieldValue, isSidecar, podIdentity, quantityBytes, startupProbe } from './pod-spec.ts';
 import type { Container, Image, Pod, PodIdentity } from './pod-spec.ts';
 
 export type { Image, Pod } from './pod-spec.ts';
@@ -41,6 +41,10 @@ export interface RunPodOptions {
   readonly services?: readonly number[];
   /** Called with each line a container writes (stdout and stderr). */
   readonly onLog?: (container: string, line: string) => void;
+  /** Issues the token of a projected serviceAccountToken volume source (the kubelet's TokenRequest). */
+  readonly serviceAccountToken?: (namespace: string, serviceAccount: string, audience: string | undefined) => string;
+  /** ConfigMaps for projected configMap sources, by name then key. */
+  readonly configMaps?: Readonly<Record<string, Readonly<Record<string, string>>>>;
   /** Called when a container starts or exits, and when a startup probe passes (for progress output). */
   readonly onEvent?: (event: PodEvent) => void;
 }
@@ -192,6 +196,7 @@ class PodRun implements RunningPod {
 
   async startSandbox(): Promise<void> {
     mkdirSync(join(this.dir, 'volumes'), { recursive: true });
+    this.projectVolumes();
     this.egress = await serveUnixToTcp(join(this.dir, 'egress.sock'), (port) => (this.options.services ?? []).includes(port));
     const pid = this.spec.shareProcessNamespace === true ? ['--pid', '--fork', '--kill-child=SIGKILL'] : [];
     const args = ['--pdeathsig=KILL', '--', 'unshare', '--mount', '--net', ...pid, '--propagation', 'private', '--', '/bin/sh', '-c', this.sandboxScript()];
@@ -212,11 +217,42 @@ class PodRun implements RunningPod {
     });
   }
 
+  /** Writes the files of projected volumes (service-account token, downward API, ConfigMaps) before the pod starts. */
+  projectVolumes(): void {
+    for (const volume of this.spec.volumes ?? []) {
+      if (volume.projected === undefined) continue;
+      const dir = this.volumeDir(volume.name);
+      mkdirSync(dir, { recursive: true, mode: 0o755 });
+      const mode = volume.projected.defaultMode ?? 0o644;
+      const put = (path: string, content: string): void => {
+        mkdirSync(dirname(join(dir, path)), { recursive: true });
+        writeFileSync(join(dir, path), content, { mode });
+      };
+      for (const source of volume.projected.sources ?? []) {
+        if (source.serviceAccountToken !== undefined) {
+          const issue = this.options.serviceAccountToken;
+          if (issue === undefined) throw new Error(`volume "${volume.name}": a serviceAccountToken source needs the runner's serviceAccountToken option`);
+          put(source.serviceAccountToken.path, issue(this.namespace, this.spec.serviceAccountName ?? 'default', source.serviceAccountToken.audience));
+        }
+        for (const item of source.downwardAPI?.items ?? []) {
+          if (item.fieldRef === undefined) throw new Error(`volume "${volume.name}": only downwardAPI fieldRef items are supported by the pod runner`);
+          put(item.path, fieldValue(this.pod, this.identity, item.fieldRef.fieldPath));
+        }
+        if (source.configMap !== undefined) {
+          const data = this.options.configMaps?.[source.configMap.name ?? ''];
+          if (data === undefined && source.configMap.optional !== true) throw new Error(`volume "${volume.name}": ConfigMap "${String(source.configMap.name)}" is not given to the runner`);
+          for (const [key, value] of Object.entries(data ?? {})) put(key, value);
+        }
+        if (source.secret !== undefined) throw new Error(`volume "${volume.name}": projected secret sources are not supported by the pod runner`);
+      }
+    }
+  }
+
   private mounts(container: Container): VolumeMount[] {
     return (container.volumeMounts ?? []).map((m) => {
       const volume = this.spec.volumes?.find((v) => v.name === m.name);
       if (volume === undefined) throw new Error(`container "${container.name}": volumeMount "${m.name}" names no volume`);
-      if (volume.emptyDir === undefined) throw new Error(`volume "${m.name}": only emptyDir volumes are supported by the pod runner`);
+      if (volume.emptyDir === undefined && volume.projected === undefined) throw new Error(`volume "${m.name}": only emptyDir and projected volumes are supported by the pod runner`);
       if (m.subPath !== undefined) throw new Error(`container "${container.name}": subPath is not supported by the pod runner`);
       return { source: this.volumeDir(m.name), mountPath: m.mountPath, readOnly: m.readOnly === true };
     });

@@ -26,7 +26,8 @@ export interface PodIdentity {
   readonly uid: string;
 }
 
-function fieldValue(pod: Pod, identity: PodIdentity, fieldPath: string): string {
+/** A downward-API field of the pod. */
+export function fieldValue(pod: Pod, identity: PodIdentity, fieldPath: string): string {
   const labelOrAnnotation = /^metadata\.(labels|annotations)\['([^']+)'\]$/.exec(fieldPath);
   if (labelOrAnnotation !== null) {
     const [, kind, key] = labelOrAnnotation as unknown as [string, 'labels' | 'annotations', string];
