@@ -1,0 +1,73 @@
+// The agent's Prometheus metrics, on a Registry of their own (no module-global state). Labels carry provider
+// names, error codes, file names and operations: never a reference's value or a secret.
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Provider } from '../injector/reference.ts';
+
+export interface AgentMetrics {
+  readonly registry: Registry;
+  readonly fetchDuration: Histogram<'provider'>;
+  readonly fetchErrors: Counter<'provider' | 'code'>;
+  readonly lastSuccess: Gauge<'file'>;
+  readonly writes: Counter<'result'>;
+  readonly reloads: Counter<'kind' | 'result'>;
+  readonly leaseRenewals: Counter<'provider' | 'result'>;
+  readonly backendCalls: Counter<'provider' | 'operation'>;
+  /** The ProviderDeps.countCall hook. */
+  countCall(provider: Provider, operation: string): void;
+}
+
+export function createMetrics(): AgentMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'sidekey_agent_' });
+  const registers = [registry];
+  const backendCalls = new Counter({
+    name: 'sidekey_agent_backend_calls_total',
+    help: 'Backend API calls by provider and operation (e.g. aws BatchGetSecretValue, vault login).',
+    labelNames: ['provider', 'operation'] as const,
+    registers,
+  });
+  return {
+    registry,
+    fetchDuration: new Histogram({
+      name: 'sidekey_agent_fetch_duration_seconds',
+      help: 'Latency of one batched fetch from a provider.',
+      labelNames: ['provider'] as const,
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    }),
+    fetchErrors: new Counter({
+      name: 'sidekey_agent_fetch_errors_total',
+      help: 'Failed secret fetches by provider and stable error code.',
+      labelNames: ['provider', 'code'] as const,
+      registers,
+    }),
+    lastSuccess: new Gauge({
+      name: 'sidekey_agent_last_success_timestamp_seconds',
+      help: 'Unix time of the last successful fetch (or lease renewal) behind each file.',
+      labelNames: ['file'] as const,
+      registers,
+    }),
+    writes: new Counter({
+      name: 'sidekey_agent_writes_total',
+      help: 'Atomic writes of the secrets directory by result (ok, unchanged, failed).',
+      labelNames: ['result'] as const,
+      registers,
+    }),
+    reloads: new Counter({
+      name: 'sidekey_agent_reloads_total',
+      help: 'App reloads by kind (signal, http) and result (ok, failed).',
+      labelNames: ['kind', 'result'] as const,
+      registers,
+    }),
+    leaseRenewals: new Counter({
+      name: 'sidekey_agent_lease_renewals_total',
+      help: 'Lease renewals by provider and result (ok, failed).',
+      labelNames: ['provider', 'result'] as const,
+      registers,
+    }),
+    backendCalls,
+    countCall(provider, operation) {
+      backendCalls.inc({ provider, operation });
+    },
+  };
+}

@@ -1,0 +1,343 @@
+// The refresh loop: one timer for the earliest due source; at each wake it fetches every due source (plus
+// same-provider sources due within their jitter window, so backends see batches: ceil(N/20) AWS calls for N
+// secrets), renews due leases, renders, writes the whole set once when any file changed, and then asks for ONE
+// reload. Failures back off exponentially with jitter per source and never touch the files on disk.
+import type { Logger } from 'pino';
+import type { AgentConfig } from '../injector/agent-config.ts';
+import type { Provider } from '../injector/reference.ts';
+import type { AgentMetrics } from './metrics.ts';
+import { ProviderError } from './provider.ts';
+import type { FetchOutcome, Lease, SecretProvider } from './provider.ts';
+import { renderFile } from './render.ts';
+import { RenderError } from './render-error.ts';
+import { buildSources, type FileState, type Source } from './sources.ts';
+import { configHash, digest, type StateFile } from './state-store.ts';
+import { backoffDelay, clampDelay, INTERVAL_JITTER, jitteredInterval, planLease } from './timing.ts';
+
+export interface Timers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export interface LoopDeps {
+  readonly config: Readonly<AgentConfig>;
+  readonly providers: ReadonlyMap<Provider, SecretProvider>;
+  /** Writes the whole set atomically; resolves true when content changed on disk. */
+  readonly write: (payload: ReadonlyMap<string, Uint8Array>) => Promise<boolean>;
+  /** Asks for one (debounced) app reload. */
+  readonly reload: () => void;
+  /** Persists agent-private state (classic hand-over); absent without a stateDir. */
+  readonly persist?: (state: StateFile) => Promise<void>;
+  readonly log: Logger;
+  readonly metrics: AgentMetrics;
+  readonly now: () => number;
+  readonly random: () => number;
+  readonly timers: Timers;
+}
+
+/** Events within this window (a watcher's burst) are handled in one round. */
+const POKE_DEBOUNCE_MS = 50;
+
+function errorCode(error: unknown): string {
+  if (error instanceof ProviderError || error instanceof RenderError) return error.code;
+  return 'UNKNOWN';
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof ProviderError || error instanceof RenderError ? error.message : 'unexpected error';
+}
+
+function changed(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
+  return a === undefined || b === undefined || !Buffer.from(a).equals(b);
+}
+
+export class RefreshLoop {
+  readonly #deps: LoopDeps;
+  readonly #sources: Source[];
+  #timer: unknown;
+  #running: Promise<void> | undefined;
+  #stopped = false;
+  #writeFailures = 0;
+  #retryWriteAt: number | undefined;
+  #complete = false;
+  readonly #onComplete: (() => void)[] = [];
+
+  constructor(deps: LoopDeps) {
+    this.#deps = deps;
+    this.#sources = buildSources(deps.config, deps.now());
+  }
+
+  get sources(): readonly Source[] {
+    return this.#sources;
+  }
+
+  /** True once every file has been written (or resumed) at least once. */
+  get complete(): boolean {
+    return this.#complete;
+  }
+
+  /** Resolves when the first complete set is on disk. */
+  whenComplete(): Promise<void> {
+    return this.#complete ? Promise.resolve() : new Promise((resolve) => this.#onComplete.push(resolve));
+  }
+
+  /**
+   * Takes over sources from a previous run (classic init, or this sidecar before a restart) when state and the
+   * files on disk agree (same config, same digests). Returns how many sources were resumed; the rest are fetched.
+   */
+  resume(state: StateFile, onDisk: ReadonlyMap<string, Uint8Array>): number {
+    if (state.configHash !== configHash(this.#deps.config.files)) return 0;
+    let resumed = 0;
+    for (const source of this.#sources) {
+      const saved = state.sources[source.key];
+      const ok = saved !== undefined && source.files.every((f) => {
+        const bytes = onDisk.get(f.spec.name);
+        return bytes !== undefined && state.files[f.spec.name] === digest(bytes);
+      });
+      if (!ok) continue;
+      source.version = saved.version;
+      source.fetchedAt = saved.fetchedAt;
+      if (saved.lease !== undefined) source.lease = saved.lease;
+      if (saved.issuedDurationMs !== undefined) source.issuedDurationMs = saved.issuedDurationMs;
+      for (const file of source.files) {
+        file.bytes = onDisk.get(file.spec.name);
+        file.written = file.bytes;
+        file.goodAt = saved.fetchedAt;
+      }
+      this.#planNext(source, saved.fetchedAt, this.#deps.random());
+      resumed += 1;
+    }
+    this.#checkComplete();
+    return resumed;
+  }
+
+  start(): void {
+    this.#schedule();
+  }
+
+  /** A backend said something changed (file store watch): fetch its sources now. */
+  poke(provider: Provider): void {
+    const now = this.#deps.now();
+    for (const source of this.#sources) if (source.provider === provider) source.dueAt = Math.min(source.dueAt, now + POKE_DEBOUNCE_MS);
+    this.#schedule();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#deps.timers.clearTimeout(this.#timer);
+    await this.#running;
+  }
+
+  /** Leases currently held, by provider (for optional revocation at shutdown). */
+  leases(): Map<Provider, Lease[]> {
+    const out = new Map<Provider, Lease[]>();
+    for (const s of this.#sources) if (s.lease !== undefined) out.set(s.provider, [...(out.get(s.provider) ?? []), s.lease]);
+    return out;
+  }
+
+  /** Files whose data on disk is older than their threshold (or not written yet). */
+  staleFiles(now: number): string[] {
+    const stale: string[] = [];
+    for (const source of this.#sources) {
+      const limit = this.#deps.config.staleAfterMs ?? 3 * (source.lease?.durationMs ?? source.intervalMs);
+      for (const f of source.files) if (f.goodAt === undefined || now - f.goodAt > limit) stale.push(f.spec.name);
+    }
+    return stale;
+  }
+
+  /** One line naming each failing file and its error code (init's exit reason). */
+  failureSummary(): string {
+    const failing = this.#sources.filter((s) => s.lastError !== undefined && s.files.some((f) => f.written === undefined));
+    return failing.map((s) => `${s.files.map((f) => f.spec.name).join(',')}: ${s.lastError ?? ''}`).join('; ');
+  }
+
+  #schedule(): void {
+    if (this.#stopped || this.#running !== undefined) return;
+    this.#deps.timers.clearTimeout(this.#timer);
+    let wake = Math.min(...this.#sources.map((s) => s.dueAt));
+    if (this.#retryWriteAt !== undefined) wake = Math.min(wake, this.#retryWriteAt);
+    this.#timer = this.#deps.timers.setTimeout(() => {
+      this.#running = this.#tick().finally(() => {
+        this.#running = undefined;
+        this.#schedule();
+      });
+    }, clampDelay(wake - this.#deps.now()));
+  }
+
+  async #tick(): Promise<void> {
+    const now = this.#deps.now();
+    const due = this.#sources.filter(
+      (s) => s.dueAt <= now || (s.next === 'fetch' && s.failures === 0 && s.lease === undefined && s.dueAt <= now + s.intervalMs * INTERVAL_JITTER),
+    );
+    const random = this.#deps.random();
+    try {
+      await Promise.all([
+        ...this.#byProvider(due.filter((s) => s.next === 'fetch')).map(([p, group]) => this.#fetchGroup(p, group, random)),
+        ...due.filter((s) => s.next === 'renew').map((s) => this.#renew(s)),
+      ]);
+      await this.#writeIfChanged();
+    } catch (error) {
+      this.#deps.log.error({ code: errorCode(error) }, 'refresh round failed');
+    }
+    await this.#persist();
+  }
+
+  #byProvider(sources: readonly Source[]): [Provider, Source[]][] {
+    const groups = new Map<Provider, Source[]>();
+    for (const s of sources) groups.set(s.provider, [...(groups.get(s.provider) ?? []), s]);
+    return [...groups];
+  }
+
+  async #fetchGroup(providerName: Provider, group: readonly Source[], random: number): Promise<void> {
+    const provider = this.#deps.providers.get(providerName);
+    const started = this.#deps.now();
+    let outcomes: readonly FetchOutcome[];
+    try {
+      if (provider === undefined) throw new ProviderError('CONFIG', `provider ${providerName} is not loaded`, false);
+      outcomes = await provider.fetchMany(group.map((s) => s.ref));
+    } catch (error) {
+      const known = error instanceof ProviderError ? error : new ProviderError('UNAVAILABLE', `${providerName}: fetch failed`, true);
+      outcomes = group.map((s) => ({ ok: false, ref: s.ref, error: known }));
+    }
+    this.#deps.metrics.fetchDuration.observe({ provider: providerName }, (this.#deps.now() - started) / 1000);
+    const now = this.#deps.now();
+    group.forEach((source, i) => {
+      const outcome = outcomes[i] ?? { ok: false, ref: source.ref, error: new ProviderError('BAD_RESPONSE', `${providerName}: no answer for a reference`, true) };
+      if (outcome.ok) this.#accept(source, outcome.fetched, now, random);
+      else this.#fail(source, outcome.error, now);
+    });
+  }
+
+  #accept(source: Source, fetched: Extract<FetchOutcome, { ok: true }>['fetched'], now: number, random: number): void {
+    let rendered: Uint8Array[];
+    try {
+      rendered = source.files.map((f) => renderFile(f.spec, fetched.value));
+    } catch (error) {
+      this.#fail(source, error, now);
+      return;
+    }
+    source.files.forEach((f, i) => (f.bytes = rendered[i]));
+    if (source.version !== undefined && source.version !== fetched.version) {
+      this.#deps.log.info({ source: source.key, files: source.files.map((f) => f.spec.name) }, 'secret version changed');
+    }
+    source.version = fetched.version;
+    source.fetchedAt = now;
+    source.failures = 0;
+    delete source.lastError;
+    if (fetched.lease === undefined) {
+      delete source.lease;
+      delete source.issuedDurationMs;
+    } else {
+      source.lease = fetched.lease;
+      source.issuedDurationMs = fetched.lease.durationMs;
+    }
+    this.#planNext(source, now, random);
+  }
+
+  #planNext(source: Source, from: number, random: number): void {
+    const now = this.#deps.now();
+    if (source.lease === undefined) {
+      source.next = 'fetch';
+      source.dueAt = from + jitteredInterval(source.intervalMs, random);
+      return;
+    }
+    const renewable = source.lease.renewable && this.#deps.providers.get(source.provider)?.renewLease !== undefined;
+    const plan = planLease({ ...source.lease, renewable }, source.issuedDurationMs ?? source.lease.durationMs, now, random);
+    source.next = plan.action === 'renew' ? 'renew' : 'fetch';
+    source.dueAt = plan.at;
+  }
+
+  #fail(source: Source, error: unknown, now: number): void {
+    const code = errorCode(error);
+    source.failures += 1;
+    source.lastError = `${code} (${errorMessage(error)})`;
+    source.next = 'fetch';
+    source.dueAt = now + Math.min(backoffDelay(source.failures, this.#deps.random()), Math.max(source.intervalMs, 1000));
+    this.#deps.metrics.fetchErrors.inc({ provider: source.provider, code });
+    this.#deps.log.warn({ source: source.key, code, error: errorMessage(error), failures: source.failures, retryInMs: Math.round(source.dueAt - now) }, 'secret fetch failed');
+  }
+
+  async #renew(source: Source): Promise<void> {
+    const provider = this.#deps.providers.get(source.provider);
+    const lease = source.lease;
+    if (provider?.renewLease === undefined || lease === undefined) return;
+    try {
+      source.lease = await provider.renewLease(lease);
+      const now = this.#deps.now();
+      source.fetchedAt = now;
+      for (const f of source.files) if (f.written !== undefined) f.goodAt = now;
+      this.#deps.metrics.leaseRenewals.inc({ provider: source.provider, result: 'ok' });
+      this.#planNext(source, now, this.#deps.random());
+    } catch (error) {
+      this.#deps.metrics.leaseRenewals.inc({ provider: source.provider, result: 'failed' });
+      // A lease that cannot be renewed is replaced: fetch a new credential (with backoff if that fails too).
+      this.#fail(source, error, this.#deps.now());
+      source.dueAt = this.#deps.now();
+      source.failures = 0;
+    }
+  }
+
+  async #writeIfChanged(): Promise<void> {
+    const files = this.#sources.flatMap((s) => s.files);
+    if (files.some((f) => f.bytes === undefined)) return;
+    const dirty = files.filter((f) => changed(f.bytes, f.written));
+    const now = this.#deps.now();
+    for (const s of this.#sources) for (const f of s.files) if (!dirty.includes(f) && s.fetchedAt !== undefined) f.goodAt = s.fetchedAt;
+    this.#updateGauges(files);
+    if (dirty.length === 0) return;
+    const hadPrevious = this.#complete;
+    try {
+      const contentChanged = await this.#deps.write(new Map(files.map((f) => [f.spec.name, f.bytes ?? new Uint8Array()])));
+      this.#writeFailures = 0;
+      this.#retryWriteAt = undefined;
+      for (const s of this.#sources) for (const f of s.files) {
+        f.written = f.bytes;
+        if (s.fetchedAt !== undefined) f.goodAt = s.fetchedAt;
+      }
+      this.#updateGauges(files);
+      this.#deps.metrics.writes.inc({ result: contentChanged ? 'ok' : 'unchanged' });
+      this.#deps.log.info({ files: dirty.map((f) => f.spec.name) }, hadPrevious ? 'secrets updated' : 'secrets written');
+      this.#checkComplete();
+      if (hadPrevious && contentChanged) this.#deps.reload();
+    } catch (error) {
+      this.#writeFailures += 1;
+      this.#retryWriteAt = now + backoffDelay(this.#writeFailures, this.#deps.random());
+      this.#deps.metrics.writes.inc({ result: 'failed' });
+      const errno = error instanceof Error && 'errno' in error && typeof error.errno === 'string' ? error.errno : undefined;
+      this.#deps.log.error({ errno, files: dirty.map((f) => f.spec.name), retryInMs: Math.round(this.#retryWriteAt - now) }, 'writing secrets failed; the last good files stay in place');
+    }
+  }
+
+  #updateGauges(files: readonly FileState[]): void {
+    for (const f of files) if (f.goodAt !== undefined) this.#deps.metrics.lastSuccess.set({ file: f.spec.name }, f.goodAt / 1000);
+  }
+
+  #checkComplete(): void {
+    if (this.#complete || this.#sources.some((s) => s.files.some((f) => f.written === undefined))) return;
+    this.#complete = true;
+    for (const resolve of this.#onComplete.splice(0)) resolve();
+  }
+
+  async #persist(): Promise<void> {
+    if (this.#deps.persist === undefined) return;
+    const state: StateFile = {
+      version: 1,
+      configHash: configHash(this.#deps.config.files),
+      savedAt: this.#deps.now(),
+      sources: {},
+      files: {},
+      providers: {},
+    };
+    for (const s of this.#sources) {
+      if (s.version === undefined || s.fetchedAt === undefined) continue;
+      state.sources[s.key] = { version: s.version, fetchedAt: s.fetchedAt, ...(s.lease === undefined ? {} : { lease: s.lease, issuedDurationMs: s.issuedDurationMs ?? s.lease.durationMs }) };
+      for (const f of s.files) if (f.written !== undefined) state.files[f.spec.name] = digest(f.written);
+    }
+    for (const [name, provider] of this.#deps.providers) if (provider.exportState !== undefined) state.providers[name] = provider.exportState();
+    try {
+      await this.#deps.persist(state);
+    } catch (error) {
+      this.#deps.log.warn({ errno: error instanceof Error && 'code' in error ? String(error.code) : undefined }, 'saving agent state failed');
+    }
+  }
+}

@@ -1,0 +1,63 @@
+// The refresh loop's model: the config's files grouped into sources, one per distinct backend secret
+// (provider + path + version). Two files reading different fields of one secret share one fetch, which
+// matters beyond cost: both fields of a Vault dynamic credential must come from the same lease.
+import type { AgentConfig, FileSpec } from '../injector/agent-config.ts';
+import type { Provider, SecretReference } from '../injector/reference.ts';
+import type { Lease } from './provider.ts';
+import { effectiveInterval } from './timing.ts';
+
+export interface Source {
+  readonly key: string;
+  readonly provider: Provider;
+  /** The reference without `#field`: the provider returns the whole secret and the renderer selects. */
+  readonly ref: SecretReference;
+  readonly files: readonly FileState[];
+  /** The shortest refresh interval of its files, floored. */
+  readonly intervalMs: number;
+  version?: string;
+  /** Epoch ms of the last good fetch or lease renewal. */
+  fetchedAt?: number;
+  lease?: Lease;
+  /** The lease duration as first issued (the renewal grace is a share of it). */
+  issuedDurationMs?: number;
+  /** Consecutive failures, for backoff. */
+  failures: number;
+  lastError?: string;
+  /** Epoch ms when the next action is due. */
+  dueAt: number;
+  next: 'fetch' | 'renew';
+}
+
+export interface FileState {
+  readonly spec: FileSpec;
+  /** The latest rendered content. */
+  bytes?: Uint8Array | undefined;
+  /** The content on disk (what the last successful write put there). */
+  written?: Uint8Array | undefined;
+  /** Epoch ms of the fetch behind the content on disk (staleness). */
+  goodAt?: number;
+}
+
+export function sourceKey(ref: { readonly provider: Provider; readonly path: string; readonly version?: string | undefined }): string {
+  return `${ref.provider}:${ref.path}@${ref.version ?? ''}`;
+}
+
+export function buildSources(config: Readonly<AgentConfig>, now: number): Source[] {
+  const groups = new Map<string, { ref: SecretReference; files: FileState[] }>();
+  for (const spec of config.files) {
+    const key = sourceKey(spec.ref);
+    const group = groups.get(key) ?? { ref: { provider: spec.ref.provider, path: spec.ref.path, ...(spec.ref.version === undefined ? {} : { version: spec.ref.version }) }, files: [] };
+    group.files.push({ spec });
+    groups.set(key, group);
+  }
+  return [...groups].map(([key, { ref, files }]) => ({
+    key,
+    provider: ref.provider,
+    ref,
+    files,
+    intervalMs: Math.min(...files.map((f) => effectiveInterval(f.spec.refreshMs))),
+    failures: 0,
+    dueAt: now,
+    next: 'fetch',
+  }));
+}

@@ -1,0 +1,34 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { backoffDelay, clampDelay, effectiveInterval, jitteredInterval, MAX_TIMER_MS, planLease, REFRESH_FLOOR_MS } from './timing.ts';
+
+void describe('timing', () => {
+  void it('clamps timers to 2^31-1 ms and never negative', () => {
+    assert.equal(clampDelay(768 * 3_600_000), MAX_TIMER_MS);
+    assert.equal(clampDelay(-5), 0);
+    assert.equal(clampDelay(Number.NaN), 0);
+    assert.equal(clampDelay(1.2), 2);
+  });
+
+  void it('floors and jitters intervals downwards only', () => {
+    assert.equal(effectiveInterval(1000), REFRESH_FLOOR_MS);
+    assert.equal(effectiveInterval(undefined), 3_600_000);
+    assert.equal(jitteredInterval(100_000, 0), 100_000);
+    assert.equal(jitteredInterval(100_000, 0.999), 90_010);
+  });
+
+  void it('backs off exponentially with equal jitter up to the cap', () => {
+    const table: [number, number, number][] = [[1, 0, 500], [1, 1, 1000], [2, 0, 1000], [5, 0.5, 12_000], [40, 0, 150_000], [40, 1, 300_000]];
+    for (const [attempt, random, want] of table) assert.equal(backoffDelay(attempt, random), want, `attempt ${attempt} random ${random}`);
+  });
+
+  void it('plans lease renewal and replacement like Vault lifetime watcher', () => {
+    const lease = { id: 'l', durationMs: 60_000, renewable: true, renewedAt: 0, issuedAt: 0 };
+    assert.deepEqual(planLease(lease, 60_000, 0, 0), { action: 'renew', at: 42_000 });
+    assert.deepEqual(planLease({ ...lease, renewable: false }, 60_000, 0, 0), { action: 'refetch', at: 42_000 });
+    // Near max TTL the renewal came back with 5 s left: replace it before the grace period.
+    const short = { ...lease, durationMs: 5000, renewedAt: 100_000 };
+    assert.deepEqual(planLease(short, 60_000, 100_000, 0), { action: 'refetch', at: 100_000 });
+    assert.ok(planLease({ ...lease, durationMs: 2000 * 3_600_000 }, 2000 * 3_600_000, 0, 0.5).at > MAX_TIMER_MS, 'callers clamp');
+  });
+});

@@ -1,0 +1,62 @@
+// Pure scheduling arithmetic for the refresh loop: interval jitter and floor, error backoff, lease renewal
+// times, and Node's timer limit. Randomness comes in as a number in [0, 1) so tests pin it.
+import type { Lease } from './provider.ts';
+
+/** setTimeout fires after 1 ms for any delay above 2^31-1 ms (about 24.8 days); every delay is clamped to this. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+/**
+ * No secret is polled more often than this, whatever the annotation says: 1,000 pods x 5 secrets every 10 s is
+ * already 43 M backend calls a day. Watches (the file store) still deliver changes immediately.
+ */
+export const REFRESH_FLOOR_MS = 10_000;
+/** Refresh interval when the file gives none (the AWS and Vault KV default; dynamic leases follow their TTL). */
+export const DEFAULT_REFRESH_MS = 3_600_000;
+/** Intervals are shortened by up to this fraction so that pods started together spread their calls. */
+export const INTERVAL_JITTER = 0.1;
+export const BACKOFF_BASE_MS = 1000;
+export const BACKOFF_MAX_MS = 300_000;
+
+export function clampDelay(ms: number): number {
+  if (!Number.isFinite(ms) || ms < 0) return 0;
+  return Math.min(Math.ceil(ms), MAX_TIMER_MS);
+}
+
+/** The effective interval: the requested one (or the default) raised to the floor. */
+export function effectiveInterval(requestedMs: number | undefined): number {
+  return Math.max(requestedMs ?? DEFAULT_REFRESH_MS, REFRESH_FLOOR_MS);
+}
+
+/** The next refresh delay: the interval minus up to 10 % (never later than asked, so staleness bounds hold). */
+export function jitteredInterval(intervalMs: number, random: number): number {
+  return intervalMs * (1 - INTERVAL_JITTER * random);
+}
+
+/** Exponential backoff with "equal jitter": half the step fixed, half random; attempt counts from 1. */
+export function backoffDelay(attempt: number, random: number, maxMs: number = BACKOFF_MAX_MS): number {
+  const step = Math.min(maxMs, BACKOFF_BASE_MS * 2 ** Math.min(Math.max(attempt - 1, 0), 30));
+  return step / 2 + (step / 2) * random;
+}
+
+export interface LeasePlan {
+  /** `renew` the lease in place, or `refetch` a new credential (not renewable, or too close to its end). */
+  readonly action: 'renew' | 'refetch';
+  /** Epoch ms when to act. */
+  readonly at: number;
+}
+
+/**
+ * Vault's lifetime watcher rule (api/lifetime_watcher.go): grace = 10 % of the lease as first issued + a random
+ * 0-10 %; sleep 2/3 of the remaining lease + grace/3. A lease that cannot be renewed, or whose next sleep would
+ * land inside the grace period (renewals stop extending it near max TTL, so `durationMs` shrinks), is replaced
+ * by a fresh credential instead, before it expires.
+ */
+export function planLease(lease: Lease, issuedDurationMs: number, now: number, random: number): LeasePlan {
+  const expiresAt = lease.renewedAt + lease.durationMs;
+  const remaining = Math.max(expiresAt - now, 0);
+  const grace = Math.max(issuedDurationMs, lease.durationMs) * (0.1 + 0.1 * random);
+  const at = now + (remaining * 2) / 3 + grace / 3;
+  if (!lease.renewable || at >= expiresAt - grace) {
+    return { action: 'refetch', at: Math.min(at, Math.max(expiresAt - grace, now)) };
+  }
+  return { action: 'renew', at };
+}
