@@ -1,0 +1,57 @@
+// `sidekey webhook`: the mutating admission webhook. Configuration from --config FILE, SIDEKEY_* env and
+// flags; pino JSON logs on stdout; drains on SIGTERM.
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import { createMetrics } from '../webhook/metrics.ts';
+import { PARSE_OPTIONS, loadConfig, settingsUsage } from '../webhook/options.ts';
+import { startWebhook } from '../webhook/server.ts';
+import { resolveNativeSidecars } from '../webhook/sidecar-mode.ts';
+
+const USAGE = `usage: sidekey webhook [--config FILE] [options]
+
+Serves POST /mutate (AdmissionReview v1), /healthz and /readyz over HTTPS, and /metrics over HTTP.
+
+options:
+  --config FILE            YAML/JSON configuration (env SIDEKEY_CONFIG_FILE)
+${settingsUsage()}
+`;
+
+export async function main(argv: readonly string[]): Promise<number> {
+  let flags: Record<string, string | boolean | undefined>;
+  try {
+    flags = parseArgs({ args: [...argv], options: PARSE_OPTIONS, strict: true, allowPositionals: false }).values;
+  } catch (err) {
+    process.stderr.write(`sidekey webhook: ${(err as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  if (flags['help'] === true) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const loaded = loadConfig({ flags, env: process.env, readFile: (p) => readFileSync(p, 'utf8') });
+  if (!loaded.ok) {
+    process.stderr.write(`sidekey webhook: ${loaded.error}\n`);
+    return 2;
+  }
+  const config = loaded.value;
+  const log = pino({ level: config.logLevel, base: { component: 'webhook' } });
+  const nativeSidecars = await resolveNativeSidecars(config.sidecarMode, { env: process.env, log });
+  let webhook;
+  try {
+    webhook = await startWebhook({ config, nativeSidecars, log, metrics: createMetrics() });
+  } catch (err) {
+    log.fatal({ event: 'start_failed', err: { message: (err as Error).message } }, 'webhook failed to start');
+    return 1;
+  }
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string): void => {
+      log.info({ event: 'signal', signal }, 'shutting down');
+      webhook.drain().then(resolve, resolve);
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+  log.info({ event: 'stopped' }, 'webhook stopped');
+  return 0;
+}

@@ -1,0 +1,47 @@
+// Webhook metrics on a Registry of its own (never prom-client's global one), served on the metrics port.
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { RESULTS } from './review.ts';
+import type { ReviewResult } from './review.ts';
+
+export interface WebhookMetrics {
+  readonly registry: Registry;
+  observeAdmission(result: ReviewResult, seconds: number): void;
+  countTlsReload(outcome: 'success' | 'failure'): void;
+}
+
+export function createMetrics(options: { readonly defaultMetrics: boolean } = { defaultMetrics: true }): WebhookMetrics {
+  const registry = new Registry();
+  if (options.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: 'sidekey_webhook_' });
+  const admissions = new Counter({
+    name: 'sidekey_webhook_admissions_total',
+    help: 'Admission requests by result: injected, skipped (not opted in, excluded, not a pod CREATE), denied (bad annotations), invalid (not a review).',
+    labelNames: ['result'],
+    registers: [registry],
+  });
+  const latency = new Histogram({
+    name: 'sidekey_webhook_admission_duration_seconds',
+    help: 'Time from the first body byte to the response, by result.',
+    labelNames: ['result'],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [registry],
+  });
+  const tlsReloads = new Counter({
+    name: 'sidekey_webhook_tls_reloads_total',
+    help: 'Serving certificate reloads by outcome.',
+    labelNames: ['outcome'],
+    registers: [registry],
+  });
+  for (const result of RESULTS) {
+    admissions.inc({ result }, 0);
+  }
+  return {
+    registry,
+    observeAdmission(result, seconds): void {
+      admissions.inc({ result });
+      latency.observe({ result }, seconds);
+    },
+    countTlsReload(outcome): void {
+      tlsReloads.inc({ outcome });
+    },
+  };
+}

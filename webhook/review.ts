@@ -1,0 +1,149 @@
+// AdmissionReview v1 in, AdmissionReview v1 (or a 4xx for a request that is not a review) out. Pure: the
+// HTTP shell hands it the body text and sends back what it returns. It never throws for client input.
+import { z } from 'zod';
+import { mutatePod } from '../injector/mutate.ts';
+import type { MutateOptions } from '../injector/mutate.ts';
+import { ANNOTATION_PREFIX } from '../injector/constants.ts';
+import { formatProblem, quote } from '../injector/problems.ts';
+import type { Problem } from '../injector/problems.ts';
+import { ALWAYS_EXCLUDED_NAMESPACES } from './config.ts';
+import type { WebhookConfig } from './config.ts';
+
+const API_VERSION = 'admission.k8s.io/v1';
+const MAX_WARNING = 256;
+const MAX_WARNINGS_TOTAL = 4096;
+const MAX_MESSAGE = 8192;
+
+const reviewSchema = z.object({
+  apiVersion: z.literal(API_VERSION),
+  kind: z.literal('AdmissionReview'),
+  request: z.object({
+    uid: z.string().min(1).max(256),
+    kind: z.object({ group: z.string(), version: z.string(), kind: z.string() }),
+    resource: z.object({ group: z.string(), version: z.string(), resource: z.string() }).optional(),
+    subResource: z.string().optional(),
+    name: z.string().optional(),
+    namespace: z.string().optional(),
+    operation: z.string(),
+    object: z.unknown().optional(),
+    dryRun: z.boolean().optional(),
+  }),
+});
+type ReviewRequest = z.infer<typeof reviewSchema>['request'];
+
+export const RESULTS = ['injected', 'skipped', 'denied', 'invalid'] as const;
+export type ReviewResult = (typeof RESULTS)[number];
+
+export interface ReviewContext extends MutateOptions {
+  /** Namespaces never injected (kube-system, kube-node-lease, the webhook's own and configured ones). */
+  readonly excludedNamespaces: ReadonlySet<string>;
+}
+
+export interface ReviewOutcome {
+  /** HTTP status: 200 with a review, or 400 for a request that is not a valid AdmissionReview v1. */
+  readonly status: number;
+  readonly body: unknown;
+  readonly result: ReviewResult;
+  /** Why: the skip reason, the problem codes of a denial, or what is wrong with the request. */
+  readonly detail: string;
+  readonly uid?: string;
+  readonly namespace?: string;
+  readonly dryRun?: boolean;
+}
+
+/** The review context of a configuration: its settings and every namespace never injected. */
+export function reviewContext(config: Readonly<WebhookConfig>, nativeSidecars: boolean): ReviewContext {
+  const excluded = new Set<string>([...ALWAYS_EXCLUDED_NAMESPACES, ...config.excludedNamespaces]);
+  if (config.namespace !== undefined) excluded.add(config.namespace);
+  return { settings: config, nativeSidecars, excludedNamespaces: excluded };
+}
+
+function invalid(detail: string): ReviewOutcome {
+  return { status: 400, body: { error: detail }, result: 'invalid', detail };
+}
+
+/** Handles one AdmissionReview request body. */
+export function reviewAdmission(text: string, ctx: ReviewContext): ReviewOutcome {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    return invalid('the body is not valid JSON');
+  }
+  const parsed = reviewSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue?.path.join('.') ?? '';
+    return invalid(`not an AdmissionReview ${API_VERSION}: ${where === '' ? '(root)' : where}: ${issue?.message ?? 'invalid'}`);
+  }
+  return decide(parsed.data.request, ctx);
+}
+
+function decide(request: ReviewRequest, ctx: ReviewContext): ReviewOutcome {
+  const base = { uid: request.uid, ...(request.namespace === undefined ? {} : { namespace: request.namespace }), dryRun: request.dryRun ?? false };
+  const allow = (detail: string, warnings: readonly string[] = []): ReviewOutcome => ({
+    ...base, status: 200, result: 'skipped', detail, body: respond(request.uid, { allowed: true, ...warningsField(warnings) }),
+  });
+  const isPod = request.kind.kind === 'Pod' && request.kind.group === '' && (request.subResource ?? '') === '';
+  if (!isPod) return allow('not a pod', [`sidekey mutates pods only; check the webhook rules (got ${quote(request.kind.kind)})`]);
+  if (request.operation !== 'CREATE') return allow(`operation ${quote(request.operation, 16)}`);
+  if (request.namespace !== undefined && ctx.excludedNamespaces.has(request.namespace)) return allow('excluded namespace');
+  const result = mutatePod(request.object, ctx);
+  switch (result.kind) {
+    case 'skipped':
+      return allow(result.reason);
+    case 'denied':
+      return { ...base, status: 200, result: 'denied', detail: result.problems.map((p) => p.code).join(','), body: deny(request.uid, result.problems, result.warnings) };
+    case 'injected':
+      return {
+        ...base,
+        status: 200,
+        result: 'injected',
+        detail: result.hash,
+        body: respond(request.uid, {
+          allowed: true,
+          patchType: 'JSONPatch',
+          patch: Buffer.from(JSON.stringify(result.patch)).toString('base64'),
+          ...warningsField(result.warnings),
+        }),
+      };
+  }
+}
+
+function respond(uid: string, response: Record<string, unknown>): unknown {
+  return { apiVersion: API_VERSION, kind: 'AdmissionReview', response: { uid, ...response } };
+}
+
+function deny(uid: string, problems: readonly Problem[], warnings: readonly string[]): unknown {
+  const message = problems.map(formatProblem).join('\n');
+  return respond(uid, {
+    allowed: false,
+    status: {
+      status: 'Failure',
+      code: 400,
+      reason: 'BadRequest',
+      message: message.length > MAX_MESSAGE ? `${message.slice(0, MAX_MESSAGE)}…` : message,
+      details: {
+        causes: problems.slice(0, 50).map((p) => ({
+          reason: p.code,
+          message: formatProblem(p).slice(0, 1024),
+          field: p.annotation === undefined ? 'spec' : `metadata.annotations[${ANNOTATION_PREFIX}${p.annotation.slice(0, 80)}]`,
+        })),
+      },
+    },
+    ...warningsField(warnings),
+  });
+}
+
+/** Warnings as the API server wants them: short, and at most 4 KiB in total. */
+function warningsField(warnings: readonly string[]): { warnings?: string[] } {
+  const out: string[] = [];
+  let total = 0;
+  for (const w of warnings) {
+    const text = w.length > MAX_WARNING ? `${w.slice(0, MAX_WARNING - 1)}…` : w;
+    if (total + text.length > MAX_WARNINGS_TOTAL) break;
+    total += text.length;
+    out.push(text);
+  }
+  return out.length === 0 ? {} : { warnings: out };
+}

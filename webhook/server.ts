@@ -1,0 +1,200 @@
+// The HTTPS shell around reviewAdmission(): POST /mutate, /healthz, /readyz on the TLS port, Prometheus
+// /metrics on a plain HTTP port, certificate rotation without restart and a graceful drain. Makes no outbound
+// call. Client mistakes get a 4xx with a JSON reason; only a bug of ours can produce a 5xx.
+import { createServer as createHttpServer } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import type { Logger } from 'pino';
+import type { WebhookConfig } from './config.ts';
+import type { WebhookMetrics } from './metrics.ts';
+import { reviewAdmission, reviewContext } from './review.ts';
+import type { ReviewOutcome } from './review.ts';
+import { loadTls, watchTls } from './tls.ts';
+import type { TlsPair } from './tls.ts';
+
+export interface WebhookDeps {
+  readonly config: Readonly<WebhookConfig>;
+  /** Resolved from sidecarMode (auto is resolved by the caller before the server starts). */
+  readonly nativeSidecars: boolean;
+  readonly log: Logger;
+  readonly metrics: WebhookMetrics;
+  /** Monotonic milliseconds, for latency. */
+  readonly now?: () => number;
+  /** Interface to listen on (default: all). */
+  readonly host?: string;
+}
+
+export interface RunningWebhook {
+  readonly port: number;
+  readonly metricsPort: number;
+  /** Fails readiness, keeps serving for drainSeconds, then closes (in-flight requests finish). */
+  drain(): Promise<void>;
+  close(): Promise<void>;
+}
+
+const JSON_TYPE = { 'content-type': 'application/json' } as const;
+
+type Body = { readonly ok: true; readonly text: string } | { readonly ok: false; readonly status: number; readonly error: string };
+
+function readBody(req: IncomingMessage, max: number): Promise<Body> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > max) return Promise.resolve({ ok: false, status: 413, error: `the body is larger than ${max} bytes` });
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > max) {
+        req.off('data', onData);
+        resolve({ ok: false, status: 413, error: `the body is larger than ${max} bytes` });
+        return;
+      }
+      chunks.push(chunk);
+    };
+    req.on('data', onData);
+    req.on('end', () => {
+      resolve({ ok: true, text: Buffer.concat(chunks).toString('utf8') });
+    });
+    req.on('error', () => {
+      resolve({ ok: false, status: 400, error: 'the request body could not be read' });
+    });
+  });
+}
+
+function send(res: ServerResponse, status: number, body: unknown, close: boolean): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { ...JSON_TYPE, 'content-length': Buffer.byteLength(text), ...(close ? { connection: 'close' } : {}) });
+  res.end(text);
+}
+
+export async function startWebhook(deps: WebhookDeps): Promise<RunningWebhook> {
+  const { config, log, metrics } = deps;
+  const now = deps.now ?? ((): number => performance.now());
+  const files = { certFile: config.tlsCert, keyFile: config.tlsKey };
+  const pair = await loadTls(files);
+  const ctx = reviewContext(config, deps.nativeSidecars);
+  let ready = false;
+  let draining = false;
+
+  const mutate = async (req: IncomingMessage, res: ServerResponse, started: number): Promise<void> => {
+    const type = req.headers['content-type'] ?? '';
+    let outcome: ReviewOutcome;
+    if (!/^application\/json\s*(;|$)/i.test(type)) {
+      outcome = { status: 415, body: { error: 'Content-Type must be application/json' }, result: 'invalid', detail: 'content type' };
+      req.resume();
+    } else {
+      const body = await readBody(req, config.maxBodyBytes);
+      outcome = body.ok ? reviewAdmission(body.text, ctx) : { status: body.status, body: { error: body.error }, result: 'invalid', detail: body.error };
+    }
+    send(res, outcome.status, outcome.body, draining || outcome.status === 413);
+    if (outcome.status === 413) res.on('finish', () => req.destroy());
+    const seconds = (now() - started) / 1000;
+    metrics.observeAdmission(outcome.result, seconds);
+    const level = outcome.result === 'injected' || outcome.result === 'denied' ? 'info' : 'debug';
+    log[level]({ event: 'admission', result: outcome.result, detail: outcome.detail, uid: outcome.uid, namespace: outcome.namespace, dryRun: outcome.dryRun, ms: Math.round(seconds * 1e4) / 10 }, 'admission');
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const started = now();
+    const path = (req.url ?? '/').split('?')[0];
+    if (path === '/mutate') {
+      if (req.method !== 'POST') send(res, 405, { error: 'use POST' }, false);
+      else await mutate(req, res, started);
+    } else if (path === '/healthz' && req.method === 'GET') {
+      send(res, 200, { status: 'ok' }, draining);
+    } else if (path === '/readyz' && req.method === 'GET') {
+      send(res, ready && !draining ? 200 : 503, { status: ready && !draining ? 'ready' : 'not ready' }, draining);
+    } else {
+      send(res, 404, { error: 'not found' }, draining);
+    }
+  };
+
+  const server = createHttpsServer({ cert: pair.cert, key: pair.key, minVersion: 'TLSv1.2' }, (req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      log.error({ event: 'handler_error', err: { message: (err as Error).message } }, 'request failed');
+      if (!res.headersSent) send(res, 500, { error: 'internal error' }, true);
+    });
+  });
+  server.keepAliveTimeout = 90_000;
+  server.headersTimeout = 15_000;
+  server.requestTimeout = 30_000;
+  const metricsServer = createHttpServer((req, res) => {
+    if ((req.url ?? '').split('?')[0] !== '/metrics' || req.method !== 'GET') {
+      send(res, 404, { error: 'not found' }, false);
+      return;
+    }
+    metrics.registry.metrics().then(
+      (text) => {
+        res.writeHead(200, { 'content-type': metrics.registry.contentType });
+        res.end(text);
+      },
+      () => { send(res, 500, { error: 'metrics unavailable' }, false); },
+    );
+  });
+
+  const watcher = watchTls({
+    files,
+    current: pair,
+    apply: (next: TlsPair) => {
+      server.setSecureContext({ cert: next.cert, key: next.key, minVersion: 'TLSv1.2' });
+    },
+    log,
+    onReload: (outcome) => {
+      metrics.countTlsReload(outcome);
+    },
+  });
+  const port = await listen(server, config.port, deps.host);
+  const metricsPort = await listen(metricsServer, config.metricsPort, deps.host);
+  ready = true;
+  log.info({ event: 'listening', port, metricsPort, nativeSidecars: deps.nativeSidecars }, 'webhook listening');
+
+  const close = async (): Promise<void> => {
+    await watcher.close();
+    const closing = Promise.all([closeServer(server), closeServer(metricsServer)]);
+    server.closeIdleConnections();
+    metricsServer.closeIdleConnections();
+    const hard = setTimeout(() => {
+      server.closeAllConnections();
+      metricsServer.closeAllConnections();
+    }, 10_000);
+    await closing;
+    clearTimeout(hard);
+  };
+  return {
+    port,
+    metricsPort,
+    async drain(): Promise<void> {
+      draining = true;
+      log.info({ event: 'draining', seconds: config.drainSeconds }, 'draining');
+      await new Promise((r) => {
+        setTimeout(r, config.drainSeconds * 1000);
+      });
+      await close();
+    },
+    close,
+  };
+}
+
+function listen(server: Server, port: number, host: string | undefined): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    if (!server.listening) {
+      resolve();
+      return;
+    }
+    server.close(() => {
+      resolve();
+    });
+  });
+}
