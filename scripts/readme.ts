@@ -1,0 +1,141 @@
+// Generates the README's annotation reference and troubleshooting tables from the code: the annotation keys
+// and examples of injector/annotations.ts, the defaults of the injection settings schema, the admission
+// problem codes and the agent's error codes. The tables below are typed by those codes, so a new code
+// without a documented fix fails the typecheck, and scripts/readme.test.ts fails when README.md drifts.
+//   node scripts/readme.ts          check (exit 1 on drift)
+//   node scripts/readme.ts --write  rewrite the generated sections of README.md
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { ProviderErrorCode } from '../agent/provider.ts';
+import type { RenderErrorCode } from '../agent/render-error.ts';
+import { EXAMPLES } from '../injector/annotations.ts';
+import { ANNOTATION_PREFIX } from '../injector/constants.ts';
+import type { ProblemCode } from '../injector/problems.ts';
+import { injectionSettingsSchema } from '../injector/settings.ts';
+
+export const README = join(resolve(import.meta.dirname, '..'), 'README.md');
+
+const defaults = injectionSettingsSchema.parse({});
+
+interface AnnotationDoc {
+  readonly meaning: string;
+  readonly default: string;
+  /** Per-file annotations are written `<key>-<name>`. */
+  readonly perFile?: boolean;
+}
+
+/** One entry per key of EXAMPLES (the test checks both directions). */
+export const ANNOTATION_DOCS: Readonly<Record<string, AnnotationDoc>> = {
+  inject: { meaning: '`"true"` opts the pod in; absent or `"false"` leaves it untouched', default: 'absent' },
+  secret: { meaning: 'one output file `<name>` from a reference `<provider>:<path>[#<field>][@<version>]` (providers `aws`, `vault`, `file`)', default: '—', perFile: true },
+  template: { meaning: 'render file `<name>` from the secret\'s fields: `{{ .field }}` (and `{{ . }}` for a single field); no other actions', default: '—', perFile: true },
+  format: { meaning: '`raw`, `json`, `yaml`, `env` or `properties`', default: '`raw` for one field, `json` for a whole secret', perFile: true },
+  refresh: { meaning: `Go-style duration between fetches, for the pod (\`refresh\`) or one file (\`refresh-<name>\`); shorter than the webhook's floor (${defaults.minRefresh}) is refused`, default: '`1h` (AWS, Vault KV); lease-driven for Vault dynamic secrets; file store: watched' },
+  'mount-path': { meaning: 'where app containers see the files (read-only)', default: `\`${defaults.mountPath}\`` },
+  containers: { meaning: 'comma list of the containers that get the mount', default: 'all app containers' },
+  'file-mode': { meaning: 'octal mode of the written files (no execute bits)', default: '`0400` when the app\'s UID is known, `0440` with only an fsGroup, else `0444` plus a warning' },
+  reload: { meaning: '`none`, `signal:<SIG>` (needs a known UID; sets shareProcessNamespace) or `http:<url on 127.0.0.1/localhost>` (POST)', default: '`none`' },
+  'reload-container': { meaning: 'the container whose main process gets the signal', default: 'the first mounted container' },
+  mode: { meaning: '`sidecar` (native sidecar), `init-only` (write once; Jobs) or `classic` (init + regular sidecar, clusters < 1.29)', default: `\`${defaults.defaultMode}\`` },
+  'aws-region': { meaning: 'AWS region of the secrets', default: 'the pod\'s AWS_REGION (IRSA), else the webhook\'s `aws.region`' },
+  'vault-addr': { meaning: 'Vault/OpenBao address', default: 'the webhook\'s `vault.addr`' },
+  'vault-role': { meaning: 'Vault role for kubernetes/jwt auth', default: 'the webhook\'s `vault.role`' },
+  'vault-auth-path': { meaning: 'auth mount path without `auth/`', default: `\`${defaults.vault.authPath}\`` },
+  'vault-auth': { meaning: '`kubernetes`, `jwt` or `approle`', default: `\`${defaults.vault.auth}\`` },
+  'vault-namespace': { meaning: 'Vault Enterprise / OpenBao namespace', default: 'the webhook\'s `vault.namespace`' },
+  'vault-approle-secret': { meaning: 'approle: the Kubernetes Secret (keys `role-id`, `secret-id`) mounted into the agent only', default: '—' },
+  'agent-cpu': { meaning: 'CPU request of the agent (no CPU limit)', default: `\`${defaults.resources.cpu}\`` },
+  'agent-memory': { meaning: 'memory request of the agent; the limit is twice this', default: `\`${defaults.resources.memory}\`` },
+  'tmpfs-size': { meaning: '`sizeLimit` of the memory volume holding the files', default: `\`${defaults.tmpfsSize}\`` },
+  status: { meaning: 'written by the webhook (`injected <hash>`); a pod carrying it is not injected again', default: 'set by the webhook' },
+};
+
+/** Every admission problem code with its fix. */
+export const ADMISSION_FIXES: Readonly<Record<ProblemCode, string>> = {
+  SK_NOT_A_POD: 'The webhook received something that is not a Pod: check the MutatingWebhookConfiguration rules (pods, CREATE).',
+  SK_BAD_INJECT: 'Set `sidekey.io/inject` to `"true"` (or `"false"`); other values are refused.',
+  SK_BAD_STATUS: 'Remove `sidekey.io/status` from your manifest: only the webhook writes it.',
+  SK_UNKNOWN_ANNOTATION: 'Fix the typo: only the keys of the annotation reference exist under `sidekey.io/`.',
+  SK_NO_SECRETS: 'Add at least one `sidekey.io/secret-<name>` annotation, or drop `sidekey.io/inject`.',
+  SK_BAD_FILE_NAME: 'Use a file name of one path segment of `[A-Za-z0-9_.-]`, not starting with `.` (e.g. `secret-db-password`).',
+  SK_DUPLICATE_FILE: 'Two annotations produce the same file (also case-insensitively): rename one.',
+  SK_ORPHAN_ANNOTATION: 'A `template-`, `format-` or `refresh-<name>` has no `secret-<name>`: add it or fix the name.',
+  SK_BAD_REFERENCE: 'Write the reference as `<provider>:<path>[#<field>][@<version>]`, e.g. `aws:prod/db#password`, `vault:secret/app/db#password`.',
+  SK_BAD_TEMPLATE: 'Templates allow only `{{ .field }}` and `{{ . }}`, up to 64 KiB; drop `#field` from the reference when the template names fields.',
+  SK_BAD_FORMAT: 'Use `raw`, `json`, `yaml`, `env` or `properties`; `env`/`properties` need a whole secret (no `#field`); a template replaces the format.',
+  SK_BAD_DURATION: 'Use a Go-style duration (`90s`, `15m`, `1h30m`) between the webhook\'s floor (`minRefresh`) and 24 days.',
+  SK_BAD_MODE: 'Use `sidecar`, `init-only` or `classic`.',
+  SK_BAD_RELOAD: 'Use `none`, `signal:SIGHUP` (or another non-stopping signal) or `http://127.0.0.1:<port>/<path>`.',
+  SK_UNKNOWN_CONTAINER: '`containers` / `reload-container` must name containers of the pod (comma list, no repeats).',
+  SK_BAD_MOUNT_PATH: 'Use an absolute path that is not a system directory and not `/run/secrets` itself, e.g. `/var/run/secrets/sidekey`.',
+  SK_MOUNT_CONFLICT: 'The mount path overlaps an existing volumeMount of a target container: choose another `mount-path`.',
+  SK_BAD_FILE_MODE: 'Use an octal mode with read access and no execute bits: `0400`, `0440` or `0444`.',
+  SK_UID_REQUIRED: '`reload: signal:*` needs the app\'s UID: set `runAsUser` on the pod or the container (a process may signal only its own UID without CAP_KILL).',
+  SK_BAD_QUANTITY: 'Use a Kubernetes quantity: `agent-cpu: 10m`, `agent-memory: 48Mi` (at least 32Mi), `tmpfs-size: 1Mi`.',
+  SK_BAD_BACKEND_SETTING: 'Fix the backend annotation: `aws-region` like `eu-west-1`, `vault-addr` an http(s) URL, `vault-auth` one of kubernetes, jwt, approle.',
+  SK_MISSING_SETTING: 'The backend needs a setting that is neither annotated nor configured in the webhook (region, Vault address or role, approle Secret, the file store): add the annotation the message names.',
+  SK_RESERVED_NAME: 'Rename your container or volume: `sidekey-agent`, `sidekey-init` and `sidekey-*` volumes belong to Sidekey.',
+};
+
+/** Every agent error code (fetch and render) with its fix. */
+export const AGENT_FIXES: Readonly<Record<ProviderErrorCode | RenderErrorCode, string>> = {
+  AUTH_FAILED: 'The agent could not log in: check the Vault role binding (service account and namespace), the auth mount path, or the pod\'s AWS identity (IRSA role trust policy). It retries with backoff and keeps the last good files.',
+  PERMISSION_DENIED: 'Logged in but not allowed: grant read on the path (Vault policy) or `secretsmanager:GetSecretValue`/`BatchGetSecretValue` (IAM).',
+  NOT_FOUND: 'The secret or field path does not exist: check the reference (KV v2 paths are written without `data/`).',
+  THROTTLED: 'The backend throttles: raise `sidekey.io/refresh`; the agent backs off with jitter meanwhile.',
+  UNAVAILABLE: 'The backend is unreachable: network policy, DNS, address or TLS CA. The app keeps the last good files; `/readyz` fails once a secret is older than its staleness threshold; recovery is automatic.',
+  BAD_RESPONSE: 'The backend answered something unexpected (not JSON, not a mapping, a binary where text is needed): check the stored secret\'s shape.',
+  FIELD_MISSING: 'The `#field` or a template\'s `{{ .field }}` is not in the secret: fix the name or add the field to the secret.',
+  LEASE_EXPIRED: 'A dynamic lease ran out before renewal (e.g. the agent was stopped too long): a new credential is issued and the app reloaded.',
+  CONFIG: 'The agent\'s configuration or environment is unusable (e.g. the file store is not mounted): re-create the pod after fixing the webhook configuration.',
+  NOT_AN_OBJECT: '`json`/`yaml`/`env`/`properties` or a template need a secret with fields; select one with `#field` and use `raw`.',
+  BAD_KEY: 'A field name cannot be written as an `env`/`properties` key: use `json` or a template.',
+  TEMPLATE_SYNTAX: 'The template is malformed (admission checks the same grammar; this appears only with a hand-written SIDEKEY_CONFIG).',
+  TOO_LARGE: 'The rendered files exceed the output bound or the tmpfs: raise `sidekey.io/tmpfs-size` or select fewer fields.',
+};
+
+function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const line = (cells: readonly string[]): string => `| ${cells.map((c) => c.replaceAll('|', '\\|')).join(' | ')} |`;
+  return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+export function annotationsSection(): string {
+  const rows = Object.entries(ANNOTATION_DOCS).map(([key, doc]) => {
+    const name = doc.perFile === true ? `${key}-<name>` : key;
+    const exampleKey = doc.perFile === true ? `${key}-db` : key;
+    return [`\`${ANNOTATION_PREFIX}${name}\``, doc.meaning, doc.default, `\`${ANNOTATION_PREFIX}${exampleKey}: "${EXAMPLES[key] ?? ''}"\``];
+  });
+  return table(['annotation', 'meaning', 'default', 'example'], rows);
+}
+
+export function troubleshootingSection(): string {
+  const admission = table(['admission code', 'fix'], Object.entries(ADMISSION_FIXES).map(([code, fix]) => [`\`${code}\``, fix]));
+  const agent = table(['agent code', 'fix'], Object.entries(AGENT_FIXES).map(([code, fix]) => [`\`${code}\``, fix]));
+  return `${admission}\n\n${agent}`;
+}
+
+const SECTIONS: Readonly<Record<string, () => string>> = { annotations: annotationsSection, troubleshooting: troubleshootingSection };
+
+/** README text with every generated section replaced by what the code says now. */
+export function regenerate(readme: string): string {
+  let text = readme;
+  for (const [name, render] of Object.entries(SECTIONS)) {
+    const start = `<!-- generated:${name} (node scripts/readme.ts --write) -->`;
+    const end = `<!-- end:${name} -->`;
+    const from = text.indexOf(start);
+    const to = text.indexOf(end);
+    if (from < 0 || to < from) throw new Error(`README.md lacks the markers of the generated section "${name}"`);
+    text = `${text.slice(0, from + start.length)}\n${render()}\n${text.slice(to)}`;
+  }
+  return text;
+}
+
+if (import.meta.main) {
+  const current = readFileSync(README, 'utf8');
+  const next = regenerate(current);
+  if (process.argv.includes('--write')) writeFileSync(README, next);
+  else if (next !== current) {
+    process.stderr.write('README.md differs from the code: run "node scripts/readme.ts --write"\n');
+    process.exitCode = 1;
+  }
+}
