@@ -93,6 +93,8 @@ void describe('pod runner', { timeout: 60_000 }, () => {
 
       const ns = (c: string): string => readlinkSync(`/proc/${String(pod.mainPid(c))}/ns/pid`);
       assert.equal(ns('app') === ns('writer'), shared);
+      assert.notEqual(ns('app'), readlinkSync('/proc/self/ns/pid'));
+      assert.equal(seen.pid === 1, !shared, 'the app is PID 1 only in a PID namespace of its own');
       assert.notEqual(readlinkSync(`/proc/${String(pod.mainPid('app'))}/ns/net`), readlinkSync('/proc/self/ns/net'));
 
       const before = seen.pid;

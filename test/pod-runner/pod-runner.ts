@@ -281,8 +281,10 @@ class PodRun implements RunningPod {
     });
     const scriptFile = join(this.dir, `${container.name}.sh`);
     writeFileSync(scriptFile, script);
-    const sandboxPid = String(this.sandbox?.pid);
     const shared = this.spec.shareProcessNamespace === true;
+    // With a pod PID namespace the sandbox's unshare forked: its child (pause, PID 1 of the pod) is the
+    // process that is inside all three namespaces; the unshare parent stays in the host's PID namespace.
+    const sandboxPid = String(shared ? childPid(this.sandbox?.pid ?? -1) : this.sandbox?.pid);
     const enter = ['nsenter', '-t', sandboxPid, '--mount', '--net', ...(shared ? ['--pid'] : [])];
     const own = ['unshare', '--mount', ...(shared ? [] : ['--pid', '--fork', '--kill-child=SIGKILL']), '--propagation', 'private'];
     const child = spawn('setpriv', ['--pdeathsig=KILL', '--', ...enter, '--', ...own, '--', '/bin/sh', scriptFile], {
