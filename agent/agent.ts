@@ -1,0 +1,177 @@
+// The agent's lifecycle. role `run` (native sidecar, classic sidecar): fetch and write every file, pass
+// /startup, then refresh until SIGTERM. role `init` (init-only, classic init): write every file once and
+// return 0, or retry for initTimeoutMs and return 1 with a one-line reason. Both resume from agent-private
+// state in stateDir when the files on disk match it (classic hand-over, or a restarted sidecar), so versions
+// and leases carry over instead of being fetched again.
+import { mkdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import type { AgentConfig } from '../injector/agent-config.ts';
+import type { Provider } from '../injector/reference.ts';
+import { DATA_DIR, writeAtomic } from './atomic-writer.ts';
+import { createMetrics, type AgentMetrics } from './metrics.ts';
+import { startOpsServer, type OpsServer } from './ops-server.ts';
+import { ProviderError, type SecretProvider } from './provider.ts';
+import { loadProvider } from './providers/index.ts';
+import { RefreshLoop, type Timers } from './refresh-loop.ts';
+import { createReloader } from './reload.ts';
+import { loadState, saveState, type StateFile } from './state-store.ts';
+
+/** How long role init retries when the config gives no initTimeoutMs. */
+export const DEFAULT_INIT_TIMEOUT_MS = 120_000;
+
+export interface AgentOptions {
+  readonly config: Readonly<AgentConfig>;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly log: Logger;
+  /** Aborting it stops the agent (SIGTERM). */
+  readonly stop: AbortSignal;
+  /** Revoke leases and the provider's token on shutdown (role run only). */
+  readonly revokeOnExit?: boolean;
+  /** Overrides config.port (tests use 0). */
+  readonly port?: number;
+  readonly onListening?: (port: number) => void;
+  readonly now?: () => number;
+  readonly random?: () => number;
+  readonly timers?: Timers;
+  readonly procRoot?: string;
+}
+
+const defaultTimers: Timers = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (handle) => {
+    clearTimeout(handle as NodeJS.Timeout);
+  },
+};
+
+async function loadProviders(options: AgentOptions, metrics: AgentMetrics, now: () => number): Promise<Map<Provider, SecretProvider>> {
+  const names = [...new Set(options.config.files.map((f) => f.ref.provider))];
+  const deps = { config: options.config, env: options.env, log: options.log, now, countCall: (p: Provider, op: string) => { metrics.countCall(p, op); } };
+  const loaded = new Map<Provider, SecretProvider>();
+  for (const name of names) loaded.set(name, await loadProvider(name, { ...deps, log: options.log.child({ provider: name }) }));
+  return loaded;
+}
+
+async function readOnDisk(config: Readonly<AgentConfig>): Promise<Map<string, Uint8Array>> {
+  const onDisk = new Map<string, Uint8Array>();
+  for (const file of config.files) {
+    try {
+      onDisk.set(file.name, await readFile(path.join(config.secretsDir, DATA_DIR, file.name)));
+    } catch {
+      // not there: that file's source is fetched
+    }
+  }
+  return onDisk;
+}
+
+function waitFor(signal: AbortSignal): Promise<void> {
+  return signal.aborted ? Promise.resolve() : new Promise((resolve) => { signal.addEventListener('abort', () => { resolve(); }, { once: true }); });
+}
+
+interface Running {
+  readonly loop: RefreshLoop;
+  readonly providers: Map<Provider, SecretProvider>;
+  readonly cleanups: (() => Promise<void> | void)[];
+}
+
+async function setUp(options: AgentOptions, metrics: AgentMetrics): Promise<Running> {
+  const { config, log } = options;
+  const now = options.now ?? Date.now;
+  const timers = options.timers ?? defaultTimers;
+  await mkdir(config.secretsDir, { recursive: true });
+  const providers = await loadProviders(options, metrics, now);
+  const state = config.stateDir === undefined ? undefined : await loadState(config.stateDir);
+  for (const [name, provider] of providers) if (state?.providers[name] !== undefined) provider.importState?.(state.providers[name]);
+  const reloader = createReloader(config.reload, { log, metrics, timers, ...(options.procRoot === undefined ? {} : { procRoot: options.procRoot }) });
+  const stateDir = config.stateDir;
+  const loop = new RefreshLoop({
+    config,
+    providers,
+    write: async (payload) => (await writeAtomic(config.secretsDir, payload, { mode: config.fileMode, ...(config.fileGroup === undefined ? {} : { gid: config.fileGroup }) })).written,
+    reload: () => {
+      reloader.request();
+    },
+    ...(stateDir === undefined ? {} : { persist: (s: StateFile) => saveState(stateDir, s) }),
+    log,
+    metrics,
+    now,
+    random: options.random ?? Math.random,
+    timers,
+  });
+  if (state !== undefined) {
+    const resumed = loop.resume(state, await readOnDisk(config));
+    log.info({ resumed, sources: loop.sources.length }, 'resumed from agent state');
+  }
+  return { loop, providers, cleanups: [() => reloader.idle(), () => { reloader.close(); }] };
+}
+
+async function shutDown(running: Running, options: AgentOptions): Promise<void> {
+  await running.loop.stop();
+  for (const cleanup of running.cleanups.reverse()) await cleanup();
+  if (options.revokeOnExit === true && options.config.role === 'run') {
+    const leases = running.loop.leases();
+    for (const [name, provider] of running.providers) {
+      try {
+        await provider.revoke?.(leases.get(name) ?? []);
+      } catch (error) {
+        options.log.warn({ provider: name, code: error instanceof ProviderError ? error.code : 'UNKNOWN' }, 'revoke on exit failed');
+      }
+    }
+  }
+  await Promise.all([...running.providers.values()].map((p) => p.close()));
+}
+
+async function runInit(running: Running, options: AgentOptions): Promise<number> {
+  const timeoutMs = options.config.initTimeoutMs ?? DEFAULT_INIT_TIMEOUT_MS;
+  const timers = options.timers ?? defaultTimers;
+  let timer: unknown;
+  const outcome = await Promise.race([
+    running.loop.whenComplete().then(() => 'done' as const),
+    new Promise<'timeout'>((resolve) => (timer = timers.setTimeout(() => { resolve('timeout'); }, timeoutMs))),
+    waitFor(options.stop).then(() => 'stopped' as const),
+  ]);
+  timers.clearTimeout(timer);
+  await shutDown(running, options);
+  if (outcome === 'done') {
+    options.log.info({ files: options.config.files.length }, 'secrets written; init done');
+    return 0;
+  }
+  const why = outcome === 'timeout' ? `not all secrets could be fetched within ${timeoutMs} ms` : 'stopped before all secrets were written';
+  const reason = `${why}: ${running.loop.failureSummary() || 'no answer yet'}`;
+  options.log.error({ reason }, 'init failed');
+  process.stderr.write(`sidekey agent: ${reason}\n`);
+  return 1;
+}
+
+async function runSidecar(running: Running, options: AgentOptions, metrics: AgentMetrics): Promise<number> {
+  const { loop } = running;
+  const now = options.now ?? Date.now;
+  const server: OpsServer = await startOpsServer(options.port ?? options.config.port, { started: () => loop.complete, staleFiles: () => loop.staleFiles(now()) }, metrics.registry);
+  options.onListening?.(server.port);
+  running.cleanups.unshift(() => server.close());
+  for (const [name, provider] of running.providers) {
+    const unsubscribe = provider.watch?.(() => { loop.poke(name); });
+    if (unsubscribe !== undefined) running.cleanups.push(unsubscribe);
+  }
+  void loop.whenComplete().then(() => { options.log.info({ files: options.config.files.length, port: server.port }, 'secrets in place; startup probe passes'); });
+  await waitFor(options.stop);
+  options.log.info('stopping');
+  await shutDown(running, options);
+  return 0;
+}
+
+/** Runs the agent until done (init) or stopped (run); resolves to the process exit code. */
+export async function runAgent(options: AgentOptions): Promise<number> {
+  const metrics = createMetrics();
+  let running: Running;
+  try {
+    running = await setUp(options, metrics);
+  } catch (error) {
+    const reason = error instanceof ProviderError ? `${error.code}: ${error.message}` : `setup failed: ${error instanceof Error ? error.message : 'unknown error'}`;
+    options.log.error({ reason }, 'agent cannot start');
+    process.stderr.write(`sidekey agent: ${reason}\n`);
+    return 1;
+  }
+  running.loop.start();
+  return options.config.role === 'init' ? runInit(running, options) : runSidecar(running, options, metrics);
+}
