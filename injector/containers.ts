@@ -4,6 +4,7 @@ import type { AgentConfig } from './agent-config.ts';
 import { APPROLE_DIR, APPROLE_VOLUME } from './backends.ts';
 import { AGENT_SECRETS_DIR, AGENT_STATE_DIR, CONFIG_ENV, SECRETS_VOLUME, STATE_VOLUME } from './constants.ts';
 import type { InjectionPlan } from './plan.ts';
+import type { JsonObject } from './patch.ts';
 import type { InjectionSettings } from './settings.ts';
 
 /** Env var naming the embedded file store for the agent (set only when the pod uses file: references). */
@@ -12,7 +13,6 @@ export const AGENT_PORT_NAME = 'sidekey-http';
 /** The classic-mode state volume only holds versions, leases and a token. */
 const STATE_SIZE = '1Mi';
 
-export type JsonObject = Record<string, unknown>;
 
 function image(settings: InjectionSettings): string {
   const { repository, tag } = settings.image;

@@ -2,7 +2,6 @@
 // DESIGN.md §3 and the minimal RFC 6902 patch (adds only; arrays are appended to or inserted into, never
 // rewritten) that turns the input into it. Nothing is half-injected: any problem denies the whole pod.
 import { createHash } from 'node:crypto';
-import { createPatch } from 'rfc6902';
 import type { Operation } from 'rfc6902';
 import type { AgentConfig } from './agent-config.ts';
 import { parseAnnotations } from './annotations.ts';
@@ -12,7 +11,9 @@ import { parseDuration } from './duration.ts';
 import { planInjection } from './plan.ts';
 import type { InjectionPlan, MutateOptions } from './plan.ts';
 import { checkPodShape } from './pod-shape.ts';
-import type { Container, Pod, VolumeMount } from './pod-shape.ts';
+import type { Pod, PodSpec } from './pod-shape.ts';
+import { PatchRecorder } from './patch.ts';
+import type { JsonObject } from './patch.ts';
 import { PROBLEM_CODES } from './problems.ts';
 import type { Problem } from './problems.ts';
 
@@ -47,11 +48,11 @@ export function mutatePod(input: unknown, options: MutateOptions): MutateResult 
   if (!planned.ok) return { kind: 'denied', problems: planned.problems, warnings };
   const { plan } = planned;
   const mutated = structuredClone(pod);
-  const configs = inject(mutated, plan, options);
+  const patch = new PatchRecorder();
+  const configs = inject(mutated, plan, options, patch);
   const hash = specHash(plan, configs, options);
-  const annotations = mutated.metadata?.annotations ?? {};
-  annotations[STATUS_ANNOTATION] = `injected ${hash}`;
-  return { kind: 'injected', pod: mutated, patch: createPatch(pod, mutated), warnings, configs, hash };
+  patch.set(mutated.metadata?.annotations ?? {}, ['metadata', 'annotations'], STATUS_ANNOTATION, `injected ${hash}`);
+  return { kind: 'injected', pod: mutated, patch: patch.operations, warnings, configs, hash };
 }
 
 interface Added {
@@ -76,32 +77,33 @@ function layout(mode: InjectionPlan['mode']): readonly Added[] {
   }
 }
 
-/** Applies the plan to `pod` in place; returns the agent configs by container name. */
-function inject(pod: Pod, plan: InjectionPlan, options: MutateOptions): Record<string, AgentConfig> {
-  const spec = pod.spec;
+/** Applies the plan to `pod` in place, recording the patch; returns the agent configs by container name. */
+function inject(pod: Pod, plan: InjectionPlan, options: MutateOptions, patch: PatchRecorder): Record<string, AgentConfig> {
+  const spec = pod.spec as PodSpec & JsonObject;
   const targets = new Set(plan.targets);
-  for (const container of [...spec.containers, ...(spec.initContainers ?? [])]) {
-    if (targets.has(container.name)) (container.volumeMounts ??= []).push(appMount(plan) as VolumeMount);
-    if (container.name === plan.signalTarget) addEnvOnce(container, RELOAD_TARGET_ENV, container.name);
+  const lists = [['containers', spec.containers], ['initContainers', spec.initContainers ?? []]] as const;
+  for (const [list, containers] of lists) {
+    containers.forEach((container, index) => {
+      const path = ['spec', list, index];
+      if (targets.has(container.name)) patch.append(container, path, 'volumeMounts', [appMount(plan)]);
+      if (container.name === plan.signalTarget && !(container.env ?? []).some((e) => e.name === RELOAD_TARGET_ENV)) {
+        patch.append(container, path, 'env', [{ name: RELOAD_TARGET_ENV, value: container.name }]);
+      }
+    });
   }
   const configs: Record<string, AgentConfig> = {};
-  const init: Container[] = [];
+  const init: JsonObject[] = [];
   for (const added of layout(plan.mode)) {
     const config: AgentConfig = { ...plan.config, role: added.role };
     configs[added.name] = config;
-    const container = agentContainer({ name: added.name, config, plan, settings: options.settings, native: added.native }) as Container;
+    const container = agentContainer({ name: added.name, config, plan, settings: options.settings, native: added.native });
     if (added.list === 'init') init.push(container);
-    else spec.containers.push(container);
+    else patch.append(spec, ['spec'], 'containers', [container]);
   }
-  (spec.initContainers ??= []).unshift(...init);
-  (spec.volumes ??= []).push(...(agentVolumes(plan) as { name: string }[]));
-  if (plan.signalTarget !== undefined && spec.shareProcessNamespace !== true) spec.shareProcessNamespace = true;
+  patch.prepend(spec, ['spec'], 'initContainers', init);
+  patch.append(spec, ['spec'], 'volumes', agentVolumes(plan));
+  if (plan.signalTarget !== undefined) patch.assign(spec, ['spec'], 'shareProcessNamespace', true);
   return configs;
-}
-
-function addEnvOnce(container: Container, name: string, value: string): void {
-  const env = (container.env ??= []);
-  if (!env.some((e) => e.name === name)) env.push({ name, value });
 }
 
 function specHash(plan: InjectionPlan, configs: Readonly<Record<string, AgentConfig>>, options: MutateOptions): string {

@@ -23,9 +23,11 @@ export function parseReload(value: string): ReloadResult {
     if (signal !== undefined) return { ok: true, reload: { kind: 'signal', signal } };
     return { ok: false, problem: `${quote(name, 12)} is not a reload signal (${RELOAD_SIGNALS.join(', ')})` };
   }
-  if (value.startsWith('http:')) {
-    const problem = loopbackProblem(value.slice('http:'.length));
-    return problem === undefined ? { ok: true, reload: { kind: 'http', url: value.slice('http:'.length) } } : { ok: false, problem };
+  if (value.startsWith('http:') || value.startsWith('https://')) {
+    // Both `http:http://127.0.0.1:8080/reload` (the grammar) and the plain URL `http://127.0.0.1:8080/reload`.
+    const url = /^https?:\/\//.test(value) ? value : value.slice('http:'.length);
+    const problem = loopbackProblem(url);
+    return problem === undefined ? { ok: true, reload: { kind: 'http', url } } : { ok: false, problem };
   }
   return { ok: false, problem: 'must be none, signal:<SIGNAL> or http:<URL on 127.0.0.1 or localhost>' };
 }
