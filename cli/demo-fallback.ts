@@ -5,11 +5,11 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseAgentConfig } from '../injector/agent-config.ts';
 import { AGENT_CONTAINER, CONFIG_ENV } from '../injector/constants.ts';
+import { freePort } from '../test/support/process.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 
@@ -42,19 +42,6 @@ export interface FallbackPod {
   readonly firstWriteAt: number;
   readonly appStartedAt: number;
   stop(): Promise<void>;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => {
-        resolvePort(typeof address === 'object' && address !== null ? address.port : 0);
-      });
-    });
-  });
 }
 
 function plainEnv(pod: PodLike, container: ContainerLike): Record<string, string> {

@@ -146,7 +146,7 @@ async function tell(story: Story): Promise<void> {
   const expected = fingerprints(backend, fingerprint);
   const first = await statusWhen(running, (s) => s.files.password?.sha256 === expected.password, ROTATION_TIMEOUT_MS);
   const pw = first.files.password;
-  out(`    the app (pid ${first.pid} in the pod, uid ${first.uid}) reads password sha256:${String(pw?.sha256)} (mode ${String(pw?.mode)}, owner uid ${String(pw?.uid)}) and db-url sha256:${String(first.files['db-url']?.sha256)}`);
+  out(`    the app (pid ${first.pid}, uid ${first.uid}) reads password sha256:${String(pw?.sha256)} (mode ${String(pw?.mode)}, owner uid ${String(pw?.uid)}) and db-url sha256:${String(first.files['db-url']?.sha256)}`);
   out(`    both match the store (${backend.refreshNote})`);
 
   for (let i = 1; i <= story.rotations; i++) {
