@@ -35,6 +35,8 @@ export interface AgentOptions {
   readonly random?: () => number;
   readonly timers?: Timers;
   readonly procRoot?: string;
+  /** Provider loading (the lazy loader by default; tests hand in fakes for fault injection). */
+  readonly loadProvider?: typeof loadProvider;
 }
 
 const defaultTimers: Timers = {
@@ -48,7 +50,8 @@ async function loadProviders(options: AgentOptions, metrics: AgentMetrics, now: 
   const names = [...new Set(options.config.files.map((f) => f.ref.provider))];
   const deps = { config: options.config, env: options.env, log: options.log, now, countCall: (p: Provider, op: string) => { metrics.countCall(p, op); } };
   const loaded = new Map<Provider, SecretProvider>();
-  for (const name of names) loaded.set(name, await loadProvider(name, { ...deps, log: options.log.child({ provider: name }) }));
+  const load = options.loadProvider ?? loadProvider;
+  for (const name of names) loaded.set(name, await load(name, { ...deps, log: options.log.child({ provider: name }) }));
   return loaded;
 }
 

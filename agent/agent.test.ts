@@ -1,0 +1,98 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, it, type TestContext } from 'node:test';
+import { pino } from 'pino';
+import type { AgentConfig } from '../injector/agent-config.ts';
+import { runAgent, type AgentOptions } from './agent.ts';
+import type { Lease, SecretProvider } from './provider.ts';
+
+interface FakeBackend {
+  readonly revoked: Lease[][];
+  readonly provider: SecretProvider;
+}
+
+function backend(): FakeBackend {
+  const revoked: Lease[][] = [];
+  return {
+    revoked,
+    provider: {
+      name: 'vault',
+      fetchMany: (refs) =>
+        Promise.resolve(
+          refs.map((ref) => ({
+            ok: true as const,
+            ref,
+            fetched: {
+              value: { kind: 'object' as const, value: { username: 'u', password: 'p' } },
+              version: 'l1',
+              lease: { id: 'database/creds/ro/l1', durationMs: 3_600_000, renewable: true, renewedAt: Date.now(), issuedAt: Date.now() },
+            },
+          })),
+        ),
+      revoke: (leases) => {
+        revoked.push([...leases]);
+        return Promise.resolve();
+      },
+      close: () => Promise.resolve(),
+    },
+  };
+}
+
+async function setUp(t: TestContext, over: Partial<AgentConfig>): Promise<{ config: AgentConfig; fake: FakeBackend }> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'sidekey-agent-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const config: AgentConfig = {
+    version: 1,
+    mode: 'sidecar',
+    role: 'run',
+    secretsDir: path.join(dir, 'secrets'),
+    port: 1,
+    fileMode: 0o400,
+    files: [{ name: 'user', ref: { provider: 'vault', path: 'database/creds/ro', field: 'username' } }],
+    reload: { kind: 'none' },
+    ...over,
+  };
+  return { config, fake: backend() };
+}
+
+function options(config: AgentConfig, fake: FakeBackend, stop: AbortSignal, extra: Partial<AgentOptions> = {}): AgentOptions {
+  return { config, env: {}, log: pino({ level: 'silent' }), stop, port: 0, loadProvider: () => Promise.resolve(fake.provider), ...extra };
+}
+
+void describe('runAgent', () => {
+  void it('revokes leases on SIGTERM when asked to', async (t) => {
+    const { config, fake } = await setUp(t, {});
+    const controller = new AbortController();
+    let port = 0;
+    const done = runAgent(options(config, fake, controller.signal, { revokeOnExit: true, onListening: (p) => (port = p) }));
+    while (port === 0 || (await fetch(`http://127.0.0.1:${port}/startup`)).status !== 200) await new Promise((resolve) => setTimeout(resolve, 10));
+    controller.abort();
+    assert.equal(await done, 0);
+    assert.deepEqual(fake.revoked.map((l) => l.map((x) => x.id)), [['database/creds/ro/l1']]);
+  });
+
+  void it('never revokes in the init role (the classic sidecar takes the leases over)', async (t) => {
+    const { config, fake } = await setUp(t, { role: 'init', mode: 'classic' });
+    assert.equal(await runAgent(options(config, fake, new AbortController().signal, { revokeOnExit: true })), 0);
+    assert.deepEqual(fake.revoked, []);
+  });
+
+  void it('reports stale files on /readyz', async (t) => {
+    const { config, fake } = await setUp(t, { staleAfterMs: 60_000 });
+    let clock = Date.now();
+    const controller = new AbortController();
+    let port = 0;
+    const done = runAgent(options(config, fake, controller.signal, { now: () => clock, onListening: (p) => (port = p) }));
+    while (port === 0 || (await fetch(`http://127.0.0.1:${port}/startup`)).status !== 200) await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.equal((await fetch(`http://127.0.0.1:${port}/readyz`)).status, 200);
+    clock += 61_000;
+    const stale = await fetch(`http://127.0.0.1:${port}/readyz`);
+    assert.equal(stale.status, 503);
+    assert.equal(await stale.text(), 'stale: user\n');
+    assert.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200);
+    controller.abort();
+    assert.equal(await done, 0);
+  });
+});
