@@ -11,7 +11,7 @@ export type SidecarMode = (typeof SIDECAR_MODES)[number];
 /** Namespaces never injected, whatever the configuration says. */
 export const ALWAYS_EXCLUDED_NAMESPACES = ['kube-system', 'kube-node-lease'] as const;
 
-const port = (what: string): z.ZodNumber => z.number().int().min(1).max(65_535).describe(what);
+const port = (what: string): z.ZodNumber => z.number().int().min(0).max(65_535).describe(`${what} 0 picks a free port (tests).`);
 
 export const webhookConfigSchema = z.strictObject({
   ...injectionSettingsSchema.shape,

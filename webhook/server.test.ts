@@ -1,0 +1,181 @@
+// The webhook over real HTTPS on port 0 with a test CA: the review table, HTTP-level mistakes, health,
+// metrics, certificate rotation without restart (the Kubernetes ..data symlink swap) and the drain.
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { pino } from 'pino';
+import { bodyOf, checkCase, loadReviewCases, tableConfig } from '../test/support/admission-cases.ts';
+import { createTestCa } from '../test/support/test-ca.ts';
+import type { TestCa } from '../test/support/test-ca.ts';
+import { createMetrics } from './metrics.ts';
+import { startWebhook } from './server.ts';
+import type { RunningWebhook } from './server.ts';
+
+interface Answer {
+  readonly status: number;
+  readonly body: unknown;
+  readonly text: string;
+  readonly servedCn: string;
+}
+
+interface PeerSocket {
+  getPeerCertificate(): { subject: { CN?: string } };
+}
+
+interface Call {
+  readonly path: string;
+  readonly method?: string;
+  readonly body?: string | Buffer;
+  readonly contentType?: string;
+}
+
+/** A Kubernetes-style Secret volume: files are links into `..data`, which is swapped atomically. */
+class SecretDir {
+  readonly dir = mkdtempSync(join(tmpdir(), 'sidekey-secret-'));
+  #generation = 0;
+
+  write(files: Record<string, string>): void {
+    this.#generation += 1;
+    const data = `..gen_${this.#generation}`;
+    mkdirSync(join(this.dir, data));
+    for (const [name, content] of Object.entries(files)) writeFileSync(join(this.dir, data, name), content);
+    symlinkSync(data, join(this.dir, '..data_tmp'));
+    renameSync(join(this.dir, '..data_tmp'), join(this.dir, '..data'));
+    for (const name of Object.keys(files)) {
+      if (this.#generation === 1) symlinkSync(join('..data', name), join(this.dir, name));
+    }
+    if (this.#generation > 1) rmSync(join(this.dir, `..gen_${this.#generation - 1}`), { recursive: true });
+  }
+}
+
+void describe('webhook server over HTTPS', () => {
+  let ca: TestCa;
+  let secret: SecretDir;
+  let webhook: RunningWebhook;
+  const metrics = createMetrics({ defaultMetrics: false });
+
+  const call = (c: Call): Promise<Answer> =>
+    new Promise((resolve, reject) => {
+      const body = c.body ?? '';
+      const req = request(
+        {
+          host: '127.0.0.1', port: webhook.port, path: c.path, method: c.method ?? 'POST', ca: ca.caCert, agent: false,
+          headers: { 'content-type': c.contentType ?? 'application/json', 'content-length': Buffer.byteLength(body) },
+        },
+        (res) => {
+          const servedCn = String((res.socket as unknown as PeerSocket).getPeerCertificate().subject.CN);
+          const chunks: Buffer[] = [];
+          res.on('data', (d: Buffer) => chunks.push(d));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            resolve({ status: res.statusCode ?? 0, text, body: text.startsWith('{') ? JSON.parse(text) : text, servedCn });
+          });
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
+
+  before(async () => {
+    ca = createTestCa();
+    secret = new SecretDir();
+    const leaf = ca.issue('leaf-one');
+    secret.write({ 'tls.crt': leaf.cert, 'tls.key': leaf.key });
+    const config = tableConfig({ port: 0, metricsPort: 0, tlsCert: join(secret.dir, 'tls.crt'), tlsKey: join(secret.dir, 'tls.key'), maxBodyBytes: 64 * 1024, drainSeconds: 0 });
+    webhook = await startWebhook({ config, nativeSidecars: true, log: pino({ level: 'silent' }), metrics, host: '127.0.0.1' });
+  });
+
+  after(async () => {
+    await webhook.close();
+    rmSync(secret.dir, { recursive: true, force: true });
+    ca.dispose();
+  });
+
+  void describe('review table', () => {
+    for (const c of loadReviewCases()) {
+      void it(c.name, async () => {
+        const answer = await call({ path: '/mutate?timeout=10s', body: bodyOf(c) });
+        checkCase(c, answer.status, answer.body);
+      });
+    }
+  });
+
+  void it('answers HTTP mistakes with a 4xx and a JSON reason', async () => {
+    const cases: [Call, number][] = [
+      [{ path: '/mutate', body: '{}', contentType: 'text/plain' }, 415],
+      [{ path: '/mutate', method: 'GET' }, 405],
+      [{ path: '/nope', method: 'GET' }, 404],
+      [{ path: '/mutate', body: Buffer.alloc(65 * 1024, 0x20) }, 413],
+    ];
+    for (const [c, status] of cases) {
+      const answer = await call(c);
+      assert.equal(answer.status, status, `${c.method ?? 'POST'} ${c.path}`);
+      assert.equal(typeof (answer.body as { error: unknown }).error, 'string');
+    }
+  });
+
+  void it('serves health, readiness and metrics', async () => {
+    assert.equal((await call({ path: '/healthz', method: 'GET' })).status, 200);
+    assert.equal((await call({ path: '/readyz', method: 'GET' })).status, 200);
+    const text = await new Promise<string>((resolve, reject) => {
+      httpRequest({ host: '127.0.0.1', port: webhook.metricsPort, path: '/metrics' }, (res) => {
+        let out = '';
+        res.on('data', (d: Buffer) => (out += d.toString()));
+        res.on('end', () => {
+          resolve(out);
+        });
+      }).on('error', reject).end();
+    });
+    assert.match(text, /sidekey_webhook_admissions_total\{result="injected"\} [1-9]/);
+    assert.match(text, /sidekey_webhook_admission_duration_seconds_bucket\{le="0.005",result="injected"\} [1-9]/);
+  });
+
+  void it('serves a rotated certificate without restart and keeps the old one when the new one is broken', async () => {
+    assert.equal((await call({ path: '/healthz', method: 'GET' })).servedCn, 'leaf-one');
+    const next = ca.issue('leaf-two');
+    secret.write({ 'tls.crt': next.cert, 'tls.key': next.key });
+    await waitFor(async () => (await call({ path: '/healthz', method: 'GET' })).servedCn === 'leaf-two');
+    const broken = ca.issue('leaf-three');
+    secret.write({ 'tls.crt': broken.cert, 'tls.key': next.key });
+    await waitFor(async () => (await metrics.registry.getSingleMetricAsString('sidekey_webhook_tls_reloads_total')).includes('outcome="failure"'));
+    assert.equal((await call({ path: '/healthz', method: 'GET' })).servedCn, 'leaf-two');
+  });
+});
+
+void describe('webhook drain', () => {
+  void it('fails readiness while draining, then closes', async () => {
+    const ca = createTestCa();
+    const dir = mkdtempSync(join(tmpdir(), 'sidekey-drain-'));
+    const leaf = ca.issue('drain');
+    writeFileSync(join(dir, 'tls.crt'), leaf.cert);
+    writeFileSync(join(dir, 'tls.key'), leaf.key);
+    const config = tableConfig({ port: 0, metricsPort: 0, tlsCert: join(dir, 'tls.crt'), tlsKey: join(dir, 'tls.key'), drainSeconds: 1 });
+    const webhook = await startWebhook({ config, nativeSidecars: true, log: pino({ level: 'silent' }), metrics: createMetrics({ defaultMetrics: false }), host: '127.0.0.1' });
+    const ready = (): Promise<number> =>
+      new Promise((resolve, reject) => {
+        request({ host: '127.0.0.1', port: webhook.port, path: '/readyz', ca: ca.caCert, agent: false }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        }).on('error', reject).end();
+      });
+    assert.equal(await ready(), 200);
+    const draining = webhook.drain();
+    assert.equal(await ready(), 503);
+    await draining;
+    await assert.rejects(ready());
+    rmSync(dir, { recursive: true, force: true });
+    ca.dispose();
+  });
+});
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('timed out waiting for the condition');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
