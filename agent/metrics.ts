@@ -18,7 +18,9 @@ export interface AgentMetrics {
 
 export function createMetrics(): AgentMetrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'sidekey_agent_' });
+  // Process metrics (RSS, CPU, heap). The event-loop delay sampler defaults to a 10 ms timer, which alone cost
+  // ~5 millicores in an otherwise idle agent; one sample a second is plenty for a process that is mostly asleep.
+  collectDefaultMetrics({ register: registry, prefix: 'sidekey_agent_', eventLoopMonitoringPrecision: 1000 });
   const registers = [registry];
   const backendCalls = new Counter({
     name: 'sidekey_agent_backend_calls_total',
