@@ -40,7 +40,7 @@ export interface Problem {
 
 /** `annotation "sidekey.io/secret-db": <message>; example: sidekey.io/secret-db: "aws:prod/db#password"` */
 export function formatProblem(problem: Problem): string {
-  const where = problem.annotation === undefined ? 'pod' : `annotation ${quote(ANNOTATION_PREFIX + problem.annotation, 80)}`;
+  const where = problem.annotation === undefined ? 'pod' : `annotation ${printable(ANNOTATION_PREFIX + problem.annotation)}`;
   const example = problem.example === undefined ? '' : `; example: ${problem.example}`;
   return `${where}: ${problem.message}${example}`;
 }
@@ -50,8 +50,19 @@ export function example(key: string, value: string): string {
   return `${ANNOTATION_PREFIX}${key}: ${JSON.stringify(value)}`;
 }
 
-/** A short, printable rendering of user text for messages about non-secret settings (modes, signals, names). */
+/** Characters of values that are safe to repeat in a message (no spaces, quotes, braces, "@" or "?"). */
+const SAFE_VALUE = /^[A-Za-z0-9_.,:/+=-]*$/;
+
+/**
+ * A user value for a message about a non-secret setting (modes, signals, names). Only short values made of
+ * safe characters are repeated; anything else (a template, a URL with credentials, free text) is described.
+ */
 export function quote(text: string, max = 40): string {
-  const printable = text.replace(/[^\x20-\x7e]/g, '?');
-  return JSON.stringify(printable.length > max ? `${printable.slice(0, max)}…` : printable);
+  return text.length <= max && SAFE_VALUE.test(text) ? JSON.stringify(text) : `(a value of ${text.length} characters, not shown)`;
+}
+
+/** An annotation key for a message: printable and capped (keys are names, never values). */
+export function printable(text: string, max = 80): string {
+  const clean = text.replace(/[^\x20-\x7e]/g, '?');
+  return JSON.stringify(clean.length > max ? `${clean.slice(0, max)}…` : clean);
 }

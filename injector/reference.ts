@@ -42,7 +42,8 @@ export function parseReference(text: string): ReferenceResult {
   if (colon <= 0) return fail('it has no "<provider>:" prefix (providers: aws, vault, file)');
   const provider = text.slice(0, colon);
   if (!(PROVIDERS as readonly string[]).includes(provider)) {
-    return fail(`unknown provider "${provider.slice(0, 20)}" (providers: aws, vault, file)`);
+    const shown = /^[a-z0-9-]{1,20}$/.test(provider) ? ` "${provider}"` : '';
+    return fail(`unknown provider${shown} (providers: aws, vault, file)`);
   }
   let rest = text.slice(colon + 1);
   let version: string | undefined;

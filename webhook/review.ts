@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { mutatePod } from '../injector/mutate.ts';
 import type { MutateOptions } from '../injector/mutate.ts';
 import { ANNOTATION_PREFIX } from '../injector/constants.ts';
-import { formatProblem, quote } from '../injector/problems.ts';
+import { formatProblem, printable, quote } from '../injector/problems.ts';
 import type { Problem } from '../injector/problems.ts';
 import { ALWAYS_EXCLUDED_NAMESPACES } from './config.ts';
 import type { WebhookConfig } from './config.ts';
@@ -127,7 +127,7 @@ function deny(uid: string, problems: readonly Problem[], warnings: readonly stri
         causes: problems.slice(0, 50).map((p) => ({
           reason: p.code,
           message: formatProblem(p).slice(0, 1024),
-          field: p.annotation === undefined ? 'spec' : `metadata.annotations[${ANNOTATION_PREFIX}${p.annotation.slice(0, 80)}]`,
+          field: p.annotation === undefined ? 'spec' : `metadata.annotations[${printable(ANNOTATION_PREFIX + p.annotation)}]`,
         })),
       },
     },
