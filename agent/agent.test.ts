@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
@@ -11,12 +12,20 @@ import type { Lease, SecretProvider } from './provider.ts';
 interface FakeBackend {
   readonly revoked: Lease[][];
   readonly provider: SecretProvider;
+  /** The password the backend serves; change() tells the agent (like a store watch). */
+  password: string;
+  change(): void;
 }
 
 function backend(): FakeBackend {
   const revoked: Lease[][] = [];
-  return {
+  let onChange = (): void => undefined;
+  const fake: FakeBackend = {
     revoked,
+    password: 'p',
+    change: () => {
+      onChange();
+    },
     provider: {
       name: 'vault',
       fetchMany: (refs) =>
@@ -25,8 +34,8 @@ function backend(): FakeBackend {
             ok: true as const,
             ref,
             fetched: {
-              value: { kind: 'object' as const, value: { username: 'u', password: 'p' } },
-              version: 'l1',
+              value: { kind: 'object' as const, value: { username: 'u', password: fake.password } },
+              version: `v${fake.password.length}`,
               lease: { id: 'database/creds/ro/l1', durationMs: 3_600_000, renewable: true, renewedAt: Date.now(), issuedAt: Date.now() },
             },
           })),
@@ -35,14 +44,26 @@ function backend(): FakeBackend {
         revoked.push([...leases]);
         return Promise.resolve();
       },
+      watch: (fn) => {
+        onChange = fn;
+        return () => undefined;
+      },
       close: () => Promise.resolve(),
     },
   };
+  return fake;
 }
 
-async function setUp(t: TestContext, over: Partial<AgentConfig>): Promise<{ config: AgentConfig; fake: FakeBackend }> {
+async function setUp(t: TestContext, over: Partial<AgentConfig>, tmpfsSize?: string): Promise<{ config: AgentConfig; fake: FakeBackend }> {
   const dir = await mkdtemp(path.join(tmpdir(), 'sidekey-agent-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  if (tmpfsSize !== undefined) {
+    await mkdir(path.join(dir, 'secrets'));
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${tmpfsSize}`, 'tmpfs', path.join(dir, 'secrets')]);
+  }
+  t.after(async () => {
+    if (tmpfsSize !== undefined) execFileSync('umount', [path.join(dir, 'secrets')]);
+    await rm(dir, { recursive: true, force: true });
+  });
   const config: AgentConfig = {
     version: 1,
     mode: 'sidecar',
@@ -57,6 +78,10 @@ async function setUp(t: TestContext, over: Partial<AgentConfig>): Promise<{ conf
   return { config, fake: backend() };
 }
 
+async function started(port: () => number): Promise<void> {
+  while (port() === 0 || (await fetch(`http://127.0.0.1:${port()}/startup`)).status !== 200) await new Promise((resolve) => setTimeout(resolve, 10));
+}
+
 function options(config: AgentConfig, fake: FakeBackend, stop: AbortSignal, extra: Partial<AgentOptions> = {}): AgentOptions {
   return { config, env: {}, log: pino({ level: 'silent' }), stop, port: 0, loadProvider: () => Promise.resolve(fake.provider), ...extra };
 }
@@ -67,7 +92,7 @@ void describe('runAgent', () => {
     const controller = new AbortController();
     let port = 0;
     const done = runAgent(options(config, fake, controller.signal, { revokeOnExit: true, onListening: (p) => (port = p) }));
-    while (port === 0 || (await fetch(`http://127.0.0.1:${port}/startup`)).status !== 200) await new Promise((resolve) => setTimeout(resolve, 10));
+    await started(() => port);
     controller.abort();
     assert.equal(await done, 0);
     assert.deepEqual(fake.revoked.map((l) => l.map((x) => x.id)), [['database/creds/ro/l1']]);
@@ -85,13 +110,32 @@ void describe('runAgent', () => {
     const controller = new AbortController();
     let port = 0;
     const done = runAgent(options(config, fake, controller.signal, { now: () => clock, onListening: (p) => (port = p) }));
-    while (port === 0 || (await fetch(`http://127.0.0.1:${port}/startup`)).status !== 200) await new Promise((resolve) => setTimeout(resolve, 10));
+    await started(() => port);
     assert.equal((await fetch(`http://127.0.0.1:${port}/readyz`)).status, 200);
     clock += 61_000;
     const stale = await fetch(`http://127.0.0.1:${port}/readyz`);
     assert.equal(stale.status, 503);
     assert.equal(await stale.text(), 'stale: user\n');
     assert.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200);
+    controller.abort();
+    assert.equal(await done, 0);
+  });
+
+  void it('keeps the last good files when the tmpfs is full, and recovers', async (t) => {
+    const { config, fake } = await setUp(t, { files: [{ name: 'pw', ref: { provider: 'vault', path: 'kv/app', field: 'password' } }] }, '64k');
+    const controller = new AbortController();
+    let port = 0;
+    const done = runAgent(options(config, fake, controller.signal, { onListening: (p) => (port = p) }));
+    await started(() => port);
+    const file = path.join(config.secretsDir, 'pw');
+    fake.password = 'x'.repeat(100_000);
+    fake.change();
+    const metrics = async (): Promise<string> => (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    while (!(await metrics()).includes('sidekey_agent_writes_total{result="failed"}')) await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.equal(await readFile(file, 'utf8'), 'p');
+    fake.password = 'recovered';
+    fake.change();
+    while ((await readFile(file, 'utf8')) !== 'recovered') await new Promise((resolve) => setTimeout(resolve, 10));
     controller.abort();
     assert.equal(await done, 0);
   });

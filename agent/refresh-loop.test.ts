@@ -33,7 +33,7 @@ function fakeProvider(name: Provider, answer: Answer): Fake {
       },
       renewLease(lease) {
         fake.renewals.push(lease);
-        return Promise.resolve(fake.renew(lease));
+        return Promise.resolve().then(() => fake.renew(lease));
       },
       close: () => Promise.resolve(),
     },
@@ -183,6 +183,25 @@ void describe('RefreshLoop', () => {
     assert.ok(Date.now() - 1_000_000 > 120_000);
     assert.equal(h.writes.at(-1)?.get('u'), `user${serial}`);
     assert.equal(h.reloads, serial - 1);
+  });
+
+  void it('replaces a lease whose renewal fails (expired or revoked) with a new credential', async (t) => {
+    let serial = 0;
+    const fake = fakeProvider('file', (ref) => {
+      serial += 1;
+      return ok(ref, { u: `user${serial}` }, `lease${serial}`, { id: `l${serial}`, durationMs: 60_000, renewable: true, renewedAt: Date.now(), issuedAt: Date.now() });
+    });
+    fake.renew = () => {
+      throw new ProviderError('LEASE_EXPIRED', 'lease not found', true);
+    };
+    const h = harness(t, config([file('u', 'creds', 'u')]), fake, 0);
+    h.loop.start();
+    await h.advance(0);
+    await h.advance(43_000);
+    assert.equal(fake.renewals.length, 1);
+    assert.equal(fake.calls.length, 2, 'fetched again right after the failed renewal');
+    assert.equal(h.writes.at(-1)?.get('u'), 'user2');
+    assert.equal(h.reloads, 1);
   });
 
   void it('retries a failed write and keeps the reload for when it lands', async (t) => {
