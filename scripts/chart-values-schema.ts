@@ -19,6 +19,8 @@ const stringMap = (what: string) => z.record(z.string(), z.string()).describe(wh
 const k8sObjects = (what: string) => z.array(z.record(z.string(), z.unknown())).describe(what).default([]);
 const quantities = z.record(z.string(), z.string().regex(QUANTITY, 'must be a Kubernetes quantity such as 50m or 96Mi'));
 
+const containerPort = (what: string) => z.number().int().min(1).max(65_535).describe(what);
+
 const labelSelector = (what: string) =>
   z
     .strictObject({
@@ -39,6 +41,11 @@ const labelSelector = (what: string) =>
 /** The chart's `config` value: everything the webhook reads from its configuration file except what the chart sets itself. */
 export const chartConfigSchema = webhookConfigSchema
   .omit({ tlsCert: true, tlsKey: true, namespace: true })
+  .extend({
+    // Container ports: the webhook's "0 picks a free port" (for tests) has no meaning in a pod.
+    port: containerPort('HTTPS port of /mutate, /healthz and /readyz.').default(webhookConfigSchema.shape.port.parse(undefined)),
+    metricsPort: containerPort('HTTP port of Prometheus /metrics.').default(webhookConfigSchema.shape.metricsPort.parse(undefined)),
+  })
   .describe('The webhook configuration (injection defaults and server settings); the chart writes it to a ConfigMap.');
 
 export const chartValuesSchema = z.strictObject({

@@ -2,16 +2,17 @@
 // set in charts/sidekey/ci: helm lint, every object validated against the Kubernetes schemas (strict: an
 // unknown field fails) or cert-manager's, and assertions on the fields that make the install safe.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { Certificate, Issuer } from '@kubernetes-models/cert-manager/cert-manager.io/v1';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { chartConfigSchema, CHART_DIR, staleChartFiles } from '../scripts/chart-values-schema.ts';
 import { parseWebhookConfig } from '../webhook/config.ts';
+import { startFakeKubeApi, type FakeKubeApi } from './support/fake-kube-api.ts';
 import { requireTool, TOOLS_DIR, VENV_BIN } from './support/process.ts';
 
 const HELM = requireTool(join(TOOLS_DIR, 'bin', 'helm'), 'helm');
@@ -41,18 +42,25 @@ interface K8sObject {
 /* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-argument, @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-return */
 type Any = any;
 
-function helm(args: readonly string[]): { status: number; stdout: string; stderr: string } {
-  const r = spawnSync(HELM, args, { encoding: 'utf8' });
-  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+/** Runs helm without blocking the event loop (the fake API server below answers from this process). */
+function helm(args: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<{ status: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(HELM, args, { env, encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
+      resolve({ status: error === null ? 0 : typeof error.code === 'number' ? error.code : -1, stdout, stderr });
+    });
+  });
 }
 
-function render(valuesFile?: string): K8sObject[] {
-  const args = ['template', RELEASE, CHART_DIR, '--namespace', NAMESPACE, '--kube-version', KUBE_VERSION];
-  const r = helm(valuesFile === undefined ? args : [...args, '--values', valuesFile]);
-  assert.equal(r.status, 0, `helm template failed:\n${r.stderr}`);
-  return parseAllDocuments(r.stdout)
+const parseObjects = (text: string): K8sObject[] =>
+  parseAllDocuments(text)
     .map((doc) => doc.toJS() as K8sObject | null)
     .filter((o): o is K8sObject => o !== null);
+
+async function render(valuesFile?: string): Promise<K8sObject[]> {
+  const args = ['template', RELEASE, CHART_DIR, '--namespace', NAMESPACE, '--kube-version', KUBE_VERSION];
+  const r = await helm(valuesFile === undefined ? args : [...args, '--values', valuesFile]);
+  assert.equal(r.status, 0, `helm template failed:\n${r.stderr}`);
+  return parseObjects(r.stdout);
 }
 
 const isCertManager = (o: K8sObject): boolean => o.apiVersion.startsWith('cert-manager.io/');
@@ -205,34 +213,88 @@ function assertCertManagerTls(objects: readonly K8sObject[], mwc: Any, secretNam
 }
 
 const valueSets = [undefined, ...readdirSync(CI_DIR).filter((f) => f.endsWith('.yaml')).map((f) => join(CI_DIR, f))];
+const valuesArgs = (file: string | undefined): string[] => (file === undefined ? [] : ['--values', file]);
 
 void describe('chart renders with each value set', () => {
   for (const file of valueSets) {
     const label = file === undefined ? 'default values' : basename(file, '.yaml');
-    void test(label, () => {
-      const lint = helm(['lint', '--strict', CHART_DIR, '--namespace', NAMESPACE, '--kube-version', KUBE_VERSION, ...(file === undefined ? [] : ['--values', file])]);
+    void test(label, async () => {
+      const lint = await helm(['lint', '--strict', CHART_DIR, '--namespace', NAMESPACE, '--kube-version', KUBE_VERSION, ...valuesArgs(file)]);
       assert.equal(lint.status, 0, `helm lint:\n${lint.stdout}${lint.stderr}`);
-      const objects = render(file);
+      const objects = await render(file);
       validate(objects, label);
       assertInvariants(objects, file === undefined ? {} : parseYaml(readFileSync(file, 'utf8')));
     });
   }
 
-  void test('value-specific fields reach the objects', () => {
-    const hook = (f: string): Any => one(render(join(CI_DIR, f)), 'MutatingWebhookConfiguration').webhooks[0];
-    const selected = hook('namespace-selector-values.yaml');
+  void test('value-specific fields reach the objects', async () => {
+    const selected = one(await render(join(CI_DIR, 'namespace-selector-values.yaml')), 'MutatingWebhookConfiguration').webhooks[0];
     assert.deepEqual(selected.namespaceSelector.matchLabels, { 'sidekey.io/enabled': 'true' });
     assert.ok(selected.namespaceSelector.matchExpressions.some((e: Any) => e.key === 'team' && e.operator === 'In'));
     assert.deepEqual(selected.objectSelector, { matchLabels: { 'sidekey.io/inject': 'true' } });
-    const production = one(render(join(CI_DIR, 'production-values.yaml')), 'Deployment').spec.template.spec;
+    const production = one(await render(join(CI_DIR, 'production-values.yaml')), 'Deployment').spec.template.spec;
     assert.ok(production.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution !== undefined);
     assert.equal(production.priorityClassName, 'system-cluster-critical');
   });
 
-  void test('generated TLS differs between renderings (no fixed key in the chart)', () => {
-    const key = (): string => one(render(), 'Secret').data['tls.key'];
-    assert.notEqual(key(), key());
+  void test('generated TLS differs between renderings (no fixed key in the chart)', async () => {
+    const key = async (): Promise<string> => one(await render(), 'Secret').data['tls.key'];
+    assert.notEqual(await key(), await key());
   });
+});
+
+void describe('helm install against an API server (server-side dry run)', () => {
+  let api: FakeKubeApi;
+  let env: NodeJS.ProcessEnv;
+  before(async () => {
+    api = await startFakeKubeApi(join(scratch, 'kubeconfig'));
+    env = { ...process.env, KUBECONFIG: api.kubeconfig, HELM_CACHE_HOME: join(scratch, 'helm-cache'), HELM_CONFIG_HOME: join(scratch, 'helm-config'), HELM_DATA_HOME: join(scratch, 'helm-data') };
+  });
+  after(async () => {
+    await api.close();
+  });
+
+  /** `helm install --dry-run=server`: the manifest and the NOTES as helm prints them. */
+  async function install(file?: string): Promise<{ objects: K8sObject[]; notes: string }> {
+    const r = await helm(['install', RELEASE, CHART_DIR, '--namespace', NAMESPACE, '--dry-run=server', '--disable-openapi-validation', ...valuesArgs(file)], env);
+    assert.equal(r.status, 0, `helm install --dry-run=server:\n${r.stderr}`);
+    const manifest = r.stdout.slice(r.stdout.indexOf('MANIFEST:') + 'MANIFEST:'.length, r.stdout.indexOf('NOTES:'));
+    return { objects: parseObjects(manifest), notes: r.stdout.slice(r.stdout.indexOf('NOTES:')) };
+  }
+
+  void test('NOTES give the first steps, and warn when failing open', async () => {
+    const { notes } = await install();
+    assert.match(notes, new RegExp(`kubectl -n ${NAMESPACE} rollout status deployment/${RELEASE}-sidekey`));
+    assert.match(notes, /sidekey\.io\/inject: "true"/);
+    assert.match(notes, /kubectl logs <pod> -c sidekey-agent/);
+    assert.match(notes, /failurePolicy is Fail/);
+    assert.match((await install(join(CI_DIR, 'failure-ignore-values.yaml'))).notes, /start WITHOUT\s+their secrets/);
+  });
+
+  void test('an upgrade keeps the generated certificate: the chart looks up the existing Secret', async () => {
+    const first = await install();
+    const secret = one(first.objects, 'Secret');
+    // As the first release left it in the cluster (helm's ownership annotations let the next render adopt it).
+    const annotations = { 'meta.helm.sh/release-name': RELEASE, 'meta.helm.sh/release-namespace': NAMESPACE };
+    api.putSecret({ ...secret, metadata: { ...secret.metadata, namespace: NAMESPACE, annotations } });
+    const second = await install();
+    assert.deepEqual(one(second.objects, 'Secret').data, secret.data);
+    assert.equal(one(second.objects, 'MutatingWebhookConfiguration').webhooks[0].clientConfig.caBundle, secret.data['ca.crt']);
+  });
+
+  for (const file of readdirSync(INVALID_DIR).filter((f) => f.endsWith('.yaml'))) {
+    void test(`invalid values are refused with the value named: ${file}`, async () => {
+      const valuesFile = join(INVALID_DIR, file);
+      const expected = /^# expect: (.+)$/m.exec(readFileSync(valuesFile, 'utf8'))?.[1];
+      assert.ok(expected !== undefined, `${file} lacks its "# expect: <helm error>" line`);
+      const commands = [['install', RELEASE, '--dry-run=server'], ['template', RELEASE, '--kube-version', KUBE_VERSION], ['lint']];
+      for (const command of commands) {
+        const r = await helm([...command, CHART_DIR, '--namespace', NAMESPACE, '--values', valuesFile], env);
+        assert.notEqual(r.status, 0, `helm ${command[0]!} accepted ${file}`);
+        assert.ok((r.stdout + r.stderr).includes(expected), `helm ${command[0]!} should say: ${expected}\n${r.stdout}${r.stderr}`);
+      }
+    });
+  }
 });
 
 void describe('values', () => {
@@ -252,17 +314,4 @@ void describe('values', () => {
     assert.equal(chart.appVersion, PACKAGE_VERSION);
     assert.equal(chartConfigSchema.parse({}).image.tag, PACKAGE_VERSION);
   });
-
-  for (const file of readdirSync(INVALID_DIR).filter((f) => f.endsWith('.yaml'))) {
-    void test(`invalid values are refused with the value named: ${file}`, () => {
-      const valuesFile = join(INVALID_DIR, file);
-      const expected = /^# expect: (.+)$/m.exec(readFileSync(valuesFile, 'utf8'))?.[1];
-      assert.ok(expected !== undefined, `${file} lacks its "# expect: <helm error>" line`);
-      for (const args of [['template', RELEASE], ['lint']]) {
-        const r = helm([...args, CHART_DIR, '--namespace', NAMESPACE, '--kube-version', KUBE_VERSION, '--values', valuesFile]);
-        assert.notEqual(r.status, 0, `helm ${args[0]!} accepted ${file}`);
-        assert.ok((r.stdout + r.stderr).includes(expected), `helm ${args[0]!} should say: ${expected}\n${r.stdout}${r.stderr}`);
-      }
-    });
-  }
 });
