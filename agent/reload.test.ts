@@ -1,14 +1,13 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { pino } from 'pino';
-import { RELOAD_TARGET_ENV } from '../injector/constants.ts';
 import { createMetrics, type AgentMetrics } from './metrics.ts';
 import { findMainProcess, parseStat } from './process-finder.ts';
 import { createReloader, type ReloadDeps } from './reload.ts';
+import { startReloadApp } from './testdata/start-reload-app.ts';
 
 const timers = { setTimeout: (fn: () => void, ms: number) => setTimeout(fn, ms), clearTimeout: (h: unknown) => { clearTimeout(h as NodeJS.Timeout); } };
 
@@ -21,23 +20,6 @@ async function count(metrics: AgentMetrics, kind: string, result: string): Promi
   return values.find((v) => v.labels.kind === kind && v.labels.result === result)?.value ?? 0;
 }
 
-// The app: prints "main:<sig>" on SIGHUP; it forks a worker (inheriting the marker) that prints "worker:<sig>".
-const APP = `
-const { spawn } = require('node:child_process');
-process.on('SIGHUP', () => console.log('main:SIGHUP'));
-const worker = spawn(process.execPath, ['-e', "process.on('SIGHUP', () => console.log('worker:SIGHUP')); console.log('worker:ready'); setInterval(() => {}, 1000)"], { stdio: 'inherit' });
-process.on('SIGTERM', () => { worker.kill(); process.exit(0); });
-setInterval(() => {}, 1000);
-`;
-
-async function startApp(container: string): Promise<{ child: ChildProcess; output: () => string }> {
-  const child = spawn(process.execPath, ['-e', APP], { env: { ...process.env, [RELOAD_TARGET_ENV]: container }, stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-  while (!out.includes('worker:ready')) await new Promise((resolve) => setTimeout(resolve, 20));
-  return { child, output: () => out };
-}
-
 void describe('process finder', () => {
   void it('parses stat with odd process names', () => {
     const fields = Array.from({ length: 30 }, (_, i) => String(i + 3));
@@ -47,7 +29,7 @@ void describe('process finder', () => {
   });
 
   void it('picks the topmost marked process, not its children', async (t) => {
-    const app = await startApp(`finder-${process.pid}`);
+    const app = await startReloadApp(`finder-${process.pid}`);
     t.after(() => app.child.kill('SIGTERM'));
     assert.equal((await findMainProcess(`finder-${process.pid}`))?.pid, app.child.pid);
     assert.equal(await findMainProcess('no-such-container'), undefined);
@@ -57,7 +39,7 @@ void describe('process finder', () => {
 void describe('reload by signal', () => {
   void it('signals the main process once per debounced burst', async (t) => {
     const container = `app-${process.pid}`;
-    const app = await startApp(container);
+    const app = await startReloadApp(container);
     t.after(() => app.child.kill('SIGTERM'));
     const metrics = createMetrics();
     const reloader = createReloader({ kind: 'signal', signal: 'SIGHUP', container }, deps(metrics));

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import type { AgentConfig } from '../injector/agent-config.ts';
+import { startReloadApp } from '../agent/testdata/start-reload-app.ts';
 
 const SIDEKEY = path.join(import.meta.dirname, 'sidekey.ts');
 const SECRETS = ['pw-original-7f3a', 'tok-original-19bc', 'pw-rotated-55de', 'tok-rotated-a0e1'];
@@ -123,6 +124,22 @@ void describe('sidekey agent (role run)', () => {
     agent.child.kill('SIGTERM');
     assert.equal(await agent.exited, 0);
     assert.equal(await readFile(path.join(dirs.secrets, 'password'), 'utf8'), SECRETS[2], 'files stay after the agent stops');
+  });
+
+  void it('signals the reload container once after a rotation', async (t) => {
+    const dirs = await workspace(t);
+    const container = `e2e-app-${process.pid}`;
+    const app = await startReloadApp(container);
+    t.after(() => app.child.kill('SIGTERM'));
+    const port = await freePort();
+    const agent = startAgent(t, config(dirs, port, { reload: { kind: 'signal', signal: 'SIGHUP', container } }), dirs.store);
+    await until('/startup', async () => (await status(port, '/startup')) === 200);
+    await writeFile(path.join(dirs.store, 'payments/db.yaml'), `username: app\npassword: ${SECRETS[2] ?? ''}\n`);
+    await until('the reload', () => Promise.resolve(app.output().includes('main:SIGHUP')));
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    assert.equal(app.output().match(/main:SIGHUP/g)?.length, 1);
+    assert.doesNotMatch(app.output(), /worker:SIGHUP/);
+    assert.match(agent.output(), /"reload":"SIGHUP to pid \d+"/);
   });
 
   void it('exits 2 on a bad configuration', async (t) => {
