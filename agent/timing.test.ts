@@ -7,6 +7,7 @@ void describe('timing', () => {
     assert.equal(clampDelay(768 * 3_600_000), MAX_TIMER_MS);
     assert.equal(clampDelay(-5), 0);
     assert.equal(clampDelay(Number.NaN), 0);
+    assert.equal(clampDelay(Number.POSITIVE_INFINITY), MAX_TIMER_MS);
     assert.equal(clampDelay(1.2), 2);
   });
 

@@ -17,7 +17,7 @@ export const BACKOFF_BASE_MS = 1000;
 export const BACKOFF_MAX_MS = 300_000;
 
 export function clampDelay(ms: number): number {
-  if (!Number.isFinite(ms) || ms < 0) return 0;
+  if (Number.isNaN(ms) || ms < 0) return 0;
   return Math.min(Math.ceil(ms), MAX_TIMER_MS);
 }
 
