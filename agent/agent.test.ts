@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { pino } from 'pino';
 import type { AgentConfig } from '../injector/agent-config.ts';
 import { runAgent, type AgentOptions } from './agent.ts';
-import type { Lease, SecretProvider } from './provider.ts';
+import { ProviderError, type Lease, type SecretProvider } from './provider.ts';
 
 interface FakeBackend {
   readonly revoked: Lease[][];
@@ -138,5 +138,15 @@ void describe('runAgent', () => {
     while ((await readFile(file, 'utf8')) !== 'recovered') await new Promise((resolve) => setTimeout(resolve, 10));
     controller.abort();
     assert.equal(await done, 0);
+  });
+
+  void it('writes the one-line reason of a failed start to the termination log', async (t) => {
+    const { config, fake } = await setUp(t, { role: 'init', mode: 'init-only' });
+    const terminationLog = path.join(path.dirname(config.secretsDir), 'termination-log');
+    await writeFile(terminationLog, 'a longer message from an earlier run\n');
+    const refuse = (): Promise<SecretProvider> => Promise.reject(new ProviderError('CONFIG', 'vault settings are missing', false));
+    const code = await runAgent(options(config, fake, new AbortController().signal, { terminationLog, loadProvider: refuse }));
+    assert.equal(code, 1);
+    assert.equal(await readFile(terminationLog, 'utf8'), 'CONFIG: vault settings are missing\n');
   });
 });

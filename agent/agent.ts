@@ -3,7 +3,7 @@
 // return 0, or retry for initTimeoutMs and return 1 with a one-line reason. Both resume from agent-private
 // state in stateDir when the files on disk match it (classic hand-over, or a restarted sidecar), so versions
 // and leases carry over instead of being fetched again.
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, open, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { AgentConfig } from '../injector/agent-config.ts';
@@ -17,6 +17,8 @@ import { RefreshLoop, type Timers } from './refresh-loop.ts';
 import { createReloader } from './reload.ts';
 import { loadState, saveState, type StateFile } from './state-store.ts';
 
+/** kubelet's default terminationMessagePath: `kubectl describe pod` shows what is written there. */
+export const TERMINATION_LOG = '/dev/termination-log';
 /** How long role init retries when the config gives no initTimeoutMs. */
 export const DEFAULT_INIT_TIMEOUT_MS = 120_000;
 
@@ -35,6 +37,8 @@ export interface AgentOptions {
   readonly random?: () => number;
   readonly timers?: Timers;
   readonly procRoot?: string;
+  /** Where a failed init writes its one-line reason (kubelet's terminationMessagePath); only an existing file is written. */
+  readonly terminationLog?: string;
   /** Provider loading (the lazy loader by default; tests hand in fakes for fault injection). */
   readonly loadProvider?: typeof loadProvider;
 }
@@ -69,6 +73,22 @@ async function readOnDisk(config: Readonly<AgentConfig>): Promise<Map<string, Ui
 
 function waitFor(signal: AbortSignal): Promise<void> {
   return signal.aborted ? Promise.resolve() : new Promise((resolve) => { signal.addEventListener('abort', () => { resolve(); }, { once: true }); });
+}
+
+/** The one-line reason of a failed start, on stderr and in the termination log (opened r+: never created). */
+async function reportFailure(reason: string, terminationLog = TERMINATION_LOG): Promise<void> {
+  process.stderr.write(`sidekey agent: ${reason}\n`);
+  try {
+    const handle = await open(terminationLog, 'r+');
+    try {
+      await handle.truncate(0);
+      await handle.write(`${reason}\n`, 0);
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    // not in a container (no termination log): stderr is enough
+  }
 }
 
 interface Running {
@@ -142,7 +162,7 @@ async function runInit(running: Running, options: AgentOptions): Promise<number>
   const why = outcome === 'timeout' ? `not all secrets could be fetched within ${timeoutMs} ms` : 'stopped before all secrets were written';
   const reason = `${why}: ${running.loop.failureSummary() || 'no answer yet'}`;
   options.log.error({ reason }, 'init failed');
-  process.stderr.write(`sidekey agent: ${reason}\n`);
+  await reportFailure(reason, options.terminationLog);
   return 1;
 }
 
@@ -172,7 +192,7 @@ export async function runAgent(options: AgentOptions): Promise<number> {
   } catch (error) {
     const reason = error instanceof ProviderError ? `${error.code}: ${error.message}` : `setup failed: ${error instanceof Error ? error.message : 'unknown error'}`;
     options.log.error({ reason }, 'agent cannot start');
-    process.stderr.write(`sidekey agent: ${reason}\n`);
+    await reportFailure(reason, options.terminationLog);
     return 1;
   }
   running.loop.start();
