@@ -41,7 +41,7 @@ function env(plan: InjectionPlan, config: AgentConfig): JsonObject[] {
     fieldRef('POD_NAME', 'metadata.name'),
     fieldRef('POD_NAMESPACE', 'metadata.namespace'),
     ...(fileStore === undefined ? [] : [{ name: FILE_STORE_ENV, value: fileStore }]),
-    ...plan.identity.env.map((e) => structuredClone(e)),
+    ...plan.identity.env,
   ];
 }
 
@@ -50,7 +50,7 @@ function mounts(plan: InjectionPlan): JsonObject[] {
     { name: SECRETS_VOLUME, mountPath: AGENT_SECRETS_DIR },
     ...(plan.mode === 'classic' ? [{ name: STATE_VOLUME, mountPath: AGENT_STATE_DIR }] : []),
     ...(plan.backends.approleSecret === undefined ? [] : [{ name: APPROLE_VOLUME, mountPath: APPROLE_DIR, readOnly: true }]),
-    ...plan.identity.mounts.map((m) => structuredClone(m)),
+    ...plan.identity.mounts,
   ];
 }
 

@@ -2,6 +2,7 @@
 // Identity webhooks ran before us and mounted tokens into the app containers only, so the agent gets copies
 // of those env vars and mounts. The agent never receives a credential value, only where to read one.
 import type { Container, EnvVar, VolumeMount } from './pod-shape.ts';
+import { cloneJson } from './patch.ts';
 
 export const SA_TOKEN_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 export const SA_TOKEN_FILE = `${SA_TOKEN_DIR}/token`;
@@ -44,9 +45,9 @@ export function collectIdentity(containers: readonly Container[]): PodIdentity {
     (m) => IDENTITY_VOLUMES.includes(m.name) || tokenDirs.includes(m.mountPath.replace(/\/+$/, '')),
   );
   const regionVar = ['AWS_REGION', 'AWS_DEFAULT_REGION'].map((n) => env.find((e) => e.name === n)?.['value']).find((v) => typeof v === 'string');
-  const mounts = [...(saMount === undefined ? [] : [saMount]), ...awsMounts].map((m) => structuredClone(m));
+  const mounts = [...(saMount === undefined ? [] : [saMount]), ...awsMounts].map((m) => cloneJson(m));
   return {
-    env: env.map((e) => structuredClone(e)),
+    env: env.map((e) => cloneJson(e)),
     mounts,
     serviceAccountToken: saMount !== undefined,
     ...(typeof regionVar === 'string' ? { region: regionVar } : {}),

@@ -46,7 +46,10 @@ export function loadCases(): { file: string; cases: Case[] }[] {
 
 export function run(c: Case): MutateResult {
   const settings = injectionSettingsSchema.parse(c.settings ?? {});
-  return mutatePod(structuredClone(c.pod), { settings, nativeSidecars: c.nativeSidecars ?? true });
+  const input = structuredClone(c.pod);
+  const result = mutatePod(input, { settings, nativeSidecars: c.nativeSidecars ?? true });
+  assert.deepEqual(input, c.pod, 'the input pod is never modified');
+  return result;
 }
 
 /** `actual` contains `expected`: objects by key, arrays by index (expected may be shorter). */

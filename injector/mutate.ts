@@ -11,7 +11,7 @@ import { parseDuration } from './duration.ts';
 import { planInjection } from './plan.ts';
 import type { InjectionPlan, MutateOptions } from './plan.ts';
 import { checkPodShape } from './pod-shape.ts';
-import type { Pod, PodSpec } from './pod-shape.ts';
+import type { Container, Pod, PodSpec } from './pod-shape.ts';
 import { PatchRecorder } from './patch.ts';
 import type { JsonObject } from './patch.ts';
 import { PROBLEM_CODES } from './problems.ts';
@@ -47,12 +47,36 @@ export function mutatePod(input: unknown, options: MutateOptions): MutateResult 
   const warnings = [...decision.warnings, ...planned.warnings];
   if (!planned.ok) return { kind: 'denied', problems: planned.problems, warnings };
   const { plan } = planned;
-  const mutated = structuredClone(pod);
+  const mutated = copyForEdit(pod, plan);
   const patch = new PatchRecorder();
   const configs = inject(mutated, plan, options, patch);
   const hash = specHash(plan, configs, options);
   patch.set(mutated.metadata?.annotations ?? {}, ['metadata', 'annotations'], STATUS_ANNOTATION, `injected ${hash}`);
   return { kind: 'injected', pod: mutated, patch: patch.operations, warnings, configs, hash };
+}
+
+/**
+ * A copy of the pod in which everything the injection edits is new (the pod, metadata, annotations, spec,
+ * the container and volume arrays and the containers that get a mount); untouched subtrees are shared with
+ * the input, which is never modified. Much cheaper than a deep copy of a large pod.
+ */
+function copyForEdit(pod: Pod, plan: InjectionPlan): Pod {
+  const edited = new Set([...plan.targets, ...(plan.signalTarget === undefined ? [] : [plan.signalTarget])]);
+  const copyContainer = (c: Container): Container =>
+    edited.has(c.name)
+      ? { ...c, ...(c.volumeMounts === undefined ? {} : { volumeMounts: [...c.volumeMounts] }), ...(c.env === undefined ? {} : { env: [...c.env] }) }
+      : c;
+  const { spec } = pod;
+  return {
+    ...pod,
+    metadata: { ...pod.metadata, annotations: { ...pod.metadata?.annotations } },
+    spec: {
+      ...spec,
+      containers: spec.containers.map(copyContainer),
+      ...(spec.initContainers === undefined ? {} : { initContainers: spec.initContainers.map(copyContainer) }),
+      ...(spec.volumes === undefined ? {} : { volumes: [...spec.volumes] }),
+    },
+  };
 }
 
 interface Added {

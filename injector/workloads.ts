@@ -2,6 +2,7 @@
 // exactly as the webhook would mutate the pods the workload creates.
 import { mutatePod } from './mutate.ts';
 import type { MutateOptions, MutateResult } from './mutate.ts';
+import { cloneJson } from './patch.ts';
 
 /** Where each workload kind keeps its pod template. */
 export const TEMPLATE_PATHS: Readonly<Record<string, readonly string[]>> = {
@@ -43,7 +44,7 @@ export function mutateManifest(manifest: unknown, options: MutateOptions): Manif
   }
   const path = TEMPLATE_PATHS[manifest['kind']];
   if (path === undefined) return { kind: 'other' };
-  const copy = structuredClone(manifest);
+  const copy = cloneJson(manifest);
   let holder: JsonObject = copy;
   for (const key of path.slice(0, -1)) {
     const next = holder[key];

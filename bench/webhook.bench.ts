@@ -1,0 +1,241 @@
+// `npm run bench:webhook`: the webhook (the production bundle, dist-style, built into a temp dir) against a baseline bare
+// node:https server that parses the body and answers a fixed review, both driven with ~10 KB realistic
+// AdmissionReviews over keep-alive connections: at a fixed 500 admissions/s (open loop: latency counts from
+// the scheduled send time) and at saturation (closed loop). Prints admissions/s, p50/p99 and the server's RSS.
+// Not a test. BENCH_SECONDS (default 10) sets the length of each run.
+import { spawn } from 'node:child_process';
+import type { ChildProcessByStdio } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { Agent, createServer, request } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { Readable } from 'node:stream';
+import { buildAll } from '../scripts/build.ts';
+import { createTestCa } from '../test/support/test-ca.ts';
+
+const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 10);
+const FIXED_RATE = 500;
+const CONNECTIONS = 8;
+const TARGET_P99_MS = 5;
+/** Distinct reviews made before the runs, so the load generator spends its time sending. */
+const BODIES = Array.from({ length: 512 }, (_, i) => realisticReview(`bench-${i}`));
+const SELF = new URL(import.meta.url).pathname;
+
+/** A pod like a real Deployment's: three containers, env, probes, volumes, labels; about 10 KB as a review. */
+function realisticReview(uid: string): string {
+  const env = (prefix: string): { name: string; value: string }[] =>
+    Array.from({ length: 22 }, (_, i) => ({ name: `${prefix}_SETTING_${i}`, value: `value-${i}-${'x'.repeat(24)}` }));
+  const container = (name: string, port: number): Record<string, unknown> => ({
+    name,
+    image: `registry.example.com/payments/${name}:v2.14.3`,
+    ports: [{ name: 'http', containerPort: port, protocol: 'TCP' }],
+    env: env(name.toUpperCase()),
+    resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '256Mi' } },
+    volumeMounts: [
+      { name: 'config', mountPath: `/etc/${name}` },
+      { name: 'kube-api-access-7xk2p', mountPath: '/var/run/secrets/kubernetes.io/serviceaccount', readOnly: true },
+    ],
+    readinessProbe: { httpGet: { path: '/ready', port }, periodSeconds: 5 },
+    livenessProbe: { httpGet: { path: '/live', port }, periodSeconds: 10 },
+    securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
+  });
+  const pod = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      generateName: 'payments-api-6f7d8b9c4-',
+      namespace: 'payments',
+      labels: { app: 'payments-api', 'pod-template-hash': '6f7d8b9c4', team: 'payments', tier: 'backend' },
+      annotations: {
+        'sidekey.io/inject': 'true',
+        'sidekey.io/secret-db-password': 'aws:prod/payments/db#password',
+        'sidekey.io/secret-api-key': 'aws:prod/payments/stripe#key',
+        'sidekey.io/secret-dsn': 'vault:secret/payments/db',
+        'sidekey.io/template-dsn': 'postgres://{{ .username }}:{{ .password }}@db.payments.svc:5432/app',
+        'sidekey.io/reload': 'signal:SIGHUP',
+        'sidekey.io/aws-region': 'eu-west-1',
+        'sidekey.io/vault-role': 'payments',
+        'prometheus.io/scrape': 'true',
+      },
+      ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'payments-api-6f7d8b9c4', uid: '3f1c2a9e-0b7d-4c1e-9a55-6d2f7f1b8c01', controller: true }],
+    },
+    spec: {
+      serviceAccountName: 'payments-api',
+      securityContext: { runAsUser: 1000, runAsGroup: 1000, fsGroup: 1000, runAsNonRoot: true },
+      containers: [container('api', 8080), container('worker', 8081), container('metrics', 9102)],
+      volumes: [
+        { name: 'config', configMap: { name: 'payments-api' } },
+        { name: 'kube-api-access-7xk2p', projected: { sources: [{ serviceAccountToken: { expirationSeconds: 3607, path: 'token' } }, { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } }] } },
+      ],
+    },
+  };
+  return JSON.stringify({
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    request: {
+      uid,
+      kind: { group: '', version: 'v1', kind: 'Pod' },
+      resource: { group: '', version: 'v1', resource: 'pods' },
+      namespace: 'payments',
+      operation: 'CREATE',
+      userInfo: { username: 'system:serviceaccount:kube-system:replicaset-controller', groups: ['system:serviceaccounts', 'system:authenticated'] },
+      object: pod,
+      dryRun: false,
+    },
+  });
+}
+
+/** The baseline server (run as `node bench/webhook.bench.ts --baseline CERT KEY`). */
+function runBaseline(certFile: string, keyFile: string): void {
+  const fixed = JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: 'fixed', allowed: true } });
+  const server = createServer({ cert: readFileSync(certFile), key: readFileSync(keyFile) }, (req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(fixed) });
+      res.end(fixed);
+    });
+  });
+  server.keepAliveTimeout = 90_000;
+  server.listen(0, '127.0.0.1', () => {
+    process.stdout.write(`${JSON.stringify({ port: (server.address() as AddressInfo).port })}\n`);
+  });
+}
+
+type Child = ChildProcessByStdio<null, Readable, null>;
+
+/** Starts a server process and waits for its first JSON line carrying `port`. */
+function startServer(args: readonly string[]): Promise<{ child: Child; port: number }> {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    let buffer = '';
+    let found = false;
+    child.stdout.on('data', (chunk: Buffer) => {
+      if (found) return;
+      buffer += chunk.toString();
+      for (const line of buffer.split('\n')) {
+        const port = line.startsWith('{') ? (JSON.parse(line) as { port?: number }).port : undefined;
+        if (typeof port === 'number') {
+          found = true;
+          resolve({ child, port });
+          return;
+        }
+      }
+    });
+    child.once('exit', (code) => {
+      reject(new Error(`server exited with ${code ?? 'a signal'}`));
+    });
+  });
+}
+
+function rssMiB(pid: number): number {
+  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(match?.[1] ?? 0) / 1024;
+}
+
+interface RunResult {
+  readonly rate: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly errors: number;
+  readonly peakRss: number;
+}
+
+function percentile(sorted: readonly number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? Number.NaN;
+}
+
+/** Drives one server: `fixedRate` admissions/s open loop, or saturation (closed loop, one in flight per connection). */
+async function drive(port: number, ca: string, pid: number, fixedRate: number | undefined): Promise<RunResult> {
+  const agent = new Agent({ keepAlive: true, maxSockets: CONNECTIONS, ca });
+  const latencies: number[] = [];
+  let errors = 0;
+  let seq = 0;
+  let peakRss = rssMiB(pid);
+  const sampler = setInterval(() => {
+    peakRss = Math.max(peakRss, rssMiB(pid));
+  }, 200);
+  const send = (scheduled: number): Promise<void> =>
+    new Promise((resolve) => {
+      seq += 1;
+      const body = BODIES[seq % BODIES.length] ?? '';
+      const req = request({ host: '127.0.0.1', port, path: '/mutate', method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+        res.resume();
+        res.on('end', () => {
+          if (res.statusCode === 200) latencies.push(performance.now() - scheduled);
+          else errors += 1;
+          resolve();
+        });
+      });
+      req.on('error', () => {
+        errors += 1;
+        resolve();
+      });
+      req.end(body);
+    });
+  const started = performance.now();
+  const end = started + SECONDS * 1000;
+  if (fixedRate === undefined) {
+    await Promise.all(Array.from({ length: CONNECTIONS }, async () => {
+      while (performance.now() < end) await send(performance.now());
+    }));
+  } else {
+    const inFlight: Promise<void>[] = [];
+    let sent = 0;
+    while (performance.now() < end) {
+      const due = Math.floor(((performance.now() - started) / 1000) * fixedRate);
+      for (; sent < due; sent += 1) inFlight.push(send(started + (sent * 1000) / fixedRate));
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    await Promise.all(inFlight);
+  }
+  const elapsed = (performance.now() - started) / 1000;
+  clearInterval(sampler);
+  agent.destroy();
+  latencies.sort((a, b) => a - b);
+  return { rate: latencies.length / elapsed, p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), errors, peakRss };
+}
+
+async function main(): Promise<void> {
+  const ca = createTestCa();
+  const dir = mkdtempSync(join(tmpdir(), 'sidekey-bench-'));
+  const leaf = ca.issue('127.0.0.1');
+  writeFileSync(join(dir, 'tls.crt'), leaf.cert);
+  writeFileSync(join(dir, 'tls.key'), leaf.key);
+  const bundle = (await buildAll(join(dir, 'dist'))).find((b) => b.name === 'webhook');
+  if (bundle === undefined) throw new Error('the build made no webhook bundle');
+  const size = Buffer.byteLength(BODIES[0] ?? '');
+  process.stdout.write(`webhook benchmark: ${size} B reviews, ${CONNECTIONS} keep-alive TLS connections, ${SECONDS}s per run, Node ${process.version}\n\n`);
+  const servers = [
+    { name: 'sidekey webhook', args: [bundle.file, '--port', '0', '--metrics-port', '0', '--tls-cert', join(dir, 'tls.crt'), '--tls-key', join(dir, 'tls.key'), '--sidecar-mode', 'native', '--vault-addr', 'https://vault.vault.svc:8200'] },
+    { name: 'baseline https', args: [SELF, '--baseline', join(dir, 'tls.crt'), join(dir, 'tls.key')] },
+  ];
+  const rows: string[] = [];
+  let webhookP99AtRate = Number.NaN;
+  try {
+    for (const server of servers) {
+      const { child, port } = await startServer(server.args);
+      child.stdout.resume();
+      const idle = rssMiB(child.pid ?? 0);
+      await drive(port, ca.caCert, child.pid ?? 0, 100);
+      for (const [label, rate] of [[`${FIXED_RATE}/s`, FIXED_RATE], ['saturation', undefined]] as const) {
+        const r = await drive(port, ca.caCert, child.pid ?? 0, rate);
+        if (server.name === 'sidekey webhook' && rate !== undefined) webhookP99AtRate = r.p99;
+        rows.push(`${server.name.padEnd(16)} ${label.padEnd(11)} ${r.rate.toFixed(0).padStart(7)}/s  p50 ${r.p50.toFixed(2).padStart(6)} ms  p99 ${r.p99.toFixed(2).padStart(6)} ms  errors ${String(r.errors).padStart(3)}  RSS idle ${idle.toFixed(0)} MiB, peak ${r.peakRss.toFixed(0)} MiB`);
+      }
+      child.kill('SIGTERM');
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    ca.dispose();
+  }
+  process.stdout.write(`${'server'.padEnd(16)} ${'load'.padEnd(11)} admissions\n${rows.join('\n')}\n\n`);
+  const verdict = webhookP99AtRate < TARGET_P99_MS ? 'meets' : 'MISSES';
+  process.stdout.write(`target: p99 < ${TARGET_P99_MS} ms at ${FIXED_RATE}/s: ${verdict} (${webhookP99AtRate.toFixed(2)} ms)\n`);
+}
+
+if (process.argv[2] === '--baseline') runBaseline(process.argv[3] ?? '', process.argv[4] ?? '');
+else await main();
