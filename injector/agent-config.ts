@@ -111,7 +111,8 @@ export function parseAgentConfig(text: string): ParseResult<Readonly<AgentConfig
   return { ok: true, value: deepFreeze(parsed.data) };
 }
 
-function deepFreeze<T>(value: T): T {
+/** Freezes parsed configuration all the way down (shared by every config parser). */
+export function deepFreeze<T>(value: T): T {
   if (value !== null && typeof value === 'object') {
     for (const v of Object.values(value)) deepFreeze(v);
     Object.freeze(value);

@@ -3,6 +3,7 @@
 // a plain JSON-able object schema with a description on every field.
 import { z } from 'zod';
 import { injectionSettingsSchema } from '../injector/settings.ts';
+import { deepFreeze } from '../injector/agent-config.ts';
 import type { ParseResult } from '../injector/agent-config.ts';
 
 export const SIDECAR_MODES = ['auto', 'native', 'classic'] as const;
@@ -53,12 +54,4 @@ export function parseWebhookConfig(raw: unknown): ParseResult<Readonly<WebhookCo
   const parsed = webhookConfigSchema.safeParse(raw);
   if (!parsed.success) return { ok: false, error: `invalid webhook configuration:\n${z.prettifyError(parsed.error)}` };
   return { ok: true, value: deepFreeze(parsed.data) };
-}
-
-function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === 'object') {
-    for (const v of Object.values(value)) deepFreeze(v);
-    Object.freeze(value);
-  }
-  return value;
 }
