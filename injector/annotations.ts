@@ -11,6 +11,7 @@ import { parseReference } from './reference.ts';
 import type { SecretReference } from './reference.ts';
 import { POD_VAULT_AUTH, QUANTITY, AWS_REGION, VAULT_AUTH_PATH, VAULT_NAMESPACE, VAULT_ROLE } from './settings.ts';
 import { templateFields } from './template-syntax.ts';
+import { parseHttpUrl } from './http-url.ts';
 import { parseReload } from './reload.ts';
 import type { ReloadRequest } from './reload.ts';
 
@@ -237,12 +238,9 @@ function vaultField(field: keyof VaultRequest, pattern: RegExp, what: string): K
 }
 
 function vaultAddrProblem(value: string): string | undefined {
-  if (value.length > 512 || !URL.canParse(value)) return 'is not a URL such as https://vault.vault.svc:8200';
-  const url = new URL(value);
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') return 'must be an http or https URL';
-  if (url.username !== '' || url.password !== '') return 'must not carry credentials';
-  if (url.search !== '' || url.hash !== '') return 'must not have a query or fragment';
-  return undefined;
+  const parsed = parseHttpUrl(value, 'https://vault.vault.svc:8200');
+  if (!parsed.ok) return parsed.problem;
+  return parsed.url.search !== '' || parsed.url.hash !== '' ? 'must not have a query or fragment' : undefined;
 }
 
 function readPodKey(key: string, value: string, ctx: KeyContext): void {

@@ -1,6 +1,7 @@
 // `sidekey.io/reload`: none | signal:<SIG> | http:<loopback URL>. Pure parsing; which container gets the
 // signal and whether its UID is known is decided with the pod in plan.ts.
 import { quote } from './problems.ts';
+import { parseHttpUrl } from './http-url.ts';
 
 /** Signals an app may be asked to reload on. TERM, INT and QUIT stop most processes (the kubelet restarts them). */
 export const RELOAD_SIGNALS = ['SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGTERM', 'SIGINT', 'SIGQUIT'] as const;
@@ -33,11 +34,9 @@ export function parseReload(value: string): ReloadResult {
 }
 
 function loopbackProblem(text: string): string | undefined {
-  if (text.length > 512 || !URL.canParse(text)) return 'the http reload target is not a URL such as http://127.0.0.1:8080/-/reload';
-  const url = new URL(text);
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') return 'the http reload target must be an http or https URL';
-  if (url.username !== '' || url.password !== '') return 'the http reload URL must not carry credentials';
-  if (!LOOPBACK_HOSTS.includes(url.hostname)) {
+  const parsed = parseHttpUrl(text, 'http://127.0.0.1:8080/-/reload');
+  if (!parsed.ok) return `the http reload target ${parsed.problem}`;
+  if (!LOOPBACK_HOSTS.includes(parsed.url.hostname)) {
     return 'the http reload URL must be on 127.0.0.1, localhost or [::1] (the pod\'s own network namespace), so secrets never trigger calls elsewhere';
   }
   return undefined;

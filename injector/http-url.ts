@@ -1,0 +1,12 @@
+// The checks every URL in an annotation gets: parseable, http or https, no credentials in it.
+
+export type HttpUrl = { readonly ok: true; readonly url: URL } | { readonly ok: false; readonly problem: string };
+
+/** Parses an http(s) URL; `example` completes the "is not a URL such as …" message. */
+export function parseHttpUrl(text: string, example: string): HttpUrl {
+  if (text.length > 512 || !URL.canParse(text)) return { ok: false, problem: `is not a URL such as ${example}` };
+  const url = new URL(text);
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') return { ok: false, problem: 'must be an http or https URL' };
+  if (url.username !== '' || url.password !== '') return { ok: false, problem: 'must not carry credentials' };
+  return { ok: true, url };
+}
