@@ -6,7 +6,7 @@ import type { Provider, SecretReference } from '../injector/reference.ts';
 import { createMetrics } from './metrics.ts';
 import { ProviderError } from './provider.ts';
 import type { FetchOutcome, Lease, SecretProvider } from './provider.ts';
-import { RefreshLoop, type LoopDeps } from './refresh-loop.ts';
+import { BACKEND_CALL_TIMEOUT_MS, RefreshLoop, type LoopDeps } from './refresh-loop.ts';
 import { configHash, digest } from './state-store.ts';
 
 type Answer = (ref: SecretReference) => FetchOutcome;
@@ -202,6 +202,22 @@ void describe('RefreshLoop', () => {
     assert.equal(fake.calls.length, 2, 'fetched again right after the failed renewal');
     assert.equal(h.writes.at(-1)?.get('u'), 'user2');
     assert.equal(h.reloads, 1);
+  });
+
+  void it('treats a backend that never answers as unavailable and keeps refreshing', async (t) => {
+    let hang = false;
+    const fake = fakeProvider('file', (ref) => ok(ref, { k: 'v' }));
+    const fetchMany = fake.provider.fetchMany.bind(fake.provider);
+    fake.provider = { ...fake.provider, fetchMany: (refs) => (hang ? new Promise(() => undefined) : fetchMany(refs)) };
+    const h = harness(t, config([file('f', 's', 'k', 60_000)]), fake, 0);
+    h.loop.start();
+    await h.advance(0);
+    hang = true;
+    await h.advance(60_000 + BACKEND_CALL_TIMEOUT_MS);
+    assert.equal(h.loop.sources[0]?.lastError?.startsWith('UNAVAILABLE'), true);
+    hang = false;
+    await h.advance(2000);
+    assert.equal(h.loop.sources[0].failures, 0);
   });
 
   void it('retries a failed write and keeps the reload for when it lands', async (t) => {

@@ -37,6 +37,12 @@ export interface LoopDeps {
 
 /** Events within this window (a watcher's burst) are handled in one round. */
 const POKE_DEBOUNCE_MS = 50;
+/**
+ * A backend call that has not answered by then counts as UNAVAILABLE, so one hung connection cannot stall the
+ * loop (and with it every other secret) for good. Providers have their own, shorter timeouts; this is the
+ * backstop. A late answer is dropped.
+ */
+export const BACKEND_CALL_TIMEOUT_MS = 120_000;
 
 function errorCode(error: unknown): string {
   if (error instanceof ProviderError || error instanceof RenderError) return error.code;
@@ -194,7 +200,7 @@ export class RefreshLoop {
     let outcomes: readonly FetchOutcome[];
     try {
       if (provider === undefined) throw new ProviderError('CONFIG', `provider ${providerName} is not loaded`, false);
-      outcomes = await provider.fetchMany(group.map((s) => s.ref));
+      outcomes = await this.#bounded(providerName, provider.fetchMany(group.map((s) => s.ref)));
     } catch (error) {
       const known = error instanceof ProviderError ? error : new ProviderError('UNAVAILABLE', `${providerName}: fetch failed`, true);
       outcomes = group.map((s) => ({ ok: false, ref: s.ref, error: known }));
@@ -262,7 +268,7 @@ export class RefreshLoop {
     const lease = source.lease;
     if (provider?.renewLease === undefined || lease === undefined) return;
     try {
-      source.lease = await provider.renewLease(lease);
+      source.lease = await this.#bounded(source.provider, provider.renewLease(lease));
       const now = this.#deps.now();
       source.fetchedAt = now;
       for (const f of source.files) if (f.written !== undefined) f.goodAt = now;
@@ -275,6 +281,18 @@ export class RefreshLoop {
       source.dueAt = this.#deps.now();
       source.failures = 0;
     }
+  }
+
+  #bounded<T>(provider: Provider, call: Promise<T>): Promise<T> {
+    let timer: unknown;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = this.#deps.timers.setTimeout(() => {
+        reject(new ProviderError('UNAVAILABLE', `${provider}: no answer within ${BACKEND_CALL_TIMEOUT_MS} ms`, true));
+      }, BACKEND_CALL_TIMEOUT_MS);
+    });
+    return Promise.race([call, timeout]).finally(() => {
+      this.#deps.timers.clearTimeout(timer);
+    });
   }
 
   async #writeIfChanged(): Promise<void> {
