@@ -1,0 +1,105 @@
+// `npm run build`: one self-contained ESM file per process, for the distroless images and releases.
+//   dist/agent.mjs    the in-pod agent (what Dockerfile.agent runs)
+//   dist/webhook.mjs  the admission webhook (what Dockerfile.webhook runs)
+//   dist/sidekey.mjs  the whole CLI (render, webhook, agent, demo)
+// No code splitting: a process is one file to copy and to verify. Modules loaded with import() (subcommands,
+// providers) are still evaluated only when imported, esbuild wraps them in lazy initialisers.
+// Each bundle gets a linked source map and a metafile (dist/<name>.meta.json) whose inputs the tests check.
+import { build, type Metafile } from 'esbuild';
+import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+export const ROOT = resolve(import.meta.dirname, '..');
+export const DIST = join(ROOT, 'dist');
+
+/** CommonJS dependencies call require(); an ESM bundle has none unless the banner creates it. */
+const BANNER = "import{createRequire}from'node:module';const require=createRequire(import.meta.url);";
+
+/**
+ * Packages that dependencies require() inside try/catch and do without: debug's colour support, ws's native
+ * speed-ups. They are not installed, so esbuild leaves the require() in place and it fails harmlessly.
+ */
+export const OPTIONAL_REQUIRES: readonly string[] = ['supports-color', 'bufferutil', 'utf-8-validate'];
+
+interface BundleSpec {
+  /** Output file name without extension. */
+  readonly name: string;
+  /** The entry module as source text, resolved from the repository root. */
+  readonly entry: string;
+}
+
+const runSubcommand = (module: string): string =>
+  `import { main } from './cli/${module}.ts';\nprocess.exitCode = await main(process.argv.slice(2));\n`;
+
+export const BUNDLES: readonly BundleSpec[] = [
+  { name: 'agent', entry: runSubcommand('agent') },
+  { name: 'webhook', entry: runSubcommand('webhook') },
+  { name: 'sidekey', entry: "import './cli/sidekey.ts';\n" },
+];
+
+export interface BuiltBundle {
+  readonly name: string;
+  readonly file: string;
+  readonly bytes: number;
+  readonly metafile: Metafile;
+}
+
+async function bundle(spec: BundleSpec, outDir: string): Promise<BuiltBundle> {
+  const file = join(outDir, `${spec.name}.mjs`);
+  const result = await build({
+    stdin: { contents: spec.entry, resolveDir: ROOT, sourcefile: `${spec.name}-entry.ts`, loader: 'ts' },
+    outfile: file,
+    bundle: true,
+    platform: 'node',
+    target: 'node24',
+    format: 'esm',
+    minify: true,
+    keepNames: true,
+    sourcemap: 'linked',
+    metafile: true,
+    banner: { js: BANNER },
+    logLevel: 'warning',
+  });
+  writeFileSync(join(outDir, `${spec.name}.meta.json`), JSON.stringify(result.metafile));
+  return { name: spec.name, file, bytes: statSync(file).size, metafile: result.metafile };
+}
+
+/** Builds every bundle into a fresh outDir (dist/ by default; the tests build into their own). */
+export async function buildAll(outDir: string = DIST): Promise<readonly BuiltBundle[]> {
+  rmSync(outDir, { recursive: true, force: true });
+  mkdirSync(outDir, { recursive: true });
+  return Promise.all(BUNDLES.map((spec) => bundle(spec, outDir)));
+}
+
+/** Where an input comes from: its npm package, or the repository folder for our own code. */
+function origin(input: string): string {
+  const parts = input.split('/');
+  if (parts[0] !== 'node_modules') return `${parts[0] ?? input}/`;
+  const at = parts.lastIndexOf('node_modules');
+  return parts[at + 1]?.startsWith('@') === true ? `${parts[at + 1]}/${parts[at + 2] ?? ''}` : (parts[at + 1] ?? input);
+}
+
+/** Bytes each package or folder contributes to the bundle, largest first (from the metafile). */
+export function contributions(metafile: Metafile): [string, number][] {
+  const totals = new Map<string, number>();
+  for (const output of Object.values(metafile.outputs)) {
+    for (const [input, { bytesInOutput }] of Object.entries(output.inputs)) {
+      totals.set(origin(input), (totals.get(origin(input)) ?? 0) + bytesInOutput);
+    }
+  }
+  return [...totals].sort((a, b) => b[1] - a[1]);
+}
+
+const kib = (bytes: number): string => `${(bytes / 1024).toFixed(1)} KiB`;
+
+async function main(): Promise<void> {
+  const built = await buildAll();
+  for (const b of built) {
+    const rows = contributions(b.metafile);
+    process.stdout.write(`\ndist/${b.name}.mjs  ${kib(b.bytes)}\n`);
+    for (const [name, bytes] of rows.slice(0, 12)) process.stdout.write(`  ${name.padEnd(40)} ${kib(bytes).padStart(11)}\n`);
+    if (rows.length > 12) process.stdout.write(`  … ${rows.length - 12} more\n`);
+  }
+}
+
+if (import.meta.main) await main();

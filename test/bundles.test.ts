@@ -1,0 +1,220 @@
+// `npm run build` output, used the way the images use it: each bundle alone in /app of a root that holds
+// only node, run as uid 65532 with a read-only root and only its volumes writable (test/support/node-sandbox.ts).
+// The CLI renders manifests exactly as the sources do, the agent serves secrets from the file store into its
+// volume and follows changes, the webhook boots on the chart's own configuration and mutates a pod over TLS;
+// both long-running processes stop cleanly on SIGTERM as PID 1. The metafiles prove what each bundle holds.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
+import { isBuiltin } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import type { Metafile } from 'esbuild';
+import { parseAllDocuments } from 'yaml';
+import { buildAll, OPTIONAL_REQUIRES, ROOT, type BuiltBundle } from '../scripts/build.ts';
+import { CHART_DIR } from '../scripts/chart-values-schema.ts';
+import { freePort, requireTool, TOOLS_DIR, waitUntil } from './support/process.ts';
+import { NONROOT, runInSandbox, startInSandbox } from './support/node-sandbox.ts';
+import { createLoopbackCert } from './support/tls.ts';
+
+const run = promisify(execFile);
+const NODE = join(ROOT, 'node_modules', '.bin', 'node');
+const HELM = requireTool(join(TOOLS_DIR, 'bin', 'helm'), 'helm');
+const work = mkdtempSync(join(tmpdir(), 'sidekey-bundles-'));
+const outDir = join(work, 'dist');
+let bundles: Readonly<Record<string, BuiltBundle>> = {};
+
+before(async () => {
+  const built = await buildAll(outDir);
+  bundles = Object.fromEntries(built.map((b) => [b.name, b]));
+});
+after(() => {
+  rmSync(work, { recursive: true, force: true });
+});
+
+const bundle = (name: string): BuiltBundle => {
+  const b = bundles[name];
+  assert.ok(b !== undefined, `no ${name} bundle`);
+  return b;
+};
+
+/** A host directory the sandbox user may write to (a pod's emptyDir). */
+function writableVolume(name: string): string {
+  const dir = join(work, name);
+  mkdirSync(dir, { recursive: true });
+  chownSync(dir, NONROOT, NONROOT);
+  return dir;
+}
+
+/** Inputs reachable from the entry through static imports and require() only: what runs at start. */
+function eagerInputs(metafile: Metafile): Set<string> {
+  const entry = Object.keys(metafile.inputs).find((input) => input.endsWith('-entry.ts'));
+  assert.ok(entry !== undefined);
+  const seen = new Set<string>();
+  const pending = [entry];
+  for (let input = pending.pop(); input !== undefined; input = pending.pop()) {
+    if (seen.has(input)) continue;
+    seen.add(input);
+    for (const i of metafile.inputs[input]?.imports ?? []) if (i.kind !== 'dynamic-import' && i.external !== true) pending.push(i.path);
+  }
+  return seen;
+}
+
+const fromPackage = (inputs: Iterable<string>, pkg: string): string[] => [...inputs].filter((i) => i.startsWith(`node_modules/${pkg}/`));
+
+void describe('bundle contents', () => {
+  void test('self-contained: the only imports left are Node built-ins and optional requires', () => {
+    for (const name of ['agent', 'webhook', 'sidekey']) {
+      const { metafile } = bundle(name);
+      const externals = Object.values(metafile.outputs).flatMap((o) => o.imports.filter((i) => i.external).map((i) => i.path));
+      assert.deepEqual(externals.filter((path) => !isBuiltin(path) && !OPTIONAL_REQUIRES.includes(path)), [], name);
+      assert.match(readFileSync(bundle(name).file, 'utf8').slice(0, 200), /createRequire\(import\.meta\.url\)/, `${name}: require() for CommonJS dependencies`);
+    }
+  });
+
+  void test('the agent bundle holds no Kubernetes client, and loads each provider with its SDK only when used', () => {
+    const { metafile } = bundle('agent');
+    const inputs = Object.keys(metafile.inputs);
+    assert.deepEqual(fromPackage(inputs, '@kubernetes/client-node'), []);
+    const eager = eagerInputs(metafile);
+    for (const provider of ['aws', 'vault', 'file']) {
+      const module = `agent/providers/${provider}.ts`;
+      assert.ok(inputs.includes(module), `${module} is bundled`);
+      assert.ok(!eager.has(module), `${module} is not loaded at start`);
+    }
+    for (const sdk of ['@aws-sdk/client-secrets-manager', 'node-vault', 'chokidar']) {
+      assert.notDeepEqual(fromPackage(inputs, sdk), [], `${sdk} is bundled`);
+      assert.deepEqual(fromPackage(eager, sdk), [], `${sdk} is not loaded at start`);
+    }
+  });
+
+  void test('the webhook bundle holds no secret-store SDK (it makes no backend calls)', () => {
+    const inputs = Object.keys(bundle('webhook').metafile.inputs);
+    for (const sdk of ['@aws-sdk/client-secrets-manager', 'node-vault']) assert.deepEqual(fromPackage(inputs, sdk), [], sdk);
+    assert.ok(!inputs.some((i) => i.startsWith('agent/providers/')));
+  });
+});
+
+void describe('bundles in the image sandbox (uid 65532, read-only root, only node)', () => {
+  void test('sidekey render prints what the sources print', async () => {
+    const fixture = join(ROOT, 'test', 'fixtures', 'render', 'workloads.yaml');
+    const expected = await run(NODE, [join(ROOT, 'cli', 'sidekey.ts'), 'render', '--aws-region', 'eu-west-1', fixture], { encoding: 'utf8' });
+    const sandboxed = await runInSandbox({
+      bundle: bundle('sidekey').file,
+      args: ['render', '--aws-region', 'eu-west-1', '/manifests/workloads.yaml'],
+      volumes: [{ hostPath: join(ROOT, 'test', 'fixtures', 'render'), mountPath: '/manifests', readOnly: true }],
+    });
+    assert.equal(sandboxed.code, 0, sandboxed.output);
+    assert.equal(sandboxed.output, expected.stdout + expected.stderr);
+    assert.match(sandboxed.output, /name: sidekey-agent/);
+  });
+
+  void test('the agent writes file-store secrets into its volume, follows a change, and stops on SIGTERM', async () => {
+    const store = join(work, 'store');
+    mkdirSync(join(store, 'payments'), { recursive: true });
+    writeFileSync(join(store, 'payments', 'db.yaml'), 'username: app\npassword: first\n');
+    const secrets = writableVolume('agent-secrets');
+    const port = await freePort();
+    const config = {
+      version: 1,
+      mode: 'sidecar',
+      role: 'run',
+      secretsDir: '/sidekey/secrets',
+      port,
+      fileMode: 0o400,
+      files: [{ name: 'db-password', ref: { provider: 'file', path: 'payments/db', field: 'password' } }],
+      reload: { kind: 'none' },
+    };
+    const agent = startInSandbox({
+      bundle: bundle('agent').file,
+      env: { SIDEKEY_CONFIG: JSON.stringify(config), SIDEKEY_FILE_STORE: '/store' },
+      volumes: [
+        { hostPath: store, mountPath: '/store', readOnly: true },
+        { hostPath: secrets, mountPath: '/sidekey/secrets', readOnly: false },
+      ],
+    });
+    try {
+      await waitUntil('agent startup probe', agent, async () => (await fetch(`http://127.0.0.1:${port}/startup`)).status === 200);
+      assert.equal(readFileSync(join(secrets, 'db-password'), 'utf8'), 'first');
+      writeFileSync(join(store, 'payments', 'db.yaml'), 'username: app\npassword: second\n');
+      await waitUntil('agent picks up the change', agent, () => Promise.resolve(readFileSync(join(secrets, 'db-password'), 'utf8') === 'second'));
+    } finally {
+      await agent.stop();
+    }
+    assert.equal(agent.child.exitCode, 0, `the agent stops cleanly on SIGTERM as PID 1:\n${agent.output()}`);
+  });
+
+  void test('the webhook boots on the chart\'s configuration, answers over TLS and stops on SIGTERM', async () => {
+    const chart = await run(HELM, ['template', 'sk', CHART_DIR, '--namespace', 'sidekey-system', '--kube-version', '1.30.0', '--set', 'config.aws.region=eu-west-1', '--show-only', 'templates/configmap.yaml']);
+    const configMap = parseAllDocuments(chart.stdout)[0]?.toJS() as { data: Record<string, string> };
+    const [port, metricsPort] = [await freePort(), await freePort()];
+    const config = { ...(JSON.parse(configMap.data['config.json']!) as object), port, metricsPort };
+    const configDir = join(work, 'webhook-config');
+    const tlsDir = join(work, 'webhook-tls');
+    mkdirSync(configDir);
+    mkdirSync(tlsDir);
+    writeFileSync(join(configDir, 'config.json'), JSON.stringify(config));
+    const cert = createLoopbackCert();
+    writeFileSync(join(tlsDir, 'tls.crt'), cert.cert);
+    writeFileSync(join(tlsDir, 'tls.key'), cert.key, { mode: 0o644 });
+    const webhook = startInSandbox({
+      bundle: bundle('webhook').file,
+      // The chart's container args and mounts.
+      args: ['--config', '/etc/sidekey/config/config.json'],
+      env: { POD_NAMESPACE: 'sidekey-system' },
+      volumes: [
+        { hostPath: configDir, mountPath: '/etc/sidekey/config', readOnly: true },
+        { hostPath: tlsDir, mountPath: '/etc/sidekey/tls', readOnly: true },
+      ],
+    });
+    const call = (path: string, body?: unknown): Promise<{ status: number; text: string }> =>
+      new Promise((resolve, reject) => {
+        const req = request(
+          { host: '127.0.0.1', port, path, method: body === undefined ? 'GET' : 'POST', ca: cert.cert, headers: { 'content-type': 'application/json' }, timeout: 2000 },
+          (res) => {
+            let text = '';
+            res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+            res.on('end', () => {
+              resolve({ status: res.statusCode ?? 0, text });
+            });
+          },
+        );
+        req.on('error', reject);
+        req.end(body === undefined ? undefined : JSON.stringify(body));
+      });
+    try {
+      await waitUntil('webhook /healthz over TLS', webhook, async () => (await call('/healthz')).status === 200);
+      assert.equal((await call('/readyz')).status, 200);
+      const pod = {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'app', namespace: 'team', annotations: { 'sidekey.io/inject': 'true', 'sidekey.io/secret-db': 'aws:prod/db#password' } },
+        spec: { securityContext: { runAsUser: 1000 }, containers: [{ name: 'app', image: 'app' }] },
+      };
+      const review = {
+        apiVersion: 'admission.k8s.io/v1',
+        kind: 'AdmissionReview',
+        request: { uid: 'u-1', kind: { group: '', version: 'v1', kind: 'Pod' }, resource: { group: '', version: 'v1', resource: 'pods' }, namespace: 'team', operation: 'CREATE', userInfo: { username: 'test' }, object: pod, oldObject: null, dryRun: false },
+      };
+      const answer = await call('/mutate', review);
+      assert.equal(answer.status, 200, answer.text);
+      const { response } = JSON.parse(answer.text) as { response: { uid: string; allowed: boolean; patchType: string; patch: string } };
+      assert.equal(response.uid, 'u-1');
+      assert.equal(response.allowed, true);
+      assert.equal(response.patchType, 'JSONPatch');
+      const patch = Buffer.from(response.patch, 'base64').toString('utf8');
+      assert.match(patch, /"name":"sidekey-agent"/);
+      assert.match(patch, new RegExp(`"image":"ghcr.io/sidekey/sidekey-agent:${bundlesVersion()}"`), 'the chart\'s agent image and tag reach the pod');
+    } finally {
+      await webhook.stop(15_000);
+    }
+    assert.equal(webhook.child.exitCode, 0, `the webhook drains and exits cleanly on SIGTERM as PID 1:\n${webhook.output()}`);
+  });
+});
+
+function bundlesVersion(): string {
+  return (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version.replaceAll('.', '\\.');
+}

@@ -1,0 +1,110 @@
+// Runs a bundle the way the distroless images do, without a container engine: a fresh mount and PID
+// namespace whose root is a tmpfs holding only the node binary and the shared libraries it links (no shell,
+// no node_modules, no other program), the bundle alone in /app, everything read-only but the given volumes,
+// then chroot to uid:gid 65532 with no_new_privs, a clean environment and node as PID 1.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { startProcess, type ManagedProcess } from './process.ts';
+
+/** The distroless `nonroot` user and group. */
+export const NONROOT = 65532;
+const NODE = realpathSync(join(import.meta.dirname, '..', '..', 'node_modules', '.bin', 'node'));
+
+export interface SandboxVolume {
+  readonly hostPath: string;
+  readonly mountPath: string;
+  readonly readOnly: boolean;
+}
+
+export interface SandboxSpec {
+  /** Host path of the bundle; it is the only file in /app. */
+  readonly bundle: string;
+  readonly args?: readonly string[];
+  readonly env?: Readonly<Record<string, string>>;
+  readonly volumes?: readonly SandboxVolume[];
+}
+
+const quote = (word: string): string => `'${word.replaceAll("'", `'\\''`)}'`;
+
+/** The shared libraries the dynamic loader resolves for the node binary (ldd). */
+function nodeLibraries(): string[] {
+  const out = execFileSync('ldd', [NODE], { encoding: 'utf8' });
+  return [...out.matchAll(/(\/\S+\.so[.\d]*)/g)].map((m) => m[1]!);
+}
+
+function bindFile(root: string, source: string, target: string): string[] {
+  return [`mkdir -p ${quote(root + dirname(target))}`, `touch ${quote(root + target)}`, `mount --bind ${quote(source)} ${quote(root + target)}`];
+}
+
+function script(root: string, spec: SandboxSpec): string {
+  const appBundle = `/app/${spec.bundle.split('/').at(-1)!}`;
+  const lines = [
+    'set -eu',
+    `mount -t tmpfs -o size=16m,mode=0755 sandbox-root ${quote(root)}`,
+    ...bindFile(root, NODE, '/usr/bin/node'),
+    ...nodeLibraries().flatMap((lib) => bindFile(root, lib, lib)),
+    ...['null', 'zero', 'random', 'urandom'].flatMap((dev) => bindFile(root, `/dev/${dev}`, `/dev/${dev}`)),
+    ...bindFile(root, spec.bundle, appBundle),
+    `mkdir -p ${quote(`${root}/etc`)} ${quote(`${root}/proc`)} ${quote(`${root}/tmp`)}`,
+    // What distroless ships in /etc for its users, plus the kubelet-managed hosts file.
+    `printf 'root:x:0:0:root:/root:/sbin/nologin\\nnonroot:x:${NONROOT}:${NONROOT}:nonroot:/home/nonroot:/sbin/nologin\\n' > ${quote(`${root}/etc/passwd`)}`,
+    `printf 'root:x:0:\\nnonroot:x:${NONROOT}:\\n' > ${quote(`${root}/etc/group`)}`,
+    `printf '127.0.0.1 localhost\\n::1 localhost\\n' > ${quote(`${root}/etc/hosts`)}`,
+    `mount -t proc proc ${quote(`${root}/proc`)}`,
+  ];
+  for (const v of spec.volumes ?? []) {
+    lines.push(`mkdir -p ${quote(root + v.mountPath)}`, `mount --bind ${quote(v.hostPath)} ${quote(root + v.mountPath)}`);
+    if (v.readOnly) lines.push(`mount -o remount,ro,bind ${quote(root + v.mountPath)}`);
+  }
+  const env = Object.entries(spec.env ?? {}).map(([k, v]) => quote(`${k}=${v}`));
+  lines.push(
+    `mount -o remount,ro,bind ${quote(root)}`,
+    `exec /usr/bin/env -i ${env.join(' ')} /usr/bin/setpriv --no-new-privs /usr/sbin/chroot --userspec=${NONROOT}:${NONROOT} --groups=${NONROOT} ${quote(root)} /usr/bin/node ${[appBundle, ...(spec.args ?? [])].map(quote).join(' ')}`,
+  );
+  return `${lines.join('\n')}\n`;
+}
+
+export interface SandboxProcess extends ManagedProcess {
+  /** The host PID of node (PID 1 inside the sandbox), for signals: the unshare parent does not forward them. */
+  nodePid(): number;
+}
+
+/** Starts the bundle in the sandbox; stop() signals node itself, then the sandbox is gone with it. */
+export function startInSandbox(spec: SandboxSpec): SandboxProcess {
+  const work = mkdtempSync(join(tmpdir(), 'sidekey-sandbox-'));
+  const root = join(work, 'root');
+  const file = join(work, 'sandbox.sh');
+  writeFileSync(file, `mkdir -p ${quote(root)}\n${script(root, spec)}`);
+  const proc = startProcess('unshare', ['--mount', '--pid', '--fork', '--kill-child', '--propagation', 'private', '/bin/sh', file]);
+  const nodePid = (): number => {
+    const children = readFileSync(`/proc/${proc.pid}/task/${proc.pid}/children`, 'utf8').trim();
+    const pid = Number(children.split(' ')[0]);
+    if (!Number.isInteger(pid) || pid <= 0) throw new Error(`the sandbox has no process yet:\n${proc.output()}`);
+    return pid;
+  };
+  void proc.exited().then(() => {
+    rmSync(work, { recursive: true, force: true });
+  });
+  return {
+    ...proc,
+    nodePid,
+    async stop(graceMs = 5000): Promise<void> {
+      try {
+        process.kill(nodePid(), 'SIGTERM');
+      } catch {
+        // already gone
+      }
+      await Promise.race([proc.exited(), new Promise((r) => setTimeout(r, graceMs))]);
+      await proc.stop(0);
+    },
+  };
+}
+
+/** Runs the bundle in the sandbox to completion. */
+export async function runInSandbox(spec: SandboxSpec): Promise<{ code: number | null; output: string }> {
+  const proc = startInSandbox(spec);
+  await proc.exited();
+  return { code: proc.child.exitCode, output: proc.output() };
+}
