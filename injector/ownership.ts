@@ -37,6 +37,11 @@ function usable(uid: number | undefined): uid is number {
   return uid !== undefined && uid > 0;
 }
 
+/** Container names for a warning, capped so the warning stays short. */
+function names(list: readonly string[]): string {
+  return list.length > 3 ? `${list.slice(0, 3).join(', ')} and ${list.length - 3} more` : list.join(', ');
+}
+
 export function decideOwnership(input: OwnershipInput): Ownership {
   const { spec, targets } = input;
   const uids = targets.map((c) => effectiveUid(spec, c));
@@ -54,7 +59,7 @@ export function decideOwnership(input: OwnershipInput): Ownership {
     fileMode = input.fileMode;
     if (fsGroup !== undefined && (fileMode & 0o040) !== 0) fileGroup = fsGroup;
     if ((fileMode & 0o004) === 0 && fileGroup === undefined && strangers.length > 0) {
-      warnings.push(`file-mode ${fileMode.toString(8).padStart(4, '0')}: containers ${strangers.join(', ')} may not run as UID ${runAsUser} and may not read the files`);
+      warnings.push(`file-mode ${fileMode.toString(8).padStart(4, '0')}: ${names(strangers)} may not run as UID ${runAsUser} and may not read the files`);
     }
   } else if (strangers.length === 0) {
     fileMode = 0o400;
@@ -64,7 +69,7 @@ export function decideOwnership(input: OwnershipInput): Ownership {
   } else {
     fileMode = 0o444;
     warnings.push(
-      `files are world-readable (0444) in the pod-private volume: set securityContext.runAsUser on ${strangers.join(', ')} (or the pod) for 0400, or an fsGroup for 0440`,
+      `files are world-readable (0444) in the pod: set runAsUser on ${names(strangers)} for 0400, or an fsGroup for 0440`,
     );
   }
   return { runAsUser, ...(gid === undefined ? {} : { runAsGroup: gid }), fileMode, ...(fileGroup === undefined ? {} : { fileGroup }), warnings };

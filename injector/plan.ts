@@ -126,7 +126,7 @@ function chooseMode(pod: Pod, request: AnnotationRequest, options: MutateOptions
   const mode = asked === 'sidecar' && !options.nativeSidecars ? 'classic' : asked;
   const restart = pod.spec.restartPolicy;
   if (mode === 'classic' && (restart === 'Never' || restart === 'OnFailure')) {
-    out.warnings.push(`mode classic with restartPolicy ${restart}: the agent sidecar keeps running, so a Job never completes; use mode init-only`);
+    out.warnings.push(`mode classic with restartPolicy ${restart}: the agent keeps running, so a Job never completes; use init-only`);
   }
   if (mode === 'init-only' && (request.refreshMs !== undefined || request.files.some((f) => f.refreshMs !== undefined))) {
     out.warnings.push(`${ANNOTATION_PREFIX}refresh is ignored in mode init-only: the files are written once`);
@@ -165,7 +165,7 @@ function checkMountPath(mountPath: string, targets: readonly Container[], annota
       problem(PROBLEM_CODES.mountConflict, annotation ?? 'mount-path', `would cover the existing mount ${quote(check.clash.mountPath, 80)} of container ${quote(check.clash.container, 63)}; choose a directory of its own`),
     );
   } else if (check.nestedIn !== undefined) {
-    out.warnings.push(`the secrets are mounted inside ${check.nestedIn.mountPath.slice(0, 80)} of container ${check.nestedIn.container}`);
+    out.warnings.push(`the secrets are mounted inside ${check.nestedIn.mountPath.slice(0, 60)} of container ${check.nestedIn.container}`);
   }
 }
 
@@ -189,14 +189,14 @@ function chooseSignalTarget(pod: Pod, request: AnnotationRequest, targets: reado
       `a signal needs the agent to run as the app's UID (no capabilities under Pod Security restricted), but container ${quote(target.name, 63)} ${why}; set securityContext.runAsUser to its non-root UID, or use reload http:<loopback URL>`));
     return undefined;
   }
-  out.warnings.push(`reload ${request.reload.signal} shares the process namespace: containers see each other's processes; the app is no longer PID 1`);
+  out.warnings.push(`reload ${request.reload.signal} shares the process namespace: containers see each other's processes, the app is not PID 1`);
   if (STOPPING_SIGNALS.includes(request.reload.signal)) out.warnings.push(`reload ${request.reload.signal} stops most processes; the kubelet then restarts the container`);
   return target;
 }
 
 function chooseResources(request: AnnotationRequest, settings: InjectionSettings, out: Collector): InjectionPlan['resources'] {
   const memory = request.agentMemory ?? settings.resources.memory;
-  if ((quantityValue(memory) ?? 0) < MIN_AGENT_MEMORY) out.warnings.push(`agent memory ${memory} is below 32Mi; the agent needs about 40 MiB and may be OOM-killed`);
+  if ((quantityValue(memory) ?? 0) < MIN_AGENT_MEMORY) out.warnings.push(`agent memory ${memory} is below 32Mi: the agent needs about 40 MiB and may be OOM-killed`);
   return { cpu: request.agentCpu ?? settings.resources.cpu, memory, memoryLimit: scaleQuantity(memory, 2) };
 }
 

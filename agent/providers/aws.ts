@@ -15,6 +15,7 @@ import type { SecretReference } from '../../injector/reference.ts';
 import { ProviderError } from '../provider.ts';
 import type { FetchOutcome, Fetched, ProviderDeps, ProviderFactory, SecretProvider, SecretValue } from '../provider.ts';
 import { batchUnsupported, fromBatchError, fromSdkError } from './aws-errors.ts';
+import { mapLimit } from './concurrency.ts';
 
 /** BatchGetSecretValue returns at most 20 secrets per call (SecretIdList limit). */
 export const BATCH_SIZE = 20;
@@ -78,21 +79,6 @@ function createClient(deps: ProviderDeps): SecretsManagerClient {
     maxAttempts: MAX_ATTEMPTS,
     requestHandler: { connectionTimeout: 3_000, requestTimeout: 10_000 },
   });
-}
-
-/** Runs fn over items with at most `limit` in flight. */
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const index = next;
-      next += 1;
-      results[index] = await fn(items[index] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
 }
 
 /** Finds the answer to a requested id among batch entries: by name, full ARN, or partial ARN (without the 6-char suffix). */

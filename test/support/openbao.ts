@@ -38,6 +38,12 @@ export interface ApiOptions {
   readonly namespace?: string;
 }
 
+export interface AppRoleOptions extends ApiOptions {
+  /** Vault durations, e.g. '3s', '1h'. */
+  readonly tokenTtl?: string;
+  readonly tokenMaxTtl?: string;
+}
+
 export interface KubernetesAuth {
   /** The service-account token the agent would read from its projected token file. */
   readonly token: string;
@@ -58,8 +64,8 @@ export interface OpenBaoHandle {
   api(method: string, path: string, body?: unknown, opts?: ApiOptions): Promise<unknown>;
   enableKv(path: string, version: 1 | 2, opts?: ApiOptions): Promise<void>;
   writePolicy(name: string, hcl: string, opts?: ApiOptions): Promise<void>;
-  /** approle at auth/approle with role `role`; writes role-id and secret-id files into dir. */
-  setupAppRole(role: string, policies: readonly string[], dir: string, opts?: ApiOptions): Promise<{ roleIdFile: string; secretIdFile: string }>;
+  /** approle at auth/approle with role `role` (token TTL 1h, max 4h unless given); writes role-id and secret-id files into dir. */
+  setupAppRole(role: string, policies: readonly string[], dir: string, opts?: AppRoleOptions): Promise<{ roleIdFile: string; secretIdFile: string }>;
   /** jwt auth at auth/jwt with a locally generated key pair; role `role` binds sub=role, aud=sidekey. */
   setupJwt(role: string, policies: readonly string[]): Promise<JwtAuth>;
   /** kubernetes auth at auth/kubernetes, TokenReview answered by a local stand-in; role bound to ns/sa. */
@@ -134,7 +140,8 @@ export async function startOpenBao(options: OpenBaoOptions = {}): Promise<OpenBa
     },
     async setupAppRole(role, policies, dir, opts): Promise<{ roleIdFile: string; secretIdFile: string }> {
       await api('POST', 'sys/auth/approle', { type: 'approle' }, opts).catch(ignoreAlreadyEnabled);
-      await api('POST', `auth/approle/role/${role}`, { token_policies: policies, token_ttl: '1h', token_max_ttl: '4h' }, opts);
+      const ttls = { token_ttl: opts?.tokenTtl ?? '1h', token_max_ttl: opts?.tokenMaxTtl ?? '4h' };
+      await api('POST', `auth/approle/role/${role}`, { token_policies: policies, ...ttls }, opts);
       const roleId = (await api('GET', `auth/approle/role/${role}/role-id`, undefined, opts)) as { data: { role_id: string } };
       const secretId = (await api('POST', `auth/approle/role/${role}/secret-id`, {}, opts)) as { data: { secret_id: string } };
       const roleIdFile = join(dir, `${role}-role-id`);

@@ -69,6 +69,12 @@ export function startProcess(
     });
   });
   const running = (): boolean => child.exitCode === null && child.signalCode === null && child.pid !== undefined;
+  // A test process that crashes must not leave servers behind: kill the child when this process exits.
+  const reap = (): void => {
+    if (running()) child.kill('SIGKILL');
+  };
+  process.once('exit', reap);
+  void exit.then(() => process.removeListener('exit', reap));
   return {
     child,
     pid: child.pid ?? -1,

@@ -1,0 +1,27 @@
+// Maps failed Vault/OpenBao calls to stable ProviderError codes. Messages carry the path and Vault's own error
+// text (which names paths and policies, never secret data), never the transport error object.
+import { ProviderError } from '../provider.ts';
+import { VaultCallError } from './vault-client.ts';
+
+/** Maps an error from a data call (read, renew); `login` marks errors of the login itself. */
+export function fromVaultError(error: unknown, login = false): ProviderError {
+  if (error instanceof ProviderError) return error;
+  if (!(error instanceof VaultCallError)) {
+    return new ProviderError('BAD_RESPONSE', `vault: unexpected failure (${error instanceof Error ? error.name : typeof error})`, true);
+  }
+  const { status, message } = error;
+  if (status === 0) return new ProviderError('UNAVAILABLE', message, true);
+  if (status === 200) return new ProviderError('BAD_RESPONSE', message, true);
+  if (login && (status === 400 || status === 401 || status === 403)) return new ProviderError('AUTH_FAILED', message, true);
+  if (status === 403) return new ProviderError('PERMISSION_DENIED', message, false);
+  if (status === 404) return new ProviderError('NOT_FOUND', message, false);
+  if (status === 429) return new ProviderError('THROTTLED', message, true);
+  // 412: a performance standby has not caught up yet; 5xx: sealed, standby, or down.
+  if (status === 412 || status >= 500) return new ProviderError('UNAVAILABLE', message, true);
+  return new ProviderError('CONFIG', message, false);
+}
+
+/** sys/leases/renew answers 400 for a lease that is gone, expired or not renewable: the caller fetches anew. */
+export function leaseGone(error: unknown): boolean {
+  return error instanceof VaultCallError && (error.status === 400 || error.status === 404);
+}
