@@ -1,33 +1,15 @@
 // End to end: the real `sidekey agent` process with the embedded file store, a real tmp directory and a real
 // loopback reload endpoint. Every captured log is scanned for the secret values the test wrote.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import type { AgentConfig } from '../injector/agent-config.ts';
+import { freePort, metrics, reloadEndpoint, startAgent as startAgentProcess, status, until, type AgentProcess } from '../agent/testdata/agent-process.ts';
 import { startReloadApp } from '../agent/testdata/start-reload-app.ts';
 
-const SIDEKEY = path.join(import.meta.dirname, 'sidekey.ts');
 const SECRETS = ['pw-original-7f3a', 'tok-original-19bc', 'pw-rotated-55de', 'tok-rotated-a0e1'];
-
-interface Agent {
-  readonly child: ChildProcess;
-  output(): string;
-  readonly exited: Promise<number | null>;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  server.close();
-  return port;
-}
 
 async function workspace(t: TestContext): Promise<{ root: string; store: string; secrets: string; state: string }> {
   const root = await mkdtemp(path.join(tmpdir(), 'sidekey-agent-e2e-'));
@@ -40,20 +22,8 @@ async function workspace(t: TestContext): Promise<{ root: string; store: string;
   return dirs;
 }
 
-function startAgent(t: TestContext, config: AgentConfig, store: string): Agent {
-  const child = spawn(process.execPath, [SIDEKEY, 'agent'], {
-    env: { ...process.env, SIDEKEY_CONFIG: JSON.stringify(config), SIDEKEY_FILE_STORE: store },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (out += c.toString()));
-  const exited = once(child, 'exit').then(([code]) => code as number | null);
-  t.after(() => {
-    child.kill('SIGKILL');
-    for (const secret of SECRETS) assert.ok(!out.includes(secret), 'a secret value reached the agent output');
-  });
-  return { child, output: () => out, exited };
+function startAgent(t: TestContext, config: AgentConfig, store: string): AgentProcess {
+  return startAgentProcess(t, config, { SIDEKEY_FILE_STORE: store }, SECRETS);
 }
 
 function config(dirs: { secrets: string; state: string }, port: number, over: Partial<AgentConfig> = {}): AgentConfig {
@@ -75,30 +45,12 @@ function config(dirs: { secrets: string; state: string }, port: number, over: Pa
   };
 }
 
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const started = Date.now();
-  while (!(await check().catch(() => false))) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
-
-const status = async (port: number, route: string): Promise<number> => (await fetch(`http://127.0.0.1:${port}${route}`)).status;
-const metrics = async (port: number): Promise<string> => (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-
 void describe('sidekey agent (role run)', () => {
   void it('writes, passes /startup, follows a rotation within a second and reloads once', async (t) => {
     const dirs = await workspace(t);
-    let posts = 0;
-    const app = createServer((req, res) => {
-      if (req.method === 'POST') posts += 1;
-      res.end();
-    }).listen(0, '127.0.0.1');
-    await once(app, 'listening');
-    t.after(() => app.close());
+    const reload = await reloadEndpoint(t);
     const port = await freePort();
-    const reloadUrl = `http://127.0.0.1:${(app.address() as AddressInfo).port}/-/reload`;
-    const agent = startAgent(t, config(dirs, port, { reload: { kind: 'http', url: reloadUrl } }), dirs.store);
+    const agent = startAgent(t, config(dirs, port, { reload: { kind: 'http', url: reload.url } }), dirs.store);
     await until('/startup', async () => (await status(port, '/startup')) === 200);
     assert.equal(await status(port, '/readyz'), 200);
     assert.equal(await status(port, '/healthz'), 200);
@@ -115,7 +67,7 @@ void describe('sidekey agent (role run)', () => {
     const latency = Date.now() - rotated;
     assert.ok(latency < 1500, `rotation took ${latency} ms`);
     await new Promise((resolve) => setTimeout(resolve, 1500));
-    assert.equal(posts, 1, 'one reload for one rotation');
+    assert.equal(reload.posts(), 1, 'one reload for one rotation');
     const text = await metrics(port);
     assert.match(text, /sidekey_agent_reloads_total\{kind="http",result="ok"\} 1/);
     assert.match(text, /sidekey_agent_last_success_timestamp_seconds\{file="password"\}/);
