@@ -17,7 +17,8 @@ const BANNER = "import{createRequire}from'node:module';const require=createRequi
 
 /**
  * Packages that dependencies require() inside try/catch and do without: debug's colour support, ws's native
- * speed-ups. They are not installed, so esbuild leaves the require() in place and it fails harmlessly.
+ * speed-ups. Kept external even if one gets installed, so a bundle never depends on what happens to be in
+ * node_modules; at run time the require() fails and the dependency carries on without it.
  */
 export const OPTIONAL_REQUIRES: readonly string[] = ['supports-color', 'bufferutil', 'utf-8-validate'];
 
@@ -58,6 +59,7 @@ async function bundle(spec: BundleSpec, outDir: string): Promise<BuiltBundle> {
     sourcemap: 'linked',
     metafile: true,
     banner: { js: BANNER },
+    external: [...OPTIONAL_REQUIRES],
     logLevel: 'warning',
   });
   writeFileSync(join(outDir, `${spec.name}.meta.json`), JSON.stringify(result.metafile));
