@@ -1,11 +1,11 @@
 // `npm run build` output, used the way the images use it: each bundle alone in /app of a root that holds
 // only node, run as uid 65532 with a read-only root and only its volumes writable (test/support/node-sandbox.ts).
 // The CLI renders manifests exactly as the sources do, the agent serves secrets from the file store into its
-// volume and follows changes, the webhook boots on the chart's own configuration and mutates a pod over TLS;
+// tmpfs volume and follows changes, the webhook boots on the chart's own configuration and mutates a pod over TLS;
 // both long-running processes stop cleanly on SIGTERM as PID 1. The metafiles prove what each bundle holds.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { isBuiltin } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -40,14 +40,6 @@ const bundle = (name: string): BuiltBundle => {
   assert.ok(b !== undefined, `no ${name} bundle`);
   return b;
 };
-
-/** A host directory the sandbox user may write to (a pod's emptyDir). */
-function writableVolume(name: string): string {
-  const dir = join(work, name);
-  mkdirSync(dir, { recursive: true });
-  chownSync(dir, NONROOT, NONROOT);
-  return dir;
-}
 
 /** Inputs reachable from the entry through static imports and require() only: what runs at start. */
 function eagerInputs(metafile: Metafile): Set<string> {
@@ -116,7 +108,6 @@ void describe('bundles in the image sandbox (uid 65532, read-only root, only nod
     const store = join(work, 'store');
     mkdirSync(join(store, 'payments'), { recursive: true });
     writeFileSync(join(store, 'payments', 'db.yaml'), 'username: app\npassword: first\n');
-    const secrets = writableVolume('agent-secrets');
     const port = await freePort();
     const config = {
       version: 1,
@@ -133,14 +124,17 @@ void describe('bundles in the image sandbox (uid 65532, read-only root, only nod
       env: { SIDEKEY_CONFIG: JSON.stringify(config), SIDEKEY_FILE_STORE: '/store' },
       volumes: [
         { hostPath: store, mountPath: '/store', readOnly: true },
-        { hostPath: secrets, mountPath: '/sidekey/secrets', readOnly: false },
+        { tmpfsSize: '1m', mountPath: '/sidekey/secrets' },
       ],
     });
     try {
       await waitUntil('agent startup probe', agent, async () => (await fetch(`http://127.0.0.1:${port}/startup`)).status === 200);
-      assert.equal(readFileSync(join(secrets, 'db-password'), 'utf8'), 'first');
+      const written = agent.hostPath('/sidekey/secrets/db-password');
+      assert.equal(readFileSync(written, 'utf8'), 'first');
+      const stat = statSync(written);
+      assert.deepEqual([stat.uid, stat.mode & 0o777], [NONROOT, 0o400], 'the agent\'s own file, mode 0400');
       writeFileSync(join(store, 'payments', 'db.yaml'), 'username: app\npassword: second\n');
-      await waitUntil('agent picks up the change', agent, () => Promise.resolve(readFileSync(join(secrets, 'db-password'), 'utf8') === 'second'));
+      await waitUntil('agent picks up the change', agent, () => Promise.resolve(readFileSync(written, 'utf8') === 'second'));
     } finally {
       await agent.stop();
     }

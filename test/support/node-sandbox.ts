@@ -12,11 +12,10 @@ import { startProcess, type ManagedProcess } from './process.ts';
 export const NONROOT = 65532;
 const NODE = realpathSync(join(import.meta.dirname, '..', '..', 'node_modules', '.bin', 'node'));
 
-export interface SandboxVolume {
-  readonly hostPath: string;
-  readonly mountPath: string;
-  readonly readOnly: boolean;
-}
+/** A host directory bound into the sandbox, or a fresh tmpfs (an emptyDir with medium Memory). */
+export type SandboxVolume =
+  | { readonly hostPath: string; readonly mountPath: string; readonly readOnly: boolean }
+  | { readonly tmpfsSize: string; readonly mountPath: string };
 
 export interface SandboxSpec {
   /** Host path of the bundle; it is the only file in /app. */
@@ -55,8 +54,10 @@ function script(root: string, spec: SandboxSpec): string {
     `mount -t proc proc ${quote(`${root}/proc`)}`,
   ];
   for (const v of spec.volumes ?? []) {
-    lines.push(`mkdir -p ${quote(root + v.mountPath)}`, `mount --bind ${quote(v.hostPath)} ${quote(root + v.mountPath)}`);
-    if (v.readOnly) lines.push(`mount -o remount,ro,bind ${quote(root + v.mountPath)}`);
+    const target = quote(root + v.mountPath);
+    lines.push(`mkdir -p ${target}`);
+    if ('tmpfsSize' in v) lines.push(`mount -t tmpfs -o size=${v.tmpfsSize},mode=0777 sandbox-volume ${target}`);
+    else lines.push(`mount --bind ${quote(v.hostPath)} ${target}`, ...(v.readOnly ? [`mount -o remount,ro,bind ${target}`] : []));
   }
   const env = Object.entries(spec.env ?? {}).map(([k, v]) => quote(`${k}=${v}`));
   lines.push(
@@ -69,6 +70,8 @@ function script(root: string, spec: SandboxSpec): string {
 export interface SandboxProcess extends ManagedProcess {
   /** The host PID of node (PID 1 inside the sandbox), for signals: the unshare parent does not forward them. */
   nodePid(): number;
+  /** The host path of a path inside the sandbox (through /proc/<pid>/root), e.g. to read a tmpfs volume. */
+  hostPath(sandboxPath: string): string;
 }
 
 /** Starts the bundle in the sandbox; stop() signals node itself, then the sandbox is gone with it. */
@@ -90,6 +93,7 @@ export function startInSandbox(spec: SandboxSpec): SandboxProcess {
   return {
     ...proc,
     nodePid,
+    hostPath: (sandboxPath) => `/proc/${nodePid()}/root${sandboxPath}`,
     async stop(graceMs = 5000): Promise<void> {
       try {
         process.kill(nodePid(), 'SIGTERM');
