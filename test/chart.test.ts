@@ -17,8 +17,10 @@ import { requireTool, TOOLS_DIR, VENV_BIN } from './support/process.ts';
 
 const HELM = requireTool(join(TOOLS_DIR, 'bin', 'helm'), 'helm');
 const KUBE_VALIDATE = requireTool(join(VENV_BIN, 'kubernetes-validate'), 'kubernetes-validate');
-/** The oldest Kubernetes the chart supports (Chart.yaml kubeVersion): render and validate against it. */
+/** The oldest Kubernetes the chart supports (Chart.yaml kubeVersion): render against it. */
 const KUBE_VERSION = '1.30.0';
+/** Validate against the oldest supported and the newest kubernetes-validate knows. */
+const VALIDATE_VERSIONS = [KUBE_VERSION, '1.37.0'];
 const NAMESPACE = 'sidekey-system';
 const RELEASE = 'sk';
 const CI_DIR = join(CHART_DIR, 'ci');
@@ -69,9 +71,11 @@ const isCertManager = (o: K8sObject): boolean => o.apiVersion.startsWith('cert-m
 function validate(objects: readonly K8sObject[], label: string): void {
   const file = join(scratch, `${label}.yaml`);
   writeFileSync(file, objects.filter((o) => !isCertManager(o)).map((o) => `---\n${JSON.stringify(o)}\n`).join(''));
-  const r = spawnSync(KUBE_VALIDATE, ['--strict', '--quiet', '--kubernetes-version', KUBE_VERSION, file], { encoding: 'utf8' });
-  assert.equal(r.status, 0, `kubernetes-validate:\n${r.stdout}${r.stderr}`);
-  assert.doesNotMatch(r.stdout + r.stderr, /Couldn't find schema/);
+  for (const version of VALIDATE_VERSIONS) {
+    const r = spawnSync(KUBE_VALIDATE, ['--strict', '--quiet', '--kubernetes-version', version, file], { encoding: 'utf8' });
+    assert.equal(r.status, 0, `kubernetes-validate ${version}:\n${r.stdout}${r.stderr}`);
+    assert.doesNotMatch(r.stdout + r.stderr, /Couldn't find schema/);
+  }
   for (const o of objects.filter(isCertManager)) {
     if (o.kind === 'Certificate') new Certificate(o).validate();
     else if (o.kind === 'Issuer') new Issuer(o as Any).validate();
