@@ -32,7 +32,7 @@ interface BundleSpec {
 const runSubcommand = (module: string): string =>
   `import { main } from './cli/${module}.ts';\nprocess.exitCode = await main(process.argv.slice(2));\n`;
 
-export const BUNDLES: readonly BundleSpec[] = [
+const BUNDLES: readonly BundleSpec[] = [
   { name: 'agent', entry: runSubcommand('agent') },
   { name: 'webhook', entry: runSubcommand('webhook') },
   { name: 'sidekey', entry: "import './cli/sidekey.ts';\n" },
@@ -82,7 +82,7 @@ function origin(input: string): string {
 }
 
 /** Bytes each package or folder contributes to the bundle, largest first (from the metafile). */
-export function contributions(metafile: Metafile): [string, number][] {
+function contributions(metafile: Metafile): [string, number][] {
   const totals = new Map<string, number>();
   for (const output of Object.values(metafile.outputs)) {
     for (const [input, { bytesInOutput }] of Object.entries(output.inputs)) {
