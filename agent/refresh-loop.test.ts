@@ -185,6 +185,22 @@ void describe('RefreshLoop', () => {
     assert.equal(h.reloads, serial - 1);
   });
 
+  void it('fetches leased sources again when the provider pokes (new login, old leases revoked)', async (t) => {
+    let serial = 0;
+    const fake = fakeProvider('file', (ref) => {
+      serial += 1;
+      return ok(ref, { u: `user${serial}` }, `lease${serial}`, { id: `l${serial}`, durationMs: 600_000, renewable: true, renewedAt: Date.now(), issuedAt: Date.now() });
+    });
+    const h = harness(t, config([file('u', 'creds', 'u')]), fake, 0);
+    h.loop.start();
+    await h.advance(0);
+    h.loop.poke('file');
+    await h.advance(1000);
+    assert.equal(fake.calls.length, 2);
+    assert.equal(fake.renewals.length, 0);
+    assert.equal(h.writes.at(-1)?.get('u'), 'user2');
+  });
+
   void it('replaces a lease whose renewal fails (expired or revoked) with a new credential', async (t) => {
     let serial = 0;
     const fake = fakeProvider('file', (ref) => {

@@ -121,10 +121,17 @@ export class RefreshLoop {
     this.#schedule();
   }
 
-  /** A backend said something changed (file store watch): fetch its sources now. */
+  /**
+   * A backend said something changed (the file store's watch; Vault after a new login, which revokes the old
+   * token's leases): fetch its sources now, leased ones included.
+   */
   poke(provider: Provider): void {
     const now = this.#deps.now();
-    for (const source of this.#sources) if (source.provider === provider) source.dueAt = Math.min(source.dueAt, now + POKE_DEBOUNCE_MS);
+    for (const source of this.#sources) {
+      if (source.provider !== provider) continue;
+      source.next = 'fetch';
+      source.dueAt = Math.min(source.dueAt, now + POKE_DEBOUNCE_MS);
+    }
     this.#schedule();
   }
 
