@@ -8,6 +8,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { run as runCel, type CelInput } from '@bufbuild/cel';
 import { Certificate, Issuer } from '@kubernetes-models/cert-manager/cert-manager.io/v1';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { chartConfigSchema, CHART_DIR, staleChartFiles } from '../scripts/chart-values-schema.ts';
@@ -216,6 +217,13 @@ function assertCertManagerTls(objects: readonly K8sObject[], mwc: Any, secretNam
   }
 }
 
+/** JSON as CEL sees an object in an AdmissionReview: objects are maps, arrays lists. */
+function celValue(json: unknown): CelInput {
+  if (Array.isArray(json)) return json.map(celValue);
+  if (json !== null && typeof json === 'object') return new Map(Object.entries(json).map(([k, v]) => [k, celValue(v)]));
+  return json as CelInput;
+}
+
 const valueSets = [undefined, ...readdirSync(CI_DIR).filter((f) => f.endsWith('.yaml')).map((f) => join(CI_DIR, f))];
 const valuesArgs = (file: string | undefined): string[] => (file === undefined ? [] : ['--values', file]);
 
@@ -239,6 +247,26 @@ void describe('chart renders with each value set', () => {
     const production = one(await render(join(CI_DIR, 'production-values.yaml')), 'Deployment').spec.template.spec;
     assert.ok(production.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution !== undefined);
     assert.equal(production.priorityClassName, 'system-cluster-critical');
+  });
+
+  void test('matchConditions send exactly the opted-in pods (CEL evaluated as the API server does)', async () => {
+    const conditions: { name: string; expression: string }[] = one(await render(), 'MutatingWebhookConfiguration').webhooks[0].matchConditions;
+    const sent = (metadata: object): boolean =>
+      conditions.every(({ name, expression }) => {
+        const result = runCel(expression, { object: celValue({ metadata, spec: { containers: [{ name: 'app', image: 'app' }] } }) });
+        assert.equal(typeof result, 'boolean', `${name} must evaluate to a bool, not fail (an error with failurePolicy Fail rejects the pod)`);
+        return result === true;
+      });
+    const cases: [string, object, boolean][] = [
+      ['no annotations', {}, false],
+      ['empty annotations', { annotations: {} }, false],
+      ['other annotations only', { annotations: { 'sidekey.io/secret-db': 'aws:prod/db' } }, false],
+      ['inject: "true"', { annotations: { 'sidekey.io/inject': 'true' } }, true],
+      ['inject: "false"', { annotations: { 'sidekey.io/inject': 'false' } }, false],
+      ['inject: "True" (the contract is the exact string "true")', { annotations: { 'sidekey.io/inject': 'True' } }, false],
+      ['a mirror pod that opts in', { annotations: { 'sidekey.io/inject': 'true', 'kubernetes.io/config.mirror': 'abc' } }, false],
+    ];
+    for (const [label, metadata, expected] of cases) assert.equal(sent(metadata), expected, label);
   });
 
   void test('generated TLS differs between renderings (no fixed key in the chart)', async () => {
