@@ -53,7 +53,7 @@ void describe('e2e: admission as a user meets it', { timeout: 120_000 }, () => {
       { agentBinds: [store.dir] },
     );
     try {
-      assert.ok(admission.warnings.some((w) => /world-readable \(0444\).*set securityContext\.runAsUser.*fsGroup for 0440/.test(w)), admission.warnings.join('\n'));
+      assert.ok(admission.warnings.some((w) => /world-readable \(0444\).*runAsUser.*fsGroup/.test(w)), admission.warnings.join('\n'));
       const seen = await waitForStatus(pod, (s) => s.files.password !== undefined, 10_000, 'the password file');
       assert.equal(seen.files.password?.mode, '0444');
       const latency = await measureRotation(pod, 'password', () => {
