@@ -176,7 +176,7 @@ function assertInvariants(objects: readonly K8sObject[], values: Any): void {
   assert.deepEqual(hook.clientConfig.service, { name: service.metadata.name, namespace: NAMESPACE, path: '/mutate', port: service.spec.ports[0].port });
   assert.equal(service.spec.ports[0].targetPort, 'https');
   const opted = hook.matchConditions.find((c: Any) => c.name === 'opted-in').expression;
-  assert.match(opted, /object\.metadata\.annotations\['sidekey\.io\/inject'\] == 'true'/);
+  assert.match(opted, /'sidekey\.io\/inject' in object\.metadata\.annotations/);
   const exclusion = hook.namespaceSelector.matchExpressions.find((e: Any) => e.key === 'kubernetes.io/metadata.name');
   assert.equal(exclusion.operator, 'NotIn');
   for (const ns of ['kube-system', 'kube-node-lease', NAMESPACE, ...(values.config?.excludedNamespaces ?? [])]) assert.ok(exclusion.values.includes(ns), ns);
@@ -263,7 +263,7 @@ void describe('chart renders with each value set', () => {
       ['other annotations only', { annotations: { 'sidekey.io/secret-db': 'aws:prod/db' } }, false],
       ['inject: "true"', { annotations: { 'sidekey.io/inject': 'true' } }, true],
       ['inject: "false"', { annotations: { 'sidekey.io/inject': 'false' } }, false],
-      ['inject: "True" (the contract is the exact string "true")', { annotations: { 'sidekey.io/inject': 'True' } }, false],
+      ['inject: "True", which the webhook refuses with the fix rather than let the pod start without secrets', { annotations: { 'sidekey.io/inject': 'True' } }, true],
       ['a mirror pod that opts in', { annotations: { 'sidekey.io/inject': 'true', 'kubernetes.io/config.mirror': 'abc' } }, false],
     ];
     for (const [label, metadata, expected] of cases) assert.equal(sent(metadata), expected, label);
