@@ -57,6 +57,8 @@ void describe('webhook server over HTTPS', () => {
   let secret: SecretDir;
   let webhook: RunningWebhook;
   const metrics = createMetrics({ defaultMetrics: false });
+  const logLines: string[] = [];
+  const logStream = { write: (line: string): void => void logLines.push(line) };
 
   const call = (c: Call): Promise<Answer> =>
     new Promise((resolve, reject) => {
@@ -86,7 +88,7 @@ void describe('webhook server over HTTPS', () => {
     const leaf = ca.issue('leaf-one');
     secret.write({ 'tls.crt': leaf.cert, 'tls.key': leaf.key });
     const config = tableConfig({ port: 0, metricsPort: 0, tlsCert: join(secret.dir, 'tls.crt'), tlsKey: join(secret.dir, 'tls.key'), maxBodyBytes: 64 * 1024, drainSeconds: 0 });
-    webhook = await startWebhook({ config, nativeSidecars: true, log: pino({ level: 'silent' }), metrics, host: '127.0.0.1' });
+    webhook = await startWebhook({ config, nativeSidecars: true, log: pino({ level: 'debug' }, logStream), metrics, host: '127.0.0.1' });
   });
 
   after(async () => {
@@ -101,6 +103,14 @@ void describe('webhook server over HTTPS', () => {
         const answer = await call({ path: '/mutate?timeout=10s', body: bodyOf(c) });
         checkCase(c, answer.status, answer.body);
       });
+    }
+  });
+
+  void it('logs one JSON line per admission, naming codes and uids but no annotation value or agent config', () => {
+    const admissions = logLines.map((l) => JSON.parse(l) as { event?: string; uid?: string }).filter((l) => l.event === 'admission');
+    assert.ok(admissions.some((l) => l.uid === '705ab4f5-6393-11e8-b7cc-42010a800002'));
+    for (const line of logLines) {
+      assert.ok(!line.includes('aws:prod') && !line.includes('SIDEKEY_CONFIG') && !line.includes('"object"'), line);
     }
   });
 
