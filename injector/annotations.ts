@@ -98,9 +98,7 @@ class Findings {
   readonly problems: Problem[] = [];
   readonly warnings: string[] = [];
   add(code: Problem['code'], annotation: string, message: string): void {
-    const base = annotation.startsWith('secret-') || annotation.startsWith('template-') || annotation.startsWith('format-') || annotation.startsWith('refresh-')
-      ? annotation.slice(0, annotation.indexOf('-'))
-      : annotation;
+    const base = FILE_KEYS.find((k) => annotation.startsWith(`${k}-`)) ?? annotation;
     const value = EXAMPLES[base];
     const exampleKey = code === PROBLEM_CODES.badFileName ? `${base}-db` : annotation;
     this.problems.push({ code, annotation, message, ...(value === undefined ? {} : { example: example(exampleKey, value) }) });

@@ -5,7 +5,7 @@ import { AGENT_CONFIG_VERSION } from './agent-config.ts';
 import type { AgentConfig, Mode } from './agent-config.ts';
 import { EXAMPLES } from './annotations.ts';
 import type { AnnotationRequest } from './annotations.ts';
-import { resolveBackends } from './backends.ts';
+import { APPROLE_VOLUME, resolveBackends } from './backends.ts';
 import type { Backends } from './backends.ts';
 import {
   AGENT_CONTAINER, AGENT_PORT, AGENT_SECRETS_DIR, AGENT_STATE_DIR, ANNOTATION_PREFIX, INIT_CONTAINER, SECRETS_VOLUME, STATE_VOLUME,
@@ -21,7 +21,6 @@ import type { Problem } from './problems.ts';
 import { quantityValue, scaleQuantity } from './quantity.ts';
 import { STOPPING_SIGNALS } from './reload.ts';
 import type { InjectionSettings } from './settings.ts';
-import { APPROLE_VOLUME } from './backends.ts';
 
 export interface MutateOptions {
   readonly settings: InjectionSettings;
