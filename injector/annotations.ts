@@ -248,12 +248,41 @@ function readPodKey(key: string, value: string, ctx: KeyContext): void {
     return;
   }
   const known = [...Object.keys(EXAMPLES).filter((k) => !(FILE_KEYS as readonly string[]).includes(k)), ...FILE_KEYS.map((k) => `${k}-<name>`)];
+  const guess = closest(key, Object.keys(POD_KEYS));
   ctx.findings.problems.push({
     code: PROBLEM_CODES.unknownAnnotation,
     annotation: key,
-    message: `unknown annotation (known: ${known.join(', ')})`,
-    example: example('secret-db', EXAMPLES['secret'] ?? ''),
+    message: `unknown annotation${guess === undefined ? '' : `; did you mean "${ANNOTATION_PREFIX}${guess}"?`} (known: ${known.join(', ')})`,
+    example: guess === undefined ? example('secret-db', EXAMPLES['secret'] ?? '') : example(guess, EXAMPLES[guess] ?? ''),
   });
+}
+
+/** The candidate within two edits of `word` (a typo such as mountpath or refesh), if any. */
+function closest(word: string, candidates: readonly string[]): string | undefined {
+  if (word.length > 40) return undefined;
+  let best: string | undefined;
+  let bestDistance = 3;
+  for (const candidate of candidates) {
+    const d = editDistance(word, candidate);
+    if (d < bestDistance) {
+      best = candidate;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i += 1) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j += 1) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      current.push(Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, (previous[j - 1] ?? 0) + cost));
+    }
+    previous = current;
+  }
+  return previous[b.length] ?? 0;
 }
 
 function readRefresh(value: string, findings: Findings, key: string, limits: AnnotationLimits): number | undefined {
