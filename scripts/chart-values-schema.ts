@@ -62,7 +62,7 @@ export const chartValuesSchema = z.strictObject({
   image: z
     .strictObject({
       repository: z.string().min(1).describe('Webhook image repository.').default('ghcr.io/sidekey/sidekey-webhook'),
-      tag: z.string().describe('Webhook image tag; empty means the chart appVersion.').default(''),
+      tag: z.string().describe('Webhook image tag (or a digest such as sha256:...); empty means the chart appVersion.').default(''),
       pullPolicy: z.enum(['Always', 'IfNotPresent', 'Never']).describe('Webhook imagePullPolicy.').default('IfNotPresent'),
     })
     .prefault({}),

@@ -140,7 +140,8 @@ function assertInvariants(objects: readonly K8sObject[], values: Any): void {
 
   const [container] = pod.containers;
   assert.equal(pod.containers.length, 1);
-  assert.match(container.image, new RegExp(`:${(values.image?.tag ?? PACKAGE_VERSION).replaceAll('.', '\\.')}$`));
+  const tag: string = values.image?.tag ?? PACKAGE_VERSION;
+  assert.equal(container.image, `ghcr.io/sidekey/sidekey-webhook${tag.startsWith('sha256:') ? '@' : ':'}${tag}`);
   assert.ok(container.resources.requests.cpu !== undefined && container.resources.limits.memory !== undefined);
   for (const probe of ['startupProbe', 'readinessProbe', 'livenessProbe']) {
     assert.equal(container[probe].httpGet.scheme, 'HTTPS', probe);

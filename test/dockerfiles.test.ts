@@ -96,8 +96,9 @@ for (const image of ['agent', 'webhook']) {
     void test('the final stage holds only the bundle and runs it as a numeric non-root user, without a shell', () => {
       const copies = all(final!, 'COPY');
       assert.equal(copies.length, 1, 'only the bundle is copied');
-      const [from, source, target] = copies[0]!.split(/\s+/);
+      const [from, chmod, source, target] = copies[0]!.split(/\s+/);
       assert.equal(from, '--from=build');
+      assert.equal(chmod, '--chmod=0444', 'readable by any UID (the agent runs as the app\'s), writable by none');
       const workdir = all(build!, 'WORKDIR').at(-1)!;
       const bundle = built.find((b) => b.name === image)!;
       assert.equal(source, join(workdir, relative(ROOT, DIST), basename(bundle.file)), 'copies the file npm run build writes');

@@ -39,6 +39,16 @@ app.kubernetes.io/part-of: sidekey
 {{- end }}
 {{- end }}
 
+{{/* The webhook image: repository:tag, or repository@sha256:... when the tag is a digest (as for the agent). */}}
+{{- define "sidekey.image" -}}
+{{- $tag := .Values.image.tag | default .Chart.AppVersion }}
+{{- if hasPrefix "sha256:" $tag }}
+{{- printf "%s@%s" .Values.image.repository $tag }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository $tag }}
+{{- end }}
+{{- end }}
+
 {{/* The Secret holding the webhook's serving certificate (tls.crt, tls.key, ca.crt). */}}
 {{- define "sidekey.tlsSecretName" -}}
 {{- printf "%s-tls" (include "sidekey.fullname" .) }}
