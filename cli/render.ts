@@ -16,7 +16,7 @@ Prints the YAML manifests of FILE (or stdin) as the webhook would mutate them. -
 native here (no cluster is consulted).
 
 options:
-  --config FILE            YAML/JSON configuration, as given to the webhook
+  --config FILE          YAML/JSON configuration, as given to the webhook
 ${settingsUsage()}
 `;
 

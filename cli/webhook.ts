@@ -13,7 +13,7 @@ const USAGE = `usage: sidekey webhook [--config FILE] [options]
 Serves POST /mutate (AdmissionReview v1), /healthz and /readyz over HTTPS, and /metrics over HTTP.
 
 options:
-  --config FILE            YAML/JSON configuration (env SIDEKEY_CONFIG_FILE)
+  --config FILE          YAML/JSON configuration (env SIDEKEY_CONFIG_FILE)
 ${settingsUsage()}
 `;
 
