@@ -15,7 +15,7 @@
 // answers LEASE_EXPIRED when Vault no longer knows or renews them, so the loop fetches a new credential.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import type { VaultSettings } from '../../injector/agent-config.ts';
 import type { SecretReference } from '../../injector/reference.ts';
 import { backoffDelay, clampDelay, planLease } from '../timing.ts';
@@ -55,26 +55,26 @@ const realTimers: TimerApi = {
 
 const record = z.record(z.string(), z.unknown());
 const mountAnswer = z.object({
-  data: z.object({ path: z.string(), type: z.string(), options: z.record(z.string(), z.string()).nullish() }),
+  data: z.object({ path: z.string(), type: z.string(), options: z.nullish(z.record(z.string(), z.string())) }),
 });
 const kv2Answer = z.object({
-  data: z.object({ data: record.nullable(), metadata: z.object({ version: z.number().int() }).loose() }),
+  data: z.object({ data: z.nullable(record), metadata: z.looseObject({ version: z.int() }) }),
 });
 const logicalAnswer = z.object({
-  lease_id: z.string().default(''),
-  lease_duration: z.number().int().min(0).default(0),
-  renewable: z.boolean().default(false),
-  data: record.nullable(),
+  lease_id: z._default(z.string(), ''),
+  lease_duration: z._default(z.int().check(z.gte(0)), 0),
+  renewable: z._default(z.boolean(), false),
+  data: z.nullable(record),
 });
-const leaseAnswer = z.object({ lease_id: z.string(), lease_duration: z.number().int().min(0), renewable: z.boolean() });
+const leaseAnswer = z.object({ lease_id: z.string(), lease_duration: z.int().check(z.gte(0)), renewable: z.boolean() });
 const anything = z.unknown();
 
 const tokenStateSchema = z.object({
   addr: z.string(),
-  namespace: z.string().optional(),
-  token: z.string().min(1),
-  ttlMs: z.number().min(0),
-  issuedTtlMs: z.number().min(0),
+  namespace: z.optional(z.string()),
+  token: z.string().check(z.minLength(1)),
+  ttlMs: z.number().check(z.gte(0)),
+  issuedTtlMs: z.number().check(z.gte(0)),
   renewable: z.boolean(),
   renewedAt: z.number(),
   issuedAt: z.number(),
@@ -268,15 +268,14 @@ export function createVaultProvider(deps: ProviderDeps, options: VaultProviderOp
     }
   };
 
-  const lookups = new Map<string, Promise<Mount>>();
+  // Lookups run one at a time, so 50 paths under one mount cost one lookup, not one per path in flight.
+  let lookups: Promise<unknown> = Promise.resolve();
   const mountOf = (path: string): Promise<Mount> => {
-    const known = mounts.find((m) => path.startsWith(m.path));
+    const cached = (): Mount | undefined => mounts.find((m) => path.startsWith(m.path));
+    const known = cached();
     if (known !== undefined) return Promise.resolve(known);
-    let lookup = lookups.get(path);
-    if (lookup === undefined) {
-      lookup = lookupMount(path).finally(() => lookups.delete(path));
-      lookups.set(path, lookup);
-    }
+    const lookup = lookups.then(() => cached() ?? lookupMount(path));
+    lookups = lookup.catch(() => undefined);
     return lookup;
   };
 

