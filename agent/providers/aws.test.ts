@@ -3,6 +3,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -212,6 +214,37 @@ void describe('aws provider (moto)', () => {
       await irsa.p.close();
     } finally {
       process.env = saved;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+  void test('EKS Pod Identity: container credentials endpoint with the authorization token file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sidekey-podid-'));
+    const value = secretText();
+    await create('podid/db', { SecretString: value });
+    writeFileSync(join(dir, 'token'), 'pod-identity-token');
+    // The EKS Pod Identity Agent's answer; the SDK accepts a loopback URI for AWS_CONTAINER_CREDENTIALS_FULL_URI.
+    const seen: (string | undefined)[] = [];
+    const agent = createServer((req, res) => {
+      seen.push(req.headers.authorization);
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ AccessKeyId: 'ASIAPODIDENTITY', SecretAccessKey: 'testing', Token: 'session', Expiration: new Date(Date.now() + 3_600_000).toISOString() }));
+    });
+    await new Promise<void>((r) => agent.listen(0, '127.0.0.1', r));
+    const saved = { ...process.env };
+    delete process.env.AWS_ACCESS_KEY_ID;
+    delete process.env.AWS_SECRET_ACCESS_KEY;
+    Object.assign(process.env, {
+      AWS_CONTAINER_CREDENTIALS_FULL_URI: `http://127.0.0.1:${(agent.address() as AddressInfo).port}/v1/credentials`,
+      AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: join(dir, 'token'),
+    });
+    try {
+      const podId = provider();
+      assert.deepEqual(ok((await podId.p.fetchMany([ref('podid/db')]))[0]).value, { kind: 'text', value });
+      assert.deepEqual(seen, ['pod-identity-token']);
+      await podId.p.close();
+    } finally {
+      process.env = saved;
+      agent.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });
