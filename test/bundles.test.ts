@@ -18,7 +18,7 @@ import { buildAll, OPTIONAL_REQUIRES, ROOT, type BuiltBundle } from '../scripts/
 import { CHART_DIR } from '../scripts/chart-values-schema.ts';
 import { freePort, requireTool, TOOLS_DIR, waitUntil } from './support/process.ts';
 import { NONROOT, runInSandbox, startInSandbox } from './support/node-sandbox.ts';
-import { createLoopbackCert } from './support/tls.ts';
+import { createTestCa } from './support/test-ca.ts';
 
 const run = promisify(execFile);
 const PACKAGE_VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
@@ -84,10 +84,17 @@ void describe('bundle contents', () => {
     }
   });
 
-  void test('the webhook bundle holds no secret-store SDK (it makes no backend calls)', () => {
-    const inputs = Object.keys(bundle('webhook').metafile.inputs);
+  void test('the webhook bundle holds no secret-store SDK (it makes no backend calls), and its Kubernetes client is lazy', () => {
+    const { metafile } = bundle('webhook');
+    const inputs = Object.keys(metafile.inputs);
     for (const sdk of ['@aws-sdk/client-secrets-manager', 'node-vault']) assert.deepEqual(fromPackage(inputs, sdk), [], sdk);
     assert.ok(!inputs.some((i) => i.startsWith('agent/providers/')));
+    assert.deepEqual(fromPackage(eagerInputs(metafile), '@kubernetes/client-node'), [], 'loaded only to read the cluster version');
+  });
+
+  void test('the CLI bundle loads a subcommand only when it runs', () => {
+    const eager = [...eagerInputs(bundle('sidekey').metafile)].filter((i) => !i.endsWith('-entry.ts'));
+    assert.deepEqual(eager, ['cli/sidekey.ts']);
   });
 });
 
@@ -152,9 +159,11 @@ void describe('bundles in the image sandbox (uid 65532, read-only root, only nod
     mkdirSync(configDir);
     mkdirSync(tlsDir);
     writeFileSync(join(configDir, 'config.json'), JSON.stringify(config));
-    const cert = createLoopbackCert();
-    writeFileSync(join(tlsDir, 'tls.crt'), cert.cert);
-    writeFileSync(join(tlsDir, 'tls.key'), cert.key, { mode: 0o644 });
+    const ca = createTestCa();
+    const leaf = ca.issue('sidekey-webhook');
+    ca.dispose();
+    writeFileSync(join(tlsDir, 'tls.crt'), leaf.cert);
+    writeFileSync(join(tlsDir, 'tls.key'), leaf.key, { mode: 0o644 });
     const webhook = startInSandbox({
       bundle: bundle('webhook').file,
       // The chart's container args and mounts.
@@ -168,7 +177,7 @@ void describe('bundles in the image sandbox (uid 65532, read-only root, only nod
     const call = (path: string, body?: unknown): Promise<{ status: number; text: string }> =>
       new Promise((resolve, reject) => {
         const req = request(
-          { host: '127.0.0.1', port, path, method: body === undefined ? 'GET' : 'POST', ca: cert.cert, headers: { 'content-type': 'application/json' }, timeout: 2000 },
+          { host: '127.0.0.1', port, path, method: body === undefined ? 'GET' : 'POST', ca: ca.caCert, headers: { 'content-type': 'application/json' }, timeout: 2000 },
           (res) => {
             let text = '';
             res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
