@@ -177,10 +177,19 @@ void describe('vault provider (OpenBao)', () => {
     const state = JSON.parse(JSON.stringify(init.p.exportState())) as unknown;
     await init.p.close();
 
-    const sidecar = harness({ auth: 'token', authPath: 'token', tokenFile: join(dir, 'no-token-needed') });
+    const sidecar = harness({ auth: 'token', authPath: 'token', tokenFile: join(dir, 'vault-token-next') });
     sidecar.p.importState(state);
     ok((await sidecar.p.fetchMany([ref('kv2/app/db')]))[0]);
     assert.ok(!sidecar.calls.includes('vault:token/lookup-self') && !sidecar.calls.includes('vault:login'));
+    // Replacing the imported token tells the loop (its leases die with it).
+    const next = (await bao.api('POST', 'auth/token/create', { policies: ['read-all'], ttl: '1h' })) as { auth: { client_token: string } };
+    writeFileSync(join(dir, 'vault-token-next'), next.auth.client_token);
+    await bao.api('POST', 'auth/token/revoke', { token: created.auth.client_token });
+    let notified = 0;
+    sidecar.p.watch(() => (notified += 1));
+    sidecar.skew(10_000);
+    ok((await sidecar.p.fetchMany([ref('kv2/app/db')]))[0]);
+    assert.equal(notified, 1);
     // State for another server is ignored.
     const other = harness({ auth: 'token', authPath: 'token', tokenFile: join(dir, 'none'), addr: 'http://127.0.0.1:1' });
     other.p.importState(state);

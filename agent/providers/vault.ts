@@ -362,6 +362,8 @@ export function createVaultProvider(deps: ProviderDeps, options: VaultProviderOp
       if (!parsed.success || parsed.data.addr !== settings.addr || parsed.data.namespace !== settings.namespace) return;
       if (parsed.data.ttlMs > 0 && parsed.data.renewedAt + parsed.data.ttlMs <= deps.now()) return;
       current = parsed.data;
+      // The imported token counts as the first one: replacing it must notify watchers (its leases die with it).
+      logins = Math.max(logins, 1);
       schedule(parsed.data);
     },
     close(): Promise<void> {
