@@ -31,6 +31,8 @@ interface Call {
   readonly method?: string;
   readonly body?: string | Buffer;
   readonly contentType?: string;
+  /** Send the body chunked, without a content-length. */
+  readonly chunked?: boolean;
 }
 
 /** A Kubernetes-style Secret volume: files are links into `..data`, which is swapped atomically. */
@@ -66,7 +68,7 @@ void describe('webhook server over HTTPS', () => {
       const req = request(
         {
           host: '127.0.0.1', port: webhook.port, path: c.path, method: c.method ?? 'POST', ca: ca.caCert, agent: false,
-          headers: { 'content-type': c.contentType ?? 'application/json', 'content-length': Buffer.byteLength(body) },
+          headers: { 'content-type': c.contentType ?? 'application/json', ...(c.chunked === true ? {} : { 'content-length': Buffer.byteLength(body) }) },
         },
         (res) => {
           const servedCn = String((res.socket as unknown as PeerSocket).getPeerCertificate().subject.CN);
@@ -79,7 +81,12 @@ void describe('webhook server over HTTPS', () => {
         },
       );
       req.on('error', reject);
-      req.end(body);
+      if (c.chunked === true) {
+        req.write(body);
+        req.end();
+      } else {
+        req.end(body);
+      }
     });
 
   before(async () => {
@@ -120,6 +127,7 @@ void describe('webhook server over HTTPS', () => {
       [{ path: '/mutate', method: 'GET' }, 405],
       [{ path: '/nope', method: 'GET' }, 404],
       [{ path: '/mutate', body: Buffer.alloc(65 * 1024, 0x20) }, 413],
+      [{ path: '/mutate', body: Buffer.alloc(65 * 1024, 0x20), chunked: true }, 413],
     ];
     for (const [c, status] of cases) {
       const answer = await call(c);
