@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.tools/**', 'dist/**', 'charts/**', 'eslint.config.js'] },
+  { ignores: ['node_modules/**', '.tools/**', 'dist/**', '.tmp/**', '.scratch/**', 'charts/**', 'eslint.config.js'] },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {
