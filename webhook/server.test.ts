@@ -149,7 +149,7 @@ void describe('webhook server over HTTPS', () => {
       }).on('error', reject).end();
     });
     assert.match(text, /sidekey_webhook_admissions_total\{result="injected"\} [1-9]/);
-    assert.match(text, /sidekey_webhook_admission_duration_seconds_bucket\{le="0.005",result="injected"\} [1-9]/);
+    assert.match(text, /sidekey_webhook_admission_duration_seconds_bucket\{le="\+Inf",result="injected"\} [1-9]/);
   });
 
   void it('serves a rotated certificate without restart and keeps the old one when the new one is broken', async () => {
