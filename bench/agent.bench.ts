@@ -258,7 +258,7 @@ async function main(): Promise<void> {
   for (const [n, calls] of aws.perN) print(`  N=${String(n).padStart(3)}  ${String(calls).padStart(3)} calls  (ceil(N/20) = ${Math.ceil(n / 20)})`);
   const a = aws.agent;
   print(`sidekey agent, 50 AWS secrets: RSS ${fmt(a.rssMiB)} MiB, anon ${fmt(a.anonMiB)} MiB, first file ${fmt(a.firstFileMs, 0)} ms, idle ${fmt(a.idleMillicores, 2)} mCPU`);
-  print(`  backend calls: first round ${aws.firstRound} (incl. STS/credentials: none with static keys), later rounds ${aws.secondRound} in ${IDLE_SECONDS + SETTLE_MS / 1000} s with refresh 10 s`);
+  print(`  backend calls on the wire: ${aws.firstRound} for the first write, ${aws.secondRound} more in the next ${IDLE_SECONDS + SETTLE_MS / 1000} s (refresh 10 s)`);
 }
 
 try {
