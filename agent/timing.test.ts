@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { backoffDelay, clampDelay, effectiveInterval, jitteredInterval, MAX_TIMER_MS, planLease, REFRESH_FLOOR_MS } from './timing.ts';
+import { backoffDelay, clampDelay, effectiveInterval, jitteredInterval, MAX_TIMER_MS, planLease } from './timing.ts';
+import { REFRESH_FLOOR_MS } from '../injector/constants.ts';
 
 void describe('timing', () => {
   void it('clamps timers to 2^31-1 ms and never negative', () => {

@@ -1,14 +1,10 @@
 // Pure scheduling arithmetic for the refresh loop: interval jitter and floor, error backoff, lease renewal
 // times, and Node's timer limit. Randomness comes in as a number in [0, 1) so tests pin it.
+import { REFRESH_FLOOR_MS } from '../injector/constants.ts';
 import type { Lease } from './provider.ts';
 
 /** setTimeout fires after 1 ms for any delay above 2^31-1 ms (about 24.8 days); every delay is clamped to this. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
-/**
- * No secret is polled more often than this, whatever the annotation says: 1,000 pods x 5 secrets every 10 s is
- * already 43 M backend calls a day. Watches (the file store) still deliver changes immediately.
- */
-export const REFRESH_FLOOR_MS = 10_000;
 /** Refresh interval when the file gives none (the AWS and Vault KV default; dynamic leases follow their TTL). */
 export const DEFAULT_REFRESH_MS = 3_600_000;
 /** Intervals are shortened by up to this fraction so that pods started together spread their calls. */

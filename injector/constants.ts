@@ -21,3 +21,8 @@ export const CONFIG_ENV = 'SIDEKEY_CONFIG';
  * (children inherit the environment, so the main process is the one whose parent lacks it).
  */
 export const RELOAD_TARGET_ENV = 'SIDEKEY_RELOAD_TARGET';
+/**
+ * No secret is polled more often than this, whatever the annotation says: 1,000 pods x 5 secrets every 10 s is
+ * already 43 M backend calls a day. The agent enforces it; the webhook's minRefresh setting may not go below it.
+ */
+export const REFRESH_FLOOR_MS = 10_000;

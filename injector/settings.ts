@@ -2,8 +2,8 @@
 // annotations may override per pod. Plain JSON-able zod schema with a description on every field: the
 // webhook's configuration schema embeds it and the Helm chart's values.schema.json is generated from it.
 import { z } from 'zod';
-import { DEFAULT_MOUNT_PATH } from './constants.ts';
-import { parseDuration } from './duration.ts';
+import { DEFAULT_MOUNT_PATH, REFRESH_FLOOR_MS } from './constants.ts';
+import { formatDuration, parseDuration } from './duration.ts';
 import { MODES } from './agent-config.ts';
 
 /** Kubernetes resource quantity, e.g. `10m`, `0.5`, `48Mi`, `1G`. */
@@ -59,7 +59,9 @@ export const injectionSettingsSchema = z.strictObject({
   defaultMode: z.enum(MODES).describe('Mode of pods without sidekey.io/mode.').default('sidecar'),
   mountPath: z.string().regex(/^\//, 'must be an absolute path').describe('Default directory where app containers see the files.').default(DEFAULT_MOUNT_PATH),
   tmpfsSize: quantity('Default sizeLimit of the memory volume holding the files.').default('1Mi'),
-  minRefresh: duration('Floor for sidekey.io/refresh: shorter intervals are refused, to protect the backends.').default('30s'),
+  minRefresh: duration(`Floor for sidekey.io/refresh: shorter intervals are refused, to protect the backends. At least ${formatDuration(REFRESH_FLOOR_MS)}, the agent's own floor.`)
+    .refine((s) => (parseDuration(s) ?? 0) >= REFRESH_FLOOR_MS, { error: `must be at least ${formatDuration(REFRESH_FLOOR_MS)}, the agent's own floor` })
+    .default('30s'),
   fileStore: z
     .string()
     .regex(/^\//, 'must be an absolute path')
