@@ -76,8 +76,8 @@ export async function buildAll(outDir: string = DIST): Promise<readonly BuiltBun
 /** Where an input comes from: its npm package, or the repository folder for our own code. */
 function origin(input: string): string {
   const parts = input.split('/');
-  if (parts[0] !== 'node_modules') return `${parts[0] ?? input}/`;
   const at = parts.lastIndexOf('node_modules');
+  if (at < 0) return `${parts[0] ?? input}/`;
   return parts[at + 1]?.startsWith('@') === true ? `${parts[at + 1]}/${parts[at + 2] ?? ''}` : (parts[at + 1] ?? input);
 }
 

@@ -56,7 +56,8 @@ function eagerInputs(metafile: Metafile): Set<string> {
   return seen;
 }
 
-const fromPackage = (inputs: Iterable<string>, pkg: string): string[] => [...inputs].filter((i) => i.startsWith(`node_modules/${pkg}/`));
+/** Inputs from an npm package (paths are relative to the root, or lead elsewhere when node_modules is a link). */
+const fromPackage = (inputs: Iterable<string>, pkg: string): string[] => [...inputs].filter((i) => `/${i}`.includes(`/node_modules/${pkg}/`));
 
 void describe('bundle contents', () => {
   void test('self-contained: the only imports left are Node built-ins and optional requires', () => {
