@@ -3,7 +3,7 @@
 // AdmissionReviews over keep-alive connections: at a fixed 500 admissions/s (open loop: requests leave on a
 // fixed schedule whatever the answers do; the worst lag behind it is printed) and at saturation (closed
 // loop). Prints admissions/s, p50/p99 from send to answer, and the server's RSS.
-// Not a test. BENCH_SECONDS (default 10) sets the length of each run.
+// Not a test. BENCH_SECONDS (default 10) sets the length of each run; the fixed rate runs three rounds.
 import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcessByStdio } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -16,6 +16,8 @@ import type { Readable } from 'node:stream';
 
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 10);
 const FIXED_RATE = 500;
+/** The fixed-rate run is repeated (the machine is shared; the verdict takes the median p99). */
+const ROUNDS = 3;
 const CONNECTIONS = 8;
 const TARGET_P99_MS = 5;
 /** The server runs on this CPU and the load generator on the other (taskset), so they do not steal from each other. */
@@ -136,6 +138,11 @@ function startServer(args: readonly string[]): Promise<Started> {
     child.once('exit', (code) => {
       reject(new Error(`server exited with ${code ?? 'a signal'}`));
     });
+    setTimeout(() => {
+      if (found) return;
+      child.kill();
+      reject(new Error('the server did not report its port within 20 s'));
+    }, 20_000).unref();
   });
 }
 
@@ -246,22 +253,24 @@ async function main(): Promise<void> {
   const size = Buffer.byteLength(BODIES[0] ?? '');
   process.stdout.write(`webhook benchmark: ${size} B reviews, ${CONNECTIONS} keep-alive TLS connections, ${SECONDS}s per run, Node ${process.version}, server on CPU ${SERVER_CPU}, load generator on CPU ${CLIENT_CPU}\n\n`);
   const servers = [
-    { name: 'sidekey webhook', args: [bundle.file, '--port', '0', '--metrics-port', '0', '--tls-cert', join(dir, 'tls.crt'), '--tls-key', join(dir, 'tls.key'), '--sidecar-mode', 'native', '--vault-addr', 'https://vault.vault.svc:8200'] },
+    { name: 'sidekey webhook', args: [bundle.file, '--log-level', 'info', '--port', '0', '--metrics-port', '0', '--tls-cert', join(dir, 'tls.crt'), '--tls-key', join(dir, 'tls.key'), '--sidecar-mode', 'native', '--vault-addr', 'https://vault.vault.svc:8200'] },
     { name: 'baseline https', args: [SELF, '--baseline', join(dir, 'tls.crt'), join(dir, 'tls.key')] },
   ];
   const rows: string[] = [];
   const serverSide: string[] = [];
-  let webhookP99AtRate = Number.NaN;
+  const webhookP99s: number[] = [];
   try {
     for (const server of servers) {
       const { child, port, metricsPort } = await startServer(server.args);
       child.stdout.resume();
       const idle = rssMiB(child.pid ?? 0);
       await drive(port, ca.caCert, child.pid ?? 0, 100);
-      for (const [label, rate] of [[`${FIXED_RATE}/s`, FIXED_RATE], ['saturation', undefined]] as const) {
+      const rounds = Array.from({ length: ROUNDS }, (_, i) => [`${FIXED_RATE}/s #${i + 1}`, FIXED_RATE] as const);
+      const runs = [...rounds, ['saturation', undefined] as const];
+      for (const [label, rate] of runs) {
         const before = metricsPort === undefined ? undefined : await serverBuckets(metricsPort);
         const r = await drive(port, ca.caCert, child.pid ?? 0, rate);
-        if (server.name === 'sidekey webhook' && rate !== undefined) webhookP99AtRate = r.p99;
+        if (server.name === 'sidekey webhook' && rate !== undefined) webhookP99s.push(r.p99);
         if (metricsPort !== undefined && before !== undefined) serverSide.push(`${label}: ${serverShare(before, await serverBuckets(metricsPort))}`);
         rows.push(`${server.name.padEnd(16)} ${label.padEnd(11)} ${r.rate.toFixed(0).padStart(7)}/s  p50 ${r.p50.toFixed(2).padStart(6)} ms  p99 ${r.p99.toFixed(2).padStart(6)} ms  errors ${String(r.errors).padStart(3)}  lag ${rate === undefined ? '   -' : r.lag.toFixed(1).padStart(4)} ms  RSS idle ${idle.toFixed(0)} MiB, peak ${r.peakRss.toFixed(0)} MiB`);
       }
@@ -274,8 +283,9 @@ async function main(): Promise<void> {
   process.stdout.write(`${'server'.padEnd(16)} ${'load'.padEnd(11)} admissions\n${rows.join('\n')}\n\n`);
   process.stdout.write(`time inside the webhook (its own histogram, body read to answer):\n  ${serverSide.join('\n  ')}\n`);
   process.stdout.write(`machine load average (1 min) at the end: ${loadavg()[0]?.toFixed(1) ?? '?'} (a lag of many ms means the load generator itself was starved)\n`);
-  const verdict = webhookP99AtRate < TARGET_P99_MS ? 'meets' : 'MISSES';
-  process.stdout.write(`target: p99 < ${TARGET_P99_MS} ms at ${FIXED_RATE}/s: ${verdict} (${webhookP99AtRate.toFixed(2)} ms)\n`);
+  const median = [...webhookP99s].sort((a, b) => a - b)[Math.floor(webhookP99s.length / 2)] ?? Number.NaN;
+  const verdict = median < TARGET_P99_MS ? 'meets' : 'MISSES';
+  process.stdout.write(`target: p99 < ${TARGET_P99_MS} ms at ${FIXED_RATE}/s: ${verdict} (median of ${webhookP99s.length} rounds: ${median.toFixed(2)} ms)\n`);
 }
 
 if (process.argv[2] === '--baseline') runBaseline(process.argv[3] ?? '', process.argv[4] ?? '');
