@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import path from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 
 export const STATE_FILE = 'state.json';
 
@@ -28,8 +28,8 @@ const stateSchema = z.object({
     z.object({
       version: z.string(),
       fetchedAt: z.number(),
-      lease: leaseSchema.optional(),
-      issuedDurationMs: z.number().optional(),
+      lease: z.optional(leaseSchema),
+      issuedDurationMs: z.optional(z.number()),
     }),
   ),
   /** File name -> sha256 (hex) of the bytes written. */

@@ -1,7 +1,12 @@
 // The agent configuration contract (env SIDEKEY_CONFIG): built by the webhook, parsed by the agent, printed
 // by `sidekey render`. One zod schema, versioned; both sides parse with it, so a mismatch fails loudly.
-import { z } from 'zod';
+// Written with zod/mini: the agent loads this module at start, and classic zod's import and per-schema methods
+// cost it ~11 MiB of private memory and ~70 ms (zod/mini: ~1 MiB). Same validation, same English messages.
+import { en } from 'zod/locales';
+import * as z from 'zod/mini';
 import { PROVIDERS } from './reference.ts';
+
+z.config(en());
 
 export const AGENT_CONFIG_VERSION = 1;
 
@@ -18,28 +23,28 @@ export const FILE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,252}$/;
 
 const referenceSchema = z.strictObject({
   provider: z.enum(PROVIDERS),
-  path: z.string().min(1).max(512),
-  field: z.string().min(1).max(128).optional(),
-  version: z.string().min(1).max(64).optional(),
+  path: z.string().check(z.minLength(1), z.maxLength(512)),
+  field: z.optional(z.string().check(z.minLength(1), z.maxLength(128))),
+  version: z.optional(z.string().check(z.minLength(1), z.maxLength(64))),
 });
 
 const fileSchema = z.strictObject({
   /** Output file name under the secrets directory. */
-  name: z.string().regex(FILE_NAME),
+  name: z.string().check(z.regex(FILE_NAME)),
   ref: referenceSchema,
   /** Output format; absent means raw for one field and json for a whole object. */
-  format: z.enum(OUTPUT_FORMATS).optional(),
+  format: z.optional(z.enum(OUTPUT_FORMATS)),
   /** `{{ .field }}` template; when set it replaces format. */
-  template: z.string().max(65_536).optional(),
+  template: z.optional(z.string().check(z.maxLength(65_536))),
   /** Refresh interval in ms; absent means the provider default (1h AWS and file-watch, lease-driven Vault dynamic). */
-  refreshMs: z.number().int().positive().optional(),
+  refreshMs: z.optional(z.int().check(z.positive())),
 });
 export type FileSpec = z.infer<typeof fileSchema>;
 
 const reloadSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('none') }),
   /** Signal the main process of `container` (found by RELOAD_TARGET_ENV in the shared PID namespace). */
-  z.strictObject({ kind: z.literal('signal'), signal: z.string().regex(/^SIG[A-Z0-9]+$/), container: z.string().min(1) }),
+  z.strictObject({ kind: z.literal('signal'), signal: z.string().check(z.regex(/^SIG[A-Z0-9]+$/)), container: z.string().check(z.minLength(1)) }),
   /** POST to a loopback URL. */
   z.strictObject({ kind: z.literal('http'), url: z.url() }),
 ]);
@@ -49,21 +54,21 @@ const vaultSchema = z.strictObject({
   addr: z.url(),
   auth: z.enum(VAULT_AUTH_METHODS),
   /** Auth mount path without the `auth/` prefix, e.g. `kubernetes`. */
-  authPath: z.string().min(1),
-  role: z.string().min(1).optional(),
-  namespace: z.string().min(1).optional(),
+  authPath: z.string().check(z.minLength(1)),
+  role: z.optional(z.string().check(z.minLength(1))),
+  namespace: z.optional(z.string().check(z.minLength(1))),
   /** PEM file of a CA that signs the Vault server certificate. */
-  caFile: z.string().min(1).optional(),
+  caFile: z.optional(z.string().check(z.minLength(1))),
   /** JWT for kubernetes/jwt auth, token for token auth; re-read at every login. */
-  tokenFile: z.string().min(1).optional(),
+  tokenFile: z.optional(z.string().check(z.minLength(1))),
   /** approle: files holding the role id and secret id; re-read at every login. */
-  roleIdFile: z.string().min(1).optional(),
-  secretIdFile: z.string().min(1).optional(),
+  roleIdFile: z.optional(z.string().check(z.minLength(1))),
+  secretIdFile: z.optional(z.string().check(z.minLength(1))),
 });
 export type VaultSettings = z.infer<typeof vaultSchema>;
 
 const awsSchema = z.strictObject({
-  region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/),
+  region: z.string().check(z.regex(/^[a-z]{2}(-[a-z]+)+-\d+$/)),
 });
 
 export const agentConfigSchema = z.strictObject({
@@ -72,23 +77,23 @@ export const agentConfigSchema = z.strictObject({
   /** `init` writes once and exits; `run` writes, passes /startup and keeps refreshing. */
   role: z.enum(['init', 'run']),
   /** The shared tmpfs directory the files go to (the agent's mount of the secrets volume). */
-  secretsDir: z.string().startsWith('/'),
+  secretsDir: z.string().check(z.startsWith('/')),
   /** Agent-private state (classic mode hand-over from init to sidecar); never mounted into apps. */
-  stateDir: z.string().startsWith('/').optional(),
+  stateDir: z.optional(z.string().check(z.startsWith('/'))),
   /** Port of /healthz, /readyz, /startup, /metrics. */
-  port: z.number().int().min(1).max(65_535),
+  port: z.int().check(z.gte(1), z.lte(65_535)),
   /** File mode of written files, e.g. 0o400. */
-  fileMode: z.number().int().min(0).max(0o777),
+  fileMode: z.int().check(z.gte(0), z.lte(0o777)),
   /** When set, files are given this group (the pod's fsGroup; the agent is a member, so no capability is needed). */
-  fileGroup: z.number().int().min(0).optional(),
-  files: z.array(fileSchema).min(1).max(500),
+  fileGroup: z.optional(z.int().check(z.gte(0))),
+  files: z.array(fileSchema).check(z.minLength(1), z.maxLength(500)),
   reload: reloadSchema,
   /** A secret older than this (ms since its last good fetch) makes /readyz fail. */
-  staleAfterMs: z.number().int().positive().optional(),
+  staleAfterMs: z.optional(z.int().check(z.positive())),
   /** init role: how long to retry the first fetch before exiting non-zero. */
-  initTimeoutMs: z.number().int().positive().optional(),
-  aws: awsSchema.optional(),
-  vault: vaultSchema.optional(),
+  initTimeoutMs: z.optional(z.int().check(z.positive())),
+  aws: z.optional(awsSchema),
+  vault: z.optional(vaultSchema),
 });
 
 export type AgentConfig = z.infer<typeof agentConfigSchema>;

@@ -1,7 +1,7 @@
 // Logging in to Vault/OpenBao with the pod's own identity. Every credential file is re-read at every login:
 // kubelet rotates projected service-account tokens, and secret-ids are rotated by whoever provisions them.
 import { readFile } from 'node:fs/promises';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import type { VaultSettings } from '../../injector/agent-config.ts';
 import { ProviderError } from '../provider.ts';
 import type { VaultClient } from './vault-client.ts';
@@ -17,9 +17,9 @@ export interface VaultToken {
 }
 
 const authAnswer = z.object({
-  auth: z.object({ client_token: z.string().min(1), lease_duration: z.number().int().min(0), renewable: z.boolean() }),
+  auth: z.object({ client_token: z.string().check(z.minLength(1)), lease_duration: z.int().check(z.gte(0)), renewable: z.boolean() }),
 });
-const lookupAnswer = z.object({ data: z.object({ ttl: z.number().int().min(0), renewable: z.boolean().optional() }) });
+const lookupAnswer = z.object({ data: z.object({ ttl: z.int().check(z.gte(0)), renewable: z.optional(z.boolean()) }) });
 
 async function readCredential(file: string | undefined, what: string): Promise<string> {
   if (file === undefined) throw new ProviderError('CONFIG', `vault: ${what} file is not configured`, false);

@@ -9,7 +9,7 @@
 // - every answer is validated with zod; errors become VaultCallError values with the HTTP status and Vault's
 //   own message but never the transport error object (axios errors carry the request headers, token included).
 import nodeVault from 'node-vault';
-import type { z } from 'zod';
+import type * as z from 'zod/mini';
 
 export interface VaultClientOptions {
   readonly addr: string;
@@ -32,8 +32,8 @@ export class VaultCallError extends Error {
 }
 
 export interface VaultClient {
-  read<T>(path: string, token: string | undefined, schema: z.ZodType<T>): Promise<T>;
-  write<T>(path: string, body: Readonly<Record<string, unknown>>, token: string | undefined, schema: z.ZodType<T>): Promise<T>;
+  read<T>(path: string, token: string | undefined, schema: z.ZodMiniType<T>): Promise<T>;
+  write<T>(path: string, body: Readonly<Record<string, unknown>>, token: string | undefined, schema: z.ZodMiniType<T>): Promise<T>;
 }
 
 interface ErrorShape {
@@ -76,7 +76,7 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
 
   const headers = (token: string | undefined): Record<string, string> => (token === undefined ? {} : { 'X-Vault-Token': token });
 
-  const parse = <T>(schema: z.ZodType<T>, body: unknown, method: string, path: string): T => {
+  const parse = <T>(schema: z.ZodMiniType<T>, body: unknown, method: string, path: string): T => {
     const parsed = schema.safeParse(body ?? {});
     if (!parsed.success) {
       const where = parsed.error.issues.map((i) => i.path.join('.') || '(root)').join(', ');
@@ -86,7 +86,7 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
   };
 
   return {
-    async read<T>(path: string, token: string | undefined, schema: z.ZodType<T>): Promise<T> {
+    async read<T>(path: string, token: string | undefined, schema: z.ZodMiniType<T>): Promise<T> {
       let body: unknown;
       try {
         body = await client.read(path, { headers: headers(token) });
@@ -95,7 +95,7 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
       }
       return parse(schema, body, 'GET', path);
     },
-    async write<T>(path: string, data: Readonly<Record<string, unknown>>, token: string | undefined, schema: z.ZodType<T>): Promise<T> {
+    async write<T>(path: string, data: Readonly<Record<string, unknown>>, token: string | undefined, schema: z.ZodMiniType<T>): Promise<T> {
       let body: unknown;
       try {
         body = await client.write(path, data, { headers: headers(token) });
