@@ -1,9 +1,14 @@
 // The agent's one HTTP port (declared in its container spec; the probes use it): /healthz (the process serves),
 // /startup (the first complete set of files is written: app containers start after it), /readyz (and no file is
 // older than its staleness threshold), /metrics (Prometheus). Bodies name files, never values.
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+
+// Not `import { createServer } from 'node:http'`: for an ES module import Node builds a facade that reads every
+// export of node:http, lazy getters included, and one of them loads Node's bundled undici. That cost the agent
+// ~11 MiB RSS, ~5 MiB private memory and ~50 ms at start; the built-in's plain module object does not.
+const { createServer } = process.getBuiltinModule('node:http');
 
 export interface OpsStatus {
   /** Every file has been written once. */
