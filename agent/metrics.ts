@@ -1,6 +1,12 @@
 // The agent's Prometheus metrics, on a Registry of their own (no module-global state). Labels carry provider
 // names, error codes, file names and operations: never a reference's value or a secret.
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+// prom-client's index also loads its cluster aggregator and push gateway, which pull in cluster, child_process,
+// https and tls: importing the five modules used here instead saves the agent ~4 MiB RSS and ~2 MiB private memory.
+import Counter from 'prom-client/lib/counter.js';
+import collectDefaultMetrics from 'prom-client/lib/defaultMetrics.js';
+import Gauge from 'prom-client/lib/gauge.js';
+import Histogram from 'prom-client/lib/histogram.js';
+import Registry from 'prom-client/lib/registry.js';
 import type { Provider } from '../injector/reference.ts';
 
 export interface AgentMetrics {
