@@ -153,3 +153,22 @@ for (const { file, cases } of loadCases()) {
     }
   });
 }
+
+void describe('agent configuration size', () => {
+  void it('refuses a pod whose agent config would not fit in one environment variable', () => {
+    const template = `{{ .password }}${'x'.repeat(60_000)}`;
+    const annotations: Record<string, string> = { 'sidekey.io/inject': 'true' };
+    for (const name of ['a', 'b', 'c']) {
+      annotations[`sidekey.io/secret-${name}`] = 'vault:secret/app/db';
+      annotations[`sidekey.io/template-${name}`] = template;
+    }
+    const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'big', annotations }, spec: { containers: [{ name: 'app', image: 'app' }] } };
+    const settings = injectionSettingsSchema.parse({ vault: { addr: 'https://vault.example:8200', role: 'app' } });
+    const result = mutatePod(pod, { settings, nativeSidecars: true });
+    if (result.kind !== 'denied') return assert.fail(`expected a denial, got ${result.kind}`);
+    assert.deepEqual(result.problems.map((p) => p.code), ['SK_CONFIG_TOO_LARGE']);
+    const message = formatProblem(result.problems[0]!);
+    assert.match(message, /128 KiB/);
+    assert.doesNotMatch(message, /xxxx/);
+  });
+});

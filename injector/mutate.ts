@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import type { Operation } from 'rfc6902';
 import type { AgentConfig } from './agent-config.ts';
 import { parseAnnotations } from './annotations.ts';
-import { AGENT_CONTAINER, ANNOTATION_PREFIX, INIT_CONTAINER, RELOAD_TARGET_ENV } from './constants.ts';
+import { AGENT_CONTAINER, ANNOTATION_PREFIX, CONFIG_ENV, INIT_CONTAINER, RELOAD_TARGET_ENV } from './constants.ts';
 import { agentContainer, agentVolumes, appMount } from './containers.ts';
 import { parseDuration } from './duration.ts';
 import { planInjection } from './plan.ts';
@@ -50,9 +50,28 @@ export function mutatePod(input: unknown, options: MutateOptions): MutateResult 
   const mutated = copyForEdit(pod, plan);
   const patch = new PatchRecorder();
   const configs = inject(mutated, plan, options, patch);
+  const oversized = oversizedConfig(configs);
+  if (oversized !== undefined) return { kind: 'denied', problems: [oversized], warnings };
   const hash = specHash(plan, configs, options);
   patch.set(mutated.metadata?.annotations ?? {}, ['metadata', 'annotations'], STATUS_ANNOTATION, `injected ${hash}`);
   return { kind: 'injected', pod: mutated, patch: patch.operations, warnings, configs, hash };
+}
+
+/** Linux refuses to exec with one environment string over 128 KiB (MAX_ARG_STRLEN), so the agent would never start. */
+const MAX_ENV_STRING_BYTES = 131_072;
+
+function oversizedConfig(configs: Readonly<Record<string, AgentConfig>>): Problem | undefined {
+  for (const config of Object.values(configs)) {
+    const bytes = Buffer.byteLength(`${CONFIG_ENV}=${JSON.stringify(config)}`) + 1;
+    if (bytes > MAX_ENV_STRING_BYTES) {
+      return {
+        code: PROBLEM_CODES.configTooLarge,
+        message: `the agent configuration is ${Math.ceil(bytes / 1024)} KiB, over the 128 KiB an environment variable may hold`,
+        example: 'shorten the sidekey.io/template-<name> annotations or use fewer files',
+      };
+    }
+  }
+  return undefined;
 }
 
 /**

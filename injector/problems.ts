@@ -26,6 +26,7 @@ export const PROBLEM_CODES = {
   badBackend: 'SK_BAD_BACKEND_SETTING',
   missingSetting: 'SK_MISSING_SETTING',
   reservedName: 'SK_RESERVED_NAME',
+  configTooLarge: 'SK_CONFIG_TOO_LARGE',
 } as const;
 export type ProblemCode = (typeof PROBLEM_CODES)[keyof typeof PROBLEM_CODES];
 

@@ -52,6 +52,7 @@ export const ANNOTATION_DOCS: Readonly<Record<string, AnnotationDoc>> = {
 
 /** Every admission problem code with its fix. */
 export const ADMISSION_FIXES: Readonly<Record<ProblemCode, string>> = {
+  SK_CONFIG_TOO_LARGE: 'Shorten the templates or split the secrets over fewer, smaller files: the agent configuration travels in one environment variable, which Linux caps at 128 KiB.',
   SK_NOT_A_POD: 'The webhook received something that is not a Pod: check the MutatingWebhookConfiguration rules (pods, CREATE).',
   SK_BAD_INJECT: 'Set `sidekey.io/inject` to `"true"` (or `"false"`); other values are refused.',
   SK_BAD_STATUS: 'Remove `sidekey.io/status` from your manifest: only the webhook writes it.',
