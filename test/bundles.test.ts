@@ -130,6 +130,7 @@ void describe('bundles in the image sandbox (uid 65532, read-only root, only nod
     };
     const agent = startInSandbox({
       bundle: bundle('agent').file,
+      bundleDir: bundle('agent').dir!,
       env: { SIDEKEY_CONFIG: JSON.stringify(config), SIDEKEY_FILE_STORE: '/store' },
       volumes: [
         { hostPath: store, mountPath: '/store', readOnly: true },

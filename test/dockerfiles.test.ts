@@ -98,14 +98,17 @@ for (const image of ['agent', 'webhook']) {
       assert.equal(copies.length, 1, 'only the bundle is copied');
       const [from, chmod, source, target] = copies[0]!.split(/\s+/);
       assert.equal(from, '--from=build');
-      assert.equal(chmod, '--chmod=0444', 'readable by any UID (the agent runs as the app\'s), writable by none');
-      const workdir = all(build!, 'WORKDIR').at(-1)!;
       const bundle = built.find((b) => b.name === image)!;
-      assert.equal(source, join(workdir, relative(ROOT, DIST), basename(bundle.file)), 'copies the file npm run build writes');
+      // A split bundle is a folder, whose directories need x to be entered.
+      assert.equal(chmod, bundle.dir === undefined ? '--chmod=0444' : '--chmod=0555', 'readable by any UID (the agent runs as the app\'s), writable by none');
+      const workdir = all(build!, 'WORKDIR').at(-1)!;
+      const shipped = bundle.dir === undefined ? basename(bundle.file) : `${basename(bundle.dir)}/`;
+      assert.equal(source, join(workdir, relative(ROOT, DIST), shipped), 'copies what npm run build writes');
       assert.ok(existsSync(bundle.file));
       assert.deepEqual(all(final!, 'RUN'), [], 'nothing runs in the final stage (distroless has no shell)');
       assert.deepEqual(all(final!, 'ENTRYPOINT'), [], 'the base image\'s entrypoint is node');
-      assert.deepEqual(all(final!, 'CMD').map((c) => JSON.parse(c) as unknown), [[target]], 'CMD is the exec form naming the copied bundle');
+      const command = bundle.dir === undefined ? target : join(target!, basename(bundle.file));
+      assert.deepEqual(all(final!, 'CMD').map((c) => JSON.parse(c) as unknown), [[command]], 'CMD is the exec form naming the copied bundle');
       const users = all(final!, 'USER');
       assert.equal(users.length, 1);
       const [uid, gid] = users[0]!.split(':').map(Number);

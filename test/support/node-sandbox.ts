@@ -20,6 +20,8 @@ export type SandboxVolume =
 export interface SandboxSpec {
   /** Host path of the bundle; it is the only file in /app. */
   readonly bundle: string;
+  /** A split bundle's folder (holding `bundle` and its chunks), bound as /app instead. */
+  readonly bundleDir?: string;
   readonly args?: readonly string[];
   readonly env?: Readonly<Record<string, string>>;
   readonly volumes?: readonly SandboxVolume[];
@@ -45,7 +47,7 @@ function script(root: string, spec: SandboxSpec): string {
     ...bindFile(root, NODE, '/usr/bin/node'),
     ...nodeLibraries().flatMap((lib) => bindFile(root, lib, lib)),
     ...['null', 'zero', 'random', 'urandom'].flatMap((dev) => bindFile(root, `/dev/${dev}`, `/dev/${dev}`)),
-    ...bindFile(root, spec.bundle, appBundle),
+    ...(spec.bundleDir === undefined ? bindFile(root, spec.bundle, appBundle) : [`mkdir -p ${quote(`${root}/app`)}`, `mount --bind ${quote(spec.bundleDir)} ${quote(`${root}/app`)}`]),
     `mkdir -p ${quote(`${root}/etc`)} ${quote(`${root}/proc`)} ${quote(`${root}/tmp`)}`,
     // What distroless ships in /etc for its users, plus the kubelet-managed hosts file.
     `printf 'root:x:0:0:root:/root:/sbin/nologin\\nnonroot:x:${NONROOT}:${NONROOT}:nonroot:/home/nonroot:/sbin/nologin\\n' > ${quote(`${root}/etc/passwd`)}`,
