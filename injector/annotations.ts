@@ -77,7 +77,7 @@ export const EXAMPLES: Readonly<Record<string, string>> = {
   'vault-namespace': 'team-a',
   'vault-approle-secret': 'payments-approle',
   'agent-cpu': '10m',
-  'agent-memory': '48Mi',
+  'agent-memory': '96Mi',
   'tmpfs-size': '1Mi',
   status: 'injected',
 };
