@@ -8,7 +8,7 @@
 // 1 MB of AWS and Vault code a file-store pod never runs), so the agent is code-split: each provider with its
 // SDK is a chunk that only the pods using it load.
 // Each bundle gets a linked source map and a metafile (dist/<name>.meta.json) whose inputs the tests check.
-import { build, type Metafile } from 'esbuild';
+import { build, type Metafile, type Plugin } from 'esbuild';
 import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
@@ -32,7 +32,26 @@ interface BundleSpec {
   readonly entry: string;
   /** Code-split into dist/<name>/: the entry <name>.mjs and the chunks that its import() calls load. */
   readonly split?: boolean;
+  readonly plugins?: readonly Plugin[];
 }
+
+/**
+ * `sidekey demo` drives the local pod runner and stand-in apps from test/, which are not shipped: in the
+ * release CLI the subcommand says where it runs instead of carrying test code.
+ */
+const DEMO_FROM_SOURCE: Plugin = {
+  name: 'demo-from-source',
+  setup(b) {
+    b.onResolve({ filter: /^\.\/demo\.ts$/ }, (args) => ({ path: args.path, namespace: 'demo-from-source' }));
+    b.onLoad({ filter: /.*/, namespace: 'demo-from-source' }, () => ({
+      loader: 'ts',
+      contents:
+        'export async function main(): Promise<number> {\n' +
+        "  process.stderr.write('sidekey demo runs from a source checkout (npm install && npm run demo): it uses the local pod runner in test/, which release bundles do not ship.\\n');\n" +
+        '  return 2;\n}\n',
+    }));
+  },
+};
 
 const runSubcommand = (module: string): string =>
   `import { main } from './cli/${module}.ts';\nprocess.exitCode = await main(process.argv.slice(2));\n`;
@@ -40,7 +59,7 @@ const runSubcommand = (module: string): string =>
 const BUNDLES: readonly BundleSpec[] = [
   { name: 'agent', entry: runSubcommand('agent'), split: true },
   { name: 'webhook', entry: runSubcommand('webhook') },
-  { name: 'sidekey', entry: "import './cli/sidekey.ts';\n" },
+  { name: 'sidekey', entry: "import './cli/sidekey.ts';\n", plugins: [DEMO_FROM_SOURCE] },
 ];
 
 export interface BuiltBundle {
@@ -70,6 +89,7 @@ async function bundle(spec: BundleSpec, outDir: string): Promise<BuiltBundle> {
     metafile: true,
     banner: { js: BANNER },
     external: [...OPTIONAL_REQUIRES],
+    plugins: [...(spec.plugins ?? [])],
     logLevel: 'warning',
   });
   writeFileSync(join(outDir, `${spec.name}.meta.json`), JSON.stringify(result.metafile));

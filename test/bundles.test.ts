@@ -4,7 +4,7 @@
 // tmpfs volume and follows changes, the webhook boots on the chart's own configuration and mutates a pod over TLS;
 // both long-running processes stop cleanly on SIGTERM as PID 1. The metafiles prove what each bundle holds.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { isBuiltin } from 'node:module';
@@ -96,6 +96,16 @@ void describe('bundle contents', () => {
   void test('the CLI bundle loads a subcommand only when it runs', () => {
     const eager = [...eagerInputs(bundle('sidekey').metafile)].filter((i) => !i.endsWith('-entry.ts'));
     assert.deepEqual(eager, ['cli/sidekey.ts']);
+  });
+
+  void test('no bundle ships test code: the release CLI points the demo at a source checkout', () => {
+    for (const name of ['agent', 'webhook', 'sidekey']) {
+      const shipped = Object.keys(bundle(name).metafile.inputs).filter((i) => i.startsWith('test/'));
+      assert.deepEqual(shipped, [], `${name} bundle inputs from test/`);
+    }
+    const demo = spawnSync(process.execPath, [bundle('sidekey').file, 'demo'], { encoding: 'utf8' });
+    assert.equal(demo.status, 2);
+    assert.match(demo.stderr, /runs from a source checkout \(npm install && npm run demo\)/);
   });
 });
 
