@@ -214,17 +214,19 @@ export class RefreshLoop {
     }
     this.#deps.metrics.fetchDuration.observe({ provider: providerName }, (this.#deps.now() - started) / 1000);
     const now = this.#deps.now();
-    group.forEach((source, i) => {
-      const outcome = outcomes[i] ?? { ok: false, ref: source.ref, error: new ProviderError('BAD_RESPONSE', `${providerName}: no answer for a reference`, true) };
-      if (outcome.ok) this.#accept(source, outcome.fetched, now, random);
-      else this.#fail(source, outcome.error, now);
-    });
+    await Promise.all(
+      group.map(async (source, i) => {
+        const outcome = outcomes[i] ?? { ok: false, ref: source.ref, error: new ProviderError('BAD_RESPONSE', `${providerName}: no answer for a reference`, true) };
+        if (outcome.ok) await this.#accept(source, outcome.fetched, now, random);
+        else this.#fail(source, outcome.error, now);
+      }),
+    );
   }
 
-  #accept(source: Source, fetched: Extract<FetchOutcome, { ok: true }>['fetched'], now: number, random: number): void {
+  async #accept(source: Source, fetched: Extract<FetchOutcome, { ok: true }>['fetched'], now: number, random: number): Promise<void> {
     let rendered: Uint8Array[];
     try {
-      rendered = source.files.map((f) => renderFile(f.spec, fetched.value));
+      rendered = await Promise.all(source.files.map((f) => renderFile(f.spec, fetched.value)));
     } catch (error) {
       this.#fail(source, error, now);
       return;

@@ -46,13 +46,13 @@ void describe('renderFile formats', () => {
     { name: 'template whole value', value: { kind: 'text', value: 'tok' }, spec: spec({ template: 'Bearer {{ . }}' }), want: 'Bearer tok' },
   ];
   for (const c of cases) {
-    void it(c.name, () => {
-      assert.equal(text(renderFile(c.spec, c.value)), c.want);
+    void it(c.name, async () => {
+      assert.equal(text(await renderFile(c.spec, c.value)), c.want);
     });
   }
 
-  void it('binary raw stays bytes', () => {
-    assert.deepEqual([...renderFile(spec({}), BINARY)], [0, 1, 2, 255]);
+  void it('binary raw stays bytes', async () => {
+    assert.deepEqual([...(await renderFile(spec({}), BINARY))], [0, 1, 2, 255]);
   });
 });
 
@@ -65,9 +65,9 @@ void describe('render errors name the field, never a value', () => {
     { name: 'bad env key', value: { kind: 'object', value: { 'bad-key': 'hunter2' } }, spec: spec({ format: 'env' }), code: 'BAD_KEY', mentions: 'bad-key' },
   ];
   for (const c of cases) {
-    void it(c.name, () => {
-      assert.throws(
-        () => renderFile(c.spec, c.value),
+    void it(c.name, async () => {
+      await assert.rejects(
+        renderFile(c.spec, c.value),
         (error: unknown) => {
           assert.ok(error instanceof RenderError);
           assert.equal(error.code, c.code);

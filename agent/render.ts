@@ -1,7 +1,6 @@
 // Turns a fetched secret into the bytes of one output file: field selection (`#field`), then a template or a
 // format. Defaults: `raw` for one field, `json` for a whole object. Binary data stays bytes in `raw` and becomes
-// base64 in the structured formats.
-import { stringify as toYaml } from 'yaml';
+// base64 in the structured formats. The yaml package loads on the first yaml output: most pods never use it.
 import type { FileSpec, OutputFormat } from '../injector/agent-config.ts';
 import type { SecretValue } from './provider.ts';
 import { RenderError } from './render-error.ts';
@@ -92,15 +91,17 @@ function entries(name: string, selected: Selected, field: string | undefined, fo
   });
 }
 
-function encode(name: string, selected: Selected, field: string | undefined, format: OutputFormat): Uint8Array | string {
+async function encode(name: string, selected: Selected, field: string | undefined, format: OutputFormat): Promise<Uint8Array | string> {
   switch (format) {
     case 'raw':
       if (selected.kind === 'scalar' && selected.value instanceof Uint8Array) return selected.value;
       return selected.kind === 'scalar' ? leafText(selected.value) : `${JSON.stringify(selected.value, jsonReplacer)}\n`;
     case 'json':
       return `${JSON.stringify(selected.value, jsonReplacer, 2)}\n`;
-    case 'yaml':
-      return toYaml(JSON.parse(JSON.stringify(selected.value, jsonReplacer)) as unknown);
+    case 'yaml': {
+      const { stringify } = await import('yaml');
+      return stringify(JSON.parse(JSON.stringify(selected.value, jsonReplacer)) as unknown);
+    }
     case 'env':
       return entries(name, selected, field, format).map(([k, v]) => `${k}=${shellQuote(v)}\n`).join('');
     case 'properties':
@@ -120,15 +121,15 @@ function templateLookup(value: SecretValue): (field: string) => string | undefin
 
 /**
  * Renders one file's content. A template reads the whole secret (`{{ . }}` and `{{ .field }}`); `#field` selects
- * for the formats. Throws RenderError, whose message never holds a secret value.
+ * for the formats. Rejects with RenderError, whose message never holds a secret value.
  */
-export function renderFile(spec: Pick<FileSpec, 'name' | 'ref' | 'format' | 'template'>, value: SecretValue): Uint8Array {
+export async function renderFile(spec: Pick<FileSpec, 'name' | 'ref' | 'format' | 'template'>, value: SecretValue): Promise<Uint8Array> {
   let out: Uint8Array | string;
   if (spec.template !== undefined) {
     out = renderTemplate(spec.template, templateLookup(value));
   } else {
     const selected = select(spec.name, value, spec.ref.field);
-    out = encode(spec.name, selected, spec.ref.field, spec.format ?? (selected.kind === 'object' ? 'json' : 'raw'));
+    out = await encode(spec.name, selected, spec.ref.field, spec.format ?? (selected.kind === 'object' ? 'json' : 'raw'));
   }
   const bytes = typeof out === 'string' ? Buffer.from(out, 'utf8') : out;
   if (bytes.byteLength > MAX_OUTPUT_BYTES) throw new RenderError('TOO_LARGE', `file "${spec.name}": output is larger than ${MAX_OUTPUT_BYTES} bytes`);

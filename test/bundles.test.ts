@@ -14,7 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import type { Metafile } from 'esbuild';
 import { parseAllDocuments } from 'yaml';
-import { buildAll, OPTIONAL_REQUIRES, ROOT, type BuiltBundle } from '../scripts/build.ts';
+import { buildAll, hasAccessors, OPTIONAL_REQUIRES, ROOT, type BuiltBundle } from '../scripts/build.ts';
 import { CHART_DIR } from '../scripts/chart-values-schema.ts';
 import { freePort, requireTool, TOOLS_DIR, waitUntil } from './support/process.ts';
 import { NONROOT, runInSandbox, startInSandbox } from './support/node-sandbox.ts';
@@ -69,6 +69,15 @@ void describe('bundle contents', () => {
     }
   });
 
+  void test('no ES import of a built-in whose module object has getters: its namespace would run them all (node:http loads undici)', () => {
+    assert.ok(hasAccessors('node:http') && !hasAccessors('node:path'));
+    for (const name of ['agent', 'webhook', 'sidekey']) {
+      const imports = Object.values(bundle(name).metafile.outputs).flatMap((o) => o.imports.filter((i) => i.external && i.kind !== 'require-call'));
+      assert.ok(imports.length > 0, `${name}: ES imports of built-ins are left in the bundle`);
+      assert.deepEqual([...new Set(imports.filter((i) => hasAccessors(i.path)).map((i) => i.path))], [], name);
+    }
+  });
+
   void test('the agent bundle holds no Kubernetes client, and loads each provider with its SDK only when used', () => {
     const { metafile } = bundle('agent');
     const inputs = Object.keys(metafile.inputs);
@@ -79,7 +88,7 @@ void describe('bundle contents', () => {
       assert.ok(inputs.includes(module), `${module} is bundled`);
       assert.ok(!eager.has(module), `${module} is not loaded at start`);
     }
-    for (const sdk of ['@aws-sdk/client-secrets-manager', 'node-vault', 'chokidar']) {
+    for (const sdk of ['@aws-sdk/client-secrets-manager', 'node-vault', 'chokidar', 'yaml']) {
       assert.notDeepEqual(fromPackage(inputs, sdk), [], `${sdk} is bundled`);
       assert.deepEqual(fromPackage(eager, sdk), [], `${sdk} is not loaded at start`);
     }

@@ -85,7 +85,7 @@ for (const image of ['agent', 'webhook']) {
       const bundle = built.find((b) => b.name === image)!;
       const folders = new Set(
         Object.keys(bundle.metafile.inputs)
-          .filter((input) => !`/${input}`.includes('/node_modules/') && !input.endsWith('-entry.ts'))
+          .filter((input) => !`/${input}`.includes('/node_modules/') && !input.endsWith('-entry.ts') && !input.startsWith('builtin-module:'))
           .map((input) => `${input.split('/')[0]!}/`),
       );
       for (const folder of folders) assert.ok(copied.includes(folder), `the ${image} bundle is built from ${folder}, which the build stage does not copy`);
