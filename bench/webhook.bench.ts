@@ -272,9 +272,23 @@ async function drive(port: number, agent: Agent, pid: number, fixedRate: number 
   return { rate: latencies.length / elapsed, p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), errors, peakRss, lag, cpuMs, others };
 }
 
+/**
+ * Pins every thread of this process (V8's GC helpers and the libuv pool too, not only the main thread) to the
+ * load generator's CPU. taskset -a fails when a thread exits while it walks them, so it tries again.
+ */
+function pinToClientCpu(): void {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      execFileSync('taskset', ['-a', '-cp', CLIENT_CPU, String(process.pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
+      return;
+    } catch (err) {
+      if (attempt === 3) throw err;
+    }
+  }
+}
+
 async function main(): Promise<void> {
-  // -a: every thread (V8's GC helpers and the libuv pool too), not only the main one.
-  execFileSync('taskset', ['-a', '-cp', CLIENT_CPU, String(process.pid)], { stdio: 'ignore' });
+  pinToClientCpu();
   // Loaded here, so the baseline server process (this file with --baseline) carries none of it.
   const { buildAll } = await import('../scripts/build.ts');
   const { createTestCa } = await import('../test/support/test-ca.ts');
