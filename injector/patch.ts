@@ -13,7 +13,12 @@ export function cloneJson<T>(value: T): T {
 
 /** A JSON pointer from tokens, with RFC 6901 escaping. */
 export function pointer(tokens: readonly (string | number)[]): string {
-  return tokens.map((t) => `/${String(t).replaceAll('~', '~0').replaceAll('/', '~1')}`).join('');
+  let out = '';
+  for (const t of tokens) {
+    const token = String(t);
+    out += `/${token.includes('~') || token.includes('/') ? token.replaceAll('~', '~0').replaceAll('/', '~1') : token}`;
+  }
+  return out;
 }
 
 export class PatchRecorder {
