@@ -82,13 +82,31 @@ const BUILTINS_WITHOUT_NAMESPACE: Plugin = {
   },
 };
 
+/**
+ * node-vault requires axios at load but never calls it when given a transport, and the agent always gives it
+ * ours (agent/providers/vault-transport.ts). Axios and what it pulls in (form-data, mime-db, follow-redirects)
+ * are a third of the Vault provider's code, and axios reads globalThis.fetch at load, which loads undici: the
+ * bundles carry, in its place, a module that names the mistake if node-vault were ever created without it.
+ */
+export const NODE_VAULT_WITHOUT_AXIOS: Plugin = {
+  name: 'node-vault-without-axios',
+  setup(b) {
+    b.onResolve({ filter: /^axios$/ }, (args) => (args.importer.includes('/node_modules/node-vault/') ? { path: 'axios', namespace: 'without-axios' } : undefined));
+    b.onLoad({ filter: /.*/, namespace: 'without-axios' }, () => ({
+      loader: 'js',
+      contents:
+        "module.exports = { create() { throw new Error('axios is not bundled: create node-vault with the transport of agent/providers/vault-transport.ts'); } };\n",
+    }));
+  },
+};
+
 const runSubcommand = (module: string): string =>
   `import { main } from './cli/${module}.ts';\nprocess.exitCode = await main(process.argv.slice(2));\n`;
 
 const BUNDLES: readonly BundleSpec[] = [
-  { name: 'agent', entry: runSubcommand('agent'), split: true },
+  { name: 'agent', entry: runSubcommand('agent'), split: true, plugins: [NODE_VAULT_WITHOUT_AXIOS] },
   { name: 'webhook', entry: runSubcommand('webhook') },
-  { name: 'sidekey', entry: "import './cli/sidekey.ts';\n", plugins: [DEMO_FROM_SOURCE] },
+  { name: 'sidekey', entry: "import './cli/sidekey.ts';\n", plugins: [DEMO_FROM_SOURCE, NODE_VAULT_WITHOUT_AXIOS] },
 ];
 
 export interface BuiltBundle {

@@ -94,6 +94,13 @@ void describe('bundle contents', () => {
     }
   });
 
+  void test('node-vault is bundled without axios: it always gets our transport', () => {
+    for (const name of ['agent', 'sidekey']) {
+      const inputs = Object.keys(bundle(name).metafile.inputs);
+      for (const pkg of ['axios', 'form-data', 'mime-db', 'follow-redirects']) assert.deepEqual(fromPackage(inputs, pkg), [], `${name} bundle: ${pkg}`);
+    }
+  });
+
   void test('the webhook bundle holds no secret-store SDK (it makes no backend calls), and its Kubernetes client is lazy', () => {
     const { metafile } = bundle('webhook');
     const inputs = Object.keys(metafile.inputs);

@@ -1,5 +1,5 @@
-// The typed adapter over node-vault. node-vault supplies the transport (axios, TLS options, the
-// X-Vault-Namespace header); everything else is ours:
+// The typed adapter over node-vault. node-vault builds the requests (URL, the X-Vault-Namespace header) and
+// sends them through our node:http/https transport (vault-transport.ts) instead of axios; everything else is ours:
 // - only its generic read/write calls are used. Its generated commands (kubernetesLogin, tokenRenewSelf, …)
 //   validate with tv4 and set client.token as a side effect, and its start*Renewal timers overflow Node's
 //   timer limit for long TTLs (fires after 1 ms) and never log in again, so they are never called;
@@ -7,9 +7,11 @@
 // - node-vault's implicit environment (VAULT_TOKEN, VAULT_NAMESPACE, VAULT_PREFIX, VAULT_SKIP_VERIFY) and its
 //   `debug` output (which prints request bodies, login secrets included) are switched off;
 // - every answer is validated with zod; errors become VaultCallError values with the HTTP status and Vault's
-//   own message but never the transport error object (axios errors carry the request headers, token included).
+//   own message but never the transport error object (transport errors of HTTP clients carry the request
+//   headers, token included).
 import nodeVault from 'node-vault';
 import type * as z from 'zod/mini';
+import { requestPromiseFor } from './vault-transport.ts';
 
 export interface VaultClientOptions {
   readonly addr: string;
@@ -66,8 +68,9 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
     pathPrefix: '',
     ...(options.namespace === undefined ? {} : { namespace: options.namespace }),
     debug: () => undefined,
-    // strictSSL here also overrides VAULT_SKIP_VERIFY; the CA makes node-vault build one https.Agent for all calls.
-    requestOptions: { strictSSL: true, timeout: options.timeoutMs ?? 10_000, ...(options.ca === undefined ? {} : { ca: options.ca }) },
+    // The transport always verifies certificates, so node-vault's VAULT_SKIP_VERIFY has no effect.
+    'request-promise': requestPromiseFor(options.ca),
+    requestOptions: { timeout: options.timeoutMs ?? 10_000 },
   });
   // node-vault falls back to VAULT_TOKEN / VAULT_NAMESPACE / VAULT_PREFIX from the environment: undo that.
   client.token = '';
