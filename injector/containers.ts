@@ -33,11 +33,11 @@ function securityContext(plan: InjectionPlan): JsonObject {
   };
 }
 
-function env(plan: InjectionPlan, config: AgentConfig): JsonObject[] {
+function env(plan: InjectionPlan, configText: string): JsonObject[] {
   const fieldRef = (name: string, fieldPath: string): JsonObject => ({ name, valueFrom: { fieldRef: { fieldPath } } });
   const { fileStore } = plan.backends;
   return [
-    { name: CONFIG_ENV, value: JSON.stringify(config) },
+    { name: CONFIG_ENV, value: configText },
     fieldRef('POD_NAME', 'metadata.name'),
     fieldRef('POD_NAMESPACE', 'metadata.namespace'),
     ...(fileStore === undefined ? [] : [{ name: FILE_STORE_ENV, value: fileStore }]),
@@ -66,6 +66,8 @@ function probes(port: number): JsonObject {
 export interface AgentContainerInput {
   readonly name: string;
   readonly config: AgentConfig;
+  /** JSON.stringify(config), the value of SIDEKEY_CONFIG. */
+  readonly configText: string;
   readonly plan: InjectionPlan;
   readonly settings: InjectionSettings;
   /** A native sidecar: an init container with restartPolicy Always. */
@@ -80,7 +82,7 @@ export function agentContainer(input: AgentContainerInput): JsonObject {
     image: image(input.settings),
     imagePullPolicy: input.settings.image.pullPolicy,
     ...(input.native ? { restartPolicy: 'Always' } : {}),
-    env: env(plan, config),
+    env: env(plan, input.configText),
     ...(running ? { ports: [{ name: AGENT_PORT_NAME, containerPort: config.port, protocol: 'TCP' }] } : {}),
     resources: {
       requests: { cpu: plan.resources.cpu, memory: plan.resources.memory },

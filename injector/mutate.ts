@@ -1,7 +1,7 @@
 // mutatePod(): pure, no I/O. Validates the pod's sidekey.io annotations, builds the injected pod of
 // DESIGN.md §3 and the minimal RFC 6902 patch (adds only; arrays are appended to or inserted into, never
 // rewritten) that turns the input into it. Nothing is half-injected: any problem denies the whole pod.
-import { createHash } from 'node:crypto';
+import { hash as digest } from 'node:crypto';
 import type { Operation } from 'rfc6902';
 import type { AgentConfig } from './agent-config.ts';
 import { parseAnnotations } from './annotations.ts';
@@ -49,20 +49,21 @@ export function mutatePod(input: unknown, options: MutateOptions): MutateResult 
   const { plan } = planned;
   const mutated = copyForEdit(pod, plan);
   const patch = new PatchRecorder();
-  const configs = inject(mutated, plan, options, patch);
-  const oversized = oversizedConfig(configs);
+  const agents = inject(mutated, plan, options, patch);
+  const oversized = oversizedConfig(agents);
   if (oversized !== undefined) return { kind: 'denied', problems: [oversized], warnings };
-  const hash = specHash(plan, configs, options);
+  const hash = specHash(plan, agents, options);
   patch.set(mutated.metadata?.annotations ?? {}, ['metadata', 'annotations'], STATUS_ANNOTATION, `injected ${hash}`);
+  const configs = Object.fromEntries(agents.map((a) => [a.name, a.config]));
   return { kind: 'injected', pod: mutated, patch: patch.operations, warnings, configs, hash };
 }
 
 /** Linux refuses to exec with one environment string over 128 KiB (MAX_ARG_STRLEN), so the agent would never start. */
 const MAX_ENV_STRING_BYTES = 131_072;
 
-function oversizedConfig(configs: Readonly<Record<string, AgentConfig>>): Problem | undefined {
-  for (const config of Object.values(configs)) {
-    const bytes = Buffer.byteLength(`${CONFIG_ENV}=${JSON.stringify(config)}`) + 1;
+function oversizedConfig(agents: readonly AddedAgent[]): Problem | undefined {
+  for (const { configText } of agents) {
+    const bytes = Buffer.byteLength(`${CONFIG_ENV}=${configText}`) + 1;
     if (bytes > MAX_ENV_STRING_BYTES) {
       return {
         code: PROBLEM_CODES.configTooLarge,
@@ -120,8 +121,15 @@ function layout(mode: InjectionPlan['mode']): readonly Added[] {
   }
 }
 
-/** Applies the plan to `pod` in place, recording the patch; returns the agent configs by container name. */
-function inject(pod: Pod, plan: InjectionPlan, options: MutateOptions, patch: PatchRecorder): Record<string, AgentConfig> {
+/** An added agent container's configuration, and its JSON text (the env value; serialized once, it is also measured and hashed). */
+interface AddedAgent {
+  readonly name: string;
+  readonly config: AgentConfig;
+  readonly configText: string;
+}
+
+/** Applies the plan to `pod` in place, recording the patch; returns the added agents' configs in layout order. */
+function inject(pod: Pod, plan: InjectionPlan, options: MutateOptions, patch: PatchRecorder): AddedAgent[] {
   const spec = pod.spec as PodSpec & JsonObject;
   const targets = new Set(plan.targets);
   const lists = [['containers', spec.containers], ['initContainers', spec.initContainers ?? []]] as const;
@@ -134,22 +142,28 @@ function inject(pod: Pod, plan: InjectionPlan, options: MutateOptions, patch: Pa
       }
     });
   }
-  const configs: Record<string, AgentConfig> = {};
+  const agents: AddedAgent[] = [];
   const init: JsonObject[] = [];
   for (const added of layout(plan.mode)) {
     const config: AgentConfig = { ...plan.config, role: added.role };
-    configs[added.name] = config;
-    const container = agentContainer({ name: added.name, config, plan, settings: options.settings, native: added.native });
+    const configText = JSON.stringify(config);
+    agents.push({ name: added.name, config, configText });
+    const container = agentContainer({ name: added.name, config, configText, plan, settings: options.settings, native: added.native });
     if (added.list === 'init') init.push(container);
     else patch.append(spec, ['spec'], 'containers', [container]);
   }
   patch.prepend(spec, ['spec'], 'initContainers', init);
   patch.append(spec, ['spec'], 'volumes', agentVolumes(plan));
   if (plan.signalTarget !== undefined) patch.assign(spec, ['spec'], 'shareProcessNamespace', true);
-  return configs;
+  return agents;
 }
 
-function specHash(plan: InjectionPlan, configs: Readonly<Record<string, AgentConfig>>, options: MutateOptions): string {
-  const material = JSON.stringify([configs, plan.mountPath, plan.targets, plan.resources, plan.tmpfsSize, options.settings.image]);
-  return createHash('sha256').update(material).digest('hex').slice(0, 16);
+/**
+ * The SHA-256 of JSON.stringify([configs by name, mountPath, targets, resources, tmpfsSize, image]), built
+ * from the config texts already made rather than serializing the configs again (same text, same hash).
+ */
+function specHash(plan: InjectionPlan, agents: readonly AddedAgent[], options: MutateOptions): string {
+  const configs = agents.map((a) => `${JSON.stringify(a.name)}:${a.configText}`).join(',');
+  const rest = JSON.stringify([plan.mountPath, plan.targets, plan.resources, plan.tmpfsSize, options.settings.image]);
+  return digest('sha256', `[{${configs}},${rest.slice(1)}`, 'hex').slice(0, 16);
 }
