@@ -6,6 +6,7 @@ import type { MutateOptions } from '../injector/mutate.ts';
 import { ANNOTATION_PREFIX } from '../injector/constants.ts';
 import { formatProblem, printable, quote } from '../injector/problems.ts';
 import type { Problem } from '../injector/problems.ts';
+import { validator } from '../injector/schema-predicate.ts';
 import { ALWAYS_EXCLUDED_NAMESPACES } from './config.ts';
 import type { WebhookConfig } from './config.ts';
 
@@ -29,7 +30,9 @@ const reviewSchema = z.object({
     dryRun: z.boolean().optional(),
   }),
 });
-type ReviewRequest = z.infer<typeof reviewSchema>['request'];
+type Review = z.infer<typeof reviewSchema>;
+type ReviewRequest = Review['request'];
+const validateReview = validator(reviewSchema);
 
 export const RESULTS = ['injected', 'skipped', 'denied', 'invalid'] as const;
 export type ReviewResult = (typeof RESULTS)[number];
@@ -70,13 +73,10 @@ export function reviewAdmission(text: string, ctx: ReviewContext): ReviewOutcome
   } catch {
     return invalid('the body is not valid JSON');
   }
-  const parsed = reviewSchema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const where = issue?.path.join('.') ?? '';
-    return invalid(`not an AdmissionReview ${API_VERSION}: ${where === '' ? '(root)' : where}: ${issue?.message ?? 'invalid'}`);
-  }
-  return decide(parsed.data.request, ctx);
+  const issue = validateReview(raw);
+  if (issue !== undefined) return invalid(`not an AdmissionReview ${API_VERSION}: ${issue}`);
+  // Valid, so only unknown keys tell it from what zod would return, and decide() reads none.
+  return decide((raw as Review).request, ctx);
 }
 
 function decide(request: ReviewRequest, ctx: ReviewContext): ReviewOutcome {
