@@ -16,7 +16,9 @@ declare module 'prom-client/lib/histogram.js' {
   import { Histogram } from 'prom-client';
   export = Histogram;
 }
-declare module 'prom-client/lib/defaultMetrics.js' {
-  import { collectDefaultMetrics } from 'prom-client';
-  export = collectDefaultMetrics;
+// Each default-metric module registers its metrics on the registry, names prefixed.
+declare module 'prom-client/lib/metrics/*.js' {
+  import type { Registry } from 'prom-client';
+  function register(registry: Registry, config: { prefix: string }): void;
+  export = register;
 }
