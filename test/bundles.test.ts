@@ -12,12 +12,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import type { Metafile } from 'esbuild';
+import { build, type Metafile } from 'esbuild';
 import { parseAllDocuments } from 'yaml';
-import { buildAll, hasAccessors, OPTIONAL_REQUIRES, ROOT, type BuiltBundle } from '../scripts/build.ts';
+import { buildAll, hasAccessors, LAZY_BUILTIN_MODULES, LAZY_BUILTINS, OPTIONAL_REQUIRES, ROOT, type BuiltBundle } from '../scripts/build.ts';
 import { CHART_DIR } from '../scripts/chart-values-schema.ts';
 import { freePort, requireTool, TOOLS_DIR, waitUntil } from './support/process.ts';
 import { NONROOT, runInSandbox, startInSandbox } from './support/node-sandbox.ts';
+import { startOpenBao } from './support/openbao.ts';
 import { createTestCa } from './support/test-ca.ts';
 
 const run = promisify(execFile);
@@ -101,6 +102,23 @@ void describe('bundle contents', () => {
     }
   });
 
+  void test('https, tls and http2 load on the first use of one of their exports, not when required', async () => {
+    const entry = `import { request } from 'node:https';
+      import { constants } from 'node:http2';
+      import * as tls from 'node:tls';
+      const loaded = () => process.moduleLoadList.filter((m) => /^NativeModule (https|tls|http2)$/.test(m)).map((m) => m.slice(13)).sort();
+      const atStart = loaded();
+      const header = constants.HTTP2_HEADER_PATH;
+      const afterConstants = loaded();
+      const secure = typeof request === 'function' && tls.DEFAULT_MIN_VERSION.startsWith('TLS');
+      process.stdout.write(JSON.stringify({ atStart, header, afterConstants, secure, atEnd: loaded() }));`;
+    const result = await build({ stdin: { contents: entry, loader: 'js' }, bundle: true, platform: 'node', format: 'esm', write: false, plugins: [LAZY_BUILTIN_MODULES], logLevel: 'error' });
+    const ran = spawnSync(NODE, ['--input-type=module'], { input: result.outputFiles[0]?.text ?? '', encoding: 'utf8' });
+    assert.equal(ran.status, 0, ran.stderr);
+    // http2 needs tls itself; https waits for its own first use.
+    assert.deepEqual(JSON.parse(ran.stdout), { atStart: [], header: ':path', afterConstants: ['http2', 'tls'], secure: true, atEnd: [...LAZY_BUILTINS].sort() });
+  });
+
   void test('the webhook bundle holds no secret-store SDK (it makes no backend calls), and its Kubernetes client is lazy', () => {
     const { metafile } = bundle('webhook');
     const inputs = Object.keys(metafile.inputs);
@@ -175,6 +193,33 @@ void describe('bundles in the image sandbox (uid 65532, read-only root, only nod
       await agent.stop();
     }
     assert.equal(agent.child.exitCode, 0, `the agent stops cleanly on SIGTERM as PID 1:\n${agent.output()}`);
+  });
+
+  void test('the agent reads Vault over TLS with a private CA (https loads on its first call)', async () => {
+    const bao = await startOpenBao({ tls: true });
+    const dir = mkdtempSync(join(work, 'vault-tls-'));
+    const tokenFile = join(work, 'vault-tls-token');
+    writeFileSync(tokenFile, bao.rootToken);
+    try {
+      await bao.api('POST', 'secret/data/app', { data: { password: 'over-tls' } });
+      const config = {
+        version: 1,
+        mode: 'init-only',
+        role: 'init',
+        secretsDir: join(dir, 'secrets'),
+        port: await freePort(),
+        fileMode: 0o400,
+        files: [{ name: 'password', ref: { provider: 'vault', path: 'secret/app', field: 'password' } }],
+        reload: { kind: 'none' },
+        vault: { addr: bao.addr, auth: 'token', authPath: 'token', tokenFile, caFile: bao.caFile ?? '' },
+      };
+      mkdirSync(config.secretsDir);
+      const ran = await run(NODE, [bundle('agent').file], { env: { PATH: process.env.PATH ?? '', SIDEKEY_CONFIG: JSON.stringify(config) } });
+      assert.ok(!ran.stdout.includes('over-tls'), 'no value in the logs');
+      assert.equal(readFileSync(join(config.secretsDir, 'password'), 'utf8'), 'over-tls');
+    } finally {
+      await bao.stop();
+    }
   });
 
   void test('the webhook boots on the chart\'s configuration, answers over TLS and stops on SIGTERM', async () => {

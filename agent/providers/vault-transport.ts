@@ -73,7 +73,9 @@ function readAnswer(response: IncomingMessage, fail: (error: TransportError) => 
  */
 export function createTransport(ca: string | undefined): Transport {
   const httpAgent = new HttpAgent({ keepAlive: true, timeout: 30_000 });
-  const httpsAgent = new HttpsAgent({ keepAlive: true, timeout: 30_000, rejectUnauthorized: true, ...(ca === undefined ? {} : { ca }) });
+  // Made on the first HTTPS call: in the agent bundle, node:https (and OpenSSL's TLS side) loads only then.
+  let httpsAgent: HttpsAgent | undefined;
+  const secureAgent = (): HttpsAgent => (httpsAgent ??= new HttpsAgent({ keepAlive: true, timeout: 30_000, rejectUnauthorized: true, ...(ca === undefined ? {} : { ca }) }));
 
   return (options) =>
     new Promise<TransportResponse>((resolve, reject) => {
@@ -94,7 +96,7 @@ export function createTransport(ca: string | undefined): Transport {
       };
       // One deadline for the whole call (connect, send, answer), as axios' timeout had.
       const deadline = setTimeout(() => { fail(new TransportError('ETIMEDOUT', `no complete answer within ${timeoutMs} ms`)); }, timeoutMs);
-      const request = (https ? httpsRequest : httpRequest)(url, { method: options.method, headers, agent: https ? httpsAgent : httpAgent }, (response) => {
+      const request = (https ? httpsRequest : httpRequest)(url, { method: options.method, headers, agent: https ? secureAgent() : httpAgent }, (response) => {
         readAnswer(response, fail, (bytes) => {
           clearTimeout(deadline);
           resolve({ statusCode: response.statusCode ?? 0, body: parseAnswer(bytes), request: { path: url.pathname } });
