@@ -143,7 +143,9 @@ function baoAgentConfig(bao: OpenBaoHandle, dir: string, approle: { roleIdFile: 
     { length: n },
     (_, i) => `template {\n  destination = "${join(dir, `s${i}`)}"\n  perms = "0400"\n  contents = "{{ with secret \\"kv2/data/app/s${i}\\" }}{{ .Data.data.password }}{{ end }}"\n}`,
   );
-  return `vault { address = "${bao.addr}" }
+  return `vault {
+  address = "${bao.addr}"${bao.caFile === undefined ? '' : `\n  ca_cert = "${bao.caFile}"`}
+}
 auto_auth {
   method "approle" {
     mount_path = "auth/approle"
@@ -159,25 +161,27 @@ ${templates.join('\n')}
 `;
 }
 
-async function versusBaoAgent(agentBundle: string): Promise<Map<string, Run>> {
-  const bao = await startOpenBao();
+/** Sidekey's agent and bao agent in turn on the same OpenBao (over TLS with its dev CA when `tls`), per count. */
+async function versusBaoAgent(agentBundle: string, tls: boolean, counts: readonly number[]): Promise<Map<string, Run>> {
+  const bao = await startOpenBao({ tls });
   const results = new Map<string, Run>();
+  const suffix = tls ? ' TLS' : '';
   try {
     await bao.writePolicy('read-all', READ_ALL_POLICY);
     const approle = await bao.setupAppRole('bench', ['read-all'], work);
     await bao.enableKv('kv2', 2);
-    for (let i = 0; i < 50; i++) await bao.api('POST', `kv2/data/app/s${i}`, { data: { password: `bench-${i}` } });
-    for (const n of [1, 50]) {
+    for (let i = 0; i < Math.max(...counts); i++) await bao.api('POST', `kv2/data/app/s${i}`, { data: { password: `bench-${i}` } });
+    for (const n of counts) {
       const names = Array.from({ length: n }, (_, i) => `s${i}`);
       const files = names.map((name, i) => ({ name, ref: { provider: 'vault' as const, path: `kv2/app/s${i}`, field: 'password' } }));
-      const vault = { addr: bao.addr, auth: 'approle' as const, authPath: 'approle', ...approle };
+      const vault = { addr: bao.addr, auth: 'approle' as const, authPath: 'approle', ...approle, ...(bao.caFile === undefined ? {} : { caFile: bao.caFile }) };
       const sidekeyDir = mkdtempSync(join(work, 'sidekey-'));
       const config = agentConfig(sidekeyDir, await freePort(), files, { vault });
-      results.set(`sidekey vault ${n}`, await measure(() => start(process.execPath, [agentBundle], { SIDEKEY_CONFIG: config, SIDEKEY_LOG_LEVEL: 'warn' }), sidekeyDir, names));
+      results.set(`sidekey vault ${n}${suffix}`, await measure(() => start(process.execPath, [agentBundle], { SIDEKEY_CONFIG: config, SIDEKEY_LOG_LEVEL: 'warn' }), sidekeyDir, names));
       const baoDir = mkdtempSync(join(work, 'bao-'));
-      const hcl = join(work, `bao-agent-${n}.hcl`);
+      const hcl = join(work, `bao-agent-${n}${tls ? '-tls' : ''}.hcl`);
       writeFileSync(hcl, baoAgentConfig(bao, baoDir, approle, n));
-      results.set(`bao agent ${n}`, await measure(() => start(BAO_BINARY, ['agent', `-config=${hcl}`, '-log-level=warn'], {}), baoDir, names));
+      results.set(`bao agent ${n}${suffix}`, await measure(() => start(BAO_BINARY, ['agent', `-config=${hcl}`, '-log-level=warn'], {}), baoDir, names));
     }
   } finally {
     await bao.stop();
@@ -254,16 +258,16 @@ async function main(): Promise<void> {
   if (bundle === undefined) throw new Error('no agent bundle');
   await dependencyCosts();
 
-  print('\n2. sidekey agent (bundle) vs bao agent, same OpenBao, approle login, KV v2 (MiB, ms, millicores)');
-  const runs = await versusBaoAgent(bundle.file);
+  print('\n2. sidekey agent (bundle) vs bao agent, same OpenBao (HTTP, and TLS with its dev CA), approle login, KV v2 (MiB, ms, millicores)');
+  const runs = new Map([...(await versusBaoAgent(bundle.file, false, [1, 50])), ...(await versusBaoAgent(bundle.file, true, [1]))]);
   const widths = [22, 8, 8, 14, 14];
   print(row(['process', 'RSS', 'anon', 'first file ms', 'idle mCPU'], widths));
   for (const [label, r] of runs) print(row([label, fmt(r.rssMiB), fmt(r.anonMiB), fmt(r.firstFileMs, 0), fmt(r.idleMillicores, 2)], widths));
-  for (const n of [1, 50]) {
-    const s = runs.get(`sidekey vault ${n}`);
-    const b = runs.get(`bao agent ${n}`);
+  for (const key of ['1', '50', '1 TLS']) {
+    const s = runs.get(`sidekey vault ${key}`);
+    const b = runs.get(`bao agent ${key}`);
     if (s === undefined || b === undefined) continue;
-    print(`ratio sidekey/bao, ${String(n).padStart(2)} secrets: RSS ${fmt(s.rssMiB / b.rssMiB, 2)}  private ${fmt(s.anonMiB / b.anonMiB, 2)}  time to files ${fmt(s.firstFileMs / b.firstFileMs, 2)}`);
+    print(`ratio sidekey/bao, ${key.padStart(5)} secrets: RSS ${fmt(s.rssMiB / b.rssMiB, 2)}  private ${fmt(s.anonMiB / b.anonMiB, 2)}  time to files ${fmt(s.firstFileMs / b.firstFileMs, 2)}`);
   }
 
   print('\n3. AWS Secrets Manager (moto)');
@@ -276,12 +280,21 @@ async function main(): Promise<void> {
 
   print('\n4. One backend, one secret (target: RSS at most 60 MiB; private memory and time to the file against bao agent)');
   const bao = runs.get('bao agent 1');
-  const one: [string, Run | undefined][] = [['file store', await fileStoreOne(bundle.file)], ['AWS (moto)', aws.one], ['Vault (OpenBao)', runs.get('sidekey vault 1')], ['bao agent', bao]];
-  print(row(['agent, 1 secret', 'RSS', 'anon', 'first file ms', 'anon/bao', 'time/bao'], [22, 8, 8, 14, 10, 10]));
-  for (const [label, r] of one) {
-    if (r === undefined) continue;
-    const ratios = bao === undefined ? ['', ''] : [fmt(r.anonMiB / bao.anonMiB, 2), fmt(r.firstFileMs / bao.firstFileMs, 2)];
-    print(row([label, fmt(r.rssMiB), fmt(r.anonMiB), fmt(r.firstFileMs, 0), ...ratios], [22, 8, 8, 14, 10, 10]));
+  const baoTls = runs.get('bao agent 1 TLS');
+  // Each row's ratios are against bao agent over the same transport (the file store and moto against HTTP).
+  const one: [string, Run | undefined, Run | undefined][] = [
+    ['file store', await fileStoreOne(bundle.file), bao],
+    ['AWS (moto, HTTP)', aws.one, bao],
+    ['Vault (OpenBao, HTTP)', runs.get('sidekey vault 1'), bao],
+    ['Vault (OpenBao, TLS)', runs.get('sidekey vault 1 TLS'), baoTls],
+    ['bao agent (HTTP)', bao, bao],
+    ['bao agent (TLS)', baoTls, baoTls],
+  ];
+  const widths4 = [22, 8, 8, 14, 10, 10];
+  print(row(['agent, 1 secret', 'RSS', 'anon', 'first file ms', 'anon/bao', 'time/bao'], widths4));
+  for (const [label, r, reference] of one) {
+    if (r === undefined || reference === undefined) continue;
+    print(row([label, fmt(r.rssMiB), fmt(r.anonMiB), fmt(r.firstFileMs, 0), fmt(r.anonMiB / reference.anonMiB, 2), fmt(r.firstFileMs / reference.firstFileMs, 2)], widths4));
   }
 }
 
