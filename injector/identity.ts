@@ -2,6 +2,7 @@
 // Identity webhooks ran before us and mounted tokens into the app containers only, so the agent gets copies
 // of those env vars and mounts. The agent never receives a credential value, only where to read one.
 import type { Container, EnvVar, VolumeMount } from './pod-shape.ts';
+import { trimSlashes } from './mount-path.ts';
 import { cloneJson } from './patch.ts';
 
 export const SA_TOKEN_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -37,12 +38,12 @@ function dirname(path: string): string {
 
 /** Collects identity env and token mounts, preferring the containers that will get the secrets. */
 export function collectIdentity(containers: readonly Container[]): PodIdentity {
-  const saMount = containers.flatMap((c) => c.volumeMounts ?? []).find((m) => SA_TOKEN_DIRS.includes(m.mountPath.replace(/\/+$/, '')));
+  const saMount = containers.flatMap((c) => c.volumeMounts ?? []).find((m) => SA_TOKEN_DIRS.includes(trimSlashes(m.mountPath)));
   const source = containers.find((c) => (c.env ?? []).some((e) => MARKER_ENV.includes(e.name)));
   const env = (source?.env ?? []).filter((e) => IDENTITY_ENV.includes(e.name));
   const tokenDirs = env.filter((e) => TOKEN_FILE_ENV.includes(e.name) && typeof e['value'] === 'string').map((e) => dirname(e['value'] as string));
   const awsMounts = (source?.volumeMounts ?? []).filter(
-    (m) => IDENTITY_VOLUMES.includes(m.name) || tokenDirs.includes(m.mountPath.replace(/\/+$/, '')),
+    (m) => IDENTITY_VOLUMES.includes(m.name) || tokenDirs.includes(trimSlashes(m.mountPath)),
   );
   const regionVar = ['AWS_REGION', 'AWS_DEFAULT_REGION'].map((n) => env.find((e) => e.name === n)?.['value']).find((v) => typeof v === 'string');
   const mounts = [...(saMount === undefined ? [] : [saMount]), ...awsMounts].map((m) => cloneJson(m));

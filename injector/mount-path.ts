@@ -18,6 +18,11 @@ const SYSTEM_DIRS: readonly string[] = [
   '/var/log', '/var/run', '/var/tmp', '/home', '/run/secrets', '/var/run/secrets', '/app',
 ];
 
+/** The path without trailing slashes; most paths have none, and then no regex runs (this is on every admission's path). */
+export function trimSlashes(path: string): string {
+  return path.endsWith('/') ? path.replace(/\/+$/, '') : path;
+}
+
 export function isWithin(path: string, dir: string): boolean {
   return path === dir || path.startsWith(dir === '/' ? '/' : `${dir}/`);
 }
@@ -46,8 +51,8 @@ export type MountCheck =
 
 /** Refuses a path equal to or above an existing mount; reports one it would sit inside. */
 export function checkAgainstMounts(path: string, mounts: readonly ExistingMount[]): MountCheck {
-  const clash = mounts.find((m) => isWithin(m.mountPath.replace(/\/+$/, ''), path));
+  const clash = mounts.find((m) => isWithin(trimSlashes(m.mountPath), path));
   if (clash !== undefined) return { ok: false, clash };
-  const nestedIn = mounts.find((m) => isWithin(path, m.mountPath.replace(/\/+$/, '')));
+  const nestedIn = mounts.find((m) => isWithin(path, trimSlashes(m.mountPath)));
   return nestedIn === undefined ? { ok: true } : { ok: true, nestedIn };
 }
