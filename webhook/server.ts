@@ -55,7 +55,9 @@ function readBody(req: IncomingMessage, max: number): Promise<Body> {
     };
     req.on('data', onData);
     req.on('end', () => {
-      resolve({ ok: true, text: Buffer.concat(chunks).toString('utf8') });
+      // A keep-alive TLS request of a usual review arrives in one chunk: decode it without a copy.
+      const [first] = chunks;
+      resolve({ ok: true, text: chunks.length === 1 && first !== undefined ? first.toString('utf8') : Buffer.concat(chunks).toString('utf8') });
     });
     req.on('error', () => {
       resolve({ ok: false, status: 400, error: 'the request body could not be read' });
