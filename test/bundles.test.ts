@@ -239,6 +239,7 @@ void describe('bundles in the image sandbox (uid 65532, read-only root, only nod
     writeFileSync(join(tlsDir, 'tls.key'), leaf.key, { mode: 0o644 });
     const webhook = startInSandbox({
       bundle: bundle('webhook').file,
+      bundleDir: bundle('webhook').dir!,
       // The chart's container args and mounts.
       args: ['--config', '/etc/sidekey/config/config.json'],
       env: { POD_NAMESPACE: 'sidekey-system' },
