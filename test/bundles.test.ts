@@ -18,6 +18,7 @@ import { buildAll, hasAccessors, LAZY_BUILTIN_MODULES, LAZY_BUILTINS, OPTIONAL_R
 import { CHART_DIR } from '../scripts/chart-values-schema.ts';
 import { freePort, requireTool, TOOLS_DIR, waitUntil } from './support/process.ts';
 import { NONROOT, runInSandbox, startInSandbox } from './support/node-sandbox.ts';
+import { startFakeKubeApi } from './support/fake-kube-api.ts';
 import { startOpenBao } from './support/openbao.ts';
 import { createTestCa } from './support/test-ca.ts';
 
@@ -222,7 +223,7 @@ void describe('bundles in the image sandbox (uid 65532, read-only root, only nod
     }
   });
 
-  void test('the webhook boots on the chart\'s configuration, answers over TLS and stops on SIGTERM', async () => {
+  void test('the webhook boots on the chart\'s configuration, reads the cluster version (its Kubernetes client chunk), answers over TLS and stops on SIGTERM', async () => {
     const chart = await run(HELM, ['template', 'sk', CHART_DIR, '--namespace', 'sidekey-system', '--kube-version', '1.30.0', '--set', 'config.aws.region=eu-west-1', '--show-only', 'templates/configmap.yaml']);
     const configMap = parseAllDocuments(chart.stdout)[0]?.toJS() as { data: Record<string, string> };
     const [port, metricsPort] = [await freePort(), await freePort()];
@@ -237,15 +238,24 @@ void describe('bundles in the image sandbox (uid 65532, read-only root, only nod
     ca.dispose();
     writeFileSync(join(tlsDir, 'tls.crt'), leaf.cert);
     writeFileSync(join(tlsDir, 'tls.key'), leaf.key, { mode: 0o644 });
+    // sidecarMode auto (the chart's default) with a cluster configured: the webhook loads its Kubernetes client.
+    const kubeDir = join(work, 'webhook-kube');
+    mkdirSync(kubeDir);
+    const kube = await startFakeKubeApi(join(work, 'fake-kubeconfig'));
+    // The fake API speaks plain HTTP, which @kubernetes/client-node accepts only with TLS verification off.
+    const kubeconfig = JSON.parse(readFileSync(kube.kubeconfig, 'utf8')) as { clusters: { cluster: Record<string, unknown> }[] };
+    for (const { cluster } of kubeconfig.clusters) cluster['insecure-skip-tls-verify'] = true;
+    writeFileSync(join(kubeDir, 'config'), JSON.stringify(kubeconfig), { mode: 0o644 });
     const webhook = startInSandbox({
       bundle: bundle('webhook').file,
       bundleDir: bundle('webhook').dir!,
       // The chart's container args and mounts.
       args: ['--config', '/etc/sidekey/config/config.json'],
-      env: { POD_NAMESPACE: 'sidekey-system' },
+      env: { POD_NAMESPACE: 'sidekey-system', KUBECONFIG: '/etc/sidekey/kube/config' },
       volumes: [
         { hostPath: configDir, mountPath: '/etc/sidekey/config', readOnly: true },
         { hostPath: tlsDir, mountPath: '/etc/sidekey/tls', readOnly: true },
+        { hostPath: kubeDir, mountPath: '/etc/sidekey/kube', readOnly: true },
       ],
     });
     const call = (path: string, body?: unknown): Promise<{ status: number; text: string }> =>
@@ -266,6 +276,9 @@ void describe('bundles in the image sandbox (uid 65532, read-only root, only nod
     try {
       await waitUntil('webhook /healthz over TLS', webhook, async () => (await call('/healthz')).status === 200);
       assert.equal((await call('/readyz')).status, 200);
+      // Log lines are buffered (flushed within a second).
+      await waitUntil('the cluster version in the log', webhook, () => Promise.resolve(webhook.output().includes('"event":"cluster_version"')));
+      assert.match(webhook.output(), /"event":"cluster_version","major":"1","minor":"30","nativeSidecars":true/);
       const pod = {
         apiVersion: 'v1',
         kind: 'Pod',
@@ -288,6 +301,7 @@ void describe('bundles in the image sandbox (uid 65532, read-only root, only nod
       assert.ok(patch.includes(`"image":"ghcr.io/sidekey/sidekey-agent:${PACKAGE_VERSION}"`), 'the chart\'s agent image, tagged appVersion, reaches the pod');
     } finally {
       await webhook.stop(15_000);
+      await kube.close();
     }
     assert.equal(webhook.child.exitCode, 0, `the webhook drains and exits cleanly on SIGTERM as PID 1:\n${webhook.output()}`);
   });
