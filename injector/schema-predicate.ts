@@ -16,7 +16,7 @@ export function validator(schema: z.ZodType): Validate {
     const parsed = schema.safeParse(value);
     if (parsed.success) return undefined;
     const issue = parsed.error.issues[0];
-    return `${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`;
+    return `${issue?.path.map(String).join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`;
   };
 }
 
