@@ -6,19 +6,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { z } from 'zod';
 import { podShapeSchema } from './pod-shape.ts';
+import { seededRandom } from '../test/support/seeded-random.ts';
 import { validator } from './schema-predicate.ts';
 
-/** mulberry32: a small seeded generator, so a failure can be replayed. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const ODD_VALUES: readonly unknown[] = [
   undefined, null, true, 0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 53, '', 'a', '😀', '😀😀', 'ab', 'abc',
@@ -58,7 +48,7 @@ function alter(value: Json, next: () => number): Json {
 
 function agreesWithSchema(schema: z.ZodType, valid: Json, seed: number, count: number): void {
   const validate = validator(schema);
-  const next = random(seed);
+  const next = seededRandom(seed);
   assert.equal(validate(valid), undefined, 'the starting value is valid');
   let refused = 0;
   for (let i = 0; i < count; i++) {

@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { applyPatch } from 'rfc6902';
 import { assertWellFormed, tableConfig } from '../test/support/admission-cases.ts';
+import { seededRandom } from '../test/support/seeded-random.ts';
 import { createTestCa } from '../test/support/test-ca.ts';
 import type { TestCa } from '../test/support/test-ca.ts';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,18 +22,6 @@ import type { RunningWebhook } from './server.ts';
 const CANARY = 'SECRETCANARY';
 const ITERATIONS = 10_000;
 const OVER_HTTPS = 400;
-
-/** mulberry32: a small deterministic PRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const TRICKY = [
   '', ' ', '..', '../..', '/', '//', '.hidden', 'a/b', '~', '~1', '%2e%2e', '\u0000', '\n', '\u202e', '💥', 'true', 'false', 'null', '0',
@@ -175,7 +164,7 @@ void describe('fuzz', () => {
   const ctx = reviewContext(tableConfig({ fileStore: '/srv/store', vault: { addr: 'https://vault:8200', role: 'r' } }), true);
 
   void it(`${ITERATIONS} random and mutated reviews: no crash, well-formed answers`, () => {
-    const fuzz = new Fuzzer(prng(20261127));
+    const fuzz = new Fuzzer(seededRandom(20261127));
     const results = new Map<string, number>();
     for (let i = 0; i < ITERATIONS; i += 1) {
       const text = fuzz.review(i);
@@ -208,7 +197,7 @@ void describe('fuzz', () => {
     });
 
     void it(`${OVER_HTTPS} of them through the server: never a 5xx`, async () => {
-      const fuzz = new Fuzzer(prng(7));
+      const fuzz = new Fuzzer(seededRandom(7));
       for (let i = 0; i < OVER_HTTPS; i += 1) {
         const text = fuzz.review(i);
         const answer = await new Promise<{ status: number; body: unknown }>((resolve, reject) => {
