@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { APP_IMAGES, testImages } from './images.ts';
 import { PodFailedError, runPod } from './pod-runner.ts';
-import type { Pod, RunningPod } from './pod-runner.ts';
+import type { Pod, RunPodOptions, RunningPod } from './pod-runner.ts';
 import { containerArgv, containerEnv, containerUser, expand, quantityBytes } from './pod-spec.ts';
 import type { Status } from '../apps/secrets-dir.ts';
 
@@ -27,6 +27,19 @@ async function status(pod: RunningPod, port = 8080): Promise<Status> {
     if (answer !== undefined) return JSON.parse(answer.body) as Status;
     await sleep(100);
   }
+}
+
+/** A pod whose containers run once (restartPolicy Never), like a Job's. */
+function oneShotPod(metadata: NonNullable<Pod['metadata']>, spec: Omit<NonNullable<Pod['spec']>, 'restartPolicy'>): Pod {
+  return { apiVersion: 'v1', kind: 'Pod', metadata, spec: { restartPolicy: 'Never', ...spec } };
+}
+
+/** Runs a one-shot pod and waits until it has Succeeded. */
+async function runToSuccess(pod: Pod, options: Omit<RunPodOptions, 'images'> = {}): Promise<RunningPod> {
+  const run = await runPod(pod, { images, ...options });
+  running.push(run);
+  assert.equal(await run.completion(30_000), 'Succeeded', run.allLogs());
+  return run;
 }
 
 /** Runs a command inside a container's mount namespace and root (what `kubectl exec` would see). */
@@ -107,23 +120,16 @@ void describe('pod runner', { timeout: 60_000 }, () => {
   }
 
   void it('runs a Job: init container, app exits, the sidecar is then stopped', async () => {
-    const pod: Pod = {
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: { name: 'job', namespace: 'batch' },
-      spec: {
-        restartPolicy: 'Never',
+    const run = await runToSuccess(
+      oneShotPod({ name: 'job', namespace: 'batch' }, {
         volumes: [{ name: 'work', emptyDir: {} }],
         initContainers: [
           { name: 'prepare', image: APP_IMAGES.shell, args: ['echo "$(NS)" > /data/ns'], env: [{ name: 'NS', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } }], volumeMounts: [{ name: 'work', mountPath: '/data' }] },
           { name: 'side', image: APP_IMAGES.shell, restartPolicy: 'Always', args: ['trap "echo got TERM; exit 0" TERM; while true; do sleep 0.1; done'] },
         ],
         containers: [{ name: 'main', image: APP_IMAGES.node, env: [{ name: 'APP_ONCE', value: '1' }, { name: 'APP_SECRETS_DIR', value: '/data' }, { name: 'APP_EXPECT', value: 'ns' }], volumeMounts: [{ name: 'work', mountPath: '/data' }] }],
-      },
-    };
-    const run = await runPod(pod, { images });
-    running.push(run);
-    assert.equal(await run.completion(30_000), 'Succeeded', run.allLogs());
+      }),
+    );
     assert.equal(run.exitCode('prepare'), 0);
     assert.equal(run.exitCode('main'), 0);
     assert.match(run.logs('side'), /got TERM/);
@@ -158,18 +164,10 @@ void describe('pod runner', { timeout: 60_000 }, () => {
     await new Promise<void>((r) => other.listen(0, '127.0.0.1', r));
     const otherPort = (other.address() as AddressInfo).port;
     try {
-      const pod: Pod = {
-        apiVersion: 'v1',
-        kind: 'Pod',
-        metadata: { name: 'net' },
-        spec: {
-          restartPolicy: 'Never',
-          containers: [{ name: 'c', image: APP_IMAGES.shell, args: [`curl -sf http://127.0.0.1:${port}/ && ! curl -sf -m 2 http://127.0.0.1:${otherPort}/`] }],
-        },
-      };
-      const run = await runPod(pod, { images, services: [port] });
-      running.push(run);
-      assert.equal(await run.completion(30_000), 'Succeeded', run.allLogs());
+      const pod = oneShotPod({ name: 'net' }, {
+        containers: [{ name: 'c', image: APP_IMAGES.shell, args: [`curl -sf http://127.0.0.1:${port}/ && ! curl -sf -m 2 http://127.0.0.1:${otherPort}/`] }],
+      });
+      const run = await runToSuccess(pod, { services: [port] });
       assert.match(run.logs('c'), /pong/);
     } finally {
       server.close();
@@ -179,21 +177,13 @@ void describe('pod runner', { timeout: 60_000 }, () => {
 
   void it('projects the service-account token volume the API server adds', async () => {
     const sa = '/var/run/secrets/kubernetes.io/serviceaccount';
-    const pod: Pod = {
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: { name: 'sa', namespace: 'team-b' },
-      spec: {
-        restartPolicy: 'Never',
-        serviceAccountName: 'payments',
-        securityContext: { runAsUser: 1000 },
-        volumes: [{ name: 'kube-api-access-x1', projected: { sources: [{ serviceAccountToken: { path: 'token', expirationSeconds: 3607 } }, { downwardAPI: { items: [{ path: 'namespace', fieldRef: { fieldPath: 'metadata.namespace' } }] } }] } }],
-        containers: [{ name: 'c', image: APP_IMAGES.shell, args: [`echo "$(cat ${sa}/namespace) $(cat ${sa}/token)"`], volumeMounts: [{ name: 'kube-api-access-x1', mountPath: sa, readOnly: true }] }],
-      },
-    };
-    const run = await runPod(pod, { images, serviceAccountToken: (ns, name) => `token-for-${ns}-${name}` });
-    running.push(run);
-    assert.equal(await run.completion(30_000), 'Succeeded', run.allLogs());
+    const pod = oneShotPod({ name: 'sa', namespace: 'team-b' }, {
+      serviceAccountName: 'payments',
+      securityContext: { runAsUser: 1000 },
+      volumes: [{ name: 'kube-api-access-x1', projected: { sources: [{ serviceAccountToken: { path: 'token', expirationSeconds: 3607 } }, { downwardAPI: { items: [{ path: 'namespace', fieldRef: { fieldPath: 'metadata.namespace' } }] } }] } }],
+      containers: [{ name: 'c', image: APP_IMAGES.shell, args: [`echo "$(cat ${sa}/namespace) $(cat ${sa}/token)"`], volumeMounts: [{ name: 'kube-api-access-x1', mountPath: sa, readOnly: true }] }],
+    });
+    const run = await runToSuccess(pod, { serviceAccountToken: (ns, name) => `token-for-${ns}-${name}` });
     assert.equal(run.logs('c').trim(), 'team-b token-for-team-b-payments');
   });
 
