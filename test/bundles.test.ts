@@ -6,7 +6,6 @@
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { request } from 'node:https';
 import { isBuiltin } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +15,7 @@ import { build, type Metafile } from 'esbuild';
 import { parseAllDocuments } from 'yaml';
 import { buildAll, hasAccessors, LAZY_BUILTIN_MODULES, LAZY_BUILTINS, OPTIONAL_REQUIRES, ROOT, type BuiltBundle } from '../scripts/build.ts';
 import { CHART_DIR } from '../scripts/chart-values-schema.ts';
+import { httpCall, type HttpAnswer } from './support/http.ts';
 import { freePort, requireTool, TOOLS_DIR, waitUntil } from './support/process.ts';
 import { NONROOT, runInSandbox, startInSandbox } from './support/node-sandbox.ts';
 import { startFakeKubeApi } from './support/fake-kube-api.ts';
@@ -258,20 +258,13 @@ void describe('bundles in the image sandbox (uid 65532, read-only root, only nod
         { hostPath: kubeDir, mountPath: '/etc/sidekey/kube', readOnly: true },
       ],
     });
-    const call = (path: string, body?: unknown): Promise<{ status: number; text: string }> =>
-      new Promise((resolve, reject) => {
-        const req = request(
-          { host: '127.0.0.1', port, path, method: body === undefined ? 'GET' : 'POST', ca: ca.caCert, headers: { 'content-type': 'application/json' }, timeout: 2000 },
-          (res) => {
-            let text = '';
-            res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
-            res.on('end', () => {
-              resolve({ status: res.statusCode ?? 0, text });
-            });
-          },
-        );
-        req.on('error', reject);
-        req.end(body === undefined ? undefined : JSON.stringify(body));
+    const call = (path: string, body?: unknown): Promise<HttpAnswer> =>
+      httpCall(new URL(path, `https://127.0.0.1:${port}`), {
+        method: body === undefined ? 'GET' : 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        ca: ca.caCert,
+        timeoutMs: 2000,
       });
     try {
       await waitUntil('webhook /healthz over TLS', webhook, async () => (await call('/healthz')).status === 200);
