@@ -75,6 +75,7 @@ export interface ProviderDeps {
   readonly config: Readonly<AgentConfig>;
   /** The process environment (AWS credential chain, endpoint overrides, SIDEKEY_FILE_STORE). */
   readonly env: Readonly<Record<string, string | undefined>>;
+  /** Already bound to `provider` by the agent: a provider adds no binding of its own (pino would repeat the key). */
   readonly log: Logger;
   readonly now: () => number;
   /** Counts one backend API call (for the backend-calls-by-operation metric), e.g. ('aws', 'BatchGetSecretValue'). */

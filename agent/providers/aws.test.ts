@@ -51,7 +51,8 @@ async function create(name: string, value: { SecretString?: string; SecretBinary
 
 function provider(endpoint = proxy.url): ReturnType<typeof testDeps> & { p: ReturnType<typeof createAwsProvider> } {
   const t = testDeps({ aws: { region: 'us-east-1' } }, { AWS_ENDPOINT_URL: endpoint });
-  return { ...t, p: createAwsProvider(t.deps) };
+  // The logger bound to the provider's name, as the agent hands it in.
+  return { ...t, p: createAwsProvider({ ...t.deps, log: t.deps.log.child({ provider: 'aws' }) }) };
 }
 
 function ok(outcome: FetchOutcome | undefined): Fetched {
@@ -147,6 +148,7 @@ void describe('aws provider (moto)', () => {
     first.forEach((o) => ok(o));
     assert.deepEqual(calls, ['aws:BatchGetSecretValue', 'aws:GetSecretValue', 'aws:GetSecretValue']);
     assert.match(logs(), /BatchGetSecretValue unavailable/);
+    assert.doesNotMatch(logs(), /"provider":.*"provider":/, 'a log line repeats the provider key');
     calls.length = 0;
     (await p.fetchMany([ref('fallback/a'), ref('fallback/b')])).forEach((o) => ok(o));
     assert.deepEqual(calls, ['aws:GetSecretValue', 'aws:GetSecretValue']);

@@ -128,7 +128,7 @@ export function createAwsProvider(deps: ProviderDeps, options: AwsProviderOption
           return results;
         }
         batchAllowed = false;
-        deps.log.warn({ provider: 'aws', error: fromSdkError(error, 'BatchGetSecretValue').message }, 'BatchGetSecretValue unavailable; using GetSecretValue per secret (one call per secret)');
+        deps.log.warn({ error: fromSdkError(error, 'BatchGetSecretValue').message }, 'BatchGetSecretValue unavailable; using GetSecretValue per secret (one call per secret)');
       }
     }
     // Secrets the batch did not answer (or all of them, when batching is unavailable): one call each.

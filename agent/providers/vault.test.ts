@@ -61,7 +61,8 @@ interface Harness {
 function harness(vault: Partial<VaultSettings> & Pick<VaultSettings, 'auth' | 'authPath'>, options: Parameters<typeof createVaultProvider>[1] = {}): Harness {
   const t = testDeps({ vault: { addr: bao.addr, ...vault } });
   let offset = 0;
-  const deps: ProviderDeps = { ...t.deps, now: () => Date.now() + offset };
+  // The logger bound to the provider's name, as the agent hands it in.
+  const deps: ProviderDeps = { ...t.deps, log: t.deps.log.child({ provider: 'vault' }), now: () => Date.now() + offset };
   return { p: createVaultProvider(deps, options), calls: t.calls, logs: t.logs, skew: (ms) => (offset += ms) };
 }
 
@@ -79,6 +80,7 @@ function failed(outcome: FetchOutcome | undefined, code: string, retryable: bool
 }
 function noSecretsIn(text: string): void {
   for (const value of written) assert.ok(!text.includes(value), 'a secret value reached a log line');
+  assert.doesNotMatch(text, /"provider":.*"provider":/, 'a log line repeats the provider key');
 }
 
 void describe('vault provider (OpenBao)', () => {

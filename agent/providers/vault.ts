@@ -148,7 +148,7 @@ export function createVaultProvider(deps: ProviderDeps, options: VaultProviderOp
   const client = countingClient(options.client ?? buildClient(settings), deps);
   const timers = options.timers ?? realTimers;
   const random = options.random ?? Math.random;
-  const log = deps.log.child({ provider: 'vault' });
+  const { log } = deps;
   const mounts: Mount[] = [];
   const watchers = new Set<() => void>();
   let current: TokenState | undefined;
