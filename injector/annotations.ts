@@ -11,7 +11,7 @@ import { parseReference } from './reference.ts';
 import type { SecretReference } from './reference.ts';
 import { POD_VAULT_AUTH, QUANTITY, AWS_REGION, VAULT_AUTH_PATH, VAULT_NAMESPACE, VAULT_ROLE } from './settings.ts';
 import { templateFields } from './template-syntax.ts';
-import { parseHttpUrl } from './http-url.ts';
+import { vaultAddrProblem } from './http-url.ts';
 import { parseReload } from './reload.ts';
 import type { ReloadRequest } from './reload.ts';
 
@@ -233,12 +233,6 @@ function vaultField(field: keyof VaultRequest, pattern: RegExp, what: string): K
     const ok = check(value, ctx, key);
     if (ok !== undefined) ctx.draft.vault = { ...ctx.draft.vault, [field]: ok };
   };
-}
-
-function vaultAddrProblem(value: string): string | undefined {
-  const parsed = parseHttpUrl(value, 'https://vault.vault.svc:8200');
-  if (!parsed.ok) return parsed.problem;
-  return parsed.url.search !== '' || parsed.url.hash !== '' ? 'must not have a query or fragment' : undefined;
 }
 
 function readPodKey(key: string, value: string, ctx: KeyContext): void {

@@ -1,4 +1,4 @@
-// The checks every URL in an annotation gets: parseable, http or https, no credentials in it.
+// The checks every URL in an annotation or a setting gets: parseable, http or https, no credentials in it.
 
 export type HttpUrl = { readonly ok: true; readonly url: URL } | { readonly ok: false; readonly problem: string };
 
@@ -9,4 +9,11 @@ export function parseHttpUrl(text: string, example: string): HttpUrl {
   if (url.protocol !== 'https:' && url.protocol !== 'http:') return { ok: false, problem: 'must be an http or https URL' };
   if (url.username !== '' || url.password !== '') return { ok: false, problem: 'must not carry credentials' };
   return { ok: true, url };
+}
+
+/** What is wrong with a Vault address (annotation or webhook setting): it travels in every pod's agent config. */
+export function vaultAddrProblem(text: string): string | undefined {
+  const parsed = parseHttpUrl(text, 'https://vault.vault.svc:8200');
+  if (!parsed.ok) return parsed.problem;
+  return parsed.url.search !== '' || parsed.url.hash !== '' ? 'must not have a query or fragment' : undefined;
 }

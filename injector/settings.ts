@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { DEFAULT_MOUNT_PATH, REFRESH_FLOOR_MS } from './constants.ts';
 import { formatDuration, parseDuration } from './duration.ts';
+import { vaultAddrProblem } from './http-url.ts';
 import { MODES } from './agent-config.ts';
 
 /** Kubernetes resource quantity, e.g. `10m`, `0.5`, `48Mi`, `1G`. */
@@ -37,7 +38,14 @@ const resourcesSchema = z
 
 const vaultSchema = z
   .strictObject({
-    addr: z.url().optional().describe('Default Vault/OpenBao address, e.g. https://vault.vault.svc:8200. Pods using vault: references need it here or in sidekey.io/vault-addr.'),
+    addr: z
+      .url()
+      .superRefine((s, ctx) => {
+        const problem = vaultAddrProblem(s);
+        if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+      })
+      .optional()
+      .describe('Default Vault/OpenBao address, e.g. https://vault.vault.svc:8200. Pods using vault: references need it here or in sidekey.io/vault-addr.'),
     auth: z.enum(POD_VAULT_AUTH).describe('Default Vault auth method.').default('kubernetes'),
     authPath: z.string().max(128).regex(VAULT_AUTH_PATH).describe('Default auth mount path without the auth/ prefix.').default('kubernetes'),
     role: z.string().regex(VAULT_ROLE).optional().describe('Default Vault role; absent means the pod must set sidekey.io/vault-role (kubernetes and jwt auth).'),

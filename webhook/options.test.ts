@@ -31,4 +31,19 @@ void describe('configuration sources', () => {
     const digest = loadConfig({ flags: { 'agent-image': 'r.example:5000/agent@sha256:abc' }, env: {}, readFile: () => '' });
     assert.ok(digest.ok && digest.value.image.repository === 'r.example:5000/agent' && digest.value.image.tag === 'sha256:abc');
   });
+
+  void it('refuses a Vault address the vault-addr annotation refuses, without repeating it', () => {
+    // The address is copied into every injected pod's agent configuration: no credentials, query or fragment.
+    for (const [addr, problem] of [
+      ['https://agent:s3cret@vault.example:8200', 'must not carry credentials'],
+      ['https://vault.example:8200/?token=s3cret', 'must not have a query or fragment'],
+      ['ftp://vault.example/s3cret', 'must be an http or https URL'],
+    ] as const) {
+      const bad = loadConfig({ flags: { 'vault-addr': addr }, env: {}, readFile: () => '' });
+      assert.ok(!bad.ok, addr);
+      assert.ok(bad.error.includes('vault.addr') && bad.error.includes(problem), bad.error);
+      assert.ok(!bad.error.includes('s3cret'), bad.error);
+    }
+    assert.ok(loadConfig({ flags: { 'vault-addr': 'http://127.0.0.1:8200' }, env: {}, readFile: () => '' }).ok);
+  });
 });
