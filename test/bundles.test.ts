@@ -18,6 +18,7 @@ import { CHART_DIR } from '../scripts/chart-values-schema.ts';
 import { httpCall, type HttpAnswer } from './support/http.ts';
 import { freePort, requireTool, TOOLS_DIR, waitUntil } from './support/process.ts';
 import { NONROOT, runInSandbox, startInSandbox } from './support/node-sandbox.ts';
+import { assertNoLeak } from './support/no-leak.ts';
 import { startFakeKubeApi } from './support/fake-kube-api.ts';
 import { startOpenBao } from './support/openbao.ts';
 import { createTestCa } from './support/test-ca.ts';
@@ -161,7 +162,8 @@ void describe('bundles in the image sandbox (uid 65532, read-only root, only nod
   void test('the agent writes file-store secrets into its volume, follows a change, and stops on SIGTERM', async () => {
     const store = join(work, 'store');
     mkdirSync(join(store, 'payments'), { recursive: true });
-    writeFileSync(join(store, 'payments', 'db.yaml'), 'username: app\npassword: first\n');
+    const [first, second] = ['pw-first-5b1e', 'pw-second-c07a'];
+    writeFileSync(join(store, 'payments', 'db.yaml'), `username: app\npassword: ${first}\n`);
     const port = await freePort();
     const config = {
       version: 1,
@@ -185,15 +187,16 @@ void describe('bundles in the image sandbox (uid 65532, read-only root, only nod
     try {
       await waitUntil('agent startup probe', agent, async () => (await fetch(`http://127.0.0.1:${port}/startup`)).status === 200);
       const written = agent.hostPath('/sidekey/secrets/db-password');
-      assert.equal(readFileSync(written, 'utf8'), 'first');
+      assert.equal(readFileSync(written, 'utf8'), first);
       const stat = statSync(written);
       assert.deepEqual([stat.uid, stat.mode & 0o777], [NONROOT, 0o400], 'the agent\'s own file, mode 0400');
-      writeFileSync(join(store, 'payments', 'db.yaml'), 'username: app\npassword: second\n');
-      await waitUntil('agent picks up the change', agent, () => Promise.resolve(readFileSync(written, 'utf8') === 'second'));
+      writeFileSync(join(store, 'payments', 'db.yaml'), `username: app\npassword: ${second}\n`);
+      await waitUntil('agent picks up the change', agent, () => Promise.resolve(readFileSync(written, 'utf8') === second));
     } finally {
       await agent.stop();
     }
     assert.equal(agent.child.exitCode, 0, `the agent stops cleanly on SIGTERM as PID 1:\n${agent.output()}`);
+    assertNoLeak([agent.output()], [first, second]);
   });
 
   void test('the agent reads Vault over TLS with a private CA (https loads on its first call)', async () => {
@@ -216,7 +219,7 @@ void describe('bundles in the image sandbox (uid 65532, read-only root, only nod
       };
       mkdirSync(config.secretsDir);
       const ran = await run(NODE, [bundle('agent').file], { env: { PATH: process.env.PATH ?? '', SIDEKEY_CONFIG: JSON.stringify(config) } });
-      assert.ok(!ran.stdout.includes('over-tls'), 'no value in the logs');
+      assertNoLeak([ran.stdout, ran.stderr], ['over-tls']);
       assert.equal(readFileSync(join(config.secretsDir, 'password'), 'utf8'), 'over-tls');
     } finally {
       await bao.stop();

@@ -7,12 +7,13 @@ import type { AdmissionAnswer, LocalWebhook } from '../../cli/local-webhook.ts';
 import type { WebhookConfigInput } from '../../webhook/config.ts';
 import { fingerprint } from '../apps/secrets-dir.ts';
 import type { Status } from '../apps/secrets-dir.ts';
+import { assertNoLeak } from '../support/no-leak.ts';
 import { APP_IMAGES, testImages } from '../pod-runner/images.ts';
 import type { ImageOptions } from '../pod-runner/images.ts';
 import { runPod } from '../pod-runner/pod-runner.ts';
 import type { Pod, RunPodOptions, RunningPod } from '../pod-runner/pod-runner.ts';
 
-export { fingerprint };
+export { assertNoLeak, fingerprint };
 export type { Status };
 
 export const APP_PORT = 8080;
@@ -124,13 +125,6 @@ export async function measureRotation(pod: RunningPod, file: string, rotate: () 
   assert.equal(after.pid, before.pid, 'the app was not restarted');
   assert.equal(after.reloads, before.reloads + 1, `exactly one reload per rotation (reasons: ${after.reasons.join(',')})`);
   return latency;
-}
-
-/** Fails when any captured text contains one of the secret values. */
-export function assertNoLeak(texts: readonly string[], values: readonly string[]): void {
-  for (const value of values) {
-    for (const text of texts) assert.ok(!text.includes(value), `a secret value (sha256 ${fingerprint(value)}) appears in captured output`);
-  }
 }
 
 export function summary(latencies: readonly number[]): { median: number; worst: number } {
