@@ -13,17 +13,15 @@ import type { GetSecretValueCommandOutput, SecretValueEntry } from '@aws-sdk/cli
 import { createHash } from 'node:crypto';
 import type { SecretReference } from '../../injector/reference.ts';
 import { ProviderError } from '../provider.ts';
-import type { FetchOutcome, Fetched, ProviderDeps, ProviderFactory, SecretProvider, SecretValue } from '../provider.ts';
+import type { FetchOutcome, ProviderDeps, ProviderFactory, SecretProvider, SecretValue } from '../provider.ts';
 import { batchUnsupported, fromBatchError, fromSdkError } from './aws-errors.ts';
-import { mapLimit } from './concurrency.ts';
+import { answerEach, mapLimit, readDistinct, secretKey, type Outcome } from './concurrency.ts';
 
 /** BatchGetSecretValue returns at most 20 secrets per call (SecretIdList limit). */
 export const BATCH_SIZE = 20;
 /** The SDK's standard retry mode (jittered exponential backoff, throttling-aware), bounded to 3 attempts per call. */
 const MAX_ATTEMPTS = 3;
 const SINGLE_CONCURRENCY = 8;
-
-type Outcome = { ok: true; fetched: Fetched } | { ok: false; error: ProviderError };
 
 /** The fields GetSecretValue and a BatchGetSecretValue entry share. */
 type SecretPayload = Pick<SecretValueEntry, 'SecretString' | 'SecretBinary' | 'VersionId'>;
@@ -142,24 +140,14 @@ export function createAwsProvider(deps: ProviderDeps, options: AwsProviderOption
     name: 'aws',
     async fetchMany(refs: readonly SecretReference[]): Promise<readonly FetchOutcome[]> {
       const plainIds = [...new Set(refs.filter((r) => r.version === undefined).map((r) => r.path))];
-      const versioned = [...new Set(refs.filter((r) => r.version !== undefined).map((r) => `${r.path}@${r.version ?? ''}`))];
       const chunks: string[][] = [];
       for (let i = 0; i < plainIds.length; i += BATCH_SIZE) chunks.push(plainIds.slice(i, i + BATCH_SIZE));
-      const [batchResults, versionedResults] = await Promise.all([
+      const [batched, answers] = await Promise.all([
         Promise.all(chunks.map(getBatch)),
-        mapLimit(versioned, SINGLE_CONCURRENCY, (key) => {
-          const at = key.lastIndexOf('@');
-          return getOne(key.slice(0, at), key.slice(at + 1));
-        }),
+        readDistinct(refs.filter((r) => r.version !== undefined), SINGLE_CONCURRENCY, (r) => getOne(r.path, r.version)),
       ]);
-      const byKey = new Map<string, Outcome>();
-      for (const map of batchResults) for (const [id, outcome] of map) byKey.set(id, outcome);
-      versioned.forEach((key, i) => byKey.set(key, versionedResults[i] as Outcome));
-      return refs.map((ref): FetchOutcome => {
-        const outcome = byKey.get(ref.version === undefined ? ref.path : `${ref.path}@${ref.version}`);
-        if (outcome === undefined) return { ok: false, ref, error: new ProviderError('BAD_RESPONSE', `aws ${ref.path}: no answer`, true) };
-        return outcome.ok ? { ok: true, ref, fetched: outcome.fetched } : { ok: false, ref, error: outcome.error };
-      });
+      for (const map of batched) for (const [id, outcome] of map) answers.set(secretKey({ path: id }), outcome);
+      return answerEach('aws', refs, answers);
     },
     close(): Promise<void> {
       client.destroy();

@@ -21,7 +21,7 @@ import type { SecretReference } from '../../injector/reference.ts';
 import { backoffDelay, clampDelay, planLease } from '../timing.ts';
 import { ProviderError } from '../provider.ts';
 import type { FetchOutcome, Fetched, Lease, ProviderDeps, ProviderFactory, SecretProvider } from '../provider.ts';
-import { mapLimit } from './concurrency.ts';
+import { answerEach, readDistinct } from './concurrency.ts';
 import { login, renewSelf } from './vault-auth.ts';
 import { VaultCallError, createVaultClient } from './vault-client.ts';
 import type { VaultClient } from './vault-client.ts';
@@ -308,23 +308,14 @@ export function createVaultProvider(deps: ProviderDeps, options: VaultProviderOp
   return {
     name: 'vault',
     async fetchMany(refs: readonly SecretReference[]): Promise<readonly FetchOutcome[]> {
-      // One read per distinct path@version: two files from one dynamic secret must share one credential.
-      const keys = [...new Set(refs.map((r) => `${r.path}@${r.version ?? ''}`))];
-      const results = await mapLimit(keys, READ_CONCURRENCY, async (key) => {
-        const at = key.lastIndexOf('@');
-        const version = key.slice(at + 1);
+      const answers = await readDistinct(refs, READ_CONCURRENCY, async (ref) => {
         try {
-          return { ok: true as const, fetched: await readOne(key.slice(0, at), version === '' ? undefined : version) };
+          return { ok: true, fetched: await readOne(ref.path, ref.version) };
         } catch (error) {
-          return { ok: false as const, error: fromVaultError(error) };
+          return { ok: false, error: fromVaultError(error) };
         }
       });
-      const byKey = new Map(keys.map((k, i) => [k, results[i]]));
-      return refs.map((ref): FetchOutcome => {
-        const result = byKey.get(`${ref.path}@${ref.version ?? ''}`);
-        if (result === undefined) return { ok: false, ref, error: new ProviderError('BAD_RESPONSE', `vault ${ref.path}: no answer`, true) };
-        return result.ok ? { ok: true, ref, fetched: result.fetched } : { ok: false, ref, error: result.error };
-      });
+      return answerEach('vault', refs, answers);
     },
     async renewLease(lease: Lease): Promise<Lease> {
       try {
