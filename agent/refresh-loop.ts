@@ -60,6 +60,8 @@ function changed(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean 
 export class RefreshLoop {
   readonly #deps: LoopDeps;
   readonly #sources: Source[];
+  /** The config never changes: its hash, stamped into every saved state, is computed once. */
+  readonly #configHash: string;
   #timer: unknown;
   #running: Promise<void> | undefined;
   #stopped = false;
@@ -71,6 +73,7 @@ export class RefreshLoop {
   constructor(deps: LoopDeps) {
     this.#deps = deps;
     this.#sources = buildSources(deps.config, deps.now());
+    this.#configHash = configHash(deps.config.files);
   }
 
   get sources(): readonly Source[] {
@@ -92,7 +95,7 @@ export class RefreshLoop {
    * files on disk agree (same config, same digests). Returns how many sources were resumed; the rest are fetched.
    */
   resume(state: StateFile, onDisk: ReadonlyMap<string, Uint8Array>): number {
-    if (state.configHash !== configHash(this.#deps.config.files)) return 0;
+    if (state.configHash !== this.#configHash) return 0;
     let resumed = 0;
     for (const source of this.#sources) {
       const saved = state.sources[source.key];
@@ -349,7 +352,7 @@ export class RefreshLoop {
     if (this.#deps.persist === undefined) return;
     const state: StateFile = {
       version: 1,
-      configHash: configHash(this.#deps.config.files),
+      configHash: this.#configHash,
       savedAt: this.#deps.now(),
       sources: {},
       files: {},
