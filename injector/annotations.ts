@@ -94,14 +94,19 @@ interface FileDraft {
   refresh?: string;
 }
 
+/** A problem with an annotation (key without the prefix), with a valid example line of it when there is one. */
+export function annotationProblem(code: Problem['code'], annotation: string, message: string): Problem {
+  const base = FILE_KEYS.find((k) => annotation.startsWith(`${k}-`)) ?? annotation;
+  const value = EXAMPLES[base];
+  const exampleKey = code === PROBLEM_CODES.badFileName ? `${base}-db` : annotation;
+  return { code, annotation, message, ...(value === undefined ? {} : { example: example(exampleKey, value) }) };
+}
+
 class Findings {
   readonly problems: Problem[] = [];
   readonly warnings: string[] = [];
   add(code: Problem['code'], annotation: string, message: string): void {
-    const base = FILE_KEYS.find((k) => annotation.startsWith(`${k}-`)) ?? annotation;
-    const value = EXAMPLES[base];
-    const exampleKey = code === PROBLEM_CODES.badFileName ? `${base}-db` : annotation;
-    this.problems.push({ code, annotation, message, ...(value === undefined ? {} : { example: example(exampleKey, value) }) });
+    this.problems.push(annotationProblem(code, annotation, message));
   }
 }
 

@@ -2,11 +2,11 @@
 // then the webhook's defaults. Refuses combinations that could never work, with the fix.
 import type { AgentConfig } from './agent-config.ts';
 import type { AnnotationRequest } from './annotations.ts';
-import { EXAMPLES } from './annotations.ts';
+import { annotationProblem } from './annotations.ts';
 import { ANNOTATION_PREFIX } from './constants.ts';
 import type { PodIdentity } from './identity.ts';
 import { SA_TOKEN_FILE } from './identity.ts';
-import { PROBLEM_CODES, example } from './problems.ts';
+import { PROBLEM_CODES } from './problems.ts';
 import type { Problem } from './problems.ts';
 import type { Provider } from './reference.ts';
 import type { InjectionSettings } from './settings.ts';
@@ -36,7 +36,7 @@ export interface BackendInput {
 }
 
 function missing(annotation: string, message: string): Problem {
-  return { code: PROBLEM_CODES.missingSetting, annotation, message, example: example(annotation, EXAMPLES[annotation] ?? '') };
+  return annotationProblem(PROBLEM_CODES.missingSetting, annotation, message);
 }
 
 function firstFileUsing(request: AnnotationRequest, provider: Provider): string | undefined {
@@ -51,12 +51,7 @@ export function resolveBackends(input: BackendInput): Backends {
   const vault = resolveVault(input, problems, warnings);
   const fileUser = firstFileUsing(request, 'file');
   if (fileUser !== undefined && settings.fileStore === undefined) {
-    problems.push({
-      code: PROBLEM_CODES.missingSetting,
-      annotation: `secret-${fileUser}`,
-      message: 'the file: provider is not enabled on this webhook (its fileStore setting is empty); it is for local runs and tests, use aws: or vault:',
-      example: example(`secret-${fileUser}`, EXAMPLES['secret'] ?? ''),
-    });
+    problems.push(missing(`secret-${fileUser}`, 'the file: provider is not enabled on this webhook (its fileStore setting is empty); it is for local runs and tests, use aws: or vault:'));
   }
   return {
     ...(aws === undefined ? {} : { aws }),

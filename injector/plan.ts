@@ -3,7 +3,7 @@
 // here; building the containers from the plan is mechanical (containers.ts).
 import { AGENT_CONFIG_VERSION } from './agent-config.ts';
 import type { AgentConfig, Mode } from './agent-config.ts';
-import { EXAMPLES } from './annotations.ts';
+import { annotationProblem } from './annotations.ts';
 import type { AnnotationRequest } from './annotations.ts';
 import { APPROLE_VOLUME, resolveBackends } from './backends.ts';
 import type { Backends } from './backends.ts';
@@ -16,7 +16,7 @@ import { checkAgainstMounts, mountPathProblem } from './mount-path.ts';
 import { decideOwnership, effectiveUid } from './ownership.ts';
 import type { Ownership } from './ownership.ts';
 import type { Container, Pod } from './pod-shape.ts';
-import { PROBLEM_CODES, example, quote } from './problems.ts';
+import { PROBLEM_CODES, quote } from './problems.ts';
 import type { Problem } from './problems.ts';
 import { quantityValue, scaleQuantity } from './quantity.ts';
 import { STOPPING_SIGNALS } from './reload.ts';
@@ -58,9 +58,7 @@ function listNames(names: readonly string[]): string {
 }
 
 function problem(code: Problem['code'], annotation: string | undefined, message: string): Problem {
-  if (annotation === undefined) return { code, message };
-  const value = EXAMPLES[annotation];
-  return { code, annotation, message, ...(value === undefined ? {} : { example: example(annotation, value) }) };
+  return annotation === undefined ? { code, message } : annotationProblem(code, annotation, message);
 }
 
 class Collector {
