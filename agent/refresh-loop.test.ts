@@ -60,6 +60,8 @@ interface Harness {
   writes: Map<string, string>[];
   reloads: number;
   failWrites: boolean;
+  /** The loop's log lines (JSON). */
+  logs: string[];
   advance(ms: number): Promise<void>;
 }
 
@@ -73,6 +75,7 @@ function harness(t: TestContext, cfg: AgentConfig, fake: Fake, random = 0.5): Ha
     writes: [],
     reloads: 0,
     failWrites: false,
+    logs: [],
     loop: undefined as unknown as RefreshLoop,
     async advance(ms) {
       let left = ms;
@@ -93,7 +96,7 @@ function harness(t: TestContext, cfg: AgentConfig, fake: Fake, random = 0.5): Ha
       return Promise.resolve(true);
     },
     reload: () => (h.reloads += 1),
-    log: pino({ level: 'silent' }),
+    log: pino({ level: 'info' }, { write: (line: string) => h.logs.push(line) }),
     metrics: createMetrics(),
     now: () => Date.now(),
     random: () => random,
@@ -218,6 +221,9 @@ void describe('RefreshLoop', () => {
     assert.equal(fake.calls.length, 2, 'fetched again right after the failed renewal');
     assert.equal(h.writes.at(-1)?.get('u'), 'user2');
     assert.equal(h.reloads, 1);
+    const logged = h.logs.map((line) => JSON.parse(line) as { msg: string; code?: string; retryInMs?: number }).find((l) => l.code === 'LEASE_EXPIRED');
+    assert.equal(logged?.msg, 'lease renewal failed; fetching a new credential');
+    assert.equal(logged.retryInMs, 0, 'the log names the retry that happens: at once');
   });
 
   void it('treats a backend that never answers as unavailable and keeps refreshing', async (t) => {

@@ -265,14 +265,19 @@ export class RefreshLoop {
     source.dueAt = plan.at;
   }
 
-  #fail(source: Source, error: unknown, now: number): void {
+  /** Records a failure and plans the next fetch: after a backoff, or now (`backoff` false: a lease to replace). */
+  #fail(source: Source, error: unknown, now: number, backoff = true): void {
     const code = errorCode(error);
-    source.failures += 1;
+    if (backoff) source.failures += 1;
     source.lastError = `${code} (${errorMessage(error)})`;
     source.next = 'fetch';
-    source.dueAt = now + Math.min(backoffDelay(source.failures, this.#deps.random()), Math.max(source.intervalMs, 1000));
+    source.dueAt = backoff ? now + Math.min(backoffDelay(source.failures, this.#deps.random()), Math.max(source.intervalMs, 1000)) : now;
     this.#deps.metrics.fetchErrors.inc({ provider: source.provider, code });
-    this.#deps.log.warn({ source: source.key, code, error: errorMessage(error), failures: source.failures, retryInMs: Math.round(source.dueAt - now) }, 'secret fetch failed');
+    const retryInMs = Math.round(source.dueAt - now);
+    this.#deps.log.warn(
+      { source: source.key, code, error: errorMessage(error), failures: source.failures, retryInMs },
+      backoff ? 'secret fetch failed' : 'lease renewal failed; fetching a new credential',
+    );
   }
 
   async #renew(source: Source): Promise<void> {
@@ -288,10 +293,8 @@ export class RefreshLoop {
       this.#planNext(source, now, this.#deps.random());
     } catch (error) {
       this.#deps.metrics.leaseRenewals.inc({ provider: source.provider, result: 'failed' });
-      // A lease that cannot be renewed is replaced: fetch a new credential (with backoff if that fails too).
-      this.#fail(source, error, this.#deps.now());
-      source.dueAt = this.#deps.now();
-      source.failures = 0;
+      // A lease that cannot be renewed is replaced: fetch a new credential now (with backoff if that fails too).
+      this.#fail(source, error, this.#deps.now(), false);
     }
   }
 
