@@ -17,6 +17,13 @@ import type { ScenarioWebhook } from './harness.ts';
 const TTL_S = 12;
 const MAX_TTL_S = 36;
 
+/** The password of the login the agent wrote into the app's db-url file, read as `kubectl exec cat` would. */
+function dbPassword(pod: RunningPod): string {
+  const password = new URL(pod.exec('app', ['cat', '/var/run/secrets/sidekey/db-url'])).password;
+  assert.ok(password !== '', 'the db-url file holds a password');
+  return decodeURIComponent(password);
+}
+
 void describe('e2e: Vault dynamic database credentials', { timeout: 240_000 }, () => {
   let pg: PostgresHandle;
   let bao: OpenBaoHandle;
@@ -64,6 +71,7 @@ void describe('e2e: Vault dynamic database credentials', { timeout: 240_000 }, (
     assert.ok(first.db?.ok === true && first.db.user !== undefined, `the app connects with the issued login: ${JSON.stringify(first.db)}`);
     const firstUser = first.db.user;
     assert.match(firstUser, /^v-/);
+    const issued = [dbPassword(pod)];
     const issuedAt = Date.now();
 
     await sleep(TTL_S * 1000);
@@ -77,6 +85,7 @@ void describe('e2e: Vault dynamic database credentials', { timeout: 240_000 }, (
     assert.ok(Date.now() - issuedAt < MAX_TTL_S * 1000, 'the new login arrived before the old one reached its max TTL');
     assert.equal(next.db?.ok, true, 'the app reconnects with the new login');
     assert.deepEqual([next.pid, next.reloads, next.reasons.at(-1)], [first.pid, 1, 'SIGHUP']);
+    issued.push(dbPassword(pod));
 
     const deadline = Date.now() + 30_000;
     let remaining = '1';
@@ -85,6 +94,6 @@ void describe('e2e: Vault dynamic database credentials', { timeout: 240_000 }, (
       await sleep(500);
     }
     assert.equal(remaining, '0', 'the old login is revoked or expired');
-    assertNoLeak([pod.allLogs(), hook.log()], [k8s.token, pg.superuserPassword]);
+    assertNoLeak([pod.allLogs(), hook.log()], [k8s.token, pg.superuserPassword, ...issued]);
   });
 });

@@ -1,7 +1,6 @@
 // The pod runner's own tests: namespaces, tmpfs volumes, users, probes, lifecycle and cleanup, with
 // hand-written pods (a shell "agent" stands in for the real one here; test/e2e runs the real one).
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createServer } from 'node:http';
@@ -40,13 +39,6 @@ async function runToSuccess(pod: Pod, options: Omit<RunPodOptions, 'images'> = {
   running.push(run);
   assert.equal(await run.completion(30_000), 'Succeeded', run.allLogs());
   return run;
-}
-
-/** Runs a command inside a container's mount namespace and root (what `kubectl exec` would see). */
-function inContainer(pod: RunningPod, container: string, command: readonly string[]): string {
-  const pid = pod.mainPid(container);
-  assert.ok(pid !== undefined, `container ${container} is not running`);
-  return execFileSync('nsenter', ['-t', String(pid), '--mount', '--root', '--pid', '--', ...command], { encoding: 'utf8' }).trim();
 }
 
 // A native-sidecar pod in the shape the webhook produces: the sidecar writes the file and then serves its
@@ -93,12 +85,12 @@ void describe('pod runner', { timeout: 60_000 }, () => {
       assert.ok(greeting !== undefined, 'the app sees the file the sidecar wrote before the app started');
       assert.equal(greeting.gid, 2000, 'fsGroup owns files in the volume (setgid directory)');
 
-      const mount = inContainer(pod, 'app', ['findmnt', '-no', 'FSTYPE,OPTIONS', '/var/run/secrets/sidekey']);
+      const mount = pod.exec('app', ['findmnt', '-no', 'FSTYPE,OPTIONS', '/var/run/secrets/sidekey']);
       assert.match(mount, /^tmpfs\s+ro,/);
       assert.match(mount, /size=2048k/);
       const groups = /^Groups:\s*(.*)$/m.exec(readFileSync(`/proc/${String(pod.mainPid('app'))}/status`, 'utf8'))?.[1]?.trim();
       assert.equal(groups, '2000');
-      assert.match(inContainer(pod, 'writer', ['findmnt', '-no', 'OPTIONS', '/']), /^ro,/, 'readOnlyRootFilesystem');
+      assert.match(pod.exec('writer', ['findmnt', '-no', 'OPTIONS', '/']), /^ro,/, 'readOnlyRootFilesystem');
       const writerStatus = readFileSync(`/proc/${String(pod.mainPid('writer'))}/status`, 'utf8');
       assert.match(writerStatus, /^NoNewPrivs:\s*1$/m);
       assert.match(writerStatus, /^CapBnd:\s*0+$/m);

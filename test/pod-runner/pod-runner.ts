@@ -14,7 +14,7 @@
 //             a port inside the pod, and `services` ports on the host are reachable from inside the pod.
 //
 // Probes are polled every 100 ms (not periodSeconds) within the probe's own deadline: a faster kubelet.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
@@ -76,6 +76,8 @@ export interface RunningPod {
   allLogs(): string;
   /** Host PID of the container's main process, undefined when it is not running. */
   mainPid(container: string): number | undefined;
+  /** Runs a command in the container's mount and PID namespaces and root (what `kubectl exec` sees); its trimmed stdout. */
+  exec(container: string, command: readonly string[]): string;
   /** Exit code of a container that has exited (null when killed by a signal). */
   exitCode(container: string): number | null | undefined;
   /** Resolves when every app container has exited and the sidecars were stopped; rejects after timeoutMs. */
@@ -393,6 +395,12 @@ class PodRun implements RunningPod {
     const running = this.containers.get(container);
     if (running?.child.pid === undefined || running.exitCode !== undefined) return undefined;
     return childPid(running.child.pid);
+  }
+
+  exec(container: string, command: readonly string[]): string {
+    const pid = this.mainPid(container);
+    if (pid === undefined) throw new Error(`container "${container}" is not running`);
+    return execFileSync('nsenter', ['-t', String(pid), '--mount', '--root', '--pid', '--', ...command], { encoding: 'utf8' }).trim();
   }
 
   exitCode(container: string): number | null | undefined {
