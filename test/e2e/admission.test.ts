@@ -4,7 +4,7 @@
 // are refused with the message a user needs and nothing runs: no patch, no pod.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { admitAndRun, appPod, appStatus, fingerprint, measureRotation, startScenarioWebhook, waitForStatus } from './harness.ts';
+import { admitAndRun, appPod, appStatus, assertNoLeak, fingerprint, measureRotation, startScenarioWebhook, waitForStatus } from './harness.ts';
 import type { ScenarioWebhook } from './harness.ts';
 import { createFileStore } from './file-store.ts';
 import type { FileStore } from './file-store.ts';
@@ -62,6 +62,7 @@ void describe('e2e: admission as a user meets it', { timeout: 120_000 }, () => {
       }, 10_000);
       assert.ok(latency < 10_000);
       assert.equal((await appStatus(pod)).reasons.at(-1), 'http');
+      assertNoLeak([pod.allLogs(), hook.log()], ['pw-1', 'pw-2']);
     } finally {
       await pod.stop();
     }

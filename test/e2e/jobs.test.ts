@@ -52,6 +52,7 @@ void describe('e2e: Jobs and init-only pods', { timeout: 120_000 }, () => {
       const status = await waitForStatus(pod, (s) => s.files.token !== undefined, 10_000, 'the token file');
       assert.equal(status.files.token?.sha256, fingerprint(token));
       assert.equal(status.files.token.mode, '0400');
+      assertNoLeak([pod.allLogs(), hook.log()], [token]);
     } finally {
       await pod.stop();
     }
@@ -73,6 +74,7 @@ void describe('e2e: Jobs and init-only pods', { timeout: 120_000 }, () => {
       assert.equal(pod.exitCode('sidekey-agent'), 0);
       const status = await waitForStatus(pod, (s) => s.files.token !== undefined, 10_000, 'the late secret');
       assert.equal(status.files.token?.sha256, fingerprint(token));
+      assertNoLeak([pod.allLogs(), hook.log()], [token]);
     } finally {
       await pod.stop();
     }
