@@ -11,6 +11,7 @@
 import * as nodeFs from 'node:fs/promises';
 import type { Dirent } from 'node:fs';
 import path from 'node:path';
+import { errnoOf } from './errno.ts';
 
 export const DATA_DIR = '..data';
 const DATA_TMP = '..data_tmp';
@@ -59,10 +60,6 @@ export class WriterError extends Error {
     this.code = code;
     this.errno = errno;
   }
-}
-
-function errnoOf(error: unknown): string | undefined {
-  return error instanceof Error && 'code' in error && typeof error.code === 'string' ? error.code : undefined;
 }
 
 /** Step 1: validates and normalises a payload path; the same rules as validatePath in atomic_writer.go. */

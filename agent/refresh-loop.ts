@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import type { AgentConfig } from '../injector/agent-config.ts';
 import type { Provider } from '../injector/reference.ts';
+import { errnoOf } from './errno.ts';
 import type { AgentMetrics } from './metrics.ts';
 import { ProviderError } from './provider.ts';
 import type { FetchOutcome, Lease, SecretProvider } from './provider.ts';
@@ -370,7 +371,7 @@ export class RefreshLoop {
     try {
       await this.#deps.persist(state);
     } catch (error) {
-      this.#deps.log.warn({ errno: error instanceof Error && 'code' in error ? String(error.code) : undefined }, 'saving agent state failed');
+      this.#deps.log.warn({ errno: errnoOf(error) }, 'saving agent state failed');
     }
   }
 }

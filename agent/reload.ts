@@ -5,6 +5,7 @@
 import { constants } from 'node:os';
 import type { Logger } from 'pino';
 import type { ReloadSpec } from '../injector/agent-config.ts';
+import { errnoOf } from './errno.ts';
 import type { AgentMetrics } from './metrics.ts';
 import { findMainProcess, stillSameProcess } from './process-finder.ts';
 import type { Timers } from './refresh-loop.ts';
@@ -46,8 +47,7 @@ async function sendSignal(spec: Extract<ReloadSpec, { kind: 'signal' }>, deps: R
   try {
     (deps.kill ?? process.kill)(target.pid, signal);
   } catch (error) {
-    const code = error instanceof Error && 'code' in error ? String(error.code) : 'unknown';
-    throw new ReloadFailure(`kill(${target.pid}, ${signal}) failed: ${code}`);
+    throw new ReloadFailure(`kill(${target.pid}, ${signal}) failed: ${errnoOf(error) ?? 'unknown'}`);
   }
   return `${signal} to pid ${target.pid}`;
 }

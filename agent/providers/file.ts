@@ -9,16 +9,13 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { SecretReference } from '../../injector/reference.ts';
+import { errnoOf } from '../errno.ts';
 import { ProviderError } from '../provider.ts';
 import type { FetchOutcome, Fetched, ProviderDeps, ProviderFactory, SecretProvider, SecretValue } from '../provider.ts';
 
 export const FILE_STORE_ENV = 'SIDEKEY_FILE_STORE';
 const EXTENSIONS = ['.yaml', '.yml', '.json'] as const;
 const MAX_DOCUMENT_BYTES = 1024 * 1024;
-
-function errnoOf(error: unknown): string | undefined {
-  return error instanceof Error && 'code' in error && typeof error.code === 'string' ? error.code : undefined;
-}
 
 function toValue(document: unknown, where: string): SecretValue {
   if (typeof document === 'string') return { kind: 'text', value: document };

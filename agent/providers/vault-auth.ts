@@ -3,6 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import * as z from 'zod/mini';
 import type { VaultSettings } from '../../injector/agent-config.ts';
+import { errnoOf } from '../errno.ts';
 import { ProviderError } from '../provider.ts';
 import type { VaultClient } from './vault-client.ts';
 
@@ -29,7 +30,7 @@ async function readCredential(file: string | undefined, what: string): Promise<s
     return text;
   } catch (error) {
     // The file may not be there yet (a projected token is mounted slightly later): retryable.
-    throw new ProviderError('AUTH_FAILED', `vault: cannot read the ${what} file ${file} (${(error as NodeJS.ErrnoException).code ?? 'empty'})`, true);
+    throw new ProviderError('AUTH_FAILED', `vault: cannot read the ${what} file ${file} (${errnoOf(error) ?? 'empty'})`, true);
   }
 }
 

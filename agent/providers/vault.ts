@@ -18,6 +18,7 @@ import { readFileSync } from 'node:fs';
 import * as z from 'zod/mini';
 import type { VaultSettings } from '../../injector/agent-config.ts';
 import type { SecretReference } from '../../injector/reference.ts';
+import { errnoOf } from '../errno.ts';
 import { backoffDelay, clampDelay, planLease } from '../timing.ts';
 import { ProviderError } from '../provider.ts';
 import type { FetchOutcome, Fetched, Lease, ProviderDeps, ProviderFactory, SecretProvider } from '../provider.ts';
@@ -130,7 +131,7 @@ function buildClient(settings: Readonly<VaultSettings>): VaultClient {
     try {
       ca = readFileSync(settings.caFile, 'utf8');
     } catch (error) {
-      throw new ProviderError('CONFIG', `vault: cannot read the CA file ${settings.caFile} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, false);
+      throw new ProviderError('CONFIG', `vault: cannot read the CA file ${settings.caFile} (${errnoOf(error) ?? 'error'})`, false);
     }
   }
   return createVaultClient({
