@@ -16,16 +16,21 @@ function isRecord(value: unknown): value is Readonly<Record<string, unknown>> {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
 }
 
-/** Text that holds a JSON object (AWS SecretString, usually) is an object for field selection and templates. */
-function asObject(value: SecretValue): Readonly<Record<string, unknown>> | undefined {
-  if (value.kind === 'object') return value.value;
-  if (value.kind !== 'text' || !value.value.trimStart().startsWith('{')) return undefined;
+/** The object a JSON text holds (an AWS SecretString, usually); undefined for any other text. */
+export function jsonObject(text: string): Readonly<Record<string, unknown>> | undefined {
+  if (!text.trimStart().startsWith('{')) return undefined;
   try {
-    const parsed: unknown = JSON.parse(value.value);
+    const parsed: unknown = JSON.parse(text);
     return isRecord(parsed) ? parsed : undefined;
   } catch {
     return undefined;
   }
+}
+
+/** Text that holds a JSON object is an object for field selection and templates. */
+function asObject(value: SecretValue): Readonly<Record<string, unknown>> | undefined {
+  if (value.kind === 'object') return value.value;
+  return value.kind === 'text' ? jsonObject(value.value) : undefined;
 }
 
 /** A field by exact key first, then as a dotted path into nested objects. */

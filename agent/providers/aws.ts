@@ -13,6 +13,7 @@ import type { GetSecretValueCommandOutput, SecretValueEntry } from '@aws-sdk/cli
 import { createHash } from 'node:crypto';
 import type { SecretReference } from '../../injector/reference.ts';
 import { ProviderError } from '../provider.ts';
+import { jsonObject } from '../render.ts';
 import type { FetchOutcome, ProviderDeps, ProviderFactory, SecretProvider, SecretValue } from '../provider.ts';
 import { batchUnsupported, fromBatchError, fromSdkError } from './aws-errors.ts';
 import { answerEach, mapLimit, readDistinct, secretKey, type Outcome } from './concurrency.ts';
@@ -38,18 +39,8 @@ export function isVersionId(version: string): boolean {
 
 function toValue(payload: SecretPayload): SecretValue | undefined {
   if (payload.SecretString !== undefined) {
-    const text = payload.SecretString;
-    if (text.trimStart().startsWith('{')) {
-      try {
-        const parsed: unknown = JSON.parse(text);
-        if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) {
-          return { kind: 'object', value: parsed as Record<string, unknown> };
-        }
-      } catch {
-        // Not JSON after all: plain text.
-      }
-    }
-    return { kind: 'text', value: text };
+    const object = jsonObject(payload.SecretString);
+    return object === undefined ? { kind: 'text', value: payload.SecretString } : { kind: 'object', value: object };
   }
   if (payload.SecretBinary !== undefined) return { kind: 'binary', value: payload.SecretBinary };
   return undefined;
