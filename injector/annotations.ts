@@ -154,15 +154,23 @@ interface KeyContext {
 
 type KeyReader = (value: string, ctx: KeyContext, key: string) => void;
 
-function checkRegex(pattern: RegExp, what: string, max = 253): (value: string, ctx: KeyContext, key: string) => string | undefined {
-  return (value, ctx, key) => {
-    if (value.length <= max && pattern.test(value)) return value;
-    ctx.findings.add(key.startsWith('agent-') || key === 'tmpfs-size' ? PROBLEM_CODES.badQuantity : PROBLEM_CODES.badBackend, key, `is not ${what}`);
-    return undefined;
+/** A reader of a value that must match `pattern` within `max` characters; `store` puts it into the draft. */
+function patternField(code: Problem['code'], pattern: RegExp, what: string, max: number, store: (draft: Draft, value: string) => void): KeyReader {
+  return (value, { draft, findings }, key) => {
+    if (value.length <= max && pattern.test(value)) store(draft, value);
+    else findings.add(code, key, `is not ${what}`);
   };
 }
 
-const quantity = checkRegex(QUANTITY, 'a Kubernetes quantity such as 10m, 48Mi or 1Gi', 32);
+function quantityField(store: (draft: Draft, value: string) => void): KeyReader {
+  return patternField(PROBLEM_CODES.badQuantity, QUANTITY, 'a Kubernetes quantity such as 10m, 48Mi or 1Gi', 32, store);
+}
+
+function vaultField(field: keyof VaultRequest, pattern: RegExp, what: string): KeyReader {
+  return patternField(PROBLEM_CODES.badBackend, pattern, what, 128, (draft, value) => {
+    draft.vault = { ...draft.vault, [field]: value };
+  });
+}
 
 const POD_KEYS: Readonly<Record<string, KeyReader>> = {
   mode: (value, { draft, findings }, key) => {
@@ -200,10 +208,9 @@ const POD_KEYS: Readonly<Record<string, KeyReader>> = {
     const ms = readRefresh(value, ctx.findings, key, ctx.limits);
     if (ms !== undefined) ctx.draft.refreshMs = ms;
   },
-  'aws-region': (value, ctx, key) => {
-    const region = checkRegex(AWS_REGION, 'an AWS region such as eu-west-1', 32)(value, ctx, key);
-    if (region !== undefined) ctx.draft.awsRegion = region;
-  },
+  'aws-region': patternField(PROBLEM_CODES.badBackend, AWS_REGION, 'an AWS region such as eu-west-1', 32, (draft, value) => {
+    draft.awsRegion = value;
+  }),
   'vault-addr': (value, { draft, findings }, key) => {
     const problem = vaultAddrProblem(value);
     if (problem === undefined) draft.vault = { ...draft.vault, addr: value };
@@ -218,27 +225,16 @@ const POD_KEYS: Readonly<Record<string, KeyReader>> = {
   'vault-auth-path': vaultField('authPath', VAULT_AUTH_PATH, 'an auth mount path without "auth/" such as kubernetes or k8s/prod'),
   'vault-namespace': vaultField('namespace', VAULT_NAMESPACE, 'a Vault namespace such as team-a or team-a/payments'),
   'vault-approle-secret': vaultField('approleSecret', DNS_SUBDOMAIN, 'a Secret name (keys role-id and secret-id)'),
-  'agent-cpu': (value, ctx, key) => {
-    const q = quantity(value, ctx, key);
-    if (q !== undefined) ctx.draft.agentCpu = q;
-  },
-  'agent-memory': (value, ctx, key) => {
-    const q = quantity(value, ctx, key);
-    if (q !== undefined) ctx.draft.agentMemory = q;
-  },
-  'tmpfs-size': (value, ctx, key) => {
-    const q = quantity(value, ctx, key);
-    if (q !== undefined) ctx.draft.tmpfsSize = q;
-  },
+  'agent-cpu': quantityField((draft, value) => {
+    draft.agentCpu = value;
+  }),
+  'agent-memory': quantityField((draft, value) => {
+    draft.agentMemory = value;
+  }),
+  'tmpfs-size': quantityField((draft, value) => {
+    draft.tmpfsSize = value;
+  }),
 };
-
-function vaultField(field: keyof VaultRequest, pattern: RegExp, what: string): KeyReader {
-  const check = checkRegex(pattern, what, 128);
-  return (value, ctx, key) => {
-    const ok = check(value, ctx, key);
-    if (ok !== undefined) ctx.draft.vault = { ...ctx.draft.vault, [field]: ok };
-  };
-}
 
 function readPodKey(key: string, value: string, ctx: KeyContext): void {
   const reader = POD_KEYS[key];

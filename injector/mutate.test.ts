@@ -172,3 +172,18 @@ void describe('agent configuration size', () => {
     assert.doesNotMatch(message, /xxxx/);
   });
 });
+
+void describe('setting annotations', () => {
+  void it('refuses a bad value with the code of its kind, naming the annotation', () => {
+    const codes = { 'agent-cpu': 'SK_BAD_QUANTITY', 'agent-memory': 'SK_BAD_QUANTITY', 'tmpfs-size': 'SK_BAD_QUANTITY', 'aws-region': 'SK_BAD_BACKEND_SETTING', 'vault-role': 'SK_BAD_BACKEND_SETTING' };
+    const settings = injectionSettingsSchema.parse({});
+    for (const [key, code] of Object.entries(codes)) {
+      const annotations = { 'sidekey.io/inject': 'true', 'sidekey.io/secret-db': 'aws:prod/db', [`sidekey.io/${key}`]: 'not valid!' };
+      const pod = { metadata: { name: 'a', annotations }, spec: { containers: [{ name: 'app', image: 'app' }] } };
+      const result = mutatePod(pod, { settings, nativeSidecars: true });
+      if (result.kind !== 'denied') return assert.fail(`${key}: expected a denial, got ${result.kind}`);
+      assert.deepEqual(result.problems.map((p) => [p.annotation, p.code]), [[key, code]]);
+      assert.match(result.problems[0]?.example ?? '', new RegExp(`^sidekey\\.io/${key}: "`));
+    }
+  });
+});
