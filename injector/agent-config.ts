@@ -18,6 +18,9 @@ export type Mode = (typeof MODES)[number];
 
 export const VAULT_AUTH_METHODS = ['kubernetes', 'jwt', 'approle', 'token'] as const;
 
+/** An AWS region name, e.g. eu-west-1 (annotations, webhook settings and the agent config all take this form). */
+export const AWS_REGION = /^[a-z]{2}(-[a-z]+)+-\d+$/;
+
 /** The file name rule: one path segment, no leading dot (names starting ".." are the writer's own). */
 export const FILE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,252}$/;
 
@@ -68,7 +71,7 @@ const vaultSchema = z.strictObject({
 export type VaultSettings = z.infer<typeof vaultSchema>;
 
 const awsSchema = z.strictObject({
-  region: z.string().check(z.regex(/^[a-z]{2}(-[a-z]+)+-\d+$/)),
+  region: z.string().check(z.regex(AWS_REGION)),
 });
 
 export const agentConfigSchema = z.strictObject({

@@ -2,14 +2,14 @@
 // problems that each name the annotation, say what is wrong and show a valid example. Pod-dependent checks
 // (containers, UIDs, mounts) happen later, in plan.ts.
 import { ANNOTATION_PREFIX } from './constants.ts';
-import { FILE_NAME, MODES, OUTPUT_FORMATS } from './agent-config.ts';
+import { AWS_REGION, FILE_NAME, MODES, OUTPUT_FORMATS } from './agent-config.ts';
 import type { Mode, OutputFormat } from './agent-config.ts';
 import { formatDuration, parseDuration } from './duration.ts';
 import { PROBLEM_CODES, example, quote } from './problems.ts';
 import type { Problem } from './problems.ts';
 import { parseReference } from './reference.ts';
 import type { SecretReference } from './reference.ts';
-import { POD_VAULT_AUTH, QUANTITY, AWS_REGION, VAULT_AUTH_PATH, VAULT_NAMESPACE, VAULT_ROLE } from './settings.ts';
+import { POD_VAULT_AUTH, QUANTITY, VAULT_AUTH_PATH, VAULT_NAMESPACE, VAULT_ROLE } from './settings.ts';
 import { templateFields } from './template-syntax.ts';
 import { vaultAddrProblem } from './http-url.ts';
 import { parseReload } from './reload.ts';

@@ -1,5 +1,6 @@
 // Backend settings for the agent config: annotations first, then what the pod's identity says (AWS region),
 // then the webhook's defaults. Refuses combinations that could never work, with the fix.
+import { AWS_REGION } from './agent-config.ts';
 import type { AgentConfig } from './agent-config.ts';
 import type { AnnotationRequest } from './annotations.ts';
 import { annotationProblem } from './annotations.ts';
@@ -10,7 +11,6 @@ import { PROBLEM_CODES } from './problems.ts';
 import type { Problem } from './problems.ts';
 import type { Provider } from './reference.ts';
 import type { InjectionSettings } from './settings.ts';
-import { AWS_REGION } from './settings.ts';
 
 /** Where the approle Secret is mounted in agent containers (never in app containers). */
 export const APPROLE_DIR = '/sidekey/vault-approle';

@@ -5,11 +5,10 @@ import { z } from 'zod';
 import { DEFAULT_MOUNT_PATH, REFRESH_FLOOR_MS } from './constants.ts';
 import { formatDuration, parseDuration } from './duration.ts';
 import { vaultAddrProblem } from './http-url.ts';
-import { MODES } from './agent-config.ts';
+import { AWS_REGION, MODES } from './agent-config.ts';
 
 /** Kubernetes resource quantity, e.g. `10m`, `0.5`, `48Mi`, `1G`. */
 export const QUANTITY = /^\d+(\.\d+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$/;
-export const AWS_REGION = /^[a-z]{2}(-[a-z]+)+-\d+$/;
 export const VAULT_AUTH_PATH = /^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/;
 export const VAULT_ROLE = /^[A-Za-z0-9_.@-]{1,128}$/;
 export const VAULT_NAMESPACE = /^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*\/?$/;
