@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { shellQuote as quote } from '../pod-runner/container-script.ts';
 import { startProcess, type ManagedProcess } from './process.ts';
 
 /** The distroless `nonroot` user and group. */
@@ -26,8 +27,6 @@ export interface SandboxSpec {
   readonly env?: Readonly<Record<string, string>>;
   readonly volumes?: readonly SandboxVolume[];
 }
-
-const quote = (word: string): string => `'${word.replaceAll("'", `'\\''`)}'`;
 
 /** The shared libraries the dynamic loader resolves for the node binary (ldd). */
 function nodeLibraries(): string[] {
