@@ -4,9 +4,10 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess, SpawnOptions } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { TOOLS_DIR } from '../../scripts/setup-tools.ts';
 
-export const TOOLS_DIR = resolve(import.meta.dirname, '..', '..', '.tools');
+export { TOOLS_DIR };
 export const VENV_BIN = join(TOOLS_DIR, 'venv', 'bin');
 
 /** Returns the path of a tool installed by the project's setup, or throws with the fix. */
