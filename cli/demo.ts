@@ -5,6 +5,7 @@
 // It stops by itself and removes everything it created. Secret values are never printed, only fingerprints.
 import { parseArgs } from 'node:util';
 import { AGENT_CONTAINER, ANNOTATION_PREFIX } from '../injector/constants.ts';
+import { SA_TOKEN_DIR } from '../injector/identity.ts';
 import { BACKENDS, renderedUrl, startBackend } from './demo-backends.ts';
 import type { BackendName, DemoBackend } from './demo-backends.ts';
 import { describePatch } from './demo-patch.ts';
@@ -14,7 +15,6 @@ import type { Status } from '../test/apps/secrets-dir.ts';
 
 const APP_PORT = 8080;
 const ROTATION_TIMEOUT_MS = 30_000;
-const SA_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
 const USAGE = `usage: sidekey demo [--backend file|vault|aws] [--rotations N] [--verbose]
 
@@ -44,7 +44,7 @@ function demoPod(backend: DemoBackend, appImage: string): Record<string, unknown
   const annotations: Record<string, string> = { [`${ANNOTATION_PREFIX}inject`]: 'true', [`${ANNOTATION_PREFIX}reload`]: 'signal:SIGHUP' };
   for (const [key, value] of Object.entries(backend.annotations)) annotations[ANNOTATION_PREFIX + key] = value;
   const saVolume = backend.serviceAccountToken === undefined ? [] : [{ name: 'kube-api-access-demo', projected: { sources: [{ serviceAccountToken: { path: 'token', expirationSeconds: 3607 } }] } }];
-  const saMount = saVolume.length === 0 ? [] : [{ name: 'kube-api-access-demo', mountPath: SA_DIR, readOnly: true }];
+  const saMount = saVolume.length === 0 ? [] : [{ name: 'kube-api-access-demo', mountPath: SA_TOKEN_DIR, readOnly: true }];
   return {
     apiVersion: 'v1',
     kind: 'Pod',

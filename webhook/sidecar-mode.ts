@@ -6,10 +6,10 @@ import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { SA_TOKEN_FILE } from '../injector/identity.ts';
 import type { SidecarMode } from './config.ts';
 
 export const NATIVE_SIDECAR_MINOR = 29;
-const IN_CLUSTER_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
 
 export interface ClusterVersion {
   readonly major: string;
@@ -33,7 +33,7 @@ export function supportsNativeSidecars(version: ClusterVersion): boolean {
 }
 
 export function clusterConfigured(env: SidecarModeDeps['env'], exists: (path: string) => boolean): boolean {
-  if (env['KUBERNETES_SERVICE_HOST'] !== undefined && exists(IN_CLUSTER_TOKEN)) return true;
+  if (env['KUBERNETES_SERVICE_HOST'] !== undefined && exists(SA_TOKEN_FILE)) return true;
   const kubeconfig = env['KUBECONFIG'];
   if (kubeconfig !== undefined && kubeconfig !== '') return kubeconfig.split(':').some((p) => p !== '' && exists(p));
   return exists(join(env['HOME'] ?? homedir(), '.kube', 'config'));
