@@ -98,15 +98,23 @@ export async function appStatus(pod: RunningPod): Promise<Status> {
   return JSON.parse(answer.body) as Status;
 }
 
-export async function waitForStatus(pod: RunningPod, ok: (s: Status) => boolean, timeoutMs: number, what: string): Promise<Status> {
+/**
+ * Reads with `read` every `intervalMs` until `ok` holds for a result, and returns it; a failed read counts as
+ * no result. Fails after `timeoutMs` with `what`, the last result and the pod's logs.
+ */
+export async function waitFor<T>(pod: RunningPod, what: string, read: () => Promise<T>, ok: (value: T) => boolean, { timeoutMs, intervalMs = 20 }: { timeoutMs: number; intervalMs?: number }): Promise<T> {
   const deadline = Date.now() + timeoutMs;
-  let last: Status | undefined;
+  let last: T | undefined;
   while (Date.now() < deadline) {
-    last = await appStatus(pod).catch(() => last);
+    last = await read().catch(() => last);
     if (last !== undefined && ok(last)) return last;
-    await sleep(20);
+    await sleep(intervalMs);
   }
-  assert.fail(`${what}: not seen within ${timeoutMs} ms; last status ${JSON.stringify(last)}\n${pod.allLogs()}`);
+  assert.fail(`${what}: not seen within ${timeoutMs} ms; last ${JSON.stringify(last)}\n${pod.allLogs()}`);
+}
+
+export function waitForStatus(pod: RunningPod, ok: (s: Status) => boolean, timeoutMs: number, what: string): Promise<Status> {
+  return waitFor(pod, what, () => appStatus(pod), ok, { timeoutMs });
 }
 
 /**

@@ -10,22 +10,15 @@ import type { FaultProxy } from '../support/fault-proxy.ts';
 import { startMoto } from '../support/moto.ts';
 import type { MotoHandle } from '../support/moto.ts';
 import type { RunningPod } from '../pod-runner/pod-runner.ts';
-import { AGENT_PORT, admitAndRun, appPod, appStatus, assertNoLeak, fingerprint, sleep, startScenarioWebhook, waitForStatus } from './harness.ts';
+import { AGENT_PORT, admitAndRun, appPod, appStatus, assertNoLeak, fingerprint, startScenarioWebhook, waitFor, waitForStatus } from './harness.ts';
 import type { ScenarioWebhook } from './harness.ts';
 
 const REFRESH_MS = 10_000;
 const STALE_MS = 3 * REFRESH_MS;
 
 async function waitForReady(pod: RunningPod, status: number, timeoutMs: number): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  while (Date.now() < deadline) {
-    const answer = await pod.request(AGENT_PORT, '/readyz').catch(() => undefined);
-    if (answer?.status === status) return answer.body;
-    last = answer === undefined ? 'no answer' : `${answer.status} ${answer.body}`;
-    await sleep(250);
-  }
-  assert.fail(`/readyz did not answer ${status} within ${timeoutMs} ms (last: ${last})\n${pod.allLogs()}`);
+  const answer = await waitFor(pod, `/readyz answering ${status}`, () => pod.request(AGENT_PORT, '/readyz'), (a) => a.status === status, { timeoutMs, intervalMs: 250 });
+  return answer.body;
 }
 
 void describe('e2e: backend outage during refresh', { timeout: 240_000 }, () => {

@@ -11,7 +11,7 @@ import type { KubernetesAuth, OpenBaoHandle } from '../support/openbao.ts';
 import { startPostgres } from '../support/postgres.ts';
 import type { PostgresHandle } from '../support/postgres.ts';
 import type { RunningPod } from '../pod-runner/pod-runner.ts';
-import { AGENT_PORT, admitAndRun, appPod, assertNoLeak, sleep, startScenarioWebhook, waitForStatus } from './harness.ts';
+import { AGENT_PORT, admitAndRun, appPod, assertNoLeak, sleep, startScenarioWebhook, waitFor, waitForStatus } from './harness.ts';
 import type { ScenarioWebhook } from './harness.ts';
 
 const TTL_S = 12;
@@ -87,13 +87,8 @@ void describe('e2e: Vault dynamic database credentials', { timeout: 240_000 }, (
     assert.deepEqual([next.pid, next.reloads, next.reasons.at(-1)], [first.pid, 1, 'SIGHUP']);
     issued.push(dbPassword(pod));
 
-    const deadline = Date.now() + 30_000;
-    let remaining = '1';
-    while (Date.now() < deadline && remaining !== '0') {
-      remaining = await pg.query(`SELECT count(*) FROM pg_roles WHERE rolname = '${firstUser}' AND (rolvaliduntil IS NULL OR rolvaliduntil > now())`);
-      await sleep(500);
-    }
-    assert.equal(remaining, '0', 'the old login is revoked or expired');
+    const live = `SELECT count(*) FROM pg_roles WHERE rolname = '${firstUser}' AND (rolvaliduntil IS NULL OR rolvaliduntil > now())`;
+    await waitFor(pod, 'the old login revoked or expired', () => pg.query(live), (count) => count === '0', { timeoutMs: 30_000, intervalMs: 500 });
     assertNoLeak([pod.allLogs(), hook.log()], [k8s.token, pg.superuserPassword, ...issued]);
   });
 });
