@@ -3,6 +3,7 @@
 import type { Operation } from 'rfc6902';
 import { parseAgentConfig } from '../injector/agent-config.ts';
 import { CONFIG_ENV } from '../injector/constants.ts';
+import { formatReference } from '../injector/reference.ts';
 
 interface ContainerLike {
   name?: string;
@@ -37,10 +38,9 @@ function describeAgent(c: ContainerLike, list: string): string[] {
     const reload = config.reload.kind === 'signal' ? `${config.reload.signal} to container ${config.reload.container}` : config.reload.kind === 'http' ? `POST ${config.reload.url}` : 'none';
     lines.push(`    ${CONFIG_ENV}: role ${config.role}, file mode 0${config.fileMode.toString(8)}, reload ${reload}`);
     for (const f of config.files) {
-      const ref = `${f.ref.provider}:${f.ref.path}${f.ref.field === undefined ? '' : `#${f.ref.field}`}`;
       const how = f.template === undefined ? (f.format ?? 'default format') : 'template';
       const every = f.refreshMs === undefined ? '' : `, refresh ${f.refreshMs / 1000}s`;
-      lines.push(`      file ${f.name.padEnd(12)} <- ${ref} (${how}${every})`);
+      lines.push(`      file ${f.name.padEnd(12)} <- ${formatReference(f.ref)} (${how}${every})`);
     }
   }
   return lines;

@@ -73,7 +73,7 @@ export function parseReference(text: string): ReferenceResult {
   return { ok: true, ref };
 }
 
-/** The reference written back as text (for logs and metrics: it names a path, never a value). */
-export function formatReference(ref: SecretReference): string {
+/** The reference written back as text (for logs and metrics: it names a path, never a value); also takes the agent config's `ref`. */
+export function formatReference(ref: { readonly provider: Provider; readonly path: string; readonly field?: string | undefined; readonly version?: string | undefined }): string {
   return `${ref.provider}:${ref.path}${ref.field === undefined ? '' : `#${ref.field}`}${ref.version === undefined ? '' : `@${ref.version}`}`;
 }
