@@ -6,6 +6,7 @@ import { chmodSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { renderTemplate } from '../agent/template.ts';
 import type { WebhookConfigInput } from '../webhook/config.ts';
 
 export const BACKENDS = ['file', 'vault', 'aws'] as const;
@@ -156,5 +157,5 @@ export function startBackend(name: BackendName): Promise<DemoBackend> {
 
 /** The rendered template, as the app would see it in file db-url (the demo compares fingerprints only). */
 export function renderedUrl(value: { username: string; password: string }): string {
-  return TEMPLATE.replace('{{ .username }}', value.username).replace('{{ .password }}', value.password);
+  return renderTemplate(TEMPLATE, (field) => (field === 'username' || field === 'password' ? value[field] : undefined));
 }
