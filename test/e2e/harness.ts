@@ -18,7 +18,7 @@ export type { Status };
 
 export const APP_PORT = 8080;
 export const AGENT_PORT = 8099;
-export const SA_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
+const SA_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export interface ScenarioWebhook {

@@ -1,10 +1,8 @@
 // What stands in for container images when the pod runner runs a pod: the real `sidekey agent` for the
 // agent image, the stand-in apps of test/apps for app images, and a shell image for ad-hoc containers.
 import { join } from 'node:path';
-import { PROJECT_ROOT } from './pod-runner.ts';
+import { NODE_BIN, PROJECT_ROOT } from './pod-runner.ts';
 import type { Image } from './pod-spec.ts';
-
-export const NODE_BIN = join(PROJECT_ROOT, 'node_modules', '.bin', 'node');
 
 export const APP_IMAGES = {
   node: 'sidekey-test/reader-node:1',
@@ -13,7 +11,7 @@ export const APP_IMAGES = {
 } as const;
 
 /** The repository part of an image reference (no registry port confusion: the tag is after the last "/"). */
-export function repositoryName(image: string): string {
+function repositoryName(image: string): string {
   const withoutDigest = image.split('@')[0] ?? image;
   const last = withoutDigest.lastIndexOf('/');
   const colon = withoutDigest.lastIndexOf(':');

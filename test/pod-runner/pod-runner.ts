@@ -31,7 +31,7 @@ import type { Container, Image, Pod, PodIdentity } from './pod-spec.ts';
 export type { Image, Pod } from './pod-spec.ts';
 
 export const PROJECT_ROOT = resolve(import.meta.dirname, '..', '..');
-const NODE = join(PROJECT_ROOT, 'node_modules', '.bin', 'node');
+export const NODE_BIN = join(PROJECT_ROOT, 'node_modules', '.bin', 'node');
 const LOG_LIMIT = 256 * 1024;
 
 export interface RunPodOptions {
@@ -43,8 +43,6 @@ export interface RunPodOptions {
   readonly onLog?: (container: string, line: string) => void;
   /** Issues the token of a projected serviceAccountToken volume source (the kubelet's TokenRequest). */
   readonly serviceAccountToken?: (namespace: string, serviceAccount: string, audience: string | undefined) => string;
-  /** ConfigMaps for projected configMap sources, by name then key. */
-  readonly configMaps?: Readonly<Record<string, Readonly<Record<string, string>>>>;
   /** Called when a container starts or exits, and when a startup probe passes (for progress output). */
   readonly onEvent?: (event: PodEvent) => void;
 }
@@ -66,7 +64,6 @@ export type PodPhase = 'Pending' | 'Running' | 'Succeeded' | 'Failed';
 export interface RunningPod {
   readonly name: string;
   readonly namespace: string;
-  phase(): PodPhase;
   readonly events: readonly PodEvent[];
   /** HTTP to 127.0.0.1:<port> inside the pod's network namespace. */
   request(port: number, path: string, init?: { method?: string; body?: string }): Promise<HttpAnswer>;
@@ -157,10 +154,6 @@ class PodRun implements RunningPod {
     });
   }
 
-  phase(): PodPhase {
-    return this.currentPhase;
-  }
-
   private get spec(): NonNullable<Pod['spec']> {
     const spec = this.pod.spec;
     if (spec === undefined) throw new Error('the pod has no spec');
@@ -192,7 +185,7 @@ class PodRun implements RunningPod {
       if (fsGroup !== undefined) lines.push(`chgrp ${fsGroup} ${dir}`, `chmod g+s ${dir}`);
     }
     const services = (this.options.services ?? []).map(String);
-    lines.push(`exec ${[NODE, join(import.meta.dirname, 'pause.ts'), this.dir, ...services].map(shellQuote).join(' ')}`);
+    lines.push(`exec ${[NODE_BIN, join(import.meta.dirname, 'pause.ts'), this.dir, ...services].map(shellQuote).join(' ')}`);
     return lines.join('\n');
   }
 
@@ -219,7 +212,7 @@ class PodRun implements RunningPod {
     });
   }
 
-  /** Writes the files of projected volumes (service-account token, downward API, ConfigMaps) before the pod starts. */
+  /** Writes the files of projected volumes (service-account token, downward API) before the pod starts. */
   projectVolumes(): void {
     for (const volume of this.spec.volumes ?? []) {
       if (volume.projected === undefined) continue;
@@ -240,12 +233,7 @@ class PodRun implements RunningPod {
           if (item.fieldRef === undefined) throw new Error(`volume "${volume.name}": only downwardAPI fieldRef items are supported by the pod runner`);
           put(item.path, fieldValue(this.pod, this.identity, item.fieldRef.fieldPath));
         }
-        if (source.configMap !== undefined) {
-          const data = this.options.configMaps?.[source.configMap.name ?? ''];
-          if (data === undefined && source.configMap.optional !== true) throw new Error(`volume "${volume.name}": ConfigMap "${String(source.configMap.name)}" is not given to the runner`);
-          for (const [key, value] of Object.entries(data ?? {})) put(key, value);
-        }
-        if (source.secret !== undefined) throw new Error(`volume "${volume.name}": projected secret sources are not supported by the pod runner`);
+        if (source.configMap !== undefined || source.secret !== undefined) throw new Error(`volume "${volume.name}": projected configMap and secret sources are not supported by the pod runner`);
       }
     }
   }
