@@ -13,7 +13,6 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
-import { pino } from 'pino';
 import type { AgentConfig } from '../injector/agent-config.ts';
 import { buildAll } from '../scripts/build.ts';
 import { createAwsProvider } from '../agent/providers/aws.ts';
@@ -22,6 +21,7 @@ import { startMoto } from '../test/support/moto.ts';
 import { BAO_BINARY, READ_ALL_POLICY, startOpenBao } from '../test/support/openbao.ts';
 import type { OpenBaoHandle } from '../test/support/openbao.ts';
 import { freePort } from '../test/support/process.ts';
+import { testDeps } from '../test/support/provider-deps.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS ?? 10);
@@ -199,17 +199,11 @@ async function awsCosts(agentBundle: string): Promise<{ perN: [number, number][]
     Object.assign(process.env, { AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing' });
     const perN: [number, number][] = [];
     for (const n of [1, 20, 21, 50, 100, 500]) {
-      let calls = 0;
-      const provider = createAwsProvider({
-        config: { version: 1, mode: 'sidecar', role: 'run', secretsDir: work, port: 1, fileMode: 0o400, files: [{ name: 'x', ref: { provider: 'aws', path: 'x' } }], reload: { kind: 'none' }, aws: { region: moto.region } },
-        env: { AWS_ENDPOINT_URL: moto.endpoint },
-        log: pino({ level: 'silent' }),
-        now: Date.now,
-        countCall: () => (calls += 1),
-      });
+      const { deps, calls } = testDeps({ aws: { region: moto.region } }, { AWS_ENDPOINT_URL: moto.endpoint });
+      const provider = createAwsProvider(deps);
       const outcomes = await provider.fetchMany(Array.from({ length: n }, (_, i) => ({ provider: 'aws' as const, path: `bench/s${i}` })));
       if (outcomes.some((o) => !o.ok)) throw new Error('an AWS fetch failed in the bench');
-      perN.push([n, calls]);
+      perN.push([n, calls.length]);
       await provider.close();
     }
     const names = Array.from({ length: 50 }, (_, i) => `s${i}`);
