@@ -1,6 +1,6 @@
-// The annotation contract (DESIGN.md §2): `sidekey.io/*` annotations parsed into a typed request, or a list of
-// problems that each name the annotation, say what is wrong and show a valid example. Pod-dependent checks
-// (containers, UIDs, mounts) happen later, in plan.ts.
+// The annotation contract (the annotation reference in README.md): `sidekey.io/*` annotations parsed into a
+// typed request, or a list of problems that each name the annotation, say what is wrong and show a valid
+// example. Pod-dependent checks (containers, UIDs, mounts) happen later, in plan.ts.
 import { ANNOTATION_PREFIX } from './constants.ts';
 import { AWS_REGION, FILE_NAME, MODES, OUTPUT_FORMATS } from './agent-config.ts';
 import type { Mode, OutputFormat } from './agent-config.ts';

@@ -1,6 +1,7 @@
-// mutatePod(): pure, no I/O. Validates the pod's sidekey.io annotations, builds the injected pod of
-// DESIGN.md §3 and the minimal RFC 6902 patch (adds only; arrays are appended to or inserted into, never
-// rewritten) that turns the input into it. Nothing is half-injected: any problem denies the whole pod.
+// mutatePod(): pure, no I/O. Validates the pod's sidekey.io annotations, builds the injected pod (README.md,
+// "How it works"; webhook/README.md, "Decisions worth knowing") and the minimal RFC 6902 patch (adds only;
+// arrays are appended to or inserted into, never rewritten) that turns the input into it. Nothing is
+// half-injected: any problem denies the whole pod.
 import { hash as digest } from 'node:crypto';
 import type { Operation } from 'rfc6902';
 import type { AgentConfig } from './agent-config.ts';
