@@ -9,7 +9,11 @@ export const SA_TOKEN_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 export const SA_TOKEN_FILE = `${SA_TOKEN_DIR}/token`;
 const SA_TOKEN_DIRS: readonly string[] = [SA_TOKEN_DIR, '/run/secrets/kubernetes.io/serviceaccount'];
 
-/** Env vars set by the EKS pod identity webhook (IRSA) and the EKS Pod Identity agent. */
+/**
+ * Env vars set by the EKS pod identity webhook (IRSA) and the EKS Pod Identity agent, and the service
+ * endpoints the app's AWS SDK is pointed at (a VPC or FIPS endpoint, a local emulator): the agent signs in
+ * and reads where the app would.
+ */
 export const IDENTITY_ENV: readonly string[] = [
   'AWS_ROLE_ARN',
   'AWS_WEB_IDENTITY_TOKEN_FILE',
@@ -18,6 +22,9 @@ export const IDENTITY_ENV: readonly string[] = [
   'AWS_STS_REGIONAL_ENDPOINTS',
   'AWS_CONTAINER_CREDENTIALS_FULL_URI',
   'AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE',
+  'AWS_ENDPOINT_URL',
+  'AWS_ENDPOINT_URL_STS',
+  'AWS_ENDPOINT_URL_SECRETS_MANAGER',
 ];
 const MARKER_ENV: readonly string[] = ['AWS_ROLE_ARN', 'AWS_CONTAINER_CREDENTIALS_FULL_URI'];
 const TOKEN_FILE_ENV: readonly string[] = ['AWS_WEB_IDENTITY_TOKEN_FILE', 'AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE'];
