@@ -28,9 +28,9 @@ export interface SandboxSpec {
   readonly volumes?: readonly SandboxVolume[];
 }
 
-/** The shared libraries the dynamic loader resolves for the node binary (ldd). */
-function nodeLibraries(): string[] {
-  const out = execFileSync('ldd', [NODE], { encoding: 'utf8' });
+/** The shared libraries the dynamic loader resolves for a binary (ldd), the loader itself included. */
+export function sharedLibraries(binary: string): string[] {
+  const out = execFileSync('ldd', [binary], { encoding: 'utf8' });
   return [...out.matchAll(/(\/\S+\.so[.\d]*)/g)].map((m) => m[1]!);
 }
 
@@ -44,7 +44,7 @@ function script(root: string, spec: SandboxSpec): string {
     'set -eu',
     `mount -t tmpfs -o size=16m,mode=0755 sandbox-root ${quote(root)}`,
     ...bindFile(root, NODE, '/usr/bin/node'),
-    ...nodeLibraries().flatMap((lib) => bindFile(root, lib, lib)),
+    ...sharedLibraries(NODE).flatMap((lib) => bindFile(root, lib, lib)),
     ...['null', 'zero', 'random', 'urandom'].flatMap((dev) => bindFile(root, `/dev/${dev}`, `/dev/${dev}`)),
     ...(spec.bundleDir === undefined ? bindFile(root, spec.bundle, appBundle) : [`mkdir -p ${quote(`${root}/app`)}`, `mount --bind ${quote(spec.bundleDir)} ${quote(`${root}/app`)}`]),
     `mkdir -p ${quote(`${root}/etc`)} ${quote(`${root}/proc`)} ${quote(`${root}/tmp`)}`,
