@@ -1,13 +1,14 @@
-// The two Dockerfiles cannot be built here (no container engine), so their structure is checked against
-// what the build really produces: pinned bases, a build stage that copies every source folder the bundle is
-// made from, a distroless final stage with a numeric non-root USER, only the bundle, no RUN, and a CMD that
-// names the copied bundle.
+// The structure of the two Dockerfiles, checked against what the build really produces: pinned bases, a build
+// stage that copies every source folder the bundle is made from, a distroless final stage with a numeric
+// non-root USER, only the bundle, no RUN, and an ENTRYPOINT that is node and the copied bundle, with no CMD (so
+// a container's args are the program's flags). test/cluster/images.test.ts assembles and runs the images.
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, relative } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { buildAll, DIST, ROOT, type BuiltBundle } from '../scripts/build.ts';
+import { DISTROLESS_NODE } from './cluster/base-images.ts';
 import { argsOf as all, isIgnored, parseDockerfile, parseDockerignore } from './cluster/dockerfile.ts';
 
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> };
@@ -66,9 +67,9 @@ for (const image of ['agent', 'webhook']) {
       assert.equal(source, join(workdir, relative(ROOT, DIST), shipped), 'copies what npm run build writes');
       assert.ok(existsSync(bundle.file));
       assert.deepEqual(all(final!, 'RUN'), [], 'nothing runs in the final stage (distroless has no shell)');
-      assert.deepEqual(all(final!, 'ENTRYPOINT'), [], 'the base image\'s entrypoint is node');
-      const command = bundle.dir === undefined ? target : join(target!, basename(bundle.file));
-      assert.deepEqual(all(final!, 'CMD').map((c) => JSON.parse(c) as unknown), [[command]], 'CMD is the exec form naming the copied bundle');
+      const program = bundle.dir === undefined ? target : join(target!, basename(bundle.file));
+      assert.deepEqual(all(final!, 'ENTRYPOINT').map((c) => JSON.parse(c) as unknown), [[DISTROLESS_NODE, program]], 'ENTRYPOINT is the exec form: the base image\'s node and the copied bundle');
+      assert.deepEqual(all(final!, 'CMD'), [], 'no CMD: Kubernetes args (the chart\'s --config) replace CMD and must reach the program, not node');
       const users = all(final!, 'USER');
       assert.equal(users.length, 1);
       const [uid, gid] = users[0]!.split(':').map(Number);

@@ -33,7 +33,8 @@ export function testImages(options: ImageOptions = {}): (image: string) => Image
   return (image) => {
     const repo = repositoryName(image);
     if (repo === 'sidekey-agent') {
-      return { entrypoint: [NODE_BIN, join(PROJECT_ROOT, 'cli', 'sidekey.ts')], cmd: ['agent'], env: options.agentEnv ?? {}, binds: options.agentBinds ?? [] };
+      // Shaped like Dockerfile.agent: the program is the entrypoint, with no CMD for a container's args to replace.
+      return { entrypoint: [NODE_BIN, join(PROJECT_ROOT, 'cli', 'sidekey.ts'), 'agent'], env: options.agentEnv ?? {}, binds: options.agentBinds ?? [] };
     }
     if (image === APP_IMAGES.node) return { entrypoint: [NODE_BIN, join(PROJECT_ROOT, 'test', 'apps', 'reader.ts')], env: options.appEnv ?? {} };
     if (image === APP_IMAGES.python) return { entrypoint: ['/usr/bin/python3', join(PROJECT_ROOT, 'test', 'apps', 'reader.py')], env: options.appEnv ?? {} };
