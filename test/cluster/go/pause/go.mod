@@ -1,0 +1,3 @@
+module sidekey.test/pause
+
+go 1.24

@@ -1,0 +1,144 @@
+// Manifests and waits for the scenarios on the real cluster: pods as users write them (the apiserver's own
+// admission adds the service-account token, the webhook the agent), read back through kubectl, and the stand-in
+// app's /status read through the apiserver's pod proxy.
+import type { Status } from '../apps/secrets-dir.ts';
+import type { Cluster } from './cluster.ts';
+import { APP_IMAGE } from './project-images.ts';
+
+export const APP_PORT = 8080;
+export const APP_UID = 1000;
+const IRSA_TOKEN_DIR = '/var/run/secrets/eks.amazonaws.com/serviceaccount';
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export interface AppTemplateOptions {
+  /** Without the sidekey.io/ prefix. */
+  readonly annotations: Readonly<Record<string, string>>;
+  readonly serviceAccount?: string;
+  readonly env?: Readonly<Record<string, string>>;
+  readonly restartPolicy?: 'Always' | 'Never' | 'OnFailure';
+  /** Mount an IRSA-style projected token (audience sts.amazonaws.com) as the EKS webhook would. */
+  readonly irsa?: boolean;
+  readonly labels?: Readonly<Record<string, string>>;
+}
+
+type Json = Record<string, unknown>;
+
+/** A pod template (metadata + spec) of the stand-in app, Pod Security "restricted", running as APP_UID. */
+export function appTemplate(options: AppTemplateOptions): Json {
+  const annotations = Object.fromEntries(Object.entries(options.annotations).map(([k, v]) => [`sidekey.io/${k}`, v]));
+  const env = { APP_HOST: '0.0.0.0', ...options.env };
+  const irsaVolume = { name: 'aws-iam-token', projected: { sources: [{ serviceAccountToken: { audience: 'sts.amazonaws.com', expirationSeconds: 3600, path: 'token' } }] } };
+  return {
+    metadata: { labels: { app: 'sidekey-e2e', ...options.labels }, annotations },
+    spec: {
+      terminationGracePeriodSeconds: 3,
+      ...(options.restartPolicy === undefined ? {} : { restartPolicy: options.restartPolicy }),
+      ...(options.serviceAccount === undefined ? {} : { serviceAccountName: options.serviceAccount }),
+      securityContext: { runAsUser: APP_UID, runAsGroup: APP_UID, runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } },
+      ...(options.irsa === true ? { volumes: [irsaVolume] } : {}),
+      containers: [{
+        name: 'app',
+        image: APP_IMAGE,
+        imagePullPolicy: 'Never',
+        env: Object.entries(env).map(([name, value]) => ({ name, value })),
+        securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
+        ...(options.irsa === true ? { volumeMounts: [{ name: 'aws-iam-token', mountPath: IRSA_TOKEN_DIR, readOnly: true }] } : {}),
+      }],
+    },
+  };
+}
+
+export function podManifest(namespace: string, name: string, template: Json): Json {
+  return { apiVersion: 'v1', kind: 'Pod', ...template, metadata: { ...(template.metadata as Json), name, namespace } };
+}
+
+export function deploymentManifest(namespace: string, name: string, template: Json): Json {
+  const labels = { app: 'sidekey-e2e', workload: name };
+  const metadata = { ...(template.metadata as Json), labels };
+  return {
+    apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name, namespace },
+    spec: { replicas: 1, selector: { matchLabels: labels }, template: { ...template, metadata } },
+  };
+}
+
+export async function apply(cluster: Cluster, manifest: Json): Promise<string> {
+  return cluster.kubectl(['apply', '-f', '-'], JSON.stringify(manifest));
+}
+
+/** A namespace (with labels) whose default service account exists, so pods can be created in it. */
+export async function createNamespace(cluster: Cluster, name: string, labels: Readonly<Record<string, string>> = {}): Promise<void> {
+  await apply(cluster, { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } });
+  await until(`service account default in ${name}`, 60_000, async () => {
+    await cluster.kubectl(['get', 'serviceaccount', 'default', '-n', name]);
+    return true;
+  });
+}
+
+export async function until(what: string, timeoutMs: number, probe: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    try {
+      if (await probe()) return;
+    } catch (error) {
+      last = (error as Error).message;
+    }
+    await sleep(500);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last === '' ? '' : `: ${last}`}`);
+}
+
+export async function getJson<T = Json>(cluster: Cluster, args: readonly string[]): Promise<T> {
+  return JSON.parse(await cluster.kubectl([...args, '-o', 'json'])) as T;
+}
+
+export interface PodView {
+  readonly metadata: { name: string; generateName?: string; annotations?: Record<string, string>; ownerReferences?: { kind: string }[] };
+  readonly spec: { initContainers?: Json[]; containers: Json[]; shareProcessNamespace?: boolean };
+  readonly status: { phase?: string; containerStatuses?: ContainerStatus[]; initContainerStatuses?: ContainerStatus[] };
+}
+
+export interface ContainerStatus {
+  readonly name: string;
+  readonly ready: boolean;
+  readonly restartCount: number;
+  readonly started?: boolean;
+}
+
+/** The one pod of a workload (by its `workload` label) once it is Running with every container ready. */
+export async function readyPod(cluster: Cluster, namespace: string, workload: string, timeoutMs = 120_000): Promise<PodView> {
+  let found: PodView | undefined;
+  await until(`a ready pod of ${workload}`, timeoutMs, async () => {
+    const list = await getJson<{ items: PodView[] }>(cluster, ['get', 'pods', '-n', namespace, '-l', `workload=${workload}`]);
+    found = list.items.find((p) => p.status.phase === 'Running' && (p.status.containerStatuses ?? []).every((c) => c.ready));
+    return found !== undefined;
+  });
+  return found as PodView;
+}
+
+/** Restart counts of every container of the pod, init (the native-sidecar agent) included. */
+export async function restartCounts(cluster: Cluster, namespace: string, pod: string): Promise<Record<string, number>> {
+  const view = await getJson<PodView>(cluster, ['get', 'pod', pod, '-n', namespace]);
+  const all = [...(view.status.initContainerStatuses ?? []), ...(view.status.containerStatuses ?? [])];
+  return Object.fromEntries(all.map((c) => [c.name, c.restartCount]));
+}
+
+/** The stand-in app's observations, through the apiserver's proxy to the pod's port. */
+export async function appStatus(cluster: Cluster, namespace: string, pod: string): Promise<Status> {
+  return JSON.parse(await cluster.kubectl(['get', '--raw', `/api/v1/namespaces/${namespace}/pods/${pod}:${APP_PORT}/proxy/status`])) as Status;
+}
+
+export async function waitForStatus(cluster: Cluster, pod: { namespace: string; name: string }, what: string, predicate: (s: Status) => boolean, timeoutMs: number): Promise<Status> {
+  let seen: Status | undefined;
+  await until(what, timeoutMs, async () => {
+    seen = await appStatus(cluster, pod.namespace, pod.name);
+    return predicate(seen);
+  });
+  return seen as Status;
+}
+
+/** Every container's log of a pod (agent included), for the leak scan. */
+export async function podLogs(cluster: Cluster, namespace: string, pod: string): Promise<string> {
+  return cluster.kubectl(['logs', pod, '-n', namespace, '--all-containers', '--prefix']);
+}
