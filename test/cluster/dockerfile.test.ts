@@ -30,7 +30,7 @@ void test('ENV and LABEL pairs, the legacy `KEY value` form, flags and the exec 
   assert.deepEqual(keyValuePairs('a=1 b="two words" c=${X}', { X: 'x' }), [['a', '1'], ['b', 'two words'], ['c', 'x']]);
   assert.deepEqual(keyValuePairs('KEY a value with spaces', {}), [['KEY', 'a value with spaces']]);
   assert.throws(() => keyValuePairs('a=1 novalue', {}), /"novalue" is not KEY=value/);
-  assert.deepEqual(splitFlags('--from=build --chmod=0555 /src/dist/ /app/'), { flags: { from: 'build', chmod: '0555' }, rest: '/src/dist/ /app/' });
+  assert.deepEqual(splitFlags('--from=build --chmod=0555 --link /src/dist/ /app/'), { flags: { from: 'build', chmod: '0555', link: '' }, rest: '/src/dist/ /app/' });
   assert.deepEqual(execForm('["/nodejs/bin/node", "/app/x.mjs"]'), ['/nodejs/bin/node', '/app/x.mjs']);
   assert.equal(execForm('node /app/x.mjs'), undefined);
   assert.equal(execForm('[not json'), undefined, 'BuildKit reads text that is not a JSON array as the shell form');

@@ -142,12 +142,14 @@ export function keyValuePairs(text: string, vars: Variables): [string, string][]
   });
 }
 
-/** Leading `--name=value` flags (COPY --from=…, --chmod=…) and the text after them. */
+const FLAG = /^--([a-z-]+)(?:=(\S*))?(?:\s+|$)/;
+
+/** Leading `--name=value` and `--name` flags (COPY --from=…, --chmod=…, --link) and the text after them. */
 export function splitFlags(text: string): { flags: Record<string, string>; rest: string } {
   const flags: Record<string, string> = {};
   let rest = text.trim();
-  for (let match = /^--([a-z-]+)=(\S+)\s*/.exec(rest); match !== null; match = /^--([a-z-]+)=(\S+)\s*/.exec(rest)) {
-    flags[match[1]!] = match[2]!;
+  for (let match = FLAG.exec(rest); match !== null; match = FLAG.exec(rest)) {
+    flags[match[1]!] = match[2] ?? '';
     rest = rest.slice(match[0].length);
   }
   return { flags, rest };
