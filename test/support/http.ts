@@ -13,6 +13,8 @@ export interface HttpCall {
   readonly body?: string | undefined;
   /** PEM of the CA that signs the server certificate (https only). */
   readonly ca?: string | undefined;
+  /** The name the certificate is checked against (and sent as SNI), when it is not the URL's host (https only). */
+  readonly servername?: string;
   readonly timeoutMs: number;
   /** The error raised when the server does not answer within timeoutMs. */
   readonly timeoutMessage?: string;
@@ -21,7 +23,7 @@ export interface HttpCall {
 export function httpCall(url: URL, call: HttpCall): Promise<HttpAnswer> {
   const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
-    const options = { method: call.method, headers: { ...call.headers }, timeout: call.timeoutMs, ...(call.ca === undefined ? {} : { ca: call.ca }) };
+    const options = { method: call.method, headers: { ...call.headers }, timeout: call.timeoutMs, ...(call.ca === undefined ? {} : { ca: call.ca }), ...(call.servername === undefined ? {} : { servername: call.servername }) };
     const req = send(url, options, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));

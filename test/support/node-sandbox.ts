@@ -34,7 +34,8 @@ export function sharedLibraries(binary: string): string[] {
   return [...out.matchAll(/(\/\S+\.so[.\d]*)/g)].map((m) => m[1]!);
 }
 
-function bindFile(root: string, source: string, target: string): string[] {
+/** Shell lines binding a host file onto `target` below `root` (its mount point created first). */
+export function bindFile(root: string, source: string, target: string): string[] {
   return [`mkdir -p ${quote(root + dirname(target))}`, `touch ${quote(root + target)}`, `mount --bind ${quote(source)} ${quote(root + target)}`];
 }
 
@@ -79,9 +80,18 @@ export interface SandboxProcess extends ManagedProcess {
 export function startInSandbox(spec: SandboxSpec): SandboxProcess {
   const work = mkdtempSync(join(tmpdir(), 'sidekey-sandbox-'));
   const root = join(work, 'root');
+  return startNamespaced(work, `mkdir -p ${quote(root)}\n${script(root, spec)}`);
+}
+
+/**
+ * Runs a setup script as PID 1 of fresh mount and PID namespaces (plus those `unshareFlags` add, e.g. --net);
+ * the script ends by exec'ing the program, which so becomes PID 1. `work` holds the script and is removed
+ * when the program exits.
+ */
+export function startNamespaced(work: string, setup: string, unshareFlags: readonly string[] = []): SandboxProcess {
   const file = join(work, 'sandbox.sh');
-  writeFileSync(file, `mkdir -p ${quote(root)}\n${script(root, spec)}`);
-  const proc = startProcess('unshare', ['--mount', '--pid', '--fork', '--kill-child', '--propagation', 'private', '/bin/sh', file]);
+  writeFileSync(file, setup);
+  const proc = startProcess('unshare', ['--mount', '--pid', ...unshareFlags, '--fork', '--kill-child', '--propagation', 'private', '/bin/sh', file]);
   const nodePid = (): number => {
     const children = readFileSync(`/proc/${proc.pid}/task/${proc.pid}/children`, 'utf8').trim();
     const pid = Number(children.split(' ')[0]);
@@ -101,7 +111,8 @@ export function startInSandbox(spec: SandboxSpec): SandboxProcess {
       } catch {
         // already gone
       }
-      await Promise.race([proc.exited(), new Promise((r) => setTimeout(r, graceMs))]);
+      // Unref: a stopped sandbox must not keep the test process waiting out the grace period.
+      await Promise.race([proc.exited(), new Promise((r) => setTimeout(r, graceMs).unref())]);
       await proc.stop(0);
     },
   };
