@@ -3,7 +3,8 @@
 // reports what it saw on GET /status so a test can check "same PID, new value, exactly one reload".
 // Optionally (APP_PG_FILE) it connects to PostgreSQL with the URL in that file at every (re)load.
 //
-// env: APP_SECRETS_DIR (default /var/run/secrets/sidekey), APP_PORT (8080), APP_ONCE=1 (read, print, exit 0
+// env: APP_SECRETS_DIR (default /var/run/secrets/sidekey), APP_PORT (8080), APP_HOST (127.0.0.1; 0.0.0.0 in a
+// cluster, where the test reads /status through the apiserver's pod proxy), APP_ONCE=1 (read, print, exit 0
 // when every APP_EXPECT file is present, else 1), APP_EXPECT (comma list), APP_PG_FILE, APP_PSQL.
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -63,4 +64,4 @@ createServer((req, res) => {
   }
   res.statusCode = 404;
   res.end();
-}).listen(Number(process.env.APP_PORT ?? 8080), '127.0.0.1');
+}).listen(Number(process.env.APP_PORT ?? 8080), process.env.APP_HOST ?? '127.0.0.1');

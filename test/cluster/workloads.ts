@@ -94,7 +94,7 @@ export async function getJson<T = Json>(cluster: Cluster, args: readonly string[
 }
 
 export interface PodView {
-  readonly metadata: { name: string; generateName?: string; annotations?: Record<string, string>; ownerReferences?: { kind: string }[] };
+  readonly metadata: { name: string; generateName?: string; deletionTimestamp?: string; annotations?: Record<string, string>; ownerReferences?: { kind: string }[] };
   readonly spec: { initContainers?: Json[]; containers: Json[]; shareProcessNamespace?: boolean };
   readonly status: { phase?: string; containerStatuses?: ContainerStatus[]; initContainerStatuses?: ContainerStatus[] };
 }

@@ -49,6 +49,12 @@ export interface KubernetesAuth {
   readonly reviewer: TokenReviewServer;
 }
 
+export interface KubernetesApi {
+  readonly host: string;
+  readonly caPem: string;
+  readonly reviewerJwt?: string;
+}
+
 export interface JwtAuth {
   mint(claims: Readonly<Record<string, unknown>>): string;
 }
@@ -69,6 +75,11 @@ export interface OpenBaoHandle {
   setupJwt(role: string, policies: readonly string[]): Promise<JwtAuth>;
   /** kubernetes auth at auth/kubernetes, TokenReview answered by a local stand-in; role bound to ns/sa. */
   setupKubernetes(role: string, policies: readonly string[], namespace: string, serviceAccount: string): Promise<KubernetesAuth>;
+  /**
+   * kubernetes auth at auth/kubernetes against the given apiserver (a real one: TokenReview with reviewerJwt, a
+   * token allowed to create TokenReviews, or with the login's own token when absent); role bound to ns/sa.
+   */
+  configureKubernetesAuth(apiserver: KubernetesApi, role: string, policies: readonly string[], boundTo: readonly [namespace: string, serviceAccount: string]): Promise<void>;
   /** database engine at database/ on the given PostgreSQL, with a role creating short-lived logins. */
   setupDatabase(pg: PostgresHandle, options: { role: string; defaultTtl: string; maxTtl: string }): Promise<void>;
   stop(): Promise<void>;
@@ -149,11 +160,16 @@ export async function startOpenBao(options: OpenBaoOptions = {}): Promise<OpenBa
     async setupKubernetes(role, policies, namespace, serviceAccount): Promise<KubernetesAuth> {
       const reviewer = await startTokenReviewServer();
       reviewers.push(reviewer);
+      await handle.configureKubernetesAuth({ host: reviewer.url, caPem: reviewer.caPem }, role, policies, [namespace, serviceAccount]);
+      return { token: reviewer.mintServiceAccountToken(namespace, serviceAccount), reviewer };
+    },
+    async configureKubernetesAuth(apiserver, role, policies, [namespace, serviceAccount]): Promise<void> {
       await api('POST', 'sys/auth/kubernetes', { type: 'kubernetes' }).catch(ignoreAlreadyEnabled);
       await api('POST', 'auth/kubernetes/config', {
-        kubernetes_host: reviewer.url,
-        kubernetes_ca_cert: reviewer.caPem,
+        kubernetes_host: apiserver.host,
+        kubernetes_ca_cert: apiserver.caPem,
         disable_local_ca_jwt: true,
+        ...(apiserver.reviewerJwt === undefined ? {} : { token_reviewer_jwt: apiserver.reviewerJwt }),
       });
       await api('POST', `auth/kubernetes/role/${role}`, {
         bound_service_account_names: [serviceAccount],
@@ -161,7 +177,6 @@ export async function startOpenBao(options: OpenBaoOptions = {}): Promise<OpenBa
         token_policies: policies,
         token_ttl: '1h',
       });
-      return { token: reviewer.mintServiceAccountToken(namespace, serviceAccount), reviewer };
     },
     async setupDatabase(pg, { role, defaultTtl, maxTtl }): Promise<void> {
       await api('POST', 'sys/mounts/database', { type: 'database' }).catch(ignoreAlreadyEnabled);

@@ -1,0 +1,327 @@
+// End to end on a real single-node Kubernetes (test/cluster/): the chart installed by `helm install` with the
+// webhook and agent images assembled from the Dockerfiles, pods admitted by the real apiserver and run by the
+// real kubelet and containerd, secrets from a real OpenBao (kubernetes auth checked by the apiserver's
+// TokenReview), moto and PostgreSQL. One cluster for the whole file; scenarios run in order.
+import { CreateSecretCommand, PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fingerprint } from '../apps/secrets-dir.ts';
+import { assertNoLeak } from '../support/no-leak.ts';
+import { MOTO_ACCOUNT, startMoto } from '../support/moto.ts';
+import type { MotoHandle } from '../support/moto.ts';
+import { READ_ALL_POLICY, startOpenBao } from '../support/openbao.ts';
+import type { OpenBaoHandle } from '../support/openbao.ts';
+import { startPostgres } from '../support/postgres.ts';
+import type { PostgresHandle } from '../support/postgres.ts';
+import { clusterDown, clusterUp } from './cluster.ts';
+import type { Cluster } from './cluster.ts';
+import { hostFootprint } from './footprint.ts';
+import type { HostFootprint } from './footprint.ts';
+import { PROJECT_ROOT, clusterLayout } from './layout.ts';
+import { importProjectImages } from './project-images.ts';
+import {
+  appStatus, appTemplate, apply, createNamespace, deploymentManifest, getJson, podLogs, podManifest, readyPod, restartCounts, sleep, until, waitForStatus,
+} from './workloads.ts';
+import type { PodView } from './workloads.ts';
+
+const STATE_DIR = join(PROJECT_ROOT, '.tools', 'cluster', 'test-state');
+const CHART = join(PROJECT_ROOT, 'charts', 'sidekey');
+const RELEASE = 'sidekey';
+const SYSTEM_NS = 'sidekey';
+const NS = 'e2e';
+const EXCLUDED_NS = 'e2e-excluded';
+const REFRESH = '10s';
+const log = (line: string): void => void process.stderr.write(`[cluster-e2e] ${line}\n`);
+
+void describe('e2e on a real Kubernetes', { timeout: 30 * 60_000 }, () => {
+  let cluster: Cluster;
+  let bao: OpenBaoHandle;
+  let moto: MotoHandle;
+  let pg: PostgresHandle;
+  /** What `after` stops, newest first: whatever `before` got to start. */
+  const stops: (() => Promise<void>)[] = [];
+  let baoAddr = '';
+  let motoAddr = '';
+  const written: string[] = [];
+  let footprint: HostFootprint;
+
+  const helmValues = (): string[] => [
+    '--set', `config.vault.addr=${baoAddr}`, '--set', 'config.vault.role=e2e', '--set', 'config.aws.region=us-east-1',
+    '--set', `config.minRefresh=${REFRESH}`, '--set', `config.excludedNamespaces={${EXCLUDED_NS}}`,
+  ];
+
+  before(async () => {
+    const started = Date.now();
+    await clusterDown({ stateDir: STATE_DIR });
+    footprint = hostFootprint(clusterLayout(STATE_DIR));
+    cluster = await clusterUp({ stateDir: STATE_DIR, log });
+    stops.push(() => clusterDown({ stateDir: STATE_DIR }));
+    await importProjectImages(cluster, log);
+    bao = await startOpenBao();
+    stops.push(() => bao.stop());
+    moto = await startMoto();
+    stops.push(() => moto.stop());
+    pg = await startPostgres();
+    stops.push(() => pg.stop());
+    const baoExposed = await cluster.exposeToPods(Number(new URL(bao.addr).port));
+    stops.push(() => baoExposed.stop());
+    const motoExposed = await cluster.exposeToPods(moto.port);
+    stops.push(() => motoExposed.stop());
+    baoAddr = `http://${baoExposed.address}`;
+    motoAddr = `http://${motoExposed.address}`;
+    await createNamespace(cluster, NS);
+    await createNamespace(cluster, EXCLUDED_NS);
+    log(`cluster, images and backends ready in ${Date.now() - started} ms`);
+  });
+
+  const stopAll = async (): Promise<void> => {
+    for (let stop = stops.pop(); stop !== undefined; stop = stops.pop()) await stop();
+  };
+  after(stopAll);
+
+  void test('helm install: two webhook replicas from the Dockerfile image, TLS from lookup, the webhook configuration', async () => {
+    await cluster.helm(['install', RELEASE, CHART, '--namespace', SYSTEM_NS, '--create-namespace', '--wait', '--timeout', '180s', ...helmValues()]);
+    const deployment = await getJson<{ status: { readyReplicas?: number } }>(cluster, ['get', 'deployment', RELEASE, '-n', SYSTEM_NS]);
+    assert.equal(deployment.status.readyReplicas, 2, 'both webhook replicas are ready');
+    const pods = await getJson<{ items: PodView[] }>(cluster, ['get', 'pods', '-n', SYSTEM_NS]);
+    for (const pod of pods.items) {
+      assert.deepEqual((pod.status.containerStatuses ?? []).map((c) => c.restartCount), [0], `${pod.metadata.name} runs without restarts (the image's entrypoint takes the chart's args)`);
+    }
+    const secret = await getJson<{ data: Record<string, string> }>(cluster, ['get', 'secret', `${RELEASE}-tls`, '-n', SYSTEM_NS]);
+    const mwc = await getJson<{ webhooks: { clientConfig: { caBundle: string } }[] }>(cluster, ['get', 'mutatingwebhookconfiguration', RELEASE]);
+    assert.equal(mwc.webhooks[0]?.clientConfig.caBundle, secret.data['ca.crt'], 'the webhook configuration trusts the CA of the Secret');
+    const logs = await cluster.kubectl(['logs', '-n', SYSTEM_NS, `deployment/${RELEASE}`]);
+    assert.match(logs, /"event":"cluster_version".*"minor":"?34"?.*"nativeSidecars":true/, '--sidecar-mode auto read the real server version');
+  });
+
+  void test('Vault: kubernetes auth checked by the real TokenReview; a Deployment pod (generateName) is injected and a KV v2 rotation reaches the app with one SIGHUP', async () => {
+    await bao.writePolicy('read-all', READ_ALL_POLICY);
+    await apply(cluster, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'vault-reviewer', namespace: NS } });
+    await apply(cluster, {
+      apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: { name: 'e2e-vault-reviewer' },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'system:auth-delegator' },
+      subjects: [{ kind: 'ServiceAccount', name: 'vault-reviewer', namespace: NS }],
+    });
+    const reviewerJwt = (await cluster.kubectl(['create', 'token', 'vault-reviewer', '-n', NS, '--duration=2h'])).trim();
+    written.push(reviewerJwt);
+    const apiserver = { host: cluster.server, caPem: cluster.caPem, reviewerJwt };
+    await bao.configureKubernetesAuth(apiserver, 'e2e', ['read-all'], [NS, 'payments']);
+    await bao.configureKubernetesAuth(apiserver, 'reports', ['read-all'], [NS, 'reports']);
+    for (const sa of ['payments', 'reports', 'billing']) await apply(cluster, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: sa, namespace: NS } });
+
+    const [v1, v2] = [secretValue('vault-1'), secretValue('vault-2')];
+    written.push(v1, v2);
+    await bao.api('POST', 'secret/data/payments/db', { data: { password: v1 } });
+    await apply(cluster, deploymentManifest(NS, 'payments', appTemplate({
+      serviceAccount: 'payments',
+      annotations: { inject: 'true', 'secret-password': 'vault:secret/payments/db#password', refresh: REFRESH, reload: 'signal:SIGHUP' },
+    })));
+    const pod = await readyPod(cluster, NS, 'payments');
+    assert.match(pod.metadata.generateName ?? '', /^payments-/, 'a ReplicaSet pod, nameless at admission');
+    assert.match(pod.metadata.annotations?.['sidekey.io/status'] ?? '', /^injected/);
+    const agent = pod.spec.initContainers?.find((c) => c.name === 'sidekey-agent');
+    assert.equal(agent?.restartPolicy, 'Always', 'the agent is a native sidecar');
+    const name = pod.metadata.name;
+    const first = await waitForStatus(cluster, { namespace: NS, name }, 'the first value', (s) => s.files.password?.sha256 === fingerprint(v1), 30_000);
+    assert.equal(first.files.password?.mode, '0400', 'the app\'s own file, read-only');
+    await bao.api('POST', 'secret/data/payments/db', { data: { password: v2 } });
+    const next = await waitForStatus(cluster, { namespace: NS, name }, 'the rotated value', (s) => s.files.password?.sha256 === fingerprint(v2), 30_000);
+    assert.deepEqual([next.pid, next.reloads, next.reasons.at(-1)], [first.pid, first.reloads + 1, 'SIGHUP'], 'same process, one reload');
+    assert.deepEqual(Object.values(await restartCounts(cluster, NS, name)), [0, 0], 'no restart of the agent or the app');
+    assertNoLeak([await podLogs(cluster, NS, name)], [v1, v2]);
+  });
+
+  void test('AWS: IRSA with the real projected token through moto; a rotation reaches the app with one HTTP reload', async () => {
+    const [a1, a2] = [secretValue('aws-1'), secretValue('aws-2')];
+    written.push(a1, a2);
+    await moto.admin.send(new CreateSecretCommand({ Name: 'prod/billing/api', SecretString: JSON.stringify({ key: a1 }) }));
+    await apply(cluster, deploymentManifest(NS, 'billing', appTemplate({
+      serviceAccount: 'billing',
+      irsa: true,
+      env: {
+        AWS_ROLE_ARN: `arn:aws:iam::${MOTO_ACCOUNT}:role/billing`,
+        AWS_WEB_IDENTITY_TOKEN_FILE: '/var/run/secrets/eks.amazonaws.com/serviceaccount/token',
+        AWS_REGION: moto.region,
+        AWS_ENDPOINT_URL: motoAddr,
+      },
+      annotations: { inject: 'true', 'secret-api-key': 'aws:prod/billing/api#key', refresh: REFRESH, reload: 'http:http://127.0.0.1:8080/reload' },
+    })));
+    const name = (await readyPod(cluster, NS, 'billing')).metadata.name;
+    const first = await waitForStatus(cluster, { namespace: NS, name }, 'the first value', (s) => s.files['api-key']?.sha256 === fingerprint(a1), 30_000);
+    await moto.admin.send(new PutSecretValueCommand({ SecretId: 'prod/billing/api', SecretString: JSON.stringify({ key: a2 }) }));
+    const next = await waitForStatus(cluster, { namespace: NS, name }, 'the rotated value', (s) => s.files['api-key']?.sha256 === fingerprint(a2), 30_000);
+    assert.deepEqual([next.pid, next.reloads, next.reasons.at(-1)], [first.pid, first.reloads + 1, 'http'], 'same process, one reload');
+    assert.deepEqual(Object.values(await restartCounts(cluster, NS, name)), [0, 0], 'no restart of the agent or the app');
+    assertNoLeak([await podLogs(cluster, NS, name)], [a1, a2]);
+  });
+
+  void test('Vault dynamic PostgreSQL credentials: the lease is renewed, then replaced before its max TTL with one reload', async () => {
+    const ttl = 12;
+    const maxTtl = 36;
+    await bao.setupDatabase(pg, { role: 'readonly', defaultTtl: `${ttl}s`, maxTtl: `${maxTtl}s` });
+    written.push(pg.superuserPassword);
+    await apply(cluster, podManifest(NS, 'reports', appTemplate({
+      serviceAccount: 'reports',
+      annotations: {
+        inject: 'true', 'vault-role': 'reports', reload: 'signal:SIGHUP',
+        'secret-db-url': 'vault:database/creds/readonly',
+        'template-db-url': `postgresql://{{ .username }}:{{ .password }}@127.0.0.1:${pg.port}/postgres?sslmode=disable`,
+      },
+      labels: { workload: 'reports' },
+    })));
+    await readyPod(cluster, NS, 'reports');
+    const login = async (): Promise<{ user: string; password: string }> => {
+      const url = new URL(await cluster.kubectl(['exec', 'reports', '-n', NS, '-c', 'app', '--', '/nodejs/bin/node', '-e', 'process.stdout.write(require("fs").readFileSync("/var/run/secrets/sidekey/db-url", "utf8"))']));
+      const credential = { user: decodeURIComponent(url.username), password: decodeURIComponent(url.password) };
+      written.push(credential.password);
+      return credential;
+    };
+    const first = await login();
+    assert.equal(await pg.query('SELECT current_user', first), first.user, 'the issued login connects');
+    const issuedAt = Date.now();
+    await sleep(ttl * 1000);
+    const metrics = await cluster.kubectl(['get', '--raw', `/api/v1/namespaces/${NS}/pods/reports:8099/proxy/metrics`]);
+    assert.match(metrics, /sidekey_agent_lease_renewals_total\{[^}]*result="(ok|success)"[^}]*\} [1-9]/, 'the lease was renewed');
+    assert.equal((await appStatus(cluster, NS, 'reports')).reloads, 0, 'a renewal changes nothing for the app');
+    const next = await waitForStatus(cluster, { namespace: NS, name: 'reports' }, 'a new login', (s) => s.reloads === 1, (maxTtl + 10) * 1000);
+    assert.ok(Date.now() - issuedAt < maxTtl * 1000, 'the new login arrived before the old one reached its max TTL');
+    assert.equal(next.reasons.at(-1), 'SIGHUP');
+    const second = await login();
+    assert.notEqual(second.user, first.user);
+    assert.equal(await pg.query('SELECT current_user', second), second.user, 'the new login connects');
+    assert.deepEqual(Object.values(await restartCounts(cluster, NS, 'reports')), [0, 0]);
+    assertNoLeak([await podLogs(cluster, NS, 'reports')], written);
+  });
+
+  void test('a Job completes with the native-sidecar agent; a CronJob\'s Job completes in init-only mode', async () => {
+    const job = (mode: string): Record<string, unknown> => appTemplate({
+      serviceAccount: 'payments',
+      restartPolicy: 'Never',
+      env: { APP_ONCE: '1', APP_EXPECT: 'password' },
+      annotations: { inject: 'true', 'secret-password': 'vault:secret/payments/db#password', mode },
+    });
+    await apply(cluster, {
+      apiVersion: 'batch/v1', kind: 'CronJob', metadata: { name: 'nightly', namespace: NS },
+      spec: { schedule: '* * * * *', concurrencyPolicy: 'Forbid', jobTemplate: { spec: { backoffLimit: 0, template: job('init-only') } } },
+    });
+    await apply(cluster, { apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'once', namespace: NS }, spec: { backoffLimit: 0, template: job('sidecar') } });
+    await cluster.kubectl(['wait', '--for=condition=complete', 'job/once', '-n', NS, '--timeout=120s']);
+    const [oncePod] = (await getJson<{ items: PodView[] }>(cluster, ['get', 'pods', '-n', NS, '-l', 'job-name=once'])).items;
+    assert.equal(oncePod?.spec.initContainers?.find((c) => c.name === 'sidekey-agent')?.restartPolicy, 'Always');
+    let cronJob = '';
+    await until('a Job of the CronJob', 90_000, async () => {
+      const jobs = await getJson<{ items: { metadata: { name: string; ownerReferences?: { kind: string }[] }; status: { succeeded?: number } }[] }>(cluster, ['get', 'jobs', '-n', NS]);
+      const done = jobs.items.find((j) => j.metadata.ownerReferences?.some((o) => o.kind === 'CronJob') === true && j.status.succeeded === 1);
+      cronJob = done?.metadata.name ?? '';
+      return done !== undefined;
+    });
+    const [cronPod] = (await getJson<{ items: PodView[] }>(cluster, ['get', 'pods', '-n', NS, '-l', `job-name=${cronJob}`])).items;
+    const agent = cronPod?.spec.initContainers?.find((c) => c.name === 'sidekey-agent');
+    assert.ok(agent !== undefined && agent.restartPolicy === undefined, 'init-only: a plain init container that writes and exits');
+    await cluster.kubectl(['delete', 'cronjob', 'nightly', '-n', NS, '--wait=false']);
+  });
+
+  void test('a Deployment with a bad annotation: the refusal is in its ReplicaSet\'s events, naming the annotation', async () => {
+    await apply(cluster, deploymentManifest(NS, 'broken', appTemplate({
+      annotations: { inject: 'true', 'secret-password': 'vault:secret/payments/db#password', refresh: 'soon' },
+    })));
+    let message = '';
+    await until('a FailedCreate event of the ReplicaSet', 60_000, async () => {
+      const events = await getJson<{ items: { reason: string; message: string; involvedObject: { kind: string; name: string } }[] }>(cluster, ['get', 'events', '-n', NS]);
+      message = events.items.find((e) => e.reason === 'FailedCreate' && e.involvedObject.kind === 'ReplicaSet' && e.involvedObject.name.startsWith('broken-'))?.message ?? '';
+      return message !== '';
+    });
+    assert.match(message, /admission webhook "inject\.sidekey\.io" denied the request/);
+    assert.match(message, /sidekey\.io\/refresh/);
+    await cluster.kubectl(['delete', 'deployment', 'broken', '-n', NS]);
+  });
+
+  const optedIn = (namespace: string): Record<string, unknown> => podManifest(namespace, 'dry', appTemplate({
+    serviceAccount: namespace === NS ? 'payments' : 'default',
+    annotations: { inject: 'true', 'secret-password': 'vault:secret/payments/db#password' },
+  }));
+  const dryRun = async (manifest: Record<string, unknown>): Promise<PodView> =>
+    JSON.parse(await cluster.kubectl(['create', '--dry-run=server', '-o', 'json', '-f', '-'], JSON.stringify(manifest))) as PodView;
+  const injected = (pod: PodView): boolean => pod.spec.initContainers?.some((c) => c.name === 'sidekey-agent') === true;
+
+  void test('excluded namespaces are never injected', async () => {
+    assert.equal(injected(await dryRun(optedIn(NS))), true, 'the same pod is injected elsewhere');
+    const pod = await dryRun(optedIn(EXCLUDED_NS));
+    assert.equal(injected(pod), false);
+    assert.equal(pod.metadata.annotations?.['sidekey.io/status'], undefined);
+  });
+
+  void test('helm upgrade keeps the CA and no admission fails while the webhook rolls', async () => {
+    const caBundle = async (): Promise<string> => (await getJson<{ webhooks: { clientConfig: { caBundle: string } }[] }>(cluster, ['get', 'mutatingwebhookconfiguration', RELEASE])).webhooks[0]?.clientConfig.caBundle ?? '';
+    const before = await caBundle();
+    const podsBefore = (await getJson<{ items: PodView[] }>(cluster, ['get', 'pods', '-n', SYSTEM_NS])).items.map((p) => p.metadata.name);
+    const state = { rolling: true };
+    const failures: string[] = [];
+    let admitted = 0;
+    const load = (async (): Promise<void> => {
+      while (state.rolling) {
+        try {
+          if (injected(await dryRun(optedIn(NS)))) admitted += 1;
+          else failures.push('admitted without injection');
+        } catch (error) {
+          failures.push((error as Error).message);
+        }
+        await sleep(200);
+      }
+    })();
+    try {
+      await cluster.helm(['upgrade', RELEASE, CHART, '--namespace', SYSTEM_NS, '--wait', '--timeout', '180s', ...helmValues(), '--set-string', 'podAnnotations.e2e-rollout=2']);
+    } finally {
+      state.rolling = false;
+      await load;
+    }
+    assert.deepEqual(failures, [], 'every admission during the rollout succeeded');
+    assert.ok(admitted > 0, `admissions were sent during the rollout (${admitted})`);
+    assert.equal(await caBundle(), before, 'the CA survives the upgrade');
+    const podsAfter = (await getJson<{ items: PodView[] }>(cluster, ['get', 'pods', '-n', SYSTEM_NS])).items;
+    const serving = podsAfter.filter((p) => p.metadata.deletionTimestamp === undefined).map((p) => p.metadata.name);
+    assert.equal(serving.length, 2);
+    assert.deepEqual(serving.filter((p) => podsBefore.includes(p)), [], 'every webhook pod was replaced (the old ones are draining)');
+  });
+
+  void test('webhook scaled to 0: an opted-in pod is refused (failurePolicy Fail); pods without the annotation never reach it', async () => {
+    await cluster.kubectl(['scale', 'deployment', RELEASE, '-n', SYSTEM_NS, '--replicas=0']);
+    await until('no webhook pod', 60_000, async () => (await getJson<{ items: unknown[] }>(cluster, ['get', 'pods', '-n', SYSTEM_NS])).items.length === 0);
+    await assert.rejects(dryRun(optedIn(NS)), /inject\.sidekey\.io/, 'refused while no replica answers');
+    const plain = podManifest(NS, 'plain', appTemplate({ annotations: {} }));
+    assert.equal(injected(await dryRun(plain)), false, 'a pod without the annotation is created');
+    const optedOut = podManifest(NS, 'opted-out', appTemplate({ annotations: { inject: 'false' } }));
+    assert.equal(injected(await dryRun(optedOut)), false, 'inject "false" is not sent either');
+    await cluster.kubectl(['scale', 'deployment', RELEASE, '-n', SYSTEM_NS, '--replicas=2']);
+    await cluster.kubectl(['rollout', 'status', `deployment/${RELEASE}`, '-n', SYSTEM_NS, '--timeout=120s']);
+  });
+
+  void test('no secret value in the webhook logs; helm uninstall leaves nothing', async () => {
+    assertNoLeak([await cluster.kubectl(['logs', '-n', SYSTEM_NS, '-l', 'app.kubernetes.io/instance=sidekey', '--tail=-1'])], written);
+    await cluster.helm(['uninstall', RELEASE, '--namespace', SYSTEM_NS, '--wait', '--timeout', '120s']);
+    const kinds = 'all,secrets,configmaps,serviceaccounts,poddisruptionbudgets,networkpolicies,roles,rolebindings';
+    let left = '';
+    // The webhook pods go with their ReplicaSet through the garbage collector, after helm has returned.
+    await until('the release\'s objects to be gone', 60_000, async () => {
+      left = (await cluster.kubectl(['get', kinds, '-n', SYSTEM_NS, '-l', `app.kubernetes.io/instance=${RELEASE}`, '-o', 'name'])).trim();
+      return left === '';
+    }).catch(() => undefined);
+    assert.equal(left, '', 'no object of the release in its namespace');
+    const cluster_ = await cluster.kubectl(['get', 'mutatingwebhookconfigurations,clusterroles,clusterrolebindings', '-l', `app.kubernetes.io/instance=${RELEASE}`, '-o', 'name']);
+    assert.equal(cluster_.trim(), '', 'no cluster-wide object of the release');
+  });
+
+  void test('stopping the cluster leaves nothing: no process, mount, cgroup, network namespace, interface or file', async () => {
+    assert.deepEqual(footprint, { ...footprint, processes: [], mounts: [], cgroups: [], netns: [], stateDir: false }, 'nothing of a cluster before it started');
+    await stopAll();
+    assert.deepEqual(hostFootprint(clusterLayout(STATE_DIR)), footprint);
+  });
+});
+
+/** A distinctive test value (never printed: the tests compare fingerprints and scan logs for it). */
+function secretValue(label: string): string {
+  return `${label}-${randomBytes(12).toString('hex')}`;
+}
+
