@@ -26,7 +26,9 @@ import {
 } from './workloads.ts';
 import type { PodView } from './workloads.ts';
 
-const STATE_DIR = join(PROJECT_ROOT, '.tools', 'cluster', 'test-state');
+/** Its own state folder (and so its own namespaces): a cluster from `npm run cluster -- up` is left alone. Two test
+ * runs in one checkout at once need different folders: SIDEKEY_TEST_CLUSTER_STATE. */
+const STATE_DIR = process.env.SIDEKEY_TEST_CLUSTER_STATE ?? join(PROJECT_ROOT, '.tools', 'cluster', 'test-state');
 const CHART = join(PROJECT_ROOT, 'charts', 'sidekey');
 const RELEASE = 'sidekey';
 const SYSTEM_NS = 'sidekey';
