@@ -23,6 +23,8 @@ export interface Backends {
   readonly approleSecret?: string;
   /** The file store path handed to the agent in SIDEKEY_FILE_STORE. */
   readonly fileStore?: string;
+  /** The volume that holds the file store, mounted at fileStore. */
+  readonly fileStoreVolume?: NonNullable<InjectionSettings['fileStoreVolume']>;
   readonly problems: readonly Problem[];
   readonly warnings: readonly string[];
 }
@@ -58,6 +60,7 @@ export function resolveBackends(input: BackendInput): Backends {
     ...(vault === undefined ? {} : { vault: vault.settings }),
     ...(vault?.approleSecret === undefined ? {} : { approleSecret: vault.approleSecret }),
     ...(fileUser === undefined || settings.fileStore === undefined ? {} : { fileStore: settings.fileStore }),
+    ...(fileUser === undefined || settings.fileStoreVolume === undefined ? {} : { fileStoreVolume: settings.fileStoreVolume }),
     problems,
     warnings,
   };

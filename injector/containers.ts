@@ -9,6 +9,8 @@ import type { InjectionSettings } from './settings.ts';
 
 /** Env var naming the embedded file store for the agent (set only when the pod uses file: references). */
 export const FILE_STORE_ENV = 'SIDEKEY_FILE_STORE';
+/** The volume holding the file store when the webhook's fileStoreVolume names one. */
+export const FILE_STORE_VOLUME = 'sidekey-file-store';
 export const AGENT_PORT_NAME = 'sidekey-http';
 /** The classic-mode state volume only holds versions, leases and a token. */
 const STATE_SIZE = '1Mi';
@@ -50,6 +52,7 @@ function mounts(plan: InjectionPlan): JsonObject[] {
     { name: SECRETS_VOLUME, mountPath: AGENT_SECRETS_DIR },
     ...(plan.mode === 'classic' ? [{ name: STATE_VOLUME, mountPath: AGENT_STATE_DIR }] : []),
     ...(plan.backends.approleSecret === undefined ? [] : [{ name: APPROLE_VOLUME, mountPath: APPROLE_DIR, readOnly: true }]),
+    ...(plan.backends.fileStoreVolume === undefined ? [] : [{ name: FILE_STORE_VOLUME, mountPath: plan.backends.fileStore, readOnly: true }]),
     ...plan.identity.mounts,
   ];
 }
@@ -101,7 +104,14 @@ export function agentVolumes(plan: InjectionPlan): JsonObject[] {
     memory(SECRETS_VOLUME, plan.tmpfsSize),
     ...(plan.mode === 'classic' ? [memory(STATE_VOLUME, STATE_SIZE)] : []),
     ...(plan.backends.approleSecret === undefined ? [] : [{ name: APPROLE_VOLUME, secret: { secretName: plan.backends.approleSecret, defaultMode: 0o444 } }]),
+    ...fileStoreVolume(plan.backends.fileStoreVolume),
   ];
+}
+
+function fileStoreVolume(source: InjectionPlan['backends']['fileStoreVolume']): JsonObject[] {
+  if (source?.hostPath !== undefined) return [{ name: FILE_STORE_VOLUME, hostPath: { path: source.hostPath, type: 'Directory' } }];
+  if (source?.configMap !== undefined) return [{ name: FILE_STORE_VOLUME, configMap: { name: source.configMap, defaultMode: 0o444 } }];
+  return [];
 }
 
 /** The read-only mount app containers get. */

@@ -58,6 +58,16 @@ const awsSchema = z
   })
   .describe('AWS Secrets Manager defaults.');
 
+/** Where agents on a cluster find the file store: mounted read-only at fileStore (which is then a directory). */
+const fileStoreVolumeSchema = z
+  .strictObject({
+    hostPath: z.string().regex(/^\//, 'must be an absolute path').optional().describe('A directory on the node (a local single-node cluster).'),
+    configMap: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a ConfigMap name').max(253).optional()
+      .describe("A ConfigMap in the pod's namespace: one key per store document, e.g. payments.yaml for file:payments#field."),
+  })
+  .refine((v) => (v.hostPath === undefined) !== (v.configMap === undefined), { error: 'give exactly one of hostPath or configMap' })
+  .describe('Mounts the file store into injected agents (read-only, at fileStore) on a cluster; without it the agent must find fileStore in its own filesystem.');
+
 export const injectionSettingsSchema = z.strictObject({
   image: imageSchema.prefault({}),
   resources: resourcesSchema.prefault({}),
@@ -74,6 +84,7 @@ export const injectionSettingsSchema = z.strictObject({
     .regex(/^\//, 'must be an absolute path')
     .optional()
     .describe('Directory (or YAML file) of the embedded file store, as the agent sees it; enables file: references. For local runs, the demo and tests.'),
+  fileStoreVolume: fileStoreVolumeSchema.optional(),
 });
 
 export type InjectionSettings = z.infer<typeof injectionSettingsSchema>;
