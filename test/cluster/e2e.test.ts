@@ -17,6 +17,8 @@ import { startPostgres } from '../support/postgres.ts';
 import type { PostgresHandle } from '../support/postgres.ts';
 import { clusterDown, clusterUp } from './cluster.ts';
 import type { Cluster } from './cluster.ts';
+import { createFileStore } from '../e2e/file-store.ts';
+import type { FileStore } from '../e2e/file-store.ts';
 import { hostFootprint } from './footprint.ts';
 import type { HostFootprint } from './footprint.ts';
 import { PROJECT_ROOT, clusterLayout } from './layout.ts';
@@ -35,6 +37,7 @@ const SYSTEM_NS = 'sidekey';
 const NS = 'e2e';
 const EXCLUDED_NS = 'e2e-excluded';
 const REFRESH = '10s';
+const FILE_STORE_IN_AGENT = '/sidekey/file-store';
 const log = (line: string): void => void process.stderr.write(`[cluster-e2e] ${line}\n`);
 
 void describe('e2e on a real Kubernetes', { timeout: 30 * 60_000 }, () => {
@@ -42,6 +45,7 @@ void describe('e2e on a real Kubernetes', { timeout: 30 * 60_000 }, () => {
   let bao: OpenBaoHandle;
   let moto: MotoHandle;
   let pg: PostgresHandle;
+  let store: FileStore;
   /** What `after` stops, newest first: whatever `before` got to start. */
   const stops: (() => Promise<void>)[] = [];
   let baoAddr = '';
@@ -52,6 +56,8 @@ void describe('e2e on a real Kubernetes', { timeout: 30 * 60_000 }, () => {
   const helmValues = (): string[] => [
     '--set', `config.vault.addr=${baoAddr}`, '--set', 'config.vault.role=e2e', '--set', 'config.aws.region=us-east-1',
     '--set', `config.minRefresh=${REFRESH}`, '--set', `config.excludedNamespaces={${EXCLUDED_NS}}`,
+    // The file store is a directory of this machine, which is the node: agents get it as a hostPath volume.
+    '--set', `config.fileStore=${FILE_STORE_IN_AGENT}`, '--set', `config.fileStoreVolume.hostPath=${store.dir}`,
   ];
 
   before(async () => {
@@ -67,6 +73,11 @@ void describe('e2e on a real Kubernetes', { timeout: 30 * 60_000 }, () => {
     stops.push(() => moto.stop());
     pg = await startPostgres();
     stops.push(() => pg.stop());
+    store = createFileStore();
+    stops.push(() => {
+      store.remove();
+      return Promise.resolve();
+    });
     const baoExposed = await cluster.exposeToPods(Number(new URL(bao.addr).port));
     stops.push(() => baoExposed.stop());
     const motoExposed = await cluster.exposeToPods(moto.port);
@@ -96,6 +107,22 @@ void describe('e2e on a real Kubernetes', { timeout: 30 * 60_000 }, () => {
     assert.equal(mwc.webhooks[0]?.clientConfig.caBundle, secret.data['ca.crt'], 'the webhook configuration trusts the CA of the Secret');
     const logs = await cluster.kubectl(['logs', '-n', SYSTEM_NS, `deployment/${RELEASE}`]);
     assert.match(logs, /"event":"cluster_version".*"minor":"?34"?.*"nativeSidecars":true/, '--sidecar-mode auto read the real server version');
+  });
+
+  void test('file store: a rotation reaches the running app of a Deployment with one SIGHUP, no restart', async () => {
+    const [f1, f2] = [secretValue('file-1'), secretValue('file-2')];
+    written.push(f1, f2);
+    store.put('team/api', { token: f1 });
+    await apply(cluster, deploymentManifest(NS, 'dev', appTemplate({
+      annotations: { inject: 'true', 'secret-token': 'file:team/api#token', reload: 'signal:SIGHUP' },
+    })));
+    const name = (await readyPod(cluster, NS, 'dev')).metadata.name;
+    const first = await waitForStatus(cluster, { namespace: NS, name }, 'the first value', (s) => s.files.token?.sha256 === fingerprint(f1), 30_000);
+    store.put('team/api', { token: f2 });
+    const next = await waitForStatus(cluster, { namespace: NS, name }, 'the rotated value', (s) => s.files.token?.sha256 === fingerprint(f2), 30_000);
+    assert.deepEqual([next.pid, next.reloads, next.reasons.at(-1)], [first.pid, first.reloads + 1, 'SIGHUP'], 'same process, one reload');
+    assert.deepEqual(Object.values(await restartCounts(cluster, NS, name)), [0, 0], 'no restart of the agent or the app');
+    assertNoLeak([await podLogs(cluster, NS, name)], [f1, f2]);
   });
 
   void test('Vault: kubernetes auth checked by the real TokenReview; a Deployment pod (generateName) is injected and a KV v2 rotation reaches the app with one SIGHUP', async () => {
