@@ -1,7 +1,9 @@
 // Tells the app that its files changed, after a write: `signal:<SIG>` to the main process of the reload
 // container (see process-finder.ts), or `http:<loopback url>` as a POST with a timeout and retries. Requests
-// are debounced, so one refresh batch (or a burst of store changes) gives exactly one reload. A failure is
-// counted and logged, never fatal: the files are already in place for an app that re-reads them itself.
+// are debounced, so one refresh batch (or a burst of store changes) gives exactly one reload, and the debounce
+// has a maximum wait, so changes arriving faster than the debounce cannot postpone the reload for ever. A
+// failure is counted and logged, never fatal: the files are already in place for an app that re-reads them.
+import type { ClientRequest, IncomingMessage, RequestOptions } from 'node:http';
 import { constants } from 'node:os';
 import type { Logger } from 'pino';
 import type { ReloadSpec } from '../injector/agent-config.ts';
@@ -11,6 +13,8 @@ import { findMainProcess, stillSameProcess } from './process-finder.ts';
 import type { Timers } from './refresh-loop.ts';
 
 export const RELOAD_DEBOUNCE_MS = 500;
+/** While requests keep coming, a reload still happens at least this long after the first of them. */
+export const RELOAD_MAX_WAIT_MS = 3000;
 const HTTP_TIMEOUT_MS = 5000;
 const HTTP_ATTEMPTS = 3;
 const HTTP_RETRY_MS = 500;
@@ -19,10 +23,13 @@ export interface ReloadDeps {
   readonly log: Logger;
   readonly metrics: AgentMetrics;
   readonly timers: Timers;
-  readonly fetch?: typeof fetch;
+  /** Monotonic milliseconds (performance.now by default): the debounce's maximum wait is measured with it. */
+  readonly now?: () => number;
+  readonly post?: PostFn;
   readonly kill?: (pid: number, signal: NodeJS.Signals) => void;
   readonly procRoot?: string;
   readonly debounceMs?: number;
+  readonly maxWaitMs?: number;
   readonly sleep?: (ms: number) => Promise<void>;
 }
 
@@ -52,16 +59,48 @@ async function sendSignal(spec: Extract<ReloadSpec, { kind: 'signal' }>, deps: R
   return `${signal} to pid ${target.pid}`;
 }
 
-async function postOnce(url: string, doFetch: typeof fetch): Promise<void> {
-  let status: number;
+// Not fetch(): Node's fetch is its bundled undici, 13-15 MiB of private memory for the agent's life from the
+// first reload on. Not `import ... from 'node:http'` either (see ops-server.ts). Redirects are never followed:
+// node:http does not, and a 3xx counts as a failure, so a POST can never leave the pod.
+const LOOPBACK_HOSTS: ReadonlySet<string> = new Set(['127.0.0.1', 'localhost', '[::1]']);
+
+/** The request options of a loopback http(s) URL; anything else is a ReloadFailure (the webhook checks it too). */
+export function loopbackTarget(text: string): { readonly secure: boolean; readonly options: RequestOptions } {
+  let url: URL;
   try {
-    const response = await doFetch(url, { method: 'POST', signal: AbortSignal.timeout(HTTP_TIMEOUT_MS) });
-    await response.body?.cancel();
-    status = response.status;
-  } catch (error) {
-    const cause = error instanceof Error && error.cause instanceof Error && 'code' in error.cause ? String(error.cause.code) : error instanceof Error ? error.name : 'error';
-    throw new ReloadFailure(`POST failed: ${cause}`);
+    url = new URL(text);
+  } catch {
+    throw new ReloadFailure('the reload URL is not a URL');
   }
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || !LOOPBACK_HOSTS.has(url.hostname)) {
+    throw new ReloadFailure('the reload URL must be http(s) on 127.0.0.1, localhost or [::1]');
+  }
+  const host = url.hostname === '[::1]' ? '::1' : url.hostname === 'localhost' ? '127.0.0.1' : url.hostname;
+  return { secure: url.protocol === 'https:', options: { host, port: url.port === '' ? undefined : Number(url.port), path: `${url.pathname}${url.search}`, method: 'POST', headers: { 'content-length': '0' } } };
+}
+
+export type PostFn = (text: string, timeoutMs: number) => Promise<number>;
+
+/** One POST with an empty body; resolves to the status code, rejects with a ReloadFailure naming the cause. */
+export const postStatus: PostFn = (text, timeoutMs) => {
+  const { secure, options } = loopbackTarget(text);
+  const { request } = process.getBuiltinModule(secure ? 'node:https' : 'node:http') as { request: (o: RequestOptions, cb: (res: IncomingMessage) => void) => ClientRequest };
+  return new Promise((resolve, reject) => {
+    const req = request({ ...options, agent: false, timeout: timeoutMs }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('timeout', () => req.destroy(new ReloadFailure(`no answer within ${timeoutMs} ms`)));
+    req.on('error', (error: Error) => {
+      reject(error instanceof ReloadFailure ? error : new ReloadFailure(`POST failed: ${'code' in error ? String(error.code) : error.name}`));
+    });
+    req.end();
+  });
+};
+
+async function postOnce(url: string, post: PostFn): Promise<void> {
+  const status = await post(url, HTTP_TIMEOUT_MS);
+  if (status >= 300 && status <= 399) throw new ReloadFailure(`POST answered HTTP ${status}; redirects are not followed`);
   if (status < 200 || status > 299) throw new ReloadFailure(`POST answered HTTP ${status}`);
 }
 
@@ -69,7 +108,7 @@ async function postReload(url: string, deps: ReloadDeps): Promise<string> {
   const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => deps.timers.setTimeout(resolve, ms)));
   for (let attempt = 1; ; attempt++) {
     try {
-      await postOnce(url, deps.fetch ?? fetch);
+      await postOnce(url, deps.post ?? postStatus);
       return `POST ${url}`;
     } catch (error) {
       if (attempt >= HTTP_ATTEMPTS) throw error;
@@ -80,6 +119,9 @@ async function postReload(url: string, deps: ReloadDeps): Promise<string> {
 
 export function createReloader(spec: ReloadSpec, deps: ReloadDeps): Reloader {
   let timer: unknown;
+  /** When the first request not yet served by a reload came (monotonic ms). */
+  let firstAt: number | undefined;
+  const now = deps.now ?? (() => performance.now());
   let running: Promise<void> | undefined;
   let pending = false;
   let waiters: (() => void)[] = [];
@@ -98,6 +140,7 @@ export function createReloader(spec: ReloadSpec, deps: ReloadDeps): Reloader {
 
   function fire(): void {
     timer = undefined;
+    firstAt = undefined;
     if (running !== undefined) {
       pending = true;
       return;
@@ -117,7 +160,10 @@ export function createReloader(spec: ReloadSpec, deps: ReloadDeps): Reloader {
     request() {
       if (spec.kind === 'none') return;
       deps.timers.clearTimeout(timer);
-      timer = deps.timers.setTimeout(fire, deps.debounceMs ?? RELOAD_DEBOUNCE_MS);
+      const at = now();
+      firstAt ??= at;
+      const untilMax = firstAt + (deps.maxWaitMs ?? RELOAD_MAX_WAIT_MS) - at;
+      timer = deps.timers.setTimeout(fire, Math.max(0, Math.min(deps.debounceMs ?? RELOAD_DEBOUNCE_MS, untilMax)));
     },
     idle() {
       if (timer === undefined && running === undefined) return Promise.resolve();

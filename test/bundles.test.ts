@@ -5,6 +5,9 @@
 // both long-running processes stop cleanly on SIGTERM as PID 1. The metafiles prove what each bundle holds.
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { isBuiltin } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -16,7 +19,7 @@ import { parseAllDocuments } from 'yaml';
 import { buildAll, hasAccessors, LAZY_BUILTIN_MODULES, LAZY_BUILTINS, OPTIONAL_REQUIRES, ROOT, type BuiltBundle } from '../scripts/build.ts';
 import { CHART_DIR } from '../scripts/chart-values-schema.ts';
 import { httpCall, type HttpAnswer } from './support/http.ts';
-import { freePort, requireTool, TOOLS_DIR, waitUntil } from './support/process.ts';
+import { freePort, requireTool, startProcess, TOOLS_DIR, waitUntil } from './support/process.ts';
 import { NONROOT, runInSandbox, startInSandbox } from './support/node-sandbox.ts';
 import { assertNoLeak } from './support/no-leak.ts';
 import { startFakeKubeApi } from './support/fake-kube-api.ts';
@@ -197,6 +200,45 @@ void describe('bundles in the image sandbox (uid 65532, read-only root, only nod
     }
     assert.equal(agent.child.exitCode, 0, `the agent stops cleanly on SIGTERM as PID 1:\n${agent.output()}`);
     assertNoLeak([agent.output()], [first, second]);
+  });
+
+  void test('the agent at steady state (file store changes, http reloads, probes) never loads Node\'s bundled undici', async () => {
+    const store = join(work, 'undici-store');
+    mkdirSync(store, { recursive: true });
+    writeFileSync(join(store, 'app.yaml'), 'password: undici-first\n');
+    let reloads = 0;
+    const app = createServer((_req, res) => {
+      reloads += 1;
+      res.end();
+    }).listen(0, '127.0.0.1');
+    await once(app, 'listening');
+    const loadedFile = join(work, 'undici-loaded.txt');
+    // Written when the agent exits: every built-in module it loaded, undici (internal/deps/undici) included.
+    const probe = `import { writeFileSync } from 'node:fs'; process.on('exit', () => writeFileSync(${JSON.stringify(loadedFile)}, process.moduleLoadList.join('\\n')));`;
+    const port = await freePort();
+    const config = {
+      version: 1, mode: 'sidecar', role: 'run', secretsDir: join(work, 'undici-secrets'), port, fileMode: 0o400,
+      files: [{ name: 'password', ref: { provider: 'file', path: 'app', field: 'password' } }],
+      reload: { kind: 'http', url: `http://127.0.0.1:${(app.address() as AddressInfo).port}/-/reload` },
+    };
+    const agent = startProcess(NODE, ['--import', `data:text/javascript,${encodeURIComponent(probe)}`, bundle('agent').file], {
+      env: { PATH: process.env.PATH ?? '', SIDEKEY_CONFIG: JSON.stringify(config), SIDEKEY_FILE_STORE: store },
+    });
+    const get = (path: string): Promise<number> => httpCall(new URL(path, `http://127.0.0.1:${port}`), { method: 'GET', timeoutMs: 1000 }).then((a) => a.status, () => 0);
+    try {
+      await waitUntil('agent startup', agent, async () => (await get('/startup')) === 200);
+      for (const [i, value] of ['undici-second', 'undici-third'].entries()) {
+        writeFileSync(join(store, 'app.yaml'), `password: ${value}\n`);
+        await waitUntil('the reload POST', agent, () => Promise.resolve(reloads > i));
+      }
+      for (const path of ['/healthz', '/readyz', '/metrics']) assert.equal(await get(path), 200);
+    } finally {
+      await agent.stop();
+      app.close();
+    }
+    const loaded = readFileSync(loadedFile, 'utf8').split('\n');
+    assert.ok(loaded.includes('NativeModule http'), 'the probe sees the agent\'s modules');
+    assert.deepEqual(loaded.filter((m) => m.includes('undici')), []);
   });
 
   void test('the agent reads Vault over TLS with a private CA (https loads on its first call)', async () => {
