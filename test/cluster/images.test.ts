@@ -305,7 +305,7 @@ void describe('the project\'s images, run the way a kubelet runs them', () => {
     const agent = startContainer({ image: image('agent').image, pod: admitted, container: agentContainer, binds: [{ hostPath: store, mountPath: FILE_STORE }], network: 'pod' });
     const written = join(work, 'written');
     try {
-      assert.deepEqual(agent.argv, [DISTROLESS_NODE, '/app/agent.mjs'], 'the ENTRYPOINT alone: the injected container sets neither command nor args');
+      assert.deepEqual(agent.argv, [DISTROLESS_NODE, '--max-semi-space-size=1', '/app/agent.mjs'], 'the ENTRYPOINT alone (node, its memory flag, the bundle): the injected container sets neither command nor args');
       assert.deepEqual(agent.user, { uid: 1000, gid: 1000, groups: [1000] }, 'the pod\'s runAsUser over the image\'s USER');
       await waitUntil('the agent\'s startup probe (HTTP /startup, after the first write)', agent, () => agent.startupProbePasses(), 30_000);
       const file = agent.hostPath(`${config.secretsDir}/db-password`);
