@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { QUANTITY } from '../injector/settings.ts';
-import { webhookConfigSchema } from '../webhook/config.ts';
+import { webhookConfigFields } from '../webhook/config.ts';
 
 export const CHART_DIR = resolve(import.meta.dirname, '..', 'charts', 'sidekey');
 const SCHEMA_FILE = join(CHART_DIR, 'values.schema.json');
@@ -39,12 +39,12 @@ const labelSelector = (what: string) =>
     .default({});
 
 /** The chart's `config` value: everything the webhook reads from its configuration file except what the chart sets itself. */
-export const chartConfigSchema = webhookConfigSchema
+export const chartConfigSchema = webhookConfigFields
   .omit({ tlsCert: true, tlsKey: true, namespace: true })
   .extend({
     // Container ports: the webhook's "0 picks a free port" (for tests) has no meaning in a pod.
-    port: containerPort('HTTPS port of /mutate, /healthz and /readyz.').default(webhookConfigSchema.shape.port.parse(undefined)),
-    metricsPort: containerPort('HTTP port of Prometheus /metrics.').default(webhookConfigSchema.shape.metricsPort.parse(undefined)),
+    port: containerPort('HTTPS port of /mutate, /healthz and /readyz.').default(webhookConfigFields.shape.port.parse(undefined)),
+    metricsPort: containerPort('HTTP port of Prometheus /metrics.').default(webhookConfigFields.shape.metricsPort.parse(undefined)),
   })
   .describe('The webhook configuration (injection defaults and server settings); the chart writes it to a ConfigMap.');
 

@@ -12,9 +12,16 @@ export type SidecarMode = (typeof SIDECAR_MODES)[number];
 /** Namespaces never injected, whatever the configuration says. */
 export const ALWAYS_EXCLUDED_NAMESPACES = ['kube-system', 'kube-node-lease'] as const;
 
+/**
+ * The largest AdmissionReview the API server sends: it refuses request bodies over 3 MiB (its
+ * MaxRequestBodyBytes), and a CREATE review carries the object once plus a small envelope.
+ */
+export const API_SERVER_MAX_REVIEW_BYTES = 3 * 1024 * 1024 + 64 * 1024;
+
 const port = (what: string): z.ZodNumber => z.number().int().min(0).max(65_535).describe(`${what} 0 picks a free port (tests).`);
 
-export const webhookConfigSchema = z.strictObject({
+/** The fields without the cross-field rule below (the chart schema is built from them). */
+export const webhookConfigFields = z.strictObject({
   ...injectionSettingsSchema.shape,
   port: port('HTTPS port of /mutate, /healthz and /readyz.').default(8443),
   metricsPort: port('HTTP port of Prometheus /metrics.').default(9090),
@@ -39,11 +46,17 @@ export const webhookConfigSchema = z.strictObject({
     .number()
     .int()
     .min(1024)
-    .max(64 * 1024 * 1024)
-    .describe('Largest AdmissionReview body accepted (controller-runtime uses 7 MiB).')
-    .default(7 * 1024 * 1024),
+    .max(API_SERVER_MAX_REVIEW_BYTES)
+    .describe('Largest AdmissionReview body accepted; the API server sends at most its 3 MiB request limit plus the review envelope (3 MiB + 64 KiB, the default and the maximum). Bodies being read at once may hold four times this.')
+    .default(API_SERVER_MAX_REVIEW_BYTES),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).describe('pino log level.').default('info'),
   drainSeconds: z.number().int().min(0).max(300).describe('On SIGTERM, keep serving this long (readiness fails) before closing.').default(5),
+});
+
+/** The two servers need two ports (0 picks a free one for each). */
+export const webhookConfigSchema = webhookConfigFields.refine((c) => c.port === 0 || c.port !== c.metricsPort, {
+  error: 'port and metricsPort must differ: the HTTPS and the metrics server each listen on their own',
+  path: ['metricsPort'],
 });
 
 export type WebhookConfig = z.infer<typeof webhookConfigSchema>;

@@ -9,8 +9,12 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { bodyOf, checkCase, loadReviewCases, tableConfig } from '../test/support/admission-cases.ts';
-import { createTestCa } from '../test/support/test-ca.ts';
+import { createTestCa, leafFiles } from '../test/support/test-ca.ts';
 import type { TestCa } from '../test/support/test-ca.ts';
+import { createServer as createNetServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { MAX_IN_FLIGHT } from './body.ts';
+import { API_SERVER_MAX_REVIEW_BYTES, parseWebhookConfig } from './config.ts';
 import { createMetrics } from './metrics.ts';
 import { startWebhook } from './server.ts';
 import type { RunningWebhook } from './server.ts';
@@ -167,11 +171,8 @@ void describe('webhook server over HTTPS', () => {
 void describe('webhook drain', () => {
   void it('fails readiness while draining, then closes', async () => {
     const ca = createTestCa();
-    const dir = mkdtempSync(join(tmpdir(), 'sidekey-drain-'));
-    const leaf = ca.issue('drain');
-    writeFileSync(join(dir, 'tls.crt'), leaf.cert);
-    writeFileSync(join(dir, 'tls.key'), leaf.key);
-    const config = tableConfig({ port: 0, metricsPort: 0, tlsCert: join(dir, 'tls.crt'), tlsKey: join(dir, 'tls.key'), drainSeconds: 1 });
+    const { dir, tlsCert, tlsKey } = leafFiles(ca, 'drain');
+    const config = tableConfig({ port: 0, metricsPort: 0, tlsCert, tlsKey, drainSeconds: 1 });
     const webhook = await startWebhook({ config, nativeSidecars: true, log: pino({ level: 'silent' }), metrics: createMetrics({ defaultMetrics: false }), host: '127.0.0.1' });
     const ready = (): Promise<number> =>
       new Promise((resolve, reject) => {
@@ -185,6 +186,109 @@ void describe('webhook drain', () => {
     assert.equal(await ready(), 503);
     await draining;
     await assert.rejects(ready());
+    rmSync(dir, { recursive: true, force: true });
+    ca.dispose();
+  });
+});
+
+void describe('webhook bounds', () => {
+  let ca: TestCa;
+  let dir: string;
+  let webhook: RunningWebhook;
+  const maxBodyBytes = 64 * 1024;
+
+  before(async () => {
+    ca = createTestCa();
+    const files = leafFiles(ca, 'bounds');
+    dir = files.dir;
+    const config = tableConfig({ port: 0, metricsPort: 0, tlsCert: files.tlsCert, tlsKey: files.tlsKey, maxBodyBytes, drainSeconds: 0 });
+    webhook = await startWebhook({ config, nativeSidecars: true, log: pino({ level: 'silent' }), metrics: createMetrics({ defaultMetrics: false }), host: '127.0.0.1' });
+  });
+
+  after(async () => {
+    await webhook.close();
+    rmSync(dir, { recursive: true, force: true });
+    ca.dispose();
+  });
+
+  /** A POST /mutate declaring `declared` bytes that sends `sent` and then stalls; `answer` settles when the server answers. */
+  const upload = (declared: number, sent: number): { answer: Promise<{ status: number; error: string }>; stop: () => void } => {
+    let stop = (): void => undefined;
+    const answer = new Promise<{ status: number; error: string }>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port: webhook.port, path: '/mutate', method: 'POST', ca: ca.caCert, agent: false, headers: { 'content-type': 'application/json', 'content-length': declared } }, (res) => {
+        let text = '';
+        res.on('data', (d: Buffer) => (text += d.toString()));
+        res.on('end', () => {
+          resolve({ status: res.statusCode ?? 0, error: String((JSON.parse(text) as { error?: unknown }).error) });
+        });
+      });
+      req.on('error', reject);
+      req.write(Buffer.alloc(sent, 0x20));
+      stop = () => req.destroy();
+    });
+    answer.catch(() => undefined);
+    return { answer, stop };
+  };
+  /** The answer, or 'no answer' after 5 s (a server without the bounds keeps the request waiting). */
+  const within = <T>(p: Promise<T>): Promise<T | 'no answer'> =>
+    Promise.race([p, new Promise<'no answer'>((r) => { setTimeout(() => { r('no answer'); }, 5000).unref(); })]);
+
+  void it('takes no body larger than the API server can send, by default and at most', () => {
+    const defaults = parseWebhookConfig({});
+    assert.ok(defaults.ok);
+    assert.equal(defaults.value.maxBodyBytes, API_SERVER_MAX_REVIEW_BYTES);
+    assert.ok(API_SERVER_MAX_REVIEW_BYTES < 3.5 * 1024 * 1024);
+    const larger = parseWebhookConfig({ maxBodyBytes: 7 * 1024 * 1024 });
+    assert.ok(!larger.ok && larger.error.includes('maxBodyBytes'));
+  });
+
+  void it('refuses admissions beyond the in-flight bound with a 503 and a reason, and serves again once they end', async () => {
+    const held = Array.from({ length: MAX_IN_FLIGHT }, () => upload(1000, 10));
+    await waitFor(async () => (await within(upload(1000, 1000).answer)) !== 'no answer');
+    const extra = await within(upload(1000, 1000).answer);
+    assert.notEqual(extra, 'no answer');
+    assert.equal(extra === 'no answer' ? 0 : extra.status, 503);
+    assert.match(extra === 'no answer' ? '' : extra.error, new RegExp(`already handling ${MAX_IN_FLIGHT} admissions`));
+    for (const h of held) h.stop();
+    await waitFor(async () => {
+      const r = await within(upload(2, 2).answer);
+      return r !== 'no answer' && r.status === 400;
+    });
+  });
+
+  void it('refuses a body once the bodies being read hold four times maxBodyBytes', async () => {
+    const held = Array.from({ length: 4 }, () => upload(maxBodyBytes, 100));
+    await new Promise((r) => setTimeout(r, 200));
+    const extra = await within(upload(maxBodyBytes, 100).answer);
+    assert.notEqual(extra, 'no answer');
+    assert.equal(extra === 'no answer' ? 0 : extra.status, 503);
+    assert.match(extra === 'no answer' ? '' : extra.error, /already reading 256 KiB of request bodies/);
+    for (const h of held) h.stop();
+  });
+});
+
+void describe('webhook start', () => {
+  void it('refuses port equal to metricsPort in the configuration', () => {
+    const parsed = parseWebhookConfig({ port: 9443, metricsPort: 9443 });
+    assert.ok(!parsed.ok && parsed.error.includes('port and metricsPort must differ'));
+  });
+
+  void it('closes what it opened when a port is taken, so the process can exit', async () => {
+    const ca = createTestCa();
+    const { dir, tlsCert, tlsKey } = leafFiles(ca, 'start');
+    const taken = createNetServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+    const free = createNetServer();
+    await new Promise<void>((r) => free.listen(0, '127.0.0.1', r));
+    const port = (free.address() as AddressInfo).port;
+    await new Promise((r) => free.close(r));
+    const config = tableConfig({ port, metricsPort: (taken.address() as AddressInfo).port, tlsCert, tlsKey });
+    await assert.rejects(startWebhook({ config, nativeSidecars: true, log: pino({ level: 'silent' }), metrics: createMetrics({ defaultMetrics: false }), host: '127.0.0.1' }), /EADDRINUSE/);
+    const healthz = new Promise((resolve, reject) => {
+      request({ host: '127.0.0.1', port, path: '/healthz', ca: ca.caCert, agent: false }, resolve).on('error', reject).end();
+    });
+    await assert.rejects(healthz, /ECONNREFUSED/, 'nothing answers /healthz after a failed start');
+    await new Promise((r) => taken.close(r));
     rmSync(dir, { recursive: true, force: true });
     ca.dispose();
   });

@@ -11,6 +11,7 @@ import type { WebhookConfig } from './config.ts';
 import type { WebhookMetrics } from './metrics.ts';
 import { reviewAdmission, reviewContext } from './review.ts';
 import type { ReviewOutcome } from './review.ts';
+import { BodyBudget } from './body.ts';
 import { loadTls, watchTls } from './tls.ts';
 import type { TlsPair } from './tls.ts';
 
@@ -36,40 +37,29 @@ export interface RunningWebhook {
 
 const JSON_TYPE = { 'content-type': 'application/json' } as const;
 
-type Body = { readonly ok: true; readonly text: string } | { readonly ok: false; readonly status: number; readonly error: string };
+/**
+ * Connection and time bounds. The API server holds a few keep-alive connections and sends a review in one go
+ * within its timeoutSeconds (at most 30 s), so a client that takes longer, or that opens many more
+ * connections, is not the API server: it is dropped before it costs memory.
+ */
+export const SERVER_LIMITS = {
+  maxConnections: 256,
+  handshakeTimeoutMs: 5_000,
+  headersTimeoutMs: 5_000,
+  requestTimeoutMs: 10_000,
+  /** How often Node checks the two timeouts above (its default, 30 s, would let them run 40 s). */
+  checkIntervalMs: 1_000,
+  keepAliveTimeoutMs: 90_000,
+} as const;
 
-function readBody(req: IncomingMessage, max: number): Promise<Body> {
-  const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > max) return Promise.resolve({ ok: false, status: 413, error: `the body is larger than ${max} bytes` });
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer): void => {
-      size += chunk.length;
-      if (size > max) {
-        req.off('data', onData);
-        resolve({ ok: false, status: 413, error: `the body is larger than ${max} bytes` });
-        return;
-      }
-      chunks.push(chunk);
-    };
-    req.on('data', onData);
-    req.on('end', () => {
-      // A keep-alive TLS request of a usual review arrives in one chunk: decode it without a copy.
-      const [first] = chunks;
-      resolve({ ok: true, text: chunks.length === 1 && first !== undefined ? first.toString('utf8') : Buffer.concat(chunks).toString('utf8') });
-    });
-    req.on('error', () => {
-      resolve({ ok: false, status: 400, error: 'the request body could not be read' });
-    });
-  });
-}
-
-function send(res: ServerResponse, status: number, body: unknown, close: boolean): void {
+function send(res: ServerResponse, status: number, body: unknown, close: boolean, headers: Readonly<Record<string, string>> = {}): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { ...JSON_TYPE, 'content-length': Buffer.byteLength(text), ...(close ? { connection: 'close' } : {}) });
+  res.writeHead(status, { ...JSON_TYPE, ...headers, 'content-length': Buffer.byteLength(text), ...(close ? { connection: 'close' } : {}) });
   res.end(text);
 }
+
+/** Prometheus scrapers: a few at a time. */
+const METRICS_MAX_CONNECTIONS = 32;
 
 export async function startWebhook(deps: WebhookDeps): Promise<RunningWebhook> {
   const { config, log, metrics } = deps;
@@ -80,18 +70,25 @@ export async function startWebhook(deps: WebhookDeps): Promise<RunningWebhook> {
   let ready = false;
   let draining = false;
 
+  const budget = new BodyBudget(config.maxBodyBytes);
   const mutate = async (req: IncomingMessage, res: ServerResponse, started: number): Promise<void> => {
     const type = req.headers['content-type'] ?? '';
     let outcome: ReviewOutcome;
-    if (!/^application\/json\s*(;|$)/i.test(type)) {
+    const full = budget.enter();
+    if (full === undefined) res.once('close', () => { budget.leave(); });
+    if (full !== undefined) {
+      outcome = { status: 503, body: { error: full }, result: 'invalid', detail: 'busy' };
+    } else if (!/^application\/json\s*(;|$)/i.test(type)) {
       outcome = { status: 415, body: { error: 'Content-Type must be application/json' }, result: 'invalid', detail: 'content type' };
       req.resume();
     } else {
-      const body = await readBody(req, config.maxBodyBytes);
+      const body = await budget.read(req);
       outcome = body.ok ? reviewAdmission(body.text, ctx) : { status: body.status, body: { error: body.error }, result: 'invalid', detail: body.error };
     }
-    send(res, outcome.status, outcome.body, draining || outcome.status === 413);
-    if (outcome.status === 413) res.on('finish', () => req.destroy());
+    // A refused body is not read to its end: close the connection rather than drain it.
+    const refused = outcome.status === 413 || outcome.status === 503;
+    send(res, outcome.status, outcome.body, draining || refused, refused ? { 'retry-after': '1' } : {});
+    if (refused) res.once('finish', () => req.destroy());
     const seconds = (now() - started) / 1000;
     metrics.observeAdmission(outcome.result, seconds);
     const level = outcome.result === 'injected' || outcome.result === 'denied' ? 'info' : 'debug';
@@ -113,16 +110,18 @@ export async function startWebhook(deps: WebhookDeps): Promise<RunningWebhook> {
     }
   };
 
-  const server = createHttpsServer({ cert: pair.cert, key: pair.key, minVersion: 'TLSv1.2' }, (req, res) => {
+  const tlsOptions = { cert: pair.cert, key: pair.key, minVersion: 'TLSv1.2', handshakeTimeout: SERVER_LIMITS.handshakeTimeoutMs } as const;
+  const server = createHttpsServer({ ...tlsOptions, connectionsCheckingInterval: SERVER_LIMITS.checkIntervalMs }, (req, res) => {
     handle(req, res).catch((err: unknown) => {
       log.error({ event: 'handler_error', err: { message: (err as Error).message } }, 'request failed');
       if (!res.headersSent) send(res, 500, { error: 'internal error' }, true);
     });
   });
-  server.keepAliveTimeout = 90_000;
-  server.headersTimeout = 15_000;
-  server.requestTimeout = 30_000;
-  const metricsServer = createHttpServer((req, res) => {
+  server.maxConnections = SERVER_LIMITS.maxConnections;
+  server.keepAliveTimeout = SERVER_LIMITS.keepAliveTimeoutMs;
+  server.headersTimeout = SERVER_LIMITS.headersTimeoutMs;
+  server.requestTimeout = SERVER_LIMITS.requestTimeoutMs;
+  const metricsServer = createHttpServer({ connectionsCheckingInterval: SERVER_LIMITS.checkIntervalMs }, (req, res) => {
     if ((req.url ?? '').split('?')[0] !== '/metrics' || req.method !== 'GET') {
       send(res, 404, { error: 'not found' }, false);
       return;
@@ -136,22 +135,21 @@ export async function startWebhook(deps: WebhookDeps): Promise<RunningWebhook> {
     );
   });
 
+  metricsServer.maxConnections = METRICS_MAX_CONNECTIONS;
+  metricsServer.headersTimeout = SERVER_LIMITS.headersTimeoutMs;
+  metricsServer.requestTimeout = SERVER_LIMITS.requestTimeoutMs;
+
   const watcher = watchTls({
     files,
     current: pair,
     apply: (next: TlsPair) => {
-      server.setSecureContext({ cert: next.cert, key: next.key, minVersion: 'TLSv1.2' });
+      server.setSecureContext({ ...tlsOptions, cert: next.cert, key: next.key });
     },
     log,
     onReload: (outcome) => {
       metrics.countTlsReload(outcome);
     },
   });
-  const port = await listen(server, config.port, deps.host);
-  const metricsPort = await listen(metricsServer, config.metricsPort, deps.host);
-  ready = true;
-  log.info({ event: 'listening', port, metricsPort, nativeSidecars: deps.nativeSidecars }, 'webhook listening');
-
   const close = async (): Promise<void> => {
     await watcher.close();
     const closing = Promise.all([closeServer(server), closeServer(metricsServer)]);
@@ -164,6 +162,20 @@ export async function startWebhook(deps: WebhookDeps): Promise<RunningWebhook> {
     await closing;
     clearTimeout(hard);
   };
+  // A start that fails half-way (a port taken) closes what it opened, so the process exits instead of
+  // answering /healthz without /mutate or metrics.
+  let port: number;
+  let metricsPort: number;
+  try {
+    port = await listen(server, config.port, deps.host);
+    metricsPort = await listen(metricsServer, config.metricsPort, deps.host);
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  ready = true;
+  log.info({ event: 'listening', port, metricsPort, nativeSidecars: deps.nativeSidecars }, 'webhook listening');
+
   return {
     port,
     metricsPort,

@@ -43,3 +43,12 @@ export function createTestCa(): TestCa {
     },
   };
 }
+
+/** A temp directory holding a leaf issued by `ca` as tls.crt and tls.key (the webhook's tlsCert and tlsKey). */
+export function leafFiles(ca: TestCa, cn: string): { readonly dir: string; readonly tlsCert: string; readonly tlsKey: string } {
+  const dir = mkdtempSync(join(tmpdir(), `sidekey-${cn}-`));
+  const leaf = ca.issue(cn);
+  writeFileSync(join(dir, 'tls.crt'), leaf.cert);
+  writeFileSync(join(dir, 'tls.key'), leaf.key);
+  return { dir, tlsCert: join(dir, 'tls.crt'), tlsKey: join(dir, 'tls.key') };
+}
