@@ -11,7 +11,9 @@ export interface WebhookMetrics {
 
 export function createMetrics(options: { readonly defaultMetrics: boolean } = { defaultMetrics: true }): WebhookMetrics {
   const registry = new Registry();
-  if (options.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: 'sidekey_webhook_' });
+  // The event-loop-delay probe samples every 10 ms by default: 100 wake-ups a second, most of the idle
+  // webhook's CPU (6.7 → 0.33 ms per second measured). A sample a second still catches stalls.
+  if (options.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: 'sidekey_webhook_', eventLoopMonitoringPrecision: 1000 });
   const admissions = new Counter({
     name: 'sidekey_webhook_admissions_total',
     help: 'Admission requests by result: injected, skipped (not opted in, excluded, not a pod CREATE), denied (bad annotations), invalid (not a review).',
