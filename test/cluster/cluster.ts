@@ -44,6 +44,16 @@ export interface Cluster {
   importImage(archive: string): Promise<void>;
   /** Makes 127.0.0.1:<port> of the host reachable from pods at NODE_IP:<port>. */
   exposeToPods(port: number): Promise<ExposedPort>;
+  /** The whole cluster's (components and pods) memory peak and CPU time so far, from its own cgroup. */
+  usage(): ClusterUsage;
+}
+
+export interface ClusterUsage {
+  /** The cgroup's peak, page cache (image layers, etcd, logs) included. */
+  readonly peakMemoryBytes: number;
+  /** Anonymous memory now (the processes' own). */
+  readonly rssBytes: number;
+  readonly cpuSeconds: number;
 }
 
 export interface ClusterOptions {
@@ -221,6 +231,15 @@ export function attachCluster(options: ClusterOptions = {}): Cluster {
     helm: (args) => tool(join(TOOLS_DIR, 'bin', 'helm'), args),
     async importImage(archive): Promise<void> {
       await tool('ctr', ['--address', layout.containerdSocket, '-n', 'k8s.io', 'images', 'import', '--no-unpack=false', archive]);
+    },
+    usage(): ClusterUsage {
+      const text = (controller: string, file: string): string => readFileSync(join('/sys/fs/cgroup', controller, layout.cgroupRoot, file), 'utf8');
+      const rss = /^total_rss (\d+)$/m.exec(text('memory', 'memory.stat'))?.[1] ?? '0';
+      return {
+        peakMemoryBytes: Number(text('memory', 'memory.max_usage_in_bytes')),
+        rssBytes: Number(rss),
+        cpuSeconds: Number(text('cpuacct', 'cpuacct.usage')) / 1e9,
+      };
     },
     async exposeToPods(port): Promise<ExposedPort> {
       const proc: ManagedProcess = startProcess('nsenter', [`--net=/run/netns/${layout.netns}`, '--', NODE_BIN, join(HERE, 'forwarder.ts'), 'egress', layout.stateDir, String(port)]);

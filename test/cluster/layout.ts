@@ -18,6 +18,8 @@ export const API_PORT = 443;
 export const ETCD_PORT = 2379;
 export const BRIDGE = 'cni0';
 export const PAUSE_IMAGE = 'sidekey.test/pause:1';
+/** cgroup v1 hierarchies the whole cluster is accounted in (its cgroupRoot holds the components and the pods). */
+export const ACCOUNTING_CONTROLLERS = ['memory', 'cpuacct'] as const;
 
 export const PROJECT_ROOT = resolve(import.meta.dirname, '..', '..');
 export const NODE_BIN = join(PROJECT_ROOT, 'node_modules', '.bin', 'node');

@@ -14,7 +14,7 @@ import { clusterBinary } from '../../scripts/setup-cluster.ts';
 import { httpCall } from '../support/http.ts';
 import { serveUnixToTcp } from '../pod-runner/forward.ts';
 import { KERNEL_DEFAULTS } from './configs.ts';
-import { API_PORT, API_SERVICE_IP, ETCD_PORT, NODE_IP, NODE_NAME, SERVICE_CIDR, clusterLayout } from './layout.ts';
+import { ACCOUNTING_CONTROLLERS, API_PORT, API_SERVICE_IP, ETCD_PORT, NODE_IP, NODE_NAME, SERVICE_CIDR, clusterLayout } from './layout.ts';
 import type { ClusterLayout } from './layout.ts';
 import { pkiPaths } from './pki.ts';
 import type { ClusterPki } from './pki.ts';
@@ -44,6 +44,18 @@ function isolateMounts(layout: ClusterLayout): void {
     mkdirSync(join(base, 'upper'), { recursive: true });
     mkdirSync(join(base, 'work'), { recursive: true });
     mount(['-t', 'overlay', 'sidekey-overlay', '-o', `lowerdir=${dir},upperdir=${base}/upper,workdir=${base}/work`, dir]);
+  }
+}
+
+/**
+ * Moves this process, and so every component it starts, into the cluster's own cgroup (the kubelet's
+ * cgroupRoot, where the pods go too) in the memory and CPU-accounting hierarchies: the cluster's whole memory
+ * peak and CPU time can then be read there (see cluster.ts usage()).
+ */
+function joinAccountingCgroups(layout: ClusterLayout): void {
+  for (const controller of ACCOUNTING_CONTROLLERS) {
+    const procs = join('/sys/fs/cgroup', controller, layout.cgroupRoot, 'cgroup.procs');
+    if (existsSync(procs)) writeFileSync(procs, String(process.pid));
   }
 }
 
@@ -156,6 +168,7 @@ async function main(stateDir: string | undefined): Promise<void> {
   process.on('SIGTERM', () => void stopAll(0));
   process.on('SIGINT', () => void stopAll(0));
   rmSync(layout.readyFile, { force: true });
+  joinAccountingCgroups(layout);
   isolateMounts(layout);
   // The Service IP is an address of this namespace: pods (gateway NODE_IP) reach the apiserver on it directly.
   execFileSync('ip', ['addr', 'add', `${API_SERVICE_IP}/32`, 'dev', 'lo']);

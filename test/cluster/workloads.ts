@@ -104,6 +104,7 @@ export interface ContainerStatus {
   readonly ready: boolean;
   readonly restartCount: number;
   readonly started?: boolean;
+  readonly state?: { terminated?: { exitCode: number } };
 }
 
 /** The one pod of a workload (by its `workload` label) once it is Running with every container ready. */

@@ -134,10 +134,3 @@ export async function measureRotation(pod: RunningPod, file: string, rotate: () 
   assert.equal(after.reloads, before.reloads + 1, `exactly one reload per rotation (reasons: ${after.reasons.join(',')})`);
   return latency;
 }
-
-export function summary(latencies: readonly number[]): { median: number; worst: number } {
-  const sorted = [...latencies].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  const median = sorted.length % 2 === 1 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
-  return { median: Math.round(median), worst: Math.round(sorted.at(-1) ?? 0) };
-}
