@@ -3,6 +3,8 @@
 export const ANNOTATION_PREFIX = 'sidekey.io/';
 export const AGENT_CONTAINER = 'sidekey-agent';
 export const INIT_CONTAINER = 'sidekey-init';
+/** Label on every injected pod (value "true"): what a PodMonitor selects the agents by. */
+export const INJECTED_LABEL = 'sidekey.io/injected';
 /** The tmpfs volume shared with app containers. */
 export const SECRETS_VOLUME = 'sidekey-secrets';
 /** A second tmpfs volume mounted only into agent containers: versions, leases and tokens the app must never see. */

@@ -115,6 +115,7 @@ function checkInjected(c: Case, result: Extract<MutateResult, { kind: 'injected'
     assert.ok(Object.keys(volume).some((k) => RESTRICTED_VOLUMES.includes(k)), `volume ${volume.name} is allowed under restricted`);
   }
   assert.match(result.pod.metadata?.annotations?.['sidekey.io/status'] ?? '', /^injected [0-9a-f]{16}$/);
+  assert.equal(result.pod.metadata?.labels?.['sidekey.io/injected'], 'true', 'the label a PodMonitor selects agents by');
   const { expect } = c;
   if (expect.pod !== undefined) assertSubset(result.pod, expect.pod);
   if (expect.config !== undefined) assertSubset(result.configs[AGENT_CONTAINER], expect.config);

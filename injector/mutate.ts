@@ -6,7 +6,7 @@ import { hash as digest } from 'node:crypto';
 import type { Operation } from 'rfc6902';
 import type { AgentConfig } from './agent-config.ts';
 import { parseAnnotations } from './annotations.ts';
-import { AGENT_CONTAINER, ANNOTATION_PREFIX, CONFIG_ENV, INIT_CONTAINER, RELOAD_TARGET_ENV } from './constants.ts';
+import { AGENT_CONTAINER, ANNOTATION_PREFIX, CONFIG_ENV, INIT_CONTAINER, INJECTED_LABEL, RELOAD_TARGET_ENV } from './constants.ts';
 import { agentContainer, agentVolumes, appMount } from './containers.ts';
 import { parseDuration } from './duration.ts';
 import { planInjection } from './plan.ts';
@@ -14,8 +14,9 @@ import type { InjectionPlan, MutateOptions } from './plan.ts';
 import { checkPodShape } from './pod-shape.ts';
 import type { Container, Pod, PodSpec } from './pod-shape.ts';
 import { PatchRecorder } from './patch.ts';
+import { STATUS_PREFIX, claimsInjection, holds, withoutInjection } from './status.ts';
 import type { JsonObject } from './patch.ts';
-import { PROBLEM_CODES } from './problems.ts';
+import { PROBLEM_CODES, quote } from './problems.ts';
 import type { Problem } from './problems.ts';
 
 export type { MutateOptions } from './plan.ts';
@@ -40,7 +41,27 @@ export type MutateResult =
 export function mutatePod(input: unknown, options: MutateOptions): MutateResult {
   const shape = checkPodShape(input);
   if (!shape.ok) return { kind: 'denied', problems: [{ code: PROBLEM_CODES.notAPod, message: shape.problem }], warnings: [] };
-  const pod = shape.pod;
+  const status = shape.pod.metadata?.annotations?.[STATUS_ANNOTATION];
+  if (status !== undefined && claimsInjection(status)) return verifyInjected(shape.pod, status, options);
+  return mutateShaped(shape.pod, options);
+}
+
+/** A pod claiming an injection is accepted unchanged only when injecting it again gives the same result. */
+function verifyInjected(pod: Pod, status: string, options: MutateOptions): MutateResult {
+  const again = mutateShaped(withoutInjection(pod, STATUS_ANNOTATION), options);
+  if (again.kind !== 'injected') return again;
+  if (status === `${STATUS_PREFIX} ${again.hash}` && holds(pod.spec, again.pod.spec)) return { kind: 'skipped', reason: 'already injected' };
+  const problem: Problem = {
+    code: PROBLEM_CODES.badStatus,
+    annotation: 'status',
+    message: `is ${quote(status, 40)}, but this webhook injects ${quote(`${STATUS_PREFIX} ${again.hash}`)} for the pod's annotations, or the pod lacks part of it `
+      + '(set by hand, or annotations edited after injection): remove sidekey.io/status, the sidekey-agent and sidekey-init containers and the sidekey-* volumes, '
+      + 'and submit the pod again (or render it afresh with `sidekey render`)',
+  };
+  return { kind: 'denied', problems: [problem], warnings: again.warnings };
+}
+
+function mutateShaped(pod: Pod, options: MutateOptions): MutateResult {
   const decision = parseAnnotations(pod.metadata?.annotations ?? {}, { minRefreshMs: parseDuration(options.settings.minRefresh) ?? 0 });
   if (decision.kind === 'skip') return { kind: 'skipped', reason: decision.reason };
   if (decision.problems.length > 0) return { kind: 'denied', problems: decision.problems, warnings: decision.warnings };
@@ -54,9 +75,18 @@ export function mutatePod(input: unknown, options: MutateOptions): MutateResult 
   const oversized = oversizedConfig(agents);
   if (oversized !== undefined) return { kind: 'denied', problems: [oversized], warnings };
   const hash = specHash(plan, agents, options);
-  patch.set(mutated.metadata?.annotations ?? {}, ['metadata', 'annotations'], STATUS_ANNOTATION, `injected ${hash}`);
+  patch.set(mutated.metadata?.annotations ?? {}, ['metadata', 'annotations'], STATUS_ANNOTATION, `${STATUS_PREFIX} ${hash}`);
+  labelInjected(mutated, patch);
   const configs = Object.fromEntries(agents.map((a) => [a.name, a.config]));
   return { kind: 'injected', pod: mutated, patch: patch.operations, warnings, configs, hash };
+}
+
+/** Adds `sidekey.io/injected: "true"`, creating the labels map when the pod has none. */
+function labelInjected(pod: Pod, patch: PatchRecorder): void {
+  const metadata = pod.metadata as JsonObject;
+  const labels = pod.metadata?.labels;
+  if (labels === undefined) patch.set(metadata, ['metadata'], 'labels', { [INJECTED_LABEL]: 'true' });
+  else patch.assign(labels, ['metadata', 'labels'], INJECTED_LABEL, 'true');
 }
 
 /** Linux refuses to exec with one environment string over 128 KiB (MAX_ARG_STRLEN), so the agent would never start. */
@@ -90,7 +120,7 @@ function copyForEdit(pod: Pod, plan: InjectionPlan): Pod {
   const { spec } = pod;
   return {
     ...pod,
-    metadata: { ...pod.metadata, annotations: { ...pod.metadata?.annotations } },
+    metadata: { ...pod.metadata, annotations: { ...pod.metadata?.annotations }, ...(pod.metadata?.labels === undefined ? {} : { labels: { ...pod.metadata.labels } }) },
     spec: {
       ...spec,
       containers: spec.containers.map(copyContainer),

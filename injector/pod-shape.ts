@@ -27,6 +27,7 @@ export const podShapeSchema = z.looseObject({
       generateName: z.string().optional(),
       namespace: z.string().optional(),
       annotations: z.record(z.string(), z.string()).optional(),
+      labels: z.record(z.string(), z.string()).optional(),
     })
     .optional(),
   spec: z.looseObject({
