@@ -1,5 +1,5 @@
 // Webhook metrics on a Registry of its own (never prom-client's global one), served on the metrics port.
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { RESULTS } from './review.ts';
 import type { ReviewResult } from './review.ts';
 
@@ -7,6 +7,8 @@ export interface WebhookMetrics {
   readonly registry: Registry;
   observeAdmission(result: ReviewResult, seconds: number): void;
   countTlsReload(outcome: 'success' | 'failure'): void;
+  /** The serving certificate's notAfter, as Unix seconds (alerts fire before it passes). */
+  setCertificateExpiry(notAfterSeconds: number): void;
 }
 
 export function createMetrics(options: { readonly defaultMetrics: boolean } = { defaultMetrics: true }): WebhookMetrics {
@@ -33,6 +35,11 @@ export function createMetrics(options: { readonly defaultMetrics: boolean } = { 
     labelNames: ['outcome'],
     registers: [registry],
   });
+  const certificateExpiry = new Gauge({
+    name: 'sidekey_webhook_tls_certificate_expiry_timestamp_seconds',
+    help: 'Unix time at which the serving certificate being served expires (notAfter).',
+    registers: [registry],
+  });
   for (const result of RESULTS) {
     admissions.inc({ result }, 0);
   }
@@ -44,6 +51,9 @@ export function createMetrics(options: { readonly defaultMetrics: boolean } = { 
     },
     countTlsReload(outcome): void {
       tlsReloads.inc({ outcome });
+    },
+    setCertificateExpiry(notAfterSeconds): void {
+      certificateExpiry.set(notAfterSeconds);
     },
   };
 }

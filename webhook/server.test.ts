@@ -1,7 +1,8 @@
 // The webhook over real HTTPS on port 0 with a test CA: the review table, HTTP-level mistakes, health,
 // metrics, certificate rotation without restart (the Kubernetes ..data symlink swap) and the drain.
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -154,6 +155,8 @@ void describe('webhook server over HTTPS', () => {
     });
     assert.match(text, /sidekey_webhook_admissions_total\{result="injected"\} [1-9]/);
     assert.match(text, /sidekey_webhook_admission_duration_seconds_bucket\{le="\+Inf",result="injected"\} [1-9]/);
+    const expiry = Number(/^sidekey_webhook_tls_certificate_expiry_timestamp_seconds (\d+)$/m.exec(text)?.[1]);
+    assert.equal(expiry, Math.floor(new X509Certificate(readFileSync(join(secret.dir, 'tls.crt'))).validToDate.getTime() / 1000));
   });
 
   void it('serves a rotated certificate without restart and keeps the old one when the new one is broken', async () => {

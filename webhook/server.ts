@@ -12,7 +12,7 @@ import type { WebhookMetrics } from './metrics.ts';
 import { reviewAdmission, reviewContext } from './review.ts';
 import type { ReviewOutcome } from './review.ts';
 import { BodyBudget } from './body.ts';
-import { loadTls, watchTls } from './tls.ts';
+import { certificateNotAfter, loadTls, watchTls } from './tls.ts';
 import type { TlsPair } from './tls.ts';
 
 export interface WebhookDeps {
@@ -66,6 +66,7 @@ export async function startWebhook(deps: WebhookDeps): Promise<RunningWebhook> {
   const now = deps.now ?? ((): number => performance.now());
   const files = { certFile: config.tlsCert, keyFile: config.tlsKey };
   const pair = await loadTls(files);
+  metrics.setCertificateExpiry(certificateNotAfter(pair.cert));
   const ctx = reviewContext(config, deps.nativeSidecars);
   let ready = false;
   let draining = false;
@@ -144,6 +145,7 @@ export async function startWebhook(deps: WebhookDeps): Promise<RunningWebhook> {
     current: pair,
     apply: (next: TlsPair) => {
       server.setSecureContext({ ...tlsOptions, cert: next.cert, key: next.key });
+      metrics.setCertificateExpiry(certificateNotAfter(next.cert));
     },
     log,
     onReload: (outcome) => {

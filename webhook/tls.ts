@@ -3,6 +3,7 @@
 // (not the files) and every event re-reads both files; a pair that does not load keeps the old one serving.
 import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { X509Certificate } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import { watch } from 'chokidar';
 import type { Logger } from 'pino';
@@ -22,6 +23,11 @@ export async function loadTls(files: TlsFiles): Promise<TlsPair> {
   const [cert, key] = await Promise.all([readFile(files.certFile), readFile(files.keyFile)]);
   createSecureContext({ cert, key });
   return { cert, key };
+}
+
+/** The notAfter of the first (leaf) certificate of a PEM chain, in Unix seconds. */
+export function certificateNotAfter(cert: Buffer): number {
+  return Math.floor(new X509Certificate(cert).validToDate.getTime() / 1000);
 }
 
 export interface TlsWatcher {
