@@ -21,6 +21,9 @@ export const VAULT_AUTH_METHODS = ['kubernetes', 'jwt', 'approle', 'token'] as c
 /** An AWS region name, e.g. eu-west-1 (annotations, webhook settings and the agent config all take this form). */
 export const AWS_REGION = /^[a-z]{2}(-[a-z]+)+-\d+$/;
 
+/** Files one agent writes. */
+export const MAX_FILES = 500;
+
 /** The file name rule: one path segment, no leading dot (names starting ".." are the writer's own). */
 export const FILE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,252}$/;
 
@@ -89,7 +92,7 @@ export const agentConfigSchema = z.strictObject({
   fileMode: z.int().check(z.gte(0), z.lte(0o777)),
   /** When set, files are given this group (the pod's fsGroup; the agent is a member, so no capability is needed). */
   fileGroup: z.optional(z.int().check(z.gte(0))),
-  files: z.array(fileSchema).check(z.minLength(1), z.maxLength(500)),
+  files: z.array(fileSchema).check(z.minLength(1), z.maxLength(MAX_FILES)),
   reload: reloadSchema,
   /** A secret older than this (ms since its last good fetch) makes /readyz fail. */
   staleAfterMs: z.optional(z.int().check(z.positive())),

@@ -2,7 +2,7 @@
 // typed request, or a list of problems that each name the annotation, say what is wrong and show a valid
 // example. Pod-dependent checks (containers, UIDs, mounts) happen later, in plan.ts.
 import { ANNOTATION_PREFIX } from './constants.ts';
-import { AWS_REGION, FILE_NAME, MODES, OUTPUT_FORMATS } from './agent-config.ts';
+import { AWS_REGION, FILE_NAME, MAX_FILES, MODES, OUTPUT_FORMATS } from './agent-config.ts';
 import type { Mode, OutputFormat } from './agent-config.ts';
 import { formatDuration, parseDuration } from './duration.ts';
 import { PROBLEM_CODES, example, quote } from './problems.ts';
@@ -102,11 +102,34 @@ export function annotationProblem(code: Problem['code'], annotation: string, mes
   return { code, annotation, message, ...(value === undefined ? {} : { example: example(exampleKey, value) }) };
 }
 
+/**
+ * Problems one refusal lists. Past it the remaining annotations are not checked: a review of 3 MiB can carry
+ * some 40,000 annotations, and each unknown key costs an edit distance per known key.
+ */
+export const MAX_PROBLEMS = 20;
+
 class Findings {
   readonly problems: Problem[] = [];
   readonly warnings: string[] = [];
+  /** Some problems (or annotations) were left unchecked. */
+  truncated = false;
+  get full(): boolean {
+    return this.problems.length >= MAX_PROBLEMS;
+  }
   add(code: Problem['code'], annotation: string, message: string): void {
-    this.problems.push(annotationProblem(code, annotation, message));
+    this.push(annotationProblem(code, annotation, message));
+  }
+  push(problem: Problem): void {
+    if (this.full) this.truncated = true;
+    else this.problems.push(problem);
+  }
+  /** The closing problem of a truncated list, which says that more may follow. */
+  close(): void {
+    if (!this.truncated) return;
+    this.problems.push({
+      code: PROBLEM_CODES.tooMany,
+      message: `only the first ${MAX_PROBLEMS} problems are listed and the rest of the annotations were not checked; fix these and submit again`,
+    });
   }
 }
 
@@ -115,22 +138,41 @@ export interface AnnotationLimits {
   readonly minRefreshMs: number;
 }
 
-/** Reads the `sidekey.io/` annotations of a pod. */
+/** Containers that get the mount at most: each costs a patch operation, and a review of 3 MiB can list 40,000. */
+export const MAX_TARGETS = 64;
+
+/**
+ * `sidekey.io/` annotations read at most: every pod key once, four per file. Past it the pod is refused
+ * before any is parsed (a review of 3 MiB can carry some 40,000).
+ */
+export const MAX_OWN_ANNOTATIONS = 64 + FILE_KEYS.length * MAX_FILES;
+
+/** Reads the `sidekey.io/` annotations of a pod (a pod carrying `sidekey.io/status: injected …` is verified by the caller first). */
 export function parseAnnotations(annotations: Readonly<Record<string, string>>, limits: AnnotationLimits): AnnotationDecision {
+  const inject = annotations[`${ANNOTATION_PREFIX}inject`];
+  if (inject === undefined || inject === 'false') return { kind: 'skip', reason: 'not opted in' };
   const own = new Map<string, string>();
-  for (const [key, value] of Object.entries(annotations)) {
-    if (key.startsWith(ANNOTATION_PREFIX)) own.set(key.slice(ANNOTATION_PREFIX.length), value);
+  let count = 0;
+  for (const key of Object.keys(annotations)) {
+    if (!key.startsWith(ANNOTATION_PREFIX)) continue;
+    count += 1;
+    if (count <= MAX_OWN_ANNOTATIONS) own.set(key.slice(ANNOTATION_PREFIX.length), annotations[key] ?? '');
+  }
+  if (count > MAX_OWN_ANNOTATIONS) {
+    const problem = { code: PROBLEM_CODES.tooMany, message: `the pod has ${count} ${ANNOTATION_PREFIX} annotations; at most ${MAX_OWN_ANNOTATIONS} are read (${MAX_FILES} files)` };
+    return { kind: 'parsed', request: { files: [], reload: { kind: 'none' }, vault: {} }, problems: [problem], warnings: [] };
   }
   const status = own.get('status');
-  if (status !== undefined && /^injected( |$)/.test(status)) return { kind: 'skip', reason: 'already injected' };
-  const inject = own.get('inject');
-  if (inject === undefined || inject === 'false') return { kind: 'skip', reason: 'not opted in' };
   const findings = new Findings();
   if (inject !== 'true') findings.add(PROBLEM_CODES.badInject, 'inject', `must be "true" or "false", not ${quote(inject)}`);
   if (status !== undefined) findings.add(PROBLEM_CODES.badStatus, 'status', 'is written by the webhook; remove it');
   const draft: Draft = { files: [], reload: { kind: 'none' }, vault: {} };
   const perFile = new Map<string, FileDraft>();
   for (const [key, value] of own) {
+    if (findings.full) {
+      findings.truncated = true;
+      break;
+    }
     if (key === 'inject' || key === 'status') continue;
     const fileKey = FILE_KEYS.find((k) => key.startsWith(`${k}-`));
     if (fileKey === undefined) {
@@ -143,6 +185,7 @@ export function parseAnnotations(annotations: Readonly<Record<string, string>>, 
     perFile.set(name, entry);
   }
   draft.files = readFiles(perFile, findings, limits);
+  findings.close();
   return { kind: 'parsed', request: draft, problems: findings.problems, warnings: findings.warnings };
 }
 
@@ -181,7 +224,11 @@ const POD_KEYS: Readonly<Record<string, KeyReader>> = {
     draft.mountPath = value;
   },
   containers: (value, { draft, findings }, key) => {
-    const names = value.split(',').map((s) => s.trim());
+    const names = value.split(',', MAX_TARGETS + 1).map((s) => s.trim());
+    if (names.length > MAX_TARGETS) {
+      findings.add(PROBLEM_CODES.tooMany, key, `lists more than ${MAX_TARGETS} containers; at most ${MAX_TARGETS} get the mount`);
+      return;
+    }
     const bad = names.find((n) => !DNS_LABEL.test(n));
     if (bad !== undefined) findings.add(PROBLEM_CODES.unknownContainer, key, `${quote(bad)} is not a container name (comma-separated list)`);
     else if (new Set(names).size !== names.length) findings.add(PROBLEM_CODES.unknownContainer, key, 'lists a container twice');
@@ -244,7 +291,7 @@ function readPodKey(key: string, value: string, ctx: KeyContext): void {
   }
   const known = [...Object.keys(EXAMPLES).filter((k) => !(FILE_KEYS as readonly string[]).includes(k)), ...FILE_KEYS.map((k) => `${k}-<name>`)];
   const guess = closest(key, Object.keys(POD_KEYS));
-  ctx.findings.problems.push({
+  ctx.findings.push({
     code: PROBLEM_CODES.unknownAnnotation,
     annotation: key,
     message: `unknown annotation${guess === undefined ? '' : `; did you mean "${ANNOTATION_PREFIX}${guess}"?`} (known: ${known.join(', ')})`,
@@ -299,8 +346,16 @@ function readRefresh(value: string, findings: Findings, key: string, limits: Ann
 
 function readFiles(perFile: ReadonlyMap<string, FileDraft>, findings: Findings, limits: AnnotationLimits): FileRequest[] {
   const files: FileRequest[] = [];
+  if (perFile.size > MAX_FILES) {
+    findings.push({ code: PROBLEM_CODES.tooMany, message: `the pod names ${perFile.size} files (secret-, template-, format-, refresh-<name>); the agent writes at most ${MAX_FILES}` });
+    return files;
+  }
   const lowerNames = new Map<string, string>();
   for (const [name, entry] of perFile) {
+    if (findings.full) {
+      findings.truncated = true;
+      break;
+    }
     if (!checkFileName(name, entry, findings)) continue;
     const clash = lowerNames.get(name.toLowerCase());
     if (clash !== undefined) {

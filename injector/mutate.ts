@@ -54,7 +54,7 @@ function verifyInjected(pod: Pod, status: string, options: MutateOptions): Mutat
   const problem: Problem = {
     code: PROBLEM_CODES.badStatus,
     annotation: 'status',
-    message: `is ${quote(status, 40)}, but this webhook injects ${quote(`${STATUS_PREFIX} ${again.hash}`)} for the pod's annotations, or the pod lacks part of it `
+    message: `claims the injection ${quote(status.slice(STATUS_PREFIX.length).trim(), 64)}, but this webhook injects ${again.hash} for the pod's annotations, or the pod lacks part of it `
       + '(set by hand, or annotations edited after injection): remove sidekey.io/status, the sidekey-agent and sidekey-init containers and the sidekey-* volumes, '
       + 'and submit the pod again (or render it afresh with `sidekey render`)',
   };

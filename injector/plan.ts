@@ -3,7 +3,7 @@
 // here; building the containers from the plan is mechanical (containers.ts).
 import { AGENT_CONFIG_VERSION } from './agent-config.ts';
 import type { AgentConfig, Mode } from './agent-config.ts';
-import { annotationProblem } from './annotations.ts';
+import { MAX_TARGETS, annotationProblem } from './annotations.ts';
 import type { AnnotationRequest } from './annotations.ts';
 import { APPROLE_VOLUME, resolveBackends } from './backends.ts';
 import type { Backends } from './backends.ts';
@@ -135,11 +135,16 @@ function chooseMode(pod: Pod, request: AnnotationRequest, options: MutateOptions
 }
 
 function chooseTargets(pod: Pod, request: AnnotationRequest, out: Collector): Container[] {
-  if (request.containers === undefined) return [...pod.spec.containers];
+  if (request.containers === undefined) {
+    if (pod.spec.containers.length <= MAX_TARGETS) return [...pod.spec.containers];
+    out.problems.push(problem(PROBLEM_CODES.tooMany, undefined, `all ${pod.spec.containers.length} containers would get the mount, at most ${MAX_TARGETS} can: name the ones that read the secrets in ${ANNOTATION_PREFIX}containers`));
+    return [];
+  }
   const all = [...pod.spec.containers, ...(pod.spec.initContainers ?? [])];
+  const byName = new Map(all.map((c) => [c.name, c]));
   const targets: Container[] = [];
   for (const name of request.containers) {
-    const found = all.find((c) => c.name === name);
+    const found = byName.get(name);
     if (found === undefined) {
       out.problems.push(problem(PROBLEM_CODES.unknownContainer, 'containers', `the pod has no container ${quote(name, 63)} (it has ${listNames(all.map((c) => c.name))})`));
     } else {

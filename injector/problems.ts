@@ -27,6 +27,7 @@ export const PROBLEM_CODES = {
   missingSetting: 'SK_MISSING_SETTING',
   reservedName: 'SK_RESERVED_NAME',
   configTooLarge: 'SK_CONFIG_TOO_LARGE',
+  tooMany: 'SK_TOO_MANY',
 } as const;
 export type ProblemCode = (typeof PROBLEM_CODES)[keyof typeof PROBLEM_CODES];
 

@@ -47,15 +47,16 @@ export const ANNOTATION_DOCS: Readonly<Record<string, AnnotationDoc>> = {
   'agent-cpu': { meaning: 'CPU request of the agent (no CPU limit)', default: `\`${defaults.resources.cpu}\`` },
   'agent-memory': { meaning: 'memory request of the agent; the limit is twice this', default: `\`${defaults.resources.memory}\`` },
   'tmpfs-size': { meaning: '`sizeLimit` of the memory volume holding the files', default: `\`${defaults.tmpfsSize}\`` },
-  status: { meaning: 'written by the webhook (`injected <hash>`); a pod carrying it is not injected again', default: 'set by the webhook' },
+  status: { meaning: 'written by the webhook (`injected <hash>`); a pod created with it is accepted unchanged only when it holds exactly what the webhook injects for its annotations (a copy of an injected pod), else refused', default: 'set by the webhook' },
 };
 
 /** Every admission problem code with its fix. */
 export const ADMISSION_FIXES: Readonly<Record<ProblemCode, string>> = {
+  SK_TOO_MANY: 'The pod has more problems, files or mounted containers than one admission checks (20 problems listed, 500 files, 64 containers with the mount): fix what is listed, stay within the limits and submit again.',
   SK_CONFIG_TOO_LARGE: 'Shorten the templates or split the secrets over fewer, smaller files: the agent configuration travels in one environment variable, which Linux caps at 128 KiB.',
   SK_NOT_A_POD: 'The webhook received something that is not a Pod: check the MutatingWebhookConfiguration rules (pods, CREATE).',
   SK_BAD_INJECT: 'Set `sidekey.io/inject` to `"true"` (or `"false"`); other values are refused.',
-  SK_BAD_STATUS: 'Remove `sidekey.io/status` from your manifest: only the webhook writes it.',
+  SK_BAD_STATUS: 'Remove `sidekey.io/status` from your manifest, with the `sidekey-agent`/`sidekey-init` containers and `sidekey-*` volumes of an earlier injection: only the webhook writes them, and it refuses a status that does not match what it injects for the annotations.',
   SK_UNKNOWN_ANNOTATION: 'Fix the typo: only the keys of the annotation reference exist under `sidekey.io/`.',
   SK_NO_SECRETS: 'Add at least one `sidekey.io/secret-<name>` annotation, or drop `sidekey.io/inject`.',
   SK_BAD_FILE_NAME: 'Use a file name of one path segment of `[A-Za-z0-9_.-]`, not starting with `.` (e.g. `secret-db-password`).',
