@@ -242,6 +242,21 @@ void describe('RefreshLoop', () => {
     assert.equal(h.loop.sources[0].failures, 0);
   });
 
+  void it('stop() gives up a backend call in flight instead of waiting for it (SIGTERM during a hung call)', async (t) => {
+    const fake = fakeProvider('file', (ref) => ok(ref, { k: 'v' }));
+    let calls = 0;
+    fake.provider = { ...fake.provider, fetchMany: () => { calls += 1; return new Promise(() => undefined); } };
+    const h = harness(t, config([file('f', 's', 'k', 60_000)]), fake, 0);
+    h.loop.start();
+    await h.advance(0);
+    assert.equal(calls, 1, 'the call hangs');
+    let stopped = false;
+    void h.loop.stop().then(() => (stopped = true));
+    await flush();
+    assert.equal(stopped, true, 'stop() returned without the backend call answering');
+    assert.equal(h.writes.length, 0);
+  });
+
   void it('retries a failed write and keeps the reload for when it lands', async (t) => {
     let value = 'a';
     const fake = fakeProvider('file', (ref) => ok(ref, { k: value }, value));

@@ -66,6 +66,8 @@ export class RefreshLoop {
   #timer: unknown;
   #running: Promise<void> | undefined;
   #stopped = false;
+  /** Aborted by stop(): backend calls still in flight are given up, so a hung call cannot hold SIGTERM. */
+  readonly #stopping = new AbortController();
   #writeFailures = 0;
   #retryWriteAt: number | undefined;
   #complete = false;
@@ -141,6 +143,7 @@ export class RefreshLoop {
 
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.#stopping.abort();
     this.#deps.timers.clearTimeout(this.#timer);
     await this.#running;
   }
@@ -301,13 +304,20 @@ export class RefreshLoop {
 
   #bounded<T>(provider: Provider, call: Promise<T>): Promise<T> {
     let timer: unknown;
+    let onStop: (() => void) | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = this.#deps.timers.setTimeout(() => {
         reject(new ProviderError('UNAVAILABLE', `${provider}: no answer within ${BACKEND_CALL_TIMEOUT_MS} ms`, true));
       }, BACKEND_CALL_TIMEOUT_MS);
+      onStop = () => {
+        reject(new ProviderError('UNAVAILABLE', `${provider}: the agent is stopping`, true));
+      };
+      if (this.#stopping.signal.aborted) onStop();
+      else this.#stopping.signal.addEventListener('abort', onStop, { once: true });
     });
     return Promise.race([call, timeout]).finally(() => {
       this.#deps.timers.clearTimeout(timer);
+      if (onStop !== undefined) this.#stopping.signal.removeEventListener('abort', onStop);
     });
   }
 

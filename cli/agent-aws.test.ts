@@ -4,7 +4,9 @@
 // rewritten or reloaded when nothing changed.
 import assert from 'node:assert/strict';
 import { CreateSecretCommand, PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import { once } from 'node:events';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -58,5 +60,35 @@ void describe('sidekey agent with AWS Secrets Manager (moto)', () => {
     const text = await metrics(port);
     assert.equal(sample(text, 'sidekey_agent_writes_total{result="ok"}'), 2, 'first write and the rotation only');
     assert.equal(reload.posts(), 1);
+  });
+
+  void it('stops on SIGTERM while a call to a black-holed endpoint hangs', async (t) => {
+    const hole = createNetServer((socket) => {
+      socket.on('error', () => undefined);
+      socket.resume();
+    }).listen(0, '127.0.0.1');
+    await once(hole, 'listening');
+    t.after(() => hole.close());
+    let connected = false;
+    hole.on('connection', () => (connected = true));
+    const dir = await mkdtemp(path.join(tmpdir(), 'sidekey-agent-aws-hole-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const config: AgentConfig = {
+      version: 1,
+      mode: 'sidecar',
+      role: 'run',
+      secretsDir: path.join(dir, 'secrets'),
+      port: await freePort(),
+      fileMode: 0o400,
+      files: [{ name: 'app', ref: { provider: 'aws', path: 'e2e/app-0', field: 'password' } }],
+      reload: { kind: 'none' },
+      aws: { region: moto.region },
+    };
+    const agent = startAgent(t, config, { ...moto.env, AWS_ENDPOINT_URL: `http://127.0.0.1:${(hole.address() as AddressInfo).port}` }, []);
+    await until('the agent calls the black hole', () => Promise.resolve(connected), 20_000);
+    agent.child.kill('SIGTERM');
+    // Not a timing assertion: a guard far below the 2-minute backstop the agent used to wait for.
+    const guard = new Promise<'still running'>((resolve) => setTimeout(() => { resolve('still running'); }, 20_000).unref());
+    assert.equal(await Promise.race([agent.exited, guard]), 0, `the agent exits 0 on SIGTERM:\n${agent.output()}`);
   });
 });

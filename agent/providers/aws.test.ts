@@ -3,7 +3,9 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
 import { createServer } from 'node:http';
+import { createServer as createNetServer, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,7 +19,7 @@ import { MOTO_ACCOUNT, startMoto } from '../../test/support/moto.ts';
 import type { MotoHandle } from '../../test/support/moto.ts';
 import { freePort } from '../../test/support/process.ts';
 import { testDeps } from '../../test/support/provider-deps.ts';
-import { createAwsProvider, isVersionId } from './aws.ts';
+import { BATCH_RETRY_MS, createAwsProvider, isVersionId, MAX_ANSWER_BYTES } from './aws.ts';
 
 const secretValues: string[] = [];
 function secretText(): string {
@@ -136,10 +138,13 @@ void describe('aws provider (moto)', () => {
     await p.close();
   });
 
-  void test('a denied BatchGetSecretValue falls back to GetSecretValue, once and for good', async () => {
+  void test('a denied BatchGetSecretValue falls back to GetSecretValue, and the batch is tried again later', async () => {
     await create('fallback/a', { SecretString: secretText() });
     await create('fallback/b', { SecretString: secretText() });
-    const { p, calls, logs } = provider();
+    const t = testDeps({ aws: { region: 'us-east-1' } }, { AWS_ENDPOINT_URL: proxy.url });
+    let clock = 1_000_000;
+    const p = createAwsProvider({ ...t.deps, log: t.deps.log.child({ provider: 'aws' }), now: () => clock });
+    const { calls, logs } = t;
     proxy.setFault(
       { kind: 'status', status: 400, body: { __type: 'AccessDeniedException', message: 'not authorized to perform: secretsmanager:BatchGetSecretValue' } },
       1,
@@ -150,9 +155,68 @@ void describe('aws provider (moto)', () => {
     assert.match(logs(), /BatchGetSecretValue unavailable/);
     assert.doesNotMatch(logs(), /"provider":.*"provider":/, 'a log line repeats the provider key');
     calls.length = 0;
+    clock += BATCH_RETRY_MS - 1;
     (await p.fetchMany([ref('fallback/a'), ref('fallback/b')])).forEach((o) => ok(o));
-    assert.deepEqual(calls, ['aws:GetSecretValue', 'aws:GetSecretValue']);
+    assert.deepEqual(calls, ['aws:GetSecretValue', 'aws:GetSecretValue'], 'no batch call until BATCH_RETRY_MS has passed');
+    calls.length = 0;
+    clock += 1;
+    (await p.fetchMany([ref('fallback/a'), ref('fallback/b')])).forEach((o) => ok(o));
+    assert.deepEqual(calls, ['aws:BatchGetSecretValue'], 'the denial was transient: batching is back');
+    assert.match(logs(), /batching resumed/);
     await p.close();
+  });
+
+  void test('a black-holed endpoint: each attempt times out, the call fails UNAVAILABLE and leaves no socket open', async () => {
+    const open = new Set<Socket>();
+    let accepted = 0;
+    const hole = createNetServer((socket) => {
+      accepted += 1;
+      open.add(socket);
+      socket.on('close', () => open.delete(socket));
+      socket.on('error', () => undefined);
+      socket.resume(); // reads (and drops) the request, so the client's close is seen
+    }).listen(0, '127.0.0.1');
+    await once(hole, 'listening');
+    const t = testDeps({ aws: { region: 'us-east-1' } }, { AWS_ENDPOINT_URL: `http://127.0.0.1:${(hole.address() as AddressInfo).port}` });
+    const p = createAwsProvider(t.deps, { requestTimeoutMs: 300 });
+    try {
+      const answered = p.fetchMany([ref('hole/a')]);
+      const guard = new Promise<'hung'>((resolve) => setTimeout(() => { resolve('hung'); }, 15_000).unref());
+      const outcome = await Promise.race([answered, guard]);
+      assert.notEqual(outcome, 'hung', 'the call must fail by its own deadline, not hang until the refresh loop\'s backstop');
+      const [first] = outcome as Awaited<typeof answered>;
+      assert.ok(first?.ok === false);
+      assert.equal(first.error.code, 'UNAVAILABLE');
+      assert.equal(accepted, 3, 'three attempts');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.equal(open.size, 0, 'every timed-out attempt closed its socket');
+    } finally {
+      await p.close();
+      hole.close();
+    }
+  });
+
+  void test('an answer larger than 4 MiB is refused as BAD_RESPONSE, with or without a content-length', async () => {
+    const huge = JSON.stringify({ SecretValues: [{ Name: 'big/a', SecretString: 'x'.repeat(MAX_ANSWER_BYTES + 1), VersionId: 'v1' }], Errors: [] });
+    for (const declared of [true, false]) {
+      const server = createServer((req, res) => {
+        req.resume();
+        res.writeHead(200, { 'content-type': 'application/x-amz-json-1.1', ...(declared ? { 'content-length': String(Buffer.byteLength(huge)) } : {}) });
+        res.end(huge);
+      }).listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      const t = testDeps({ aws: { region: 'us-east-1' } }, { AWS_ENDPOINT_URL: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
+      const p = createAwsProvider(t.deps);
+      try {
+        const [outcome] = await p.fetchMany([ref('big/a')]);
+        assert.ok(outcome?.ok === false, `declared ${String(declared)}: refused`);
+        assert.equal(outcome.error.code, 'BAD_RESPONSE');
+        assert.match(outcome.error.message, /exceeds 4194304 bytes/);
+      } finally {
+        await p.close();
+        server.close();
+      }
+    }
   });
 
   void test('throttling is THROTTLED and retryable after a bounded number of attempts', async () => {

@@ -4,13 +4,19 @@
 // refresh of N secrets is ceil(N/20) calls; versioned references (@AWSPREVIOUS, @<VersionId>) and secrets a
 // batch did not answer use GetSecretValue. When the batch call itself is denied or unknown (an IAM policy
 // without secretsmanager:BatchGetSecretValue, an endpoint without it), the provider falls back to
-// GetSecretValue for good and logs that once. Every HTTP attempt, retries included, is counted.
+// GetSecretValue and tries the batch again after BATCH_RETRY_MS (a denial can be transient: a policy being
+// edited). Every HTTP attempt, retries included, is counted.
+//
+// Every attempt has a deadline (throwOnRequestTimeout: without it the SDK only warns and a black-holed
+// endpoint holds the call and its socket until the refresh loop's 2-minute backstop), and an answer larger
+// than MAX_ANSWER_BYTES is cut off instead of buffered (the cap of Vault's transport).
 //
 // Endpoint override (tests, VPC endpoints, LocalStack-like servers): AWS_ENDPOINT_URL_SECRETS_MANAGER or
 // AWS_ENDPOINT_URL from the agent's environment. The SDK reads the same variables for STS (IRSA) itself.
 import { BatchGetSecretValueCommand, GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { GetSecretValueCommandOutput, SecretValueEntry } from '@aws-sdk/client-secrets-manager';
 import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
 import type { SecretReference } from '../../injector/reference.ts';
 import { ProviderError } from '../provider.ts';
 import { jsonObject } from '../render.ts';
@@ -23,6 +29,12 @@ export const BATCH_SIZE = 20;
 /** The SDK's standard retry mode (jittered exponential backoff, throttling-aware), bounded to 3 attempts per call. */
 const MAX_ATTEMPTS = 3;
 const SINGLE_CONCURRENCY = 8;
+/** After the batch call was refused, GetSecretValue is used for this long before the batch is tried again. */
+export const BATCH_RETRY_MS = 15 * 60_000;
+/** Secrets Manager answers hold at most 20 secrets of 64 KiB each; anything far larger is not an answer. */
+export const MAX_ANSWER_BYTES = 4 * 1024 * 1024;
+const CONNECTION_TIMEOUT_MS = 3_000;
+const REQUEST_TIMEOUT_MS = 10_000;
 
 /** The fields GetSecretValue and a BatchGetSecretValue entry share. */
 type SecretPayload = Pick<SecretValueEntry, 'SecretString' | 'SecretBinary' | 'VersionId'>;
@@ -30,6 +42,8 @@ type SecretPayload = Pick<SecretValueEntry, 'SecretString' | 'SecretBinary' | 'V
 export interface AwsProviderOptions {
   /** A ready client (tests); otherwise one is built from config and env. */
   readonly client?: SecretsManagerClient;
+  /** Per-attempt deadline (tests shorten it). */
+  readonly requestTimeoutMs?: number;
 }
 
 /** A VersionId is a UUID (or a 32-64 character client token); anything else after "@" is a staging label. */
@@ -55,7 +69,7 @@ function toOutcome(secretId: string, payload: SecretPayload): Outcome {
   return { ok: true, fetched: { value, version } };
 }
 
-function createClient(deps: ProviderDeps): SecretsManagerClient {
+function createClient(deps: ProviderDeps, requestTimeoutMs: number): SecretsManagerClient {
   const region = deps.config.aws?.region ?? deps.env.AWS_REGION ?? deps.env.AWS_DEFAULT_REGION;
   if (region === undefined) {
     throw new ProviderError('CONFIG', 'aws: no region (set sidekey.io/aws-region or the webhook default, or AWS_REGION)', false);
@@ -66,7 +80,21 @@ function createClient(deps: ProviderDeps): SecretsManagerClient {
     ...(endpoint === undefined || endpoint === '' ? {} : { endpoint }),
     retryMode: 'standard',
     maxAttempts: MAX_ATTEMPTS,
-    requestHandler: { connectionTimeout: 3_000, requestTimeout: 10_000 },
+    requestHandler: { connectionTimeout: CONNECTION_TIMEOUT_MS, requestTimeout: requestTimeoutMs, throwOnRequestTimeout: true },
+  });
+}
+
+/** Destroys an answer body that grows past MAX_ANSWER_BYTES (declared or received), so it is never buffered whole. */
+function capAnswer(body: Readable, declared: string | undefined): void {
+  const tooLarge = (): ProviderError => new ProviderError('BAD_RESPONSE', `aws: the answer exceeds ${MAX_ANSWER_BYTES} bytes`, true);
+  if (declared !== undefined && Number(declared) > MAX_ANSWER_BYTES) {
+    body.destroy(tooLarge());
+    return;
+  }
+  let size = 0;
+  body.on('data', (chunk: Uint8Array) => {
+    size += chunk.byteLength;
+    if (size > MAX_ANSWER_BYTES) body.destroy(tooLarge());
   });
 }
 
@@ -78,7 +106,7 @@ function matchEntry(id: string, entries: readonly SecretValueEntry[]): SecretVal
 }
 
 export function createAwsProvider(deps: ProviderDeps, options: AwsProviderOptions = {}): SecretProvider {
-  const client = options.client ?? createClient(deps);
+  const client = options.client ?? createClient(deps, options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS);
   client.middlewareStack.add(
     (next, context) => (args) => {
       deps.countCall('aws', (context.commandName ?? 'Unknown').replace(/Command$/, ''));
@@ -86,13 +114,27 @@ export function createAwsProvider(deps: ProviderDeps, options: AwsProviderOption
     },
     { step: 'deserialize', name: 'sidekeyCountCalls' },
   );
-  let batchAllowed = true;
+  // Innermost (deserialize, low priority): sees the raw answer before the SDK reads its body.
+  client.middlewareStack.add(
+    (next) => async (args) => {
+      const result = await next(args);
+      const response = result.response as { body?: unknown; headers?: Record<string, string> };
+      const body = response.body;
+      if (typeof body === 'object' && body !== null && 'on' in body && 'destroy' in body) capAnswer(body as Readable, response.headers?.['content-length']);
+      return result;
+    },
+    { step: 'deserialize', priority: 'low', name: 'sidekeyCapAnswer' },
+  );
+  // close() aborts calls in flight and their retries: a hung endpoint cannot hold the agent's exit.
+  const closing = new AbortController();
+  /** While set, the batch call is not tried (it was refused); it is tried again once this time has passed. */
+  let batchOffUntil: number | undefined;
 
   const getOne = async (secretId: string, version: string | undefined): Promise<Outcome> => {
     const what = version === undefined ? secretId : `${secretId}@${version}`;
     try {
       const selector = version === undefined ? {} : isVersionId(version) ? { VersionId: version } : { VersionStage: version };
-      const answer: GetSecretValueCommandOutput = await client.send(new GetSecretValueCommand({ SecretId: secretId, ...selector }));
+      const answer: GetSecretValueCommandOutput = await client.send(new GetSecretValueCommand({ SecretId: secretId, ...selector }), { abortSignal: closing.signal });
       return toOutcome(what, answer);
     } catch (error) {
       return { ok: false, error: fromSdkError(error, what) };
@@ -101,23 +143,27 @@ export function createAwsProvider(deps: ProviderDeps, options: AwsProviderOption
 
   const getBatch = async (ids: readonly string[]): Promise<Map<string, Outcome>> => {
     const results = new Map<string, Outcome>();
-    if (batchAllowed) {
+    if (batchOffUntil === undefined || deps.now() >= batchOffUntil) {
       try {
-        const answer = await client.send(new BatchGetSecretValueCommand({ SecretIdList: [...ids] }));
+        const answer = await client.send(new BatchGetSecretValueCommand({ SecretIdList: [...ids] }), { abortSignal: closing.signal });
         for (const id of ids) {
           const entry = matchEntry(id, answer.SecretValues ?? []);
           const failed = answer.Errors?.find((e) => e.SecretId === id);
           if (entry !== undefined) results.set(id, toOutcome(id, entry));
           else if (failed !== undefined) results.set(id, { ok: false, error: fromBatchError(id, failed.ErrorCode, failed.Message) });
         }
+        if (batchOffUntil !== undefined) deps.log.info('BatchGetSecretValue works again; batching resumed');
+        batchOffUntil = undefined;
       } catch (error) {
         if (!batchUnsupported(error)) {
           const mapped = fromSdkError(error, `batch of ${ids.length} secrets`);
           for (const id of ids) results.set(id, { ok: false, error: mapped });
           return results;
         }
-        batchAllowed = false;
-        deps.log.warn({ error: fromSdkError(error, 'BatchGetSecretValue').message }, 'BatchGetSecretValue unavailable; using GetSecretValue per secret (one call per secret)');
+        if (batchOffUntil === undefined) {
+          deps.log.warn({ error: fromSdkError(error, 'BatchGetSecretValue').message, retryInMs: BATCH_RETRY_MS }, 'BatchGetSecretValue unavailable; using GetSecretValue per secret (one call per secret) until the batch is tried again');
+        }
+        batchOffUntil = deps.now() + BATCH_RETRY_MS;
       }
     }
     // Secrets the batch did not answer (or all of them, when batching is unavailable): one call each.
@@ -141,6 +187,7 @@ export function createAwsProvider(deps: ProviderDeps, options: AwsProviderOption
       return answerEach('aws', refs, answers);
     },
     close(): Promise<void> {
+      closing.abort();
       client.destroy();
       return Promise.resolve();
     },
