@@ -8,6 +8,7 @@ import { pino } from 'pino';
 import type { AgentConfig } from '../injector/agent-config.ts';
 import { runAgent, type AgentOptions } from './agent.ts';
 import { ProviderError, type Lease, type SecretProvider } from './provider.ts';
+import { BACKEND_CALL_TIMEOUT_MS } from './refresh-loop.ts';
 
 interface FakeBackend {
   readonly revoked: Lease[][];
@@ -138,6 +139,58 @@ void describe('runAgent', () => {
     while ((await readFile(file, 'utf8')) !== 'recovered') await new Promise((resolve) => setTimeout(resolve, 10));
     controller.abort();
     assert.equal(await done, 0);
+  });
+
+  void it('a backward wall-clock step does not postpone the next refresh (due times are on the monotonic clock)', async (t) => {
+    const { config, fake } = await setUp(t, {
+      files: [
+        { name: 'kv', ref: { provider: 'vault', path: 'kv/app', field: 'k' }, refreshMs: 60_000 },
+        { name: 'plain', ref: { provider: 'file', path: 'app', field: 'k' }, refreshMs: 600_000 },
+      ],
+    });
+    let store = 'one';
+    let onStoreChange = (): void => undefined;
+    const plain = (name: 'vault' | 'file'): SecretProvider => ({
+      name,
+      fetchMany: (refs) => Promise.resolve(refs.map((ref) => ({ ok: true as const, ref, fetched: { value: { kind: 'object' as const, value: { k: store } }, version: store } }))),
+      watch: (fn) => {
+        if (name === 'file') onStoreChange = fn;
+        return () => undefined;
+      },
+      close: () => Promise.resolve(),
+    });
+    // Every timer the agent sets, with its delay; they run on the real clock.
+    const delays: number[] = [];
+    const timers = {
+      setTimeout: (fn: () => void, ms: number) => {
+        delays.push(ms);
+        return setTimeout(fn, ms);
+      },
+      clearTimeout: (handle: unknown) => {
+        clearTimeout(handle as NodeJS.Timeout);
+      },
+    };
+    // The node's wall clock, to be set back an hour later on.
+    const realNow = Date.now.bind(Date);
+    let step = 0;
+    t.mock.method(Date, 'now', () => realNow() - step);
+    const controller = new AbortController();
+    let port = 0;
+    const done = runAgent(options(config, fake, controller.signal, { timers, onListening: (p) => (port = p), loadProvider: (name) => Promise.resolve(plain(name === 'file' ? 'file' : 'vault')) }));
+    await started(() => port);
+    // The clock is set back an hour; then the store changes and the agent plans its next wake: the Vault
+    // secret, due within 60 s of the first fetch.
+    step = 3_600_000;
+    delays.length = 0;
+    store = 'two';
+    onStoreChange();
+    while ((await readFile(path.join(config.secretsDir, 'plain'), 'utf8')) !== 'two') await new Promise((resolve) => setTimeout(resolve, 10));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    controller.abort();
+    assert.equal(await done, 0);
+    const planned = delays.filter((ms) => ms !== BACKEND_CALL_TIMEOUT_MS);
+    assert.ok(planned.length > 0);
+    assert.ok(Math.max(...planned) <= 60_000, `the next refresh is planned within its 60 s interval, not an hour later: ${planned.join(', ')} ms`);
   });
 
   void it('writes the one-line reason of a failed start to the termination log', async (t) => {

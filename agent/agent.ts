@@ -16,6 +16,7 @@ import { loadProvider } from './providers/index.ts';
 import { RefreshLoop, type Timers } from './refresh-loop.ts';
 import { createReloader } from './reload.ts';
 import { loadState, saveState, type StateFile } from './state-store.ts';
+import { monotonicClock } from './timing.ts';
 
 /** kubelet's default terminationMessagePath: `kubectl describe pod` shows what is written there. */
 export const TERMINATION_LOG = '/dev/termination-log';
@@ -33,6 +34,7 @@ export interface AgentOptions {
   /** Overrides config.port (tests use 0). */
   readonly port?: number;
   readonly onListening?: (port: number) => void;
+  /** Epoch ms; monotonicClock() by default (a wall-clock step moves no due time). */
   readonly now?: () => number;
   readonly random?: () => number;
   readonly timers?: Timers;
@@ -93,13 +95,15 @@ async function reportFailure(reason: string, terminationLog = TERMINATION_LOG): 
 
 interface Running {
   readonly loop: RefreshLoop;
+  /** The agent's clock: epoch ms on the monotonic clock unless a test hands one in. */
+  readonly now: () => number;
   readonly providers: Map<Provider, SecretProvider>;
   readonly cleanups: (() => Promise<void> | void)[];
 }
 
 async function setUp(options: AgentOptions, metrics: AgentMetrics): Promise<Running> {
   const { config, log } = options;
-  const now = options.now ?? Date.now;
+  const now = options.now ?? monotonicClock();
   const timers = options.timers ?? defaultTimers;
   await mkdir(config.secretsDir, { recursive: true });
   const providers = await loadProviders(options, metrics, now);
@@ -125,7 +129,7 @@ async function setUp(options: AgentOptions, metrics: AgentMetrics): Promise<Runn
     const resumed = loop.resume(state, await readOnDisk(config));
     log.info({ resumed, sources: loop.sources.length }, 'resumed from agent state');
   }
-  return { loop, providers, cleanups: [() => reloader.idle(), () => { reloader.close(); }] };
+  return { loop, now, providers, cleanups: [() => reloader.idle(), () => { reloader.close(); }] };
 }
 
 async function shutDown(running: Running, options: AgentOptions): Promise<void> {
@@ -167,8 +171,7 @@ async function runInit(running: Running, options: AgentOptions): Promise<number>
 }
 
 async function runSidecar(running: Running, options: AgentOptions, metrics: AgentMetrics): Promise<number> {
-  const { loop } = running;
-  const now = options.now ?? Date.now;
+  const { loop, now } = running;
   const server: OpsServer = await startOpsServer(options.port ?? options.config.port, { started: () => loop.complete, staleFiles: () => loop.staleFiles(now()) }, metrics.registry);
   options.onListening?.(server.port);
   running.cleanups.unshift(() => server.close());

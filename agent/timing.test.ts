@@ -1,9 +1,19 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { backoffDelay, clampDelay, effectiveInterval, jitteredInterval, MAX_TIMER_MS, planLease } from './timing.ts';
+import { backoffDelay, clampDelay, effectiveInterval, jitteredInterval, MAX_TIMER_MS, monotonicClock, planLease } from './timing.ts';
 import { REFRESH_FLOOR_MS } from '../injector/constants.ts';
 
 void describe('timing', () => {
+  void it('the agent clock starts at the wall time and then follows only the monotonic clock', () => {
+    let wall = 1_700_000_000_000;
+    let mono = 500;
+    const now = monotonicClock(() => wall, () => mono);
+    assert.equal(now(), 1_700_000_000_000);
+    wall -= 3_600_000;
+    mono += 10_000;
+    assert.equal(now(), 1_700_000_010_000, 'a wall-clock step back is not seen');
+  });
+
   void it('clamps timers to 2^31-1 ms and never negative', () => {
     assert.equal(clampDelay(768 * 3_600_000), MAX_TIMER_MS);
     assert.equal(clampDelay(-5), 0);

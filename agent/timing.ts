@@ -12,6 +12,17 @@ export const INTERVAL_JITTER = 0.1;
 export const BACKOFF_BASE_MS = 1000;
 export const BACKOFF_MAX_MS = 300_000;
 
+/**
+ * Epoch milliseconds that advance with the monotonic clock: read from the wall clock once, then moved only by
+ * performance.now(). Due times, fetch times and lease ages are kept on it, so a wall-clock step (NTP, a VM
+ * resumed, a node's clock set back) neither stalls the refresh nor lets a lease expire unrenewed. Only what is
+ * saved for another process (state.json) is compared with another process's clock.
+ */
+export function monotonicClock(wallNow: () => number = Date.now, monotonicNow: () => number = () => performance.now()): () => number {
+  const offset = wallNow() - monotonicNow();
+  return () => offset + monotonicNow();
+}
+
 export function clampDelay(ms: number): number {
   if (Number.isNaN(ms) || ms < 0) return 0;
   return Math.min(Math.ceil(ms), MAX_TIMER_MS);
