@@ -184,7 +184,7 @@ void describe('the project\'s images, run the way a kubelet runs them', () => {
     }
   });
 
-  void test('configs: the agent and webhook are node and their bundle, with no CMD; the app is node\'s entrypoint and the reader as CMD', () => {
+  void test('configs: the agent and webhook are node (with its flags) and their bundle, with no CMD; the app is node\'s entrypoint and the reader as CMD', () => {
     for (const name of NAMES) {
       const { info, image: unpacked } = image(name);
       assert.deepEqual(unpacked.config, info.config, `${name}: the archive holds the config the assembler reports`);
@@ -194,7 +194,9 @@ void describe('the project\'s images, run the way a kubelet runs them', () => {
     }
     for (const name of ['agent', 'webhook'] as const) {
       const { config } = image(name).info;
-      assert.deepEqual([config.Entrypoint, config.Cmd, config.User], [[DISTROLESS_NODE, `/app/${name}.mjs`], undefined, `${NONROOT}:${NONROOT}`]);
+      const entrypoint = argsOf(parseDockerfile(readFileSync(DOCKERFILES[name], 'utf8')).stages.at(-1)!, 'ENTRYPOINT').map((e) => execForm(e));
+      assert.deepEqual([config.Entrypoint], entrypoint, `${name}: the Dockerfile's ENTRYPOINT`);
+      assert.deepEqual([config.Entrypoint?.[0], config.Entrypoint?.at(-1), config.Cmd, config.User], [DISTROLESS_NODE, `/app/${name}.mjs`, undefined, `${NONROOT}:${NONROOT}`], `${name}: node … bundle, no CMD`);
       assert.equal(config.Labels['org.opencontainers.image.version'], pkg.version, 'the VERSION build argument');
       assert.equal(config.Labels['org.opencontainers.image.title'], `sidekey-${name}`);
     }
@@ -262,7 +264,7 @@ void describe('the project\'s images, run the way a kubelet runs them', () => {
     try {
       // A webhook that cannot start (node: bad option: --config) fails here, with its output.
       await waitUntil('the webhook\'s startup probe (HTTPS /healthz)', webhook, () => webhook.startupProbePasses(), 30_000);
-      assert.deepEqual(webhook.argv, [DISTROLESS_NODE, '/app/webhook.mjs', '--config', '/etc/sidekey/config/config.json'], 'ENTRYPOINT + args');
+      assert.deepEqual(webhook.argv, [...image('webhook').info.config.Entrypoint!, '--config', '/etc/sidekey/config/config.json'], 'ENTRYPOINT + args');
       assert.deepEqual(webhook.user, { uid: NONROOT, gid: NONROOT, groups: [NONROOT] });
       const secret = objects.find((o) => o.kind === 'Secret' && o.metadata.name === template.spec.volumes!.find((v) => v.name === 'tls')!.secret!.secretName)!;
       const service = objects.find((o) => o.kind === 'Service')!;
@@ -305,7 +307,7 @@ void describe('the project\'s images, run the way a kubelet runs them', () => {
     const agent = startContainer({ image: image('agent').image, pod: admitted, container: agentContainer, binds: [{ hostPath: store, mountPath: FILE_STORE }], network: 'pod' });
     const written = join(work, 'written');
     try {
-      assert.deepEqual(agent.argv, [DISTROLESS_NODE, '--max-semi-space-size=1', '/app/agent.mjs'], 'the ENTRYPOINT alone (node, its memory flag, the bundle): the injected container sets neither command nor args');
+      assert.deepEqual(agent.argv, image('agent').info.config.Entrypoint, 'the ENTRYPOINT alone: the injected container sets neither command nor args');
       assert.deepEqual(agent.user, { uid: 1000, gid: 1000, groups: [1000] }, 'the pod\'s runAsUser over the image\'s USER');
       await waitUntil('the agent\'s startup probe (HTTP /startup, after the first write)', agent, () => agent.startupProbePasses(), 30_000);
       const file = agent.hostPath(`${config.secretsDir}/db-password`);

@@ -92,13 +92,40 @@ export function startNamespaced(work: string, setup: string, unshareFlags: reado
   const file = join(work, 'sandbox.sh');
   writeFileSync(file, setup);
   const proc = startProcess('unshare', ['--mount', '--pid', ...unshareFlags, '--fork', '--kill-child', '--propagation', 'private', '/bin/sh', file]);
+  // unshare's child execs its way to the program (sh, env, setpriv, chroot or nsenter), so its pid is the program's.
+  let programPid: number | undefined;
   const nodePid = (): number => {
+    if (programPid !== undefined) return programPid;
     const children = readFileSync(`/proc/${proc.pid}/task/${proc.pid}/children`, 'utf8').trim();
     const pid = Number(children.split(' ')[0]);
     if (!Number.isInteger(pid) || pid <= 0) throw new Error(`the sandbox has no process yet:\n${proc.output()}`);
+    programPid = pid;
     return pid;
   };
+  const signal = (name: NodeJS.Signals): void => {
+    try {
+      process.kill(nodePid(), name);
+    } catch {
+      // not started yet, or already gone
+    }
+  };
+  // Switching to the program's user clears the parent-death signal of unshare --kill-child, so the program would
+  // outlive a test process that dies first: kill it then (as PID 1, the whole namespace goes with it).
+  const kill = (): void => {
+    signal('SIGKILL');
+  };
+  process.prependListener('exit', kill);
+  const exitedWithin = (ms: number): Promise<boolean> =>
+    Promise.race([
+      proc.exited().then(() => true),
+      new Promise<boolean>((r) => {
+        setTimeout(() => {
+          r(false);
+        }, ms).unref();
+      }),
+    ]);
   void proc.exited().then(() => {
+    process.removeListener('exit', kill);
     rmSync(work, { recursive: true, force: true });
   });
   return {
@@ -106,13 +133,10 @@ export function startNamespaced(work: string, setup: string, unshareFlags: reado
     nodePid,
     hostPath: (sandboxPath) => `/proc/${nodePid()}/root${sandboxPath}`,
     async stop(graceMs = 5000): Promise<void> {
-      try {
-        process.kill(nodePid(), 'SIGTERM');
-      } catch {
-        // already gone
-      }
-      // Unref: a stopped sandbox must not keep the test process waiting out the grace period.
-      await Promise.race([proc.exited(), new Promise((r) => setTimeout(r, graceMs).unref())]);
+      signal('SIGTERM');
+      // PID 1 of a namespace ignores SIGTERM until it has a handler (a program stopped just after its start).
+      if (!(await exitedWithin(graceMs))) signal('SIGKILL');
+      await exitedWithin(graceMs);
       await proc.stop(0);
     },
   };
