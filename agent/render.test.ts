@@ -1,5 +1,11 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { parseEnv } from 'node:util';
+import { VENV_BIN } from '../test/support/process.ts';
 import type { FileSpec } from '../injector/agent-config.ts';
 import type { SecretValue } from './provider.ts';
 import { renderFile } from './render.ts';
@@ -30,9 +36,9 @@ void describe('renderFile formats', () => {
     { name: 'yaml', value: DB, spec: spec({ format: 'yaml' }), want: "username: app\npassword: p@ss w'rd\nport: 5432\nnested:\n  host: db.local\n" },
     {
       name: 'env quotes what a shell would split',
-      value: { kind: 'object', value: { USER: 'app', PASS: "it's $x", N: 1 } },
+      value: { kind: 'object', value: { USER: 'app', PASS: 'p w $x', Q: "it's", N: 1 } },
       spec: spec({ format: 'env' }),
-      want: "USER=app\nPASS='it'\\''s $x'\nN=1\n",
+      want: "USER=app\nPASS='p w $x'\nQ=\"it's\"\nN=1\n",
     },
     { name: 'env of one field uses the field name', value: DB, spec: spec({ field: 'username', format: 'env' }), want: 'username=app\n' },
     {
@@ -82,5 +88,39 @@ void describe('render errors name the field, never a value', () => {
   void it('bounds template output', () => {
     const big = 'x'.repeat(1000);
     assert.throws(() => renderTemplate('{{ . }}'.repeat(600), () => big), { code: 'TOO_LARGE' });
+  });
+});
+
+void describe('env format: every reader gets the same single value, or the value is refused', () => {
+  const accepted = ["it's", 'p w $x', 'a#b c', ' lead and trail ', 'back\\slash', 'say "hi"', 'tab\there', 'ünï 😀', '$(id) `id`', '=x=', ''];
+  const refused = ["a'b\nLD_PRELOAD=/tmp/x.so", 'two\nlines', 'cr\rhere', "it's $x", 'ends with\\', 'a\\\\b', `'"`];
+  const dir = mkdtempSync(join(tmpdir(), 'sidekey-env-'));
+
+  /** What POSIX sh, Node's parseEnv and python-dotenv read from an env file. */
+  function readers(file: string, content: string): Record<string, Record<string, string>> {
+    writeFileSync(file, content);
+    const sh = execFileSync('sh', ['-c', 'set -a; . "$1"; "$2" -e "process.stdout.write(JSON.stringify({ K: process.env.K }))"', 'sh', file, process.execPath], { encoding: 'utf8', env: {} });
+    const python = execFileSync(join(VENV_BIN, 'python'), ['-c', 'import json, sys; from dotenv import dotenv_values; print(json.dumps(dotenv_values(sys.argv[1])))', file], { encoding: 'utf8' });
+    return { sh: JSON.parse(sh) as Record<string, string>, parseEnv: { ...parseEnv(content) } as Record<string, string>, 'python-dotenv': JSON.parse(python) as Record<string, string> };
+  }
+
+  void it('values that quoting carries for every reader', async () => {
+    for (const [i, value] of accepted.entries()) {
+      const content = text(await renderFile(spec({ format: 'env' }), { kind: 'object', value: { K: value } }));
+      for (const [reader, got] of Object.entries(readers(join(dir, `ok-${i}.env`), content))) assert.deepEqual(got, { K: value }, `${reader} reads ${JSON.stringify(content)}`);
+    }
+  });
+
+  void it('values no quoting carries are refused with BAD_VALUE, naming the key and never the value', async () => {
+    for (const value of refused) {
+      await assert.rejects(renderFile(spec({ format: 'env' }), { kind: 'object', value: { SECRET_KEY: value } }), (error: unknown) => {
+        assert.ok(error instanceof RenderError);
+        assert.equal(error.code, 'BAD_VALUE');
+        assert.match(error.message, /key "SECRET_KEY".*use format json, properties or raw, or a template/);
+        if (value.length > 2) assert.ok(!error.message.includes(value));
+        return true;
+      });
+    }
+    rmSync(dir, { recursive: true, force: true });
   });
 });

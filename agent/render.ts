@@ -67,8 +67,23 @@ function jsonReplacer(_key: string, value: unknown): unknown {
   return value instanceof Uint8Array ? Buffer.from(value).toString('base64') : value;
 }
 
-function shellQuote(text: string): string {
-  return SHELL_SAFE.test(text) ? text : `'${text.replaceAll("'", `'\\''`)}'`;
+/** What single quotes cannot carry for every reader: `'` ends them; python-dotenv reads a double backslash and a backslash-quote as escapes. */
+const SINGLE_UNSAFE = /['\r\n]|\\\\|\\$/;
+/** What double quotes cannot carry: sh expands `$`, backquotes and backslashes; dotenv readers expand backslash-n. */
+const DOUBLE_UNSAFE = /["$`\\\r\n]/;
+
+/**
+ * One env-file value that POSIX sh (`set -a; . file`), Node's parseEnv and --env-file, dotenv and python-dotenv
+ * all read back as the same single value: bare, in single quotes, or in double quotes. A value no quoting
+ * carries for all of them (a line break; a single quote or backslash together with `"`, `$`, a backquote or a
+ * backslash) is refused rather than written in a form some reader would split into an extra variable.
+ */
+function envValue(file: string, key: string, text: string): string {
+  if (SHELL_SAFE.test(text)) return text;
+  if (!SINGLE_UNSAFE.test(text)) return `'${text}'`;
+  if (!DOUBLE_UNSAFE.test(text)) return `"${text}"`;
+  const why = /[\r\n]/.test(text) ? 'a line break' : 'a single quote or backslash together with one of " $ ` \\';
+  throw new RenderError('BAD_VALUE', `file "${file}": the value of key "${key.slice(0, 64)}" holds ${why}, which env readers disagree on; use format json, properties or raw, or a template`);
 }
 
 /** Java .properties escaping; every code unit outside printable ASCII becomes \\uXXXX (surrogates included). */
@@ -108,7 +123,7 @@ async function encode(name: string, selected: Selected, field: string | undefine
       return stringify(JSON.parse(JSON.stringify(selected.value, jsonReplacer)) as unknown);
     }
     case 'env':
-      return entries(name, selected, field, format).map(([k, v]) => `${k}=${shellQuote(v)}\n`).join('');
+      return entries(name, selected, field, format).map(([k, v]) => `${k}=${envValue(name, k, v)}\n`).join('');
     case 'properties':
       return entries(name, selected, field, format).map(([k, v]) => `${propertiesEscape(k, true)}=${propertiesEscape(v, false)}\n`).join('');
   }

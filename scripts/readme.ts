@@ -92,6 +92,7 @@ export const AGENT_FIXES: Readonly<Record<ProviderErrorCode | RenderErrorCode, s
   CONFIG: 'The agent\'s configuration or environment is unusable (e.g. the file store is not mounted): re-create the pod after fixing the webhook configuration.',
   NOT_AN_OBJECT: '`json`/`yaml`/`env`/`properties` or a template need a secret with fields; select one with `#field` and use `raw`.',
   BAD_KEY: 'A field name cannot be written as an `env`/`properties` key: use `json` or a template.',
+  BAD_VALUE: 'A value the `env` format cannot write so that sh, Node\'s parseEnv/--env-file, dotenv and python-dotenv all read it back unchanged (a line break; `\'` or `\\` together with `"`, `$`, `` ` `` or `\\`): use `json`, `properties`, `raw` or a template.',
   TEMPLATE_SYNTAX: 'The template is malformed (admission checks the same grammar; this appears only with a hand-written SIDEKEY_CONFIG).',
   TOO_LARGE: 'The rendered files exceed the output bound or the tmpfs: raise `sidekey.io/tmpfs-size` or select fewer fields.',
 };
