@@ -21,6 +21,12 @@ export const VAULT_AUTH_METHODS = ['kubernetes', 'jwt', 'approle', 'token'] as c
 /** An AWS region name, e.g. eu-west-1 (annotations, webhook settings and the agent config all take this form). */
 export const AWS_REGION = /^[a-z]{2}(-[a-z]+)+-\d+$/;
 
+/**
+ * A Vault auth mount path without `auth/`: segments of [A-Za-z0-9_.-] not starting with a dot, so no `.` or
+ * `..` segment takes the login URL out of /v1/auth/.
+ */
+export const VAULT_AUTH_PATH = /^[A-Za-z0-9_-][A-Za-z0-9_.-]*(\/[A-Za-z0-9_-][A-Za-z0-9_.-]*)*$/;
+
 /** Files one agent writes. */
 export const MAX_FILES = 500;
 
@@ -60,7 +66,7 @@ const vaultSchema = z.strictObject({
   addr: z.url(),
   auth: z.enum(VAULT_AUTH_METHODS),
   /** Auth mount path without the `auth/` prefix, e.g. `kubernetes`. */
-  authPath: z.string().check(z.minLength(1)),
+  authPath: z.string().check(z.maxLength(128), z.regex(VAULT_AUTH_PATH)),
   role: z.optional(z.string().check(z.minLength(1))),
   namespace: z.optional(z.string().check(z.minLength(1))),
   /** PEM file of a CA that signs the Vault server certificate. */

@@ -91,6 +91,8 @@ function resolveVault(input: BackendInput, problems: Problem[], warnings: string
     return undefined;
   }
   const addr = asked.addr ?? settings.vault.addr;
+  if (asked.addr !== undefined) checkPodVaultAddr(asked.addr, settings, problems);
+  checkVaultPaths(request, settings, problems);
   const auth = asked.auth ?? settings.vault.auth;
   const role = asked.role ?? settings.vault.role;
   const namespace = asked.namespace ?? settings.vault.namespace;
@@ -105,13 +107,40 @@ function resolveVault(input: BackendInput, problems: Problem[], warnings: string
     settings: {
       addr,
       auth,
-      authPath: asked.authPath ?? settings.vault.authPath,
+      // Each method's own mount by default: an approle pod logs in at auth/approle, not auth/kubernetes.
+      authPath: asked.authPath ?? settings.vault.authPath ?? auth,
       ...(role === undefined ? {} : { role }),
       ...(namespace === undefined ? {} : { namespace }),
       ...files,
     },
     ...(auth === 'approle' && asked.approleSecret !== undefined ? { approleSecret: asked.approleSecret } : {}),
   };
+}
+
+/** A pod's own Vault address: https unless the operator allows http, and one the operator listed when there is a list. */
+function checkPodVaultAddr(addr: string, settings: InjectionSettings, problems: Problem[]): void {
+  const url = new URL(addr);
+  if (url.protocol === 'http:' && !settings.vault.allowHttp) {
+    problems.push(annotationProblem(PROBLEM_CODES.badBackend, 'vault-addr', 'must be https: over http the agent would send the pod\'s service-account token in clear text (the webhook\'s vault.allowHttp is off)'));
+    return;
+  }
+  const allowed = [...settings.vault.allowedAddrs, ...(settings.vault.addr === undefined ? [] : [settings.vault.addr])];
+  if (settings.vault.allowedAddrs.length > 0 && !allowed.some((a) => new URL(a).origin === url.origin)) {
+    problems.push(annotationProblem(PROBLEM_CODES.badBackend, 'vault-addr', `is not one of the Vault addresses this webhook allows (vault.addr and vault.allowedAddrs, ${allowed.length} in all): drop the annotation to use the default, or ask the operator to list it`));
+  }
+}
+
+/** Vault paths that answer with the agent's own credentials or the server's state, refused unless the operator allows them. */
+const SYSTEM_MOUNTS: readonly string[] = ['auth', 'sys'];
+
+function checkVaultPaths(request: AnnotationRequest, settings: InjectionSettings, problems: Problem[]): void {
+  if (settings.vault.allowSystemPaths) return;
+  for (const file of request.files) {
+    const mount = file.ref.path.split('/', 1)[0] ?? '';
+    if (file.ref.provider !== 'vault' || !SYSTEM_MOUNTS.includes(mount)) continue;
+    problems.push(annotationProblem(PROBLEM_CODES.badReference, `secret-${file.name}`,
+      `reads Vault's ${mount}/ path, where the agent's own token is what answers (auth/token/lookup-self returns the token itself); read secrets from a secrets engine such as secret/ or database/, or ask the operator for vault.allowSystemPaths`));
+  }
 }
 
 interface AuthCheck {

@@ -2,6 +2,12 @@
 
 export type HttpUrl = { readonly ok: true; readonly url: URL } | { readonly ok: false; readonly problem: string };
 
+/**
+ * The shape of an http(s) URL without credentials, query or fragment, as a pattern a JSON schema can carry
+ * (the chart's values.schema.json: `helm install` refuses `vault.addr: vault:8200` before the webhook would).
+ */
+export const HTTP_URL_PATTERN = /^https?:\/\/[^\s/?#@]+(\/[^\s?#@]*)?$/;
+
 /** Parses an http(s) URL; `example` completes the "is not a URL such as …" message. */
 export function parseHttpUrl(text: string, example: string): HttpUrl {
   if (text.length > 512 || !URL.canParse(text)) return { ok: false, problem: `is not a URL such as ${example}` };

@@ -70,6 +70,7 @@ export function planInjection(pod: Pod, request: AnnotationRequest, options: Mut
   const { settings } = options;
   const out = new Collector();
   checkReservedNames(pod, out);
+  checkHostNamespaces(pod, request, out);
   const mode = chooseMode(pod, request, options, out);
   const targets = chooseTargets(pod, request, out);
   const mountPath = request.mountPath ?? settings.mountPath;
@@ -115,6 +116,18 @@ function checkReservedNames(pod: Pod, out: Collector): void {
   }
   for (const name of (pod.spec.volumes ?? []).map((v) => v.name).filter((n) => RESERVED_VOLUMES.includes(n))) {
     out.problems.push(problem(PROBLEM_CODES.reservedName, undefined, `a volume is already named ${quote(name)}; that name is reserved for the injected agent`));
+  }
+}
+
+/** Host namespaces the injection cannot live with: the API server or the scheduler would refuse the result. */
+function checkHostNamespaces(pod: Pod, request: AnnotationRequest, out: Collector): void {
+  if (pod.spec.hostNetwork === true) {
+    out.problems.push(problem(PROBLEM_CODES.hostNamespace, undefined,
+      'the pod sets hostNetwork: the agent\'s port would be a port of the node, so a second injected pod could not run on that node and the agent\'s /metrics would be open on the node\'s address; drop hostNetwork, or give this pod its secrets another way'));
+  }
+  if (pod.spec.hostPID === true && request.reload.kind === 'signal') {
+    out.problems.push(problem(PROBLEM_CODES.hostNamespace, 'reload',
+      'a signal reload needs shareProcessNamespace, which the API server refuses together with the pod\'s hostPID: use reload http:<loopback URL>, or drop hostPID'));
   }
 }
 

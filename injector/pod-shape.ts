@@ -36,6 +36,8 @@ export const podShapeSchema = z.looseObject({
     volumes: z.array(z.looseObject({ name: z.string() })).optional(),
     securityContext: podSecurityContextSchema.optional(),
     shareProcessNamespace: z.boolean().optional(),
+    hostPID: z.boolean().optional(),
+    hostNetwork: z.boolean().optional(),
     automountServiceAccountToken: z.boolean().optional(),
     restartPolicy: z.string().optional(),
   }),
@@ -51,8 +53,22 @@ export type ShapeResult = { readonly ok: true; readonly pod: Pod } | { readonly 
 
 const validatePod = validator(podShapeSchema);
 
-/** Checks the shape of the fields the injector reads; the problem names the field, never its value. */
+/**
+ * Checks the shape of the fields the injector reads; the problem names the field, never its value. A field
+ * set to null (Helm renders `volumeMounts:` with nothing under it so) is absent to the API server, and so to
+ * the injector: a pod that fails only for its nulls is read without them.
+ */
 export function checkPodShape(input: unknown): ShapeResult {
   const issue = validatePod(input);
-  return issue === undefined ? { ok: true, pod: input as Pod } : { ok: false, problem: `the object is not a valid pod: ${issue}` };
+  if (issue === undefined) return { ok: true, pod: input as Pod };
+  const withoutNulls = dropNulls(input);
+  if (validatePod(withoutNulls) === undefined) return { ok: true, pod: withoutNulls as Pod };
+  return { ok: false, problem: `the object is not a valid pod: ${issue}` };
+}
+
+/** A copy without the object members that are null (array items stay: the API server refuses a null one). */
+function dropNulls(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(dropNulls);
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== null).map(([k, v]) => [k, dropNulls(v)]));
 }

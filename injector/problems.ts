@@ -28,6 +28,7 @@ export const PROBLEM_CODES = {
   reservedName: 'SK_RESERVED_NAME',
   configTooLarge: 'SK_CONFIG_TOO_LARGE',
   tooMany: 'SK_TOO_MANY',
+  hostNamespace: 'SK_HOST_NAMESPACE',
 } as const;
 export type ProblemCode = (typeof PROBLEM_CODES)[keyof typeof PROBLEM_CODES];
 

@@ -4,16 +4,24 @@
 import { z } from 'zod';
 import { DEFAULT_MOUNT_PATH, REFRESH_FLOOR_MS } from './constants.ts';
 import { formatDuration, parseDuration } from './duration.ts';
-import { vaultAddrProblem } from './http-url.ts';
-import { AWS_REGION, MODES } from './agent-config.ts';
+import { HTTP_URL_PATTERN, vaultAddrProblem } from './http-url.ts';
+import { AWS_REGION, MODES, VAULT_AUTH_PATH } from './agent-config.ts';
+
+export { VAULT_AUTH_PATH };
 
 /** Kubernetes resource quantity, e.g. `10m`, `0.5`, `48Mi`, `1G`. */
 export const QUANTITY = /^\d+(\.\d+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$/;
-export const VAULT_AUTH_PATH = /^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/;
 export const VAULT_ROLE = /^[A-Za-z0-9_.@-]{1,128}$/;
 export const VAULT_NAMESPACE = /^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*\/?$/;
 /** Annotation values for `vault-auth` (the agent also knows `token`, which a pod cannot be given by annotation). */
 export const POD_VAULT_AUTH = ['kubernetes', 'jwt', 'approle'] as const;
+
+/**
+ * A Go-style duration of at least 10 s, as a pattern (RE2, no lookahead) the chart's values.schema.json can
+ * carry: an hour or minute term with a non-zero value, or a seconds term of two digits or more.
+ */
+const TERM = '[0-9]+(\\.[0-9]+)?(ms|s|m|h)';
+export const DURATION_FROM_10S = new RegExp(`^(${TERM})*([1-9][0-9]*(\\.[0-9]+)?(h|m)|[1-9][0-9]+(\\.[0-9]+)?s)(${TERM})*$`);
 
 const duration = (what: string): z.ZodString =>
   z.string().refine((s) => parseDuration(s) !== undefined, { error: 'must be a Go-style duration such as 90s or 1h30m' }).describe(what);
@@ -39,6 +47,7 @@ const vaultSchema = z
   .strictObject({
     addr: z
       .url()
+      .regex(HTTP_URL_PATTERN, 'must be an http(s) URL such as https://vault.vault.svc:8200')
       .superRefine((s, ctx) => {
         const problem = vaultAddrProblem(s);
         if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
@@ -46,7 +55,14 @@ const vaultSchema = z
       .optional()
       .describe('Default Vault/OpenBao address, e.g. https://vault.vault.svc:8200. Pods using vault: references need it here or in sidekey.io/vault-addr.'),
     auth: z.enum(POD_VAULT_AUTH).describe('Default Vault auth method.').default('kubernetes'),
-    authPath: z.string().max(128).regex(VAULT_AUTH_PATH).describe('Default auth mount path without the auth/ prefix.').default('kubernetes'),
+    authPath: z.string().max(128).regex(VAULT_AUTH_PATH).optional().describe('Default auth mount path without the auth/ prefix; absent means the auth method\'s own mount (kubernetes, jwt or approle).'),
+    allowHttp: z.boolean().describe('Let sidekey.io/vault-addr name an http:// address: the agent then sends the pod\'s service-account token (its Vault login) in clear text. Off: https only.').default(false),
+    allowedAddrs: z
+      .array(z.string().max(512).regex(HTTP_URL_PATTERN, 'must be an http(s) URL such as https://vault.vault.svc:8200'))
+      .max(100)
+      .describe('Addresses sidekey.io/vault-addr may name (compared by scheme, host and port), besides addr. Empty: any address (http only with allowHttp); set it so that a pod cannot send its token to a server of its choosing.')
+      .default([]),
+    allowSystemPaths: z.boolean().describe('Allow vault:auth/... and vault:sys/... references. Off: refused, since the agent would write what its own token may read there (auth/token/lookup-self: the token itself) into an app file.').default(false),
     role: z.string().regex(VAULT_ROLE).optional().describe('Default Vault role; absent means the pod must set sidekey.io/vault-role (kubernetes and jwt auth).'),
     namespace: z.string().max(128).regex(VAULT_NAMESPACE).optional().describe('Default Vault Enterprise / OpenBao namespace.'),
   })
@@ -77,6 +93,7 @@ export const injectionSettingsSchema = z.strictObject({
   mountPath: z.string().regex(/^\//, 'must be an absolute path').describe('Default directory where app containers see the files.').default(DEFAULT_MOUNT_PATH),
   tmpfsSize: quantity('Default sizeLimit of the memory volume holding the files.').default('1Mi'),
   minRefresh: duration(`Floor for sidekey.io/refresh: shorter intervals are refused, to protect the backends. At least ${formatDuration(REFRESH_FLOOR_MS)}, the agent's own floor.`)
+    .regex(DURATION_FROM_10S, `must be a Go-style duration (s, m, h) of at least ${formatDuration(REFRESH_FLOOR_MS)}, such as 30s or 1m`)
     .refine((s) => (parseDuration(s) ?? 0) >= REFRESH_FLOOR_MS, { error: `must be at least ${formatDuration(REFRESH_FLOOR_MS)}, the agent's own floor` })
     .default('30s'),
   fileStore: z

@@ -27,7 +27,7 @@ interface AnnotationDoc {
 /** One entry per key of EXAMPLES (the test checks both directions). */
 export const ANNOTATION_DOCS: Readonly<Record<string, AnnotationDoc>> = {
   inject: { meaning: '`"true"` opts the pod in; absent or `"false"` leaves it untouched', default: 'absent' },
-  secret: { meaning: 'one output file `<name>` from a reference `<provider>:<path>[#<field>][@<version>]` (providers `aws`, `vault`, `file`)', default: '—', perFile: true },
+  secret: { meaning: 'one output file `<name>` from a reference `<provider>:<path>[#<field>][@<version>]` (providers `aws`, `vault`, `file`); `vault:auth/…` and `vault:sys/…` are refused unless the webhook\'s `vault.allowSystemPaths`', default: '—', perFile: true },
   template: { meaning: 'render file `<name>` from the secret\'s fields: `{{ .field }}` (and `{{ . }}` for a single field); no other actions', default: '—', perFile: true },
   format: { meaning: '`raw`, `json`, `yaml`, `env` or `properties`', default: '`raw` for one field, `json` for a whole secret', perFile: true },
   refresh: { meaning: `Go-style duration between fetches, for the pod (\`refresh\`) or one file (\`refresh-<name>\`); shorter than the webhook's floor (${defaults.minRefresh}) is refused`, default: '`1h` (AWS, Vault KV); lease-driven for Vault dynamic secrets; file store: watched' },
@@ -38,9 +38,9 @@ export const ANNOTATION_DOCS: Readonly<Record<string, AnnotationDoc>> = {
   'reload-container': { meaning: 'the container whose main process gets the signal', default: 'the first mounted container' },
   mode: { meaning: '`sidecar` (native sidecar), `init-only` (write once; Jobs) or `classic` (init + regular sidecar, clusters < 1.29)', default: `\`${defaults.defaultMode}\`` },
   'aws-region': { meaning: 'AWS region of the secrets', default: 'the pod\'s AWS_REGION (IRSA), else the webhook\'s `aws.region`' },
-  'vault-addr': { meaning: 'Vault/OpenBao address', default: 'the webhook\'s `vault.addr`' },
+  'vault-addr': { meaning: 'Vault/OpenBao address: https only unless the webhook\'s `vault.allowHttp`; one of `vault.allowedAddrs` when the operator lists them', default: 'the webhook\'s `vault.addr`' },
   'vault-role': { meaning: 'Vault role for kubernetes/jwt auth', default: 'the webhook\'s `vault.role`' },
-  'vault-auth-path': { meaning: 'auth mount path without `auth/`', default: `\`${defaults.vault.authPath}\`` },
+  'vault-auth-path': { meaning: 'auth mount path without `auth/` (no `.` or `..` segments)', default: 'the webhook\'s `vault.authPath`, else the auth method\'s name (`kubernetes`, `jwt`, `approle`)' },
   'vault-auth': { meaning: '`kubernetes`, `jwt` or `approle`', default: `\`${defaults.vault.auth}\`` },
   'vault-namespace': { meaning: 'Vault Enterprise / OpenBao namespace', default: 'the webhook\'s `vault.namespace`' },
   'vault-approle-secret': { meaning: 'approle: the Kubernetes Secret (keys `role-id`, `secret-id`) mounted into the agent only', default: '—' },
@@ -52,6 +52,7 @@ export const ANNOTATION_DOCS: Readonly<Record<string, AnnotationDoc>> = {
 
 /** Every admission problem code with its fix. */
 export const ADMISSION_FIXES: Readonly<Record<ProblemCode, string>> = {
+  SK_HOST_NAMESPACE: 'Drop `hostNetwork` (the agent\'s port would be a node port) or, with `hostPID`, use `reload: http:<loopback URL>` (a signal reload needs shareProcessNamespace, which the API server refuses with hostPID).',
   SK_TOO_MANY: 'The pod has more problems, files or mounted containers than one admission checks (20 problems listed, 500 files, 64 containers with the mount): fix what is listed, stay within the limits and submit again.',
   SK_CONFIG_TOO_LARGE: 'Shorten the templates or split the secrets over fewer, smaller files: the agent configuration travels in one environment variable, which Linux caps at 128 KiB.',
   SK_NOT_A_POD: 'The webhook received something that is not a Pod: check the MutatingWebhookConfiguration rules (pods, CREATE).',
