@@ -134,6 +134,44 @@ void describe('writeAtomic on a full tmpfs', () => {
   });
 });
 
+void describe('writeAtomic on a tmpfs of 256 KiB: left-overs and sets too large to rotate', () => {
+  let target = '';
+  before(async () => {
+    target = await tempDir();
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', target]);
+  });
+  after(async () => {
+    execFileSync('umount', [target]);
+    await fs.rm(target, { recursive: true, force: true });
+  });
+  /** Two files of totalKib KiB together. */
+  const set = (fill: string, totalKib: number): Record<string, string> => ({ a: fill.repeat(totalKib * 512), b: fill.repeat(totalKib * 512) });
+
+  void it('a set left behind by a kill before the swap is removed before the next write (a third of the tmpfs each)', async () => {
+    await writeAtomic(target, payloadOf(set('o', 90)), { mode: 0o400 });
+    const killed = spawnSync(NODE, [path.join(import.meta.dirname, 'testdata/kill-writer.ts'), target, 'rename', '1', JSON.stringify(set('k', 90))]);
+    assert.equal(killed.signal, 'SIGKILL', killed.stderr.toString());
+    assert.equal((await fs.readdir(target)).filter((n) => /^\.\.\d{4}_/.test(n)).length, 2, 'the killed writer left its whole set behind');
+    for (const fill of ['n', 'm']) {
+      await writeAtomic(target, payloadOf(set(fill, 90)), { mode: 0o400 });
+      assert.deepEqual(await visible(target), set(fill, 90));
+    }
+    for (const name of await fs.readdir(target)) await fs.rm(path.join(target, name), { recursive: true, force: true });
+  });
+
+  void it('a set larger than half the tmpfs is written once, then TOO_LARGE names the size it needs', async () => {
+    await writeAtomic(target, payloadOf(set('1', 150)), { mode: 0o400 });
+    await assert.rejects(writeAtomic(target, payloadOf(set('2', 150)), { mode: 0o400 }), (e: unknown) => {
+      assert.ok(e instanceof WriterError);
+      assert.equal(e.code, 'TOO_LARGE');
+      assert.equal(e.errno, 'ENOSPC');
+      assert.match(e.message, /the set of 2 file\(s\) takes 156 KiB .* the volume holds 256 KiB: set sidekey\.io\/tmpfs-size to at least 1Mi/);
+      return true;
+    });
+    assert.deepEqual(await visible(target), set('1', 150), 'the last good set stays');
+  });
+});
+
 void describe('writeAtomic crash safety', () => {
   // Each kill point SIGKILLs a writer child at one step; a re-run must converge to the new payload.
   const killPoints: [string, string, number][] = [

@@ -7,7 +7,11 @@
 // On any error before the switch the new directory is removed and the old data is left exactly as it was: a
 // failed write (ENOSPC on a full tmpfs) never deletes or truncates the last good files. The caller serialises
 // calls. Left-overs of a writer killed mid-way (a `..data_tmp` link, unreferenced `..<timestamp>` dirs) are
-// cleared by the next call, so a re-run converges.
+// removed BEFORE the next write (a whole set left behind by a kill would otherwise take the room the next set
+// needs, and every later write would fail ENOSPC), so a re-run converges.
+//
+// A swap holds the old and the new set side by side: a set larger than half the tmpfs is written once and can
+// never be replaced. Such an ENOSPC is reported as TOO_LARGE with the tmpfs size the set needs.
 import * as nodeFs from 'node:fs/promises';
 import type { Dirent } from 'node:fs';
 import path from 'node:path';
@@ -32,6 +36,7 @@ export interface WriterFs {
   rename(from: string, to: string): Promise<void>;
   unlink(p: string): Promise<void>;
   rm(p: string, options: { recursive: true; force: true }): Promise<void>;
+  statfs(p: string): Promise<{ bsize: number; blocks: number }>;
 }
 
 export interface WriteOptions {
@@ -50,11 +55,13 @@ export interface WriteResult {
   readonly dataDir: string;
 }
 
+export type WriterErrorCode = 'BAD_PATH' | 'WRITE_FAILED' | 'TOO_LARGE';
+
 export class WriterError extends Error {
-  readonly code: 'BAD_PATH' | 'WRITE_FAILED';
-  /** The errno code behind a WRITE_FAILED (ENOSPC, EACCES, ...). */
+  readonly code: WriterErrorCode;
+  /** The errno code behind a WRITE_FAILED or TOO_LARGE (ENOSPC, EACCES, ...). */
   readonly errno: string | undefined;
-  constructor(code: 'BAD_PATH' | 'WRITE_FAILED', message: string, errno?: string) {
+  constructor(code: WriterErrorCode, message: string, errno?: string) {
     super(message);
     this.name = 'WriterError';
     this.code = code;
@@ -183,6 +190,13 @@ async function createUserVisibleLinks(target: string, payload: ReadonlyMap<strin
   }
 }
 
+/** Removes `..<timestamp>` directories other than `keep` (what `..data` points to) and a left-over `..data_tmp`. */
+async function removeOrphanDirs(target: string, keep: string | undefined, fs: WriterFs): Promise<void> {
+  for (const entry of await fs.readdir(target, { withFileTypes: true })) {
+    if ((TS_DIR_PREFIX.test(entry.name) && entry.name !== keep) || entry.name === DATA_TMP) await fs.rm(path.join(target, entry.name), { recursive: true, force: true });
+  }
+}
+
 /**
  * Steps 11-12 plus crash clean-up: removes user-visible links whose name left the payload, and `..<timestamp>`
  * directories other than the current one. Stale links are found in the target itself rather than in the old
@@ -190,11 +204,10 @@ async function createUserVisibleLinks(target: string, payload: ReadonlyMap<strin
  */
 async function removeStale(target: string, payload: ReadonlyMap<string, Uint8Array>, keep: string, fs: WriterFs): Promise<void> {
   const firsts = new Set([...payload.keys()].map((p) => p.split('/')[0] ?? p));
+  await removeOrphanDirs(target, keep, fs);
   for (const entry of await fs.readdir(target, { withFileTypes: true })) {
     const full = path.join(target, entry.name);
-    if (TS_DIR_PREFIX.test(entry.name)) {
-      if (entry.name !== keep) await fs.rm(full, { recursive: true, force: true });
-    } else if (!entry.name.startsWith('..') && !firsts.has(entry.name) && entry.isSymbolicLink()) {
+    if (!entry.name.startsWith('..') && !firsts.has(entry.name) && entry.isSymbolicLink()) {
       if ((await fs.readlink(full)).startsWith(`${DATA_DIR}/`)) await fs.unlink(full);
     }
   }
@@ -210,6 +223,7 @@ async function writeSteps(target: string, payload: ReadonlyMap<string, Uint8Arra
   const shouldWrite = old === undefined || removed || !(await sameAsOld(fs, path.join(target, old), payload, options));
   let current = old ?? '';
   if (shouldWrite) {
+    await removeOrphanDirs(target, old, fs);
     current = path.basename(await writeTsDir(target, payload, options, fs));
     await swapDataLink(target, current, fs);
   }
@@ -228,6 +242,32 @@ export async function writeAtomic(target: string, payload: ReadonlyMap<string, U
   } catch (error) {
     if (error instanceof WriterError) throw error;
     const errno = errnoOf(error);
+    if (errno === 'ENOSPC') {
+      const tooLarge = await tooLargeFor(target, cleaned, fs);
+      if (tooLarge !== undefined) throw new WriterError('TOO_LARGE', tooLarge, errno);
+    }
     throw new WriterError('WRITE_FAILED', `writing ${cleaned.size} file(s) to ${target} failed: ${errno ?? 'unknown error'}`, errno);
   }
+}
+
+const PAGE = 4096;
+const MI = 1024 * 1024;
+
+/**
+ * Why an ENOSPC is for good: the set takes more than half the filesystem (tmpfs gives each file and directory
+ * whole pages), so the old and the new set never fit side by side. Undefined when it would fit (the space is
+ * taken by something else).
+ */
+async function tooLargeFor(target: string, payload: ReadonlyMap<string, Uint8Array>, fs: WriterFs): Promise<string | undefined> {
+  let total: number;
+  try {
+    const stats = await fs.statfs(target);
+    total = stats.bsize * stats.blocks;
+  } catch {
+    return undefined;
+  }
+  const setBytes = [...payload.values()].reduce((sum, data) => sum + Math.max(PAGE, Math.ceil(data.byteLength / PAGE) * PAGE), PAGE);
+  if (2 * setBytes <= total) return undefined;
+  const neededMi = Math.ceil((2 * setBytes + PAGE * 4) / MI);
+  return `the set of ${payload.size} file(s) takes ${Math.ceil(setBytes / 1024)} KiB and a rotation keeps the old and the new set side by side, but the volume holds ${Math.floor(total / 1024)} KiB: set sidekey.io/tmpfs-size to at least ${neededMi}Mi`;
 }

@@ -257,6 +257,21 @@ void describe('RefreshLoop', () => {
     assert.equal(h.writes.length, 0);
   });
 
+  void it('a first write that fails says no files are in place (there are no last good ones), and init names it', async (t) => {
+    const fake = fakeProvider('file', (ref) => ok(ref, { k: 'v' }));
+    const h = harness(t, config([file('f', 's', 'k', 60_000)]), fake, 0);
+    h.failWrites = true;
+    h.loop.start();
+    await h.advance(0);
+    const logged = h.logs.map((line) => JSON.parse(line) as { msg: string; errno?: string }).filter((l) => l.errno === 'ENOSPC');
+    assert.deepEqual(logged.map((l) => l.msg), ['writing secrets failed; no files are in place yet']);
+    assert.match(h.loop.failureSummary(), /write ENOSPC/);
+    h.failWrites = false;
+    await h.advance(2000);
+    assert.equal(h.writes.length, 1);
+    assert.equal(h.loop.failureSummary(), '');
+  });
+
   void it('retries a failed write and keeps the reload for when it lands', async (t) => {
     let value = 'a';
     const fake = fakeProvider('file', (ref) => ok(ref, { k: value }, value));

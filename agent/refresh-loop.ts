@@ -11,6 +11,7 @@ import { ProviderError } from './provider.ts';
 import type { FetchOutcome, Lease, SecretProvider } from './provider.ts';
 import { renderFile } from './render.ts';
 import { RenderError } from './render-error.ts';
+import { WriterError } from './atomic-writer.ts';
 import { buildSources, type FileState, type Source } from './sources.ts';
 import { configHash, digest, type StateFile } from './state-store.ts';
 import { backoffDelay, clampDelay, INTERVAL_JITTER, jitteredInterval, planLease } from './timing.ts';
@@ -70,6 +71,8 @@ export class RefreshLoop {
   readonly #stopping = new AbortController();
   #writeFailures = 0;
   #retryWriteAt: number | undefined;
+  /** Why the last write failed, for init's exit reason; cleared by a write that lands. */
+  #lastWriteError: string | undefined;
   #complete = false;
   readonly #onComplete: (() => void)[] = [];
 
@@ -168,7 +171,9 @@ export class RefreshLoop {
   /** One line naming each failing file and its error code (init's exit reason). */
   failureSummary(): string {
     const failing = this.#sources.filter((s) => s.lastError !== undefined && s.files.some((f) => f.written === undefined));
-    return failing.map((s) => `${s.files.map((f) => f.spec.name).join(',')}: ${s.lastError ?? ''}`).join('; ');
+    const reasons = failing.map((s) => `${s.files.map((f) => f.spec.name).join(',')}: ${s.lastError ?? ''}`);
+    if (this.#lastWriteError !== undefined) reasons.push(this.#lastWriteError);
+    return reasons.join('; ');
   }
 
   #schedule(): void {
@@ -334,6 +339,7 @@ export class RefreshLoop {
       const contentChanged = await this.#deps.write(new Map(files.map((f) => [f.spec.name, f.bytes ?? new Uint8Array()])));
       this.#writeFailures = 0;
       this.#retryWriteAt = undefined;
+      this.#lastWriteError = undefined;
       for (const s of this.#sources) for (const f of s.files) {
         f.written = f.bytes;
         if (s.fetchedAt !== undefined) f.goodAt = s.fetchedAt;
@@ -344,12 +350,22 @@ export class RefreshLoop {
       this.#checkComplete();
       if (hadPrevious && contentChanged) this.#deps.reload();
     } catch (error) {
-      this.#writeFailures += 1;
-      this.#retryWriteAt = now + backoffDelay(this.#writeFailures, this.#deps.random());
-      this.#deps.metrics.writes.inc({ result: 'failed' });
-      const errno = error instanceof Error && 'errno' in error && typeof error.errno === 'string' ? error.errno : undefined;
-      this.#deps.log.error({ errno, files: dirty.map((f) => f.spec.name), retryInMs: Math.round(this.#retryWriteAt - now) }, 'writing secrets failed; the last good files stay in place');
+      this.#writeFailed(error, dirty, hadPrevious, now);
     }
+  }
+
+  /** Plans a retry with backoff; the files on disk are untouched (the writer never removes the last good set). */
+  #writeFailed(error: unknown, dirty: readonly FileState[], hadPrevious: boolean, now: number): void {
+    this.#writeFailures += 1;
+    this.#retryWriteAt = now + backoffDelay(this.#writeFailures, this.#deps.random());
+    this.#deps.metrics.writes.inc({ result: 'failed' });
+    const errno = error instanceof Error && 'errno' in error && typeof error.errno === 'string' ? error.errno : undefined;
+    const reported = error instanceof WriterError ? { code: error.code, error: error.message } : {};
+    this.#lastWriteError = `write ${error instanceof WriterError ? `${error.code} (${error.message})` : (errno ?? 'failed')}`;
+    this.#deps.log.error(
+      { ...reported, errno, files: dirty.map((f) => f.spec.name), retryInMs: Math.round(this.#retryWriteAt - now) },
+      hadPrevious ? 'writing secrets failed; the last good files stay in place' : 'writing secrets failed; no files are in place yet',
+    );
   }
 
   #updateGauges(files: readonly FileState[]): void {
