@@ -46,7 +46,7 @@ export const ANNOTATION_DOCS: Readonly<Record<string, AnnotationDoc>> = {
   'vault-approle-secret': { meaning: 'approle: the Kubernetes Secret (keys `role-id`, `secret-id`) mounted into the agent only', default: '—' },
   'agent-cpu': { meaning: 'CPU request of the agent (no CPU limit)', default: `\`${defaults.resources.cpu}\`` },
   'agent-memory': { meaning: 'memory request of the agent; the limit is twice this', default: `\`${defaults.resources.memory}\`` },
-  'tmpfs-size': { meaning: '`sizeLimit` of the memory volume holding the files', default: `\`${defaults.tmpfsSize}\`` },
+  'tmpfs-size': { meaning: '`sizeLimit` of the memory volume holding the files; a rotation keeps the old and the new set side by side, so give it at least twice the rendered files (a larger set is written once and then fails `TOO_LARGE`, naming the size it needs)', default: `\`${defaults.tmpfsSize}\`` },
   status: { meaning: 'written by the webhook (`injected <hash>`); a pod created with it is accepted unchanged only when it holds exactly what the webhook injects for its annotations (a copy of an injected pod), else refused', default: 'set by the webhook' },
 };
 
@@ -95,7 +95,7 @@ export const AGENT_FIXES: Readonly<Record<ProviderErrorCode | RenderErrorCode, s
   BAD_KEY: 'A field name cannot be written as an `env`/`properties` key: use `json` or a template.',
   BAD_VALUE: 'A value the `env` format cannot write so that sh, Node\'s parseEnv/--env-file, dotenv and python-dotenv all read it back unchanged (a line break; `\'` or `\\` together with `"`, `$`, `` ` `` or `\\`): use `json`, `properties`, `raw` or a template.',
   TEMPLATE_SYNTAX: 'The template is malformed (admission checks the same grammar; this appears only with a hand-written SIDEKEY_CONFIG).',
-  TOO_LARGE: 'The rendered files exceed the output bound or the tmpfs: raise `sidekey.io/tmpfs-size` or select fewer fields.',
+  TOO_LARGE: 'The rendered files exceed the output bound, or the tmpfs cannot hold the old and the new set side by side during a rotation (the log names the size needed): raise `sidekey.io/tmpfs-size` or select fewer fields.',
 };
 
 function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
