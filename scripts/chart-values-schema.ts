@@ -95,6 +95,15 @@ export const chartValuesSchema = z.strictObject({
   nodeSelector: stringMap('Node selector of the webhook pods.'),
   tolerations: k8sObjects('Tolerations of the webhook pods.'),
   priorityClassName: z.string().describe('PriorityClass of the webhook pods.').default(''),
+  networkPolicy: z
+    .strictObject({
+      enabled: z
+        .boolean()
+        .describe('Create a NetworkPolicy: ingress to the webhook pods on config.port only (from anywhere: the API server is not a pod), config.metricsPort only from metricsFrom. Needs a CNI that enforces NetworkPolicy.')
+        .default(true),
+      metricsFrom: k8sObjects('NetworkPolicyPeers (podSelector, namespaceSelector, ipBlock) that may scrape config.metricsPort; empty: nobody, e.g. [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: monitoring}}}].'),
+    })
+    .prefault({}),
   podDisruptionBudget: z
     .strictObject({
       enabled: z.boolean().describe('Create a PodDisruptionBudget for the webhook.').default(true),
