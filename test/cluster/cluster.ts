@@ -27,6 +27,8 @@ const UP_TIMEOUT_MS = 180_000;
 export interface ExposedPort {
   /** host:port a pod dials (the node's address in the cluster's namespace). */
   readonly address: string;
+  readonly host: string;
+  readonly port: number;
   stop(): Promise<void>;
 }
 
@@ -247,7 +249,7 @@ export function attachCluster(options: ClusterOptions = {}): Cluster {
         if (proc.child.exitCode !== null) throw new GaveUp('it exited');
         return proc.output().includes('ready');
       }, () => proc.output());
-      return { address: `${NODE_IP}:${port}`, stop: () => proc.stop() };
+      return { address: `${NODE_IP}:${port}`, host: NODE_IP, port, stop: () => proc.stop() };
     },
   };
 }

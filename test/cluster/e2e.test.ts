@@ -241,12 +241,14 @@ void describe('e2e on a real Kubernetes', { timeout: 30 * 60_000 }, () => {
     const maxTtl = 36;
     await bao.setupDatabase(pg, { role: 'readonly', defaultTtl: `${ttl}s`, maxTtl: `${maxTtl}s` });
     written.push(pg.superuserPassword);
+    const pgExposed = await cluster.exposeToPods(pg.port);
+    stops.push(() => pgExposed.stop());
     await apply(cluster, podManifest(NS, 'reports', appTemplate({
       serviceAccount: 'reports',
       annotations: {
         inject: 'true', 'vault-role': 'reports', reload: 'signal:SIGHUP',
         'secret-db-url': 'vault:database/creds/readonly',
-        'template-db-url': `postgresql://{{ .username }}:{{ .password }}@127.0.0.1:${pg.port}/postgres?sslmode=disable`,
+        'template-db-url': `postgresql://{{ .username }}:{{ .password }}@${pgExposed.address}/postgres?sslmode=disable`,
       },
       labels: { workload: 'reports' },
     })));
@@ -258,6 +260,10 @@ void describe('e2e on a real Kubernetes', { timeout: 30 * 60_000 }, () => {
       return credential;
     };
     const first = await login();
+    // The app's URL points at PostgreSQL as pods reach it; the stand-in app has no client, so the pod opens the
+    // connection and the test logs in with the same login to the same server.
+    const reach = `require("net").connect(${pgExposed.port}, "${pgExposed.host}").on("connect", () => { process.stdout.write("open"); process.exit(0); })`;
+    assert.equal(await cluster.kubectl(['exec', 'reports', '-n', NS, '-c', 'app', '--', '/nodejs/bin/node', '-e', reach]), 'open', 'the pod reaches PostgreSQL at the URL\'s address');
     assert.equal(await pg.query('SELECT current_user', first), first.user, 'the issued login connects');
     const issuedAt = Date.now();
     await sleep(ttl * 1000);
