@@ -1,27 +1,30 @@
 // `sidekey render`: every workload kind, the same result as the webhook, and error lines on bad input.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { applyPatch } from 'rfc6902';
-import { parseAllDocuments } from 'yaml';
+import { parseAllDocuments, stringify } from 'yaml';
 import { TEMPLATE_PATHS } from '../injector/workloads.ts';
 import { reviewAdmission, reviewContext } from '../webhook/review.ts';
 import { webhookConfigSchema } from '../webhook/config.ts';
-import { render } from './render.ts';
+import { manifestFiles, render, run as runCommand } from './render.ts';
 import type { RenderIo } from './render.ts';
 
 const WORKLOADS = new URL('../test/fixtures/render/workloads.yaml', import.meta.url).pathname;
 
-function run(argv: readonly string[], files: Record<string, string> = {}): { code: number; out: string; err: string } {
+function run(argv: readonly string[], files: Record<string, string> = {}, command: 'render' | 'lint' = 'render'): { code: number; out: string; err: string } {
   let out = '';
   let err = '';
   const io: RenderIo = {
     readFile: (path) => files[path] ?? readFileSync(path, 'utf8'),
+    expand: (path) => (path in files ? [path] : manifestFiles(path)),
     env: {},
     stdout: (t) => (out += t),
     stderr: (t) => (err += t),
   };
-  return { code: render(argv, io), out, err };
+  return { code: command === 'render' ? render(argv, io) : runCommand(command, argv, io), out, err };
 }
 
 function docs(text: string): Record<string, unknown>[] {
@@ -84,6 +87,65 @@ void describe('sidekey render', () => {
     assert.equal(run([]).code, 2);
     assert.equal(run(['--bogus', 'x']).code, 2);
     assert.equal(run(['--sidecar-mode', 'sometimes', WORKLOADS]).code, 2);
+  });
+
+  void it('takes -f repeatedly, directories recursively, and expands kind: List', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sidekey-render-'));
+    try {
+      mkdirSync(join(dir, 'nested'));
+      const pod = (name: string): object => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name, annotations: { 'sidekey.io/inject': 'true', 'sidekey.io/secret-db': 'aws:prod/db#password' } }, spec: { securityContext: { runAsUser: 1000 }, containers: [{ name: 'app', image: 'app' }] } });
+      writeFileSync(join(dir, 'a.yaml'), stringify(pod('a')));
+      writeFileSync(join(dir, 'nested', 'list.json'), JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [pod('b'), pod('c')] }));
+      writeFileSync(join(dir, 'notes.txt'), 'not a manifest');
+      const { code, out, err } = run(['--aws-region', 'eu-west-1', '-f', dir, '-f', WORKLOADS]);
+      assert.equal(code, 0, err);
+      const names = docs(out).map((d) => (d['metadata'] as { name: string }).name);
+      assert.deepEqual(names.slice(0, 3), ['a', 'b', 'c']);
+      assert.equal(names.length, 3 + docs(readFileSync(WORKLOADS, 'utf8')).length);
+      const json = run(['--aws-region', 'eu-west-1', '-o', 'json', '--filename', dir]);
+      const list = JSON.parse(json.out) as { kind: string; items: { metadata: { name: string; labels: Record<string, string> } }[] };
+      assert.equal(list.kind, 'List');
+      assert.deepEqual(list.items.map((i) => i.metadata.name), ['a', 'b', 'c']);
+      assert.equal(list.items[0]?.metadata.labels['sidekey.io/injected'], 'true');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  void it('notes a manifest whose namespace is excluded, and leaves it as it is', () => {
+    const text = 'apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: kube-system, annotations: {sidekey.io/inject: "true", sidekey.io/secret-db: "aws:x#y"}}\nspec: {containers: [{name: a, image: a}]}\n';
+    const { code, out, err } = run(['--aws-region', 'eu-west-1', 'p.yaml'], { 'p.yaml': text });
+    assert.equal(code, 0);
+    assert.equal(err, 'p.yaml: Pod/p: note: namespace "kube-system" is excluded from injection: the webhook never sees this pod\n');
+    assert.deepEqual(docs(out)[0], docs(text)[0]);
+  });
+
+  void it('lint prints only problems: 0 clean, 1 refused, 1 warned with --strict, 2 usage', () => {
+    const clean = run(['--aws-region', 'eu-west-1', '-f', WORKLOADS], {}, 'lint');
+    assert.deepEqual([clean.code, clean.out, clean.err], [0, '', '']);
+    const bad = 'apiVersion: v1\nkind: Pod\nmetadata: {name: p, annotations: {sidekey.io/inject: "true", sidekey.io/secret-db: "aws:x#"}}\nspec: {containers: [{name: a, image: a}]}\n';
+    const refused = run(['--aws-region', 'eu-west-1', 'bad.yaml'], { 'bad.yaml': bad }, 'lint');
+    assert.equal(refused.code, 1);
+    assert.equal(refused.out, '');
+    assert.match(refused.err, /^bad\.yaml: Pod\/p: annotation "sidekey\.io\/secret-db": /);
+    // No runAsUser nor fsGroup: injected with a warning (world-readable files).
+    const warned = 'apiVersion: v1\nkind: Pod\nmetadata: {name: w, annotations: {sidekey.io/inject: "true", sidekey.io/secret-db: "aws:x#y"}}\nspec: {containers: [{name: a, image: a}]}\n';
+    const lenient = run(['--aws-region', 'eu-west-1', 'w.yaml'], { 'w.yaml': warned }, 'lint');
+    assert.equal(lenient.code, 0);
+    assert.match(lenient.err, /^w\.yaml: Pod\/w: warning: /);
+    assert.equal(run(['--strict', '--aws-region', 'eu-west-1', 'w.yaml'], { 'w.yaml': warned }, 'lint').code, 1);
+    assert.equal(run(['-o', 'json', WORKLOADS], {}, 'lint').code, 2);
+    assert.equal(run([], {}, 'lint').code, 2);
+  });
+
+  void it('answers usage errors in its own words, with the usage', () => {
+    const unknown = run(['--bogus', 'x']);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.err, /^sidekey render: unknown option "--bogus"\nusage: sidekey render /);
+    assert.doesNotMatch(unknown.err, /positional argument/);
+    assert.match(run(['-f']).err, /^sidekey render: option "--filename" needs a value\n/);
+    assert.match(run(['-o', 'table', WORKLOADS]).err, /^sidekey render: -o must be yaml or json, not "table"\n/);
+    assert.match(run(['--strict', WORKLOADS]).err, /--strict belongs to sidekey lint/);
   });
 
   void it('uses classic injection when told the cluster has no native sidecars', () => {

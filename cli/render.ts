@@ -1,115 +1,209 @@
-// `sidekey render FILE|-`: prints the manifests as the webhook would mutate them (Pods and the pod templates
-// of workloads), with the same configuration flags. Problems go to stderr as
-// `FILE: Kind/name: annotation "sidekey.io/...": what is wrong; example: ...` and the exit code is 1.
-import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+// `sidekey render` and `sidekey lint`: the manifests of files, directories (recursively) or stdin as the
+// webhook would mutate them (Pods and the pod templates of workloads, `kind: List` items one by one), with
+// the same configuration flags. Problems go to stderr as
+// `FILE: Kind/name: annotation "sidekey.io/...": what is wrong; example: ...`. render prints the result
+// (-o yaml|json); lint prints only problems and warnings. Exit codes: 0 ok, 1 a refused manifest or
+// unreadable input (lint --strict: a warning too), 2 usage or configuration.
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
 import { formatProblem } from '../injector/problems.ts';
 import { manifestName, mutateManifest } from '../injector/workloads.ts';
 import { PARSE_OPTIONS, loadConfig, settingsUsage } from '../webhook/options.ts';
 import { reviewContext } from '../webhook/review.ts';
 import type { ReviewContext } from '../webhook/review.ts';
+import { parseCommandLine } from './args.ts';
 
-const USAGE = `usage: sidekey render [--config FILE] [options] FILE|-
+export type Command = 'render' | 'lint';
 
-Prints the YAML manifests of FILE (or stdin) as the webhook would mutate them. --sidecar-mode auto means
-native here (no cluster is consulted).
+const SOURCES = `  -f, --filename PATH    a file, a directory (its .yaml, .yml and .json files, recursively) or - for
+                         stdin; repeatable. A bare PATH works the same.`;
+
+const USAGE: Readonly<Record<Command, string>> = {
+  render: `usage: sidekey render [options] -f FILE|DIR|- [-f ...]
+
+Prints the manifests as the webhook would mutate them. --sidecar-mode auto means native here (no cluster is
+consulted). Exit code 0, 1 when a manifest is refused or unreadable, 2 on a usage error.
 
 options:
+${SOURCES}
+  -o, --output FORMAT    yaml (default: one document per object, List items expanded) or json (one List)
   --config FILE          YAML/JSON configuration, as given to the webhook
 ${settingsUsage()}
-`;
+`,
+  lint: `usage: sidekey lint [options] -f FILE|DIR|- [-f ...]
+
+Checks the sidekey.io annotations of the manifests as the webhook would, printing only problems and
+warnings. Exit code 0 when all pass, 1 when one is refused (or, with --strict, warned about), 2 on a usage error.
+
+options:
+${SOURCES}
+  --strict               count warnings as failures
+  --config FILE          YAML/JSON configuration, as given to the webhook
+${settingsUsage()}
+`,
+};
+
+const OPTIONS = {
+  ...PARSE_OPTIONS,
+  filename: { type: 'string', short: 'f', multiple: true },
+  output: { type: 'string', short: 'o' },
+  strict: { type: 'boolean' },
+} as const;
 
 export interface RenderIo {
   readonly readFile: (path: string) => string;
+  /** The manifest files a path names: itself, or a directory's manifest files in name order, recursively. */
+  readonly expand: (path: string) => readonly string[];
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly stdout: (text: string) => void;
   readonly stderr: (text: string) => void;
 }
 
+const MANIFEST_FILE = /\.(ya?ml|json)$/;
+
+/** Files of a directory tree in name order (hidden entries skipped); a path that is not a directory is itself. */
+export function manifestFiles(path: string): readonly string[] {
+  if (path === '-' || !statSync(path, { throwIfNoEntry: false })?.isDirectory()) return [path];
+  return readdirSync(path, { withFileTypes: true })
+    .filter((e) => !e.name.startsWith('.'))
+    .sort((a, b) => (a.name < b.name ? -1 : 1))
+    .flatMap((e) => (e.isDirectory() ? manifestFiles(join(path, e.name)) : MANIFEST_FILE.test(e.name) ? [join(path, e.name)] : []));
+}
+
 const processIo: RenderIo = {
   readFile: (path) => readFileSync(path === '-' ? 0 : path, 'utf8'),
+  expand: manifestFiles,
   env: process.env,
   stdout: (text) => process.stdout.write(text),
   stderr: (text) => process.stderr.write(text),
 };
 
 interface Job {
-  readonly file: string;
+  readonly paths: readonly string[];
   readonly ctx: ReviewContext;
+  readonly output: 'yaml' | 'json';
+  readonly strict: boolean;
 }
 
-function parseCli(argv: readonly string[], io: RenderIo): Job | number {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: [...argv], options: PARSE_OPTIONS, strict: true, allowPositionals: true });
-  } catch (err) {
-    io.stderr(`sidekey render: ${(err as Error).message}\n${USAGE}`);
+function parseCli(command: Command, argv: readonly string[], io: RenderIo): Job | number {
+  const usageError = (message: string): number => {
+    io.stderr(`sidekey ${command}: ${message}\n${USAGE[command]}`);
     return 2;
-  }
-  if (parsed.values.help === true) {
-    io.stdout(USAGE);
+  };
+  const parsed = parseCommandLine(argv, OPTIONS, true);
+  if (!parsed.ok) return usageError(parsed.error);
+  const { values } = parsed;
+  if (values.help === true) {
+    io.stdout(USAGE[command]);
     return 0;
   }
-  const [file, ...extra] = parsed.positionals;
-  if (file === undefined || extra.length > 0) {
-    io.stderr(USAGE);
-    return 2;
-  }
-  const loaded = loadConfig({ flags: parsed.values, env: io.env, readFile: io.readFile });
+  const paths = [...(values.filename ?? []), ...parsed.positionals];
+  if (paths.length === 0) return usageError('name the manifests with -f FILE|DIR|-');
+  const output = values.output ?? 'yaml';
+  if (command === 'lint' && values.output !== undefined) return usageError('lint prints no manifests: drop -o');
+  if (command === 'render' && values.strict !== undefined) return usageError('--strict belongs to sidekey lint');
+  if (output !== 'yaml' && output !== 'json') return usageError(`-o must be yaml or json, not "${output}"`);
+  const flags = Object.fromEntries(Object.entries(values).filter(([k]) => k in PARSE_OPTIONS)) as Record<string, string | boolean | undefined>;
+  const loaded = loadConfig({ flags, env: io.env, readFile: io.readFile });
   if (!loaded.ok) {
-    io.stderr(`sidekey render: ${loaded.error}\n`);
+    io.stderr(`sidekey ${command}: ${loaded.error}\n`);
     return 2;
   }
-  return { file, ctx: reviewContext(loaded.value, loaded.value.sidecarMode !== 'classic') };
+  return { paths, output, strict: values.strict === true, ctx: reviewContext(loaded.value, loaded.value.sidecarMode !== 'classic') };
 }
 
-/** Renders; returns the exit code (0 ok, 1 bad input, 2 usage or configuration). */
-export function render(argv: readonly string[], io: RenderIo): number {
-  const job = parseCli(argv, io);
-  if (typeof job === 'number') return job;
+/** A `kind: List` stands for its items; anything else for itself. */
+function expandList(manifest: unknown): readonly unknown[] {
+  const m = manifest as { kind?: unknown; items?: unknown };
+  return m.kind === 'List' && Array.isArray(m.items) ? m.items : [manifest];
+}
+
+interface Outcome {
+  readonly manifests: unknown[];
+  failed: boolean;
+  warned: boolean;
+}
+
+function renderFile(file: string, io: RenderIo, job: Job, outcome: Outcome): void {
   let text: string;
   try {
-    text = io.readFile(job.file);
+    text = io.readFile(file);
   } catch (err) {
-    io.stderr(`${job.file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? 'error'}\n`);
-    return 1;
+    io.stderr(`${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? 'error'}\n`);
+    outcome.failed = true;
+    return;
   }
-  const label = job.file === '-' ? '<stdin>' : job.file;
-  const out: string[] = [];
-  let failed = false;
+  const label = file === '-' ? '<stdin>' : file;
   for (const [index, doc] of parseAllDocuments(text).entries()) {
     if (doc.errors.length > 0) {
       io.stderr(`${label}: document ${index + 1}: invalid YAML: ${doc.errors[0]?.message.split('\n')[0] ?? ''}\n`);
-      failed = true;
+      outcome.failed = true;
       continue;
     }
     const manifest: unknown = doc.toJS({ maxAliasCount: 100 });
     if (manifest === null || manifest === undefined) continue;
-    const rendered = renderManifest(manifest, job.ctx, (line) => {
-      io.stderr(`${label}: ${manifestName(manifest)}: ${line}\n`);
-    });
-    if (rendered === undefined) failed = true;
-    else out.push(stringify(rendered, { lineWidth: 0 }));
+    for (const item of expandList(manifest)) {
+      const report = (line: string): void => {
+        io.stderr(`${label}: ${manifestName(item)}: ${line}\n`);
+      };
+      const rendered = renderManifest(item, job.ctx, report, outcome);
+      if (rendered === undefined) outcome.failed = true;
+      else outcome.manifests.push(rendered);
+    }
   }
-  if (failed) return 1;
-  io.stdout(out.join('---\n'));
-  return 0;
 }
 
-/** The manifest to print, or undefined when it is refused; problems and warnings go to `report`. */
-function renderManifest(manifest: unknown, ctx: ReviewContext, report: (line: string) => void): unknown {
+/** The manifest to print, or undefined when it is refused; problems, warnings and notes go to `report`. */
+function renderManifest(manifest: unknown, ctx: ReviewContext, report: (line: string) => void, outcome: Outcome): unknown {
   const namespace = (manifest as { metadata?: { namespace?: unknown } }).metadata?.namespace;
-  if (typeof namespace === 'string' && ctx.excludedNamespaces.has(namespace)) return manifest;
+  if (typeof namespace === 'string' && ctx.excludedNamespaces.has(namespace)) {
+    if (mutateManifest(manifest, ctx).kind !== 'other') report(`note: namespace "${namespace}" is excluded from injection: the webhook never sees this pod`);
+    return manifest;
+  }
   const result = mutateManifest(manifest, ctx);
   if (result.kind === 'other') return manifest;
-  const outcome = result.result;
-  if (outcome.kind === 'denied') for (const p of outcome.problems) report(formatProblem(p));
-  if (outcome.kind !== 'skipped') for (const w of outcome.warnings) report(`warning: ${w}`);
-  if (outcome.kind === 'denied') return undefined;
+  const mutation = result.result;
+  if (mutation.kind === 'denied') for (const p of mutation.problems) report(formatProblem(p));
+  if (mutation.kind !== 'skipped') {
+    for (const w of mutation.warnings) report(`warning: ${w}`);
+    if (mutation.warnings.length > 0) outcome.warned = true;
+  }
+  if (mutation.kind === 'denied') return undefined;
   return result.kind === 'mutated' ? result.manifest : manifest;
 }
 
+/** Renders or lints; returns the exit code (0 ok, 1 bad input, 2 usage or configuration). */
+export function run(command: Command, argv: readonly string[], io: RenderIo): number {
+  const job = parseCli(command, argv, io);
+  if (typeof job === 'number') return job;
+  const outcome: Outcome = { manifests: [], failed: false, warned: false };
+  for (const path of job.paths) {
+    let files: readonly string[];
+    try {
+      files = io.expand(path);
+    } catch (err) {
+      io.stderr(`${path}: cannot read: ${(err as NodeJS.ErrnoException).code ?? 'error'}\n`);
+      outcome.failed = true;
+      continue;
+    }
+    for (const file of files) renderFile(file, io, job, outcome);
+  }
+  if (command === 'lint') return outcome.failed || (job.strict && outcome.warned) ? 1 : 0;
+  if (outcome.failed) return 1;
+  if (job.output === 'json') io.stdout(`${JSON.stringify({ apiVersion: 'v1', kind: 'List', items: outcome.manifests }, null, 2)}\n`);
+  else io.stdout(outcome.manifests.map((m) => stringify(m, { lineWidth: 0 })).join('---\n'));
+  return 0;
+}
+
+export function render(argv: readonly string[], io: RenderIo): number {
+  return run('render', argv, io);
+}
+
 export function main(argv: readonly string[]): Promise<number> {
-  return Promise.resolve(render(argv, processIo));
+  return Promise.resolve(run('render', argv, processIo));
+}
+
+export function lintMain(argv: readonly string[]): Promise<number> {
+  return Promise.resolve(run('lint', argv, processIo));
 }

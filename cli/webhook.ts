@@ -1,12 +1,12 @@
 // `sidekey webhook`: the mutating admission webhook. Configuration from --config FILE, SIDEKEY_* env and
 // flags; pino JSON logs on stdout; drains on SIGTERM.
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { destination, pino } from 'pino';
 import { createMetrics } from '../webhook/metrics.ts';
 import { PARSE_OPTIONS, loadConfig, settingsUsage } from '../webhook/options.ts';
 import { startWebhook } from '../webhook/server.ts';
 import { resolveNativeSidecars } from '../webhook/sidecar-mode.ts';
+import { parseCommandLine } from './args.ts';
 
 const LOG_BUFFER_BYTES = 4096;
 const LOG_FLUSH_MS = 1000;
@@ -21,13 +21,12 @@ ${settingsUsage()}
 `;
 
 export async function main(argv: readonly string[]): Promise<number> {
-  let flags: Record<string, string | boolean | undefined>;
-  try {
-    flags = parseArgs({ args: [...argv], options: PARSE_OPTIONS, strict: true, allowPositionals: false }).values;
-  } catch (err) {
-    process.stderr.write(`sidekey webhook: ${(err as Error).message}\n${USAGE}`);
+  const parsed = parseCommandLine(argv, PARSE_OPTIONS, false);
+  if (!parsed.ok) {
+    process.stderr.write(`sidekey webhook: ${parsed.error}\n${USAGE}`);
     return 2;
   }
+  const flags: Record<string, string | boolean | undefined> = parsed.values;
   if (flags['help'] === true) {
     process.stdout.write(USAGE);
     return 0;
