@@ -1,6 +1,10 @@
 // The agent's one HTTP port (declared in its container spec; the probes use it): /healthz (the process serves),
 // /startup (the first complete set of files is written: app containers start after it), /readyz (and no file is
 // older than its staleness threshold), /metrics (Prometheus). Bodies name files, never values.
+//
+// It listens on every interface (kubelet probes come to the pod IP), so any pod that can reach the pod can open
+// connections: they are capped, idle and slow ones are closed within seconds, and headers are limited, so a flood
+// of half-open connections costs a bounded amount of memory (at worst the probes fail while it lasts).
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
@@ -16,6 +20,21 @@ export interface OpsStatus {
   /** Names of files whose data is older than allowed. */
   staleFiles(): readonly string[];
 }
+
+/** Bounds on what clients can hold; the defaults suit a kubelet and a Prometheus scraper. */
+export interface OpsLimits {
+  /** Open connections at most; more are closed on accept. */
+  readonly maxConnections: number;
+  /** A connection with no complete request headers after this long is closed. */
+  readonly headersTimeoutMs: number;
+  /** A whole request (headers and body) must arrive within this. */
+  readonly requestTimeoutMs: number;
+  /** A connection idle this long (keep-alive between requests, or a silent one) is closed. */
+  readonly idleTimeoutMs: number;
+  readonly maxHeaderBytes: number;
+}
+
+export const DEFAULT_OPS_LIMITS: OpsLimits = { maxConnections: 64, headersTimeoutMs: 5000, requestTimeoutMs: 10_000, idleTimeoutMs: 5000, maxHeaderBytes: 8192 };
 
 export interface OpsServer {
   readonly port: number;
@@ -43,9 +62,17 @@ function handler(status: OpsStatus, registry: Registry) {
   };
 }
 
-export async function startOpsServer(port: number, status: OpsStatus, registry: Registry, host?: string): Promise<OpsServer> {
+export async function startOpsServer(port: number, status: OpsStatus, registry: Registry, host?: string, limits: OpsLimits = DEFAULT_OPS_LIMITS): Promise<OpsServer> {
   const route = handler(status, registry);
-  const server: Server = createServer((req, res) => {
+  const options = {
+    maxHeaderSize: limits.maxHeaderBytes,
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.idleTimeoutMs,
+    // How often the timeouts above are checked (Node's default: 30 s).
+    connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs),
+  };
+  const server: Server = createServer(options, (req, res) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD' }).end();
       return;
@@ -59,7 +86,9 @@ export async function startOpsServer(port: number, status: OpsStatus, registry: 
       },
     );
   });
-  server.keepAliveTimeout = 65_000;
+  server.maxConnections = limits.maxConnections;
+  // Socket inactivity: also closes a connection that never sends a byte.
+  server.timeout = limits.idleTimeoutMs;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
