@@ -77,6 +77,7 @@ export const chartValuesSchema = z.strictObject({
       annotations: stringMap('ServiceAccount annotations.'),
     })
     .prefault({}),
+  commonLabels: stringMap('Labels added to every object the chart creates (never to selectors).'),
   podAnnotations: stringMap('Extra annotations of the webhook pods.'),
   podLabels: stringMap('Extra labels of the webhook pods.'),
   resources: z
@@ -95,6 +96,37 @@ export const chartValuesSchema = z.strictObject({
   nodeSelector: stringMap('Node selector of the webhook pods.'),
   tolerations: k8sObjects('Tolerations of the webhook pods.'),
   priorityClassName: z.string().describe('PriorityClass of the webhook pods.').default(''),
+  hostNetwork: z
+    .boolean()
+    .describe(
+      'Run the webhook in the node\'s network namespace, for clusters whose control plane cannot reach pod IPs (EKS with a custom CNI such as Calico or Cilium in overlay mode). Pick config.port and config.metricsPort free on every node; breaks Pod Security "restricted" for the webhook\'s namespace.',
+    )
+    .default(false),
+  podSecurityContext: z
+    .record(z.string(), z.unknown())
+    .describe('Pod securityContext of the webhook. On OpenShift set runAsUser, runAsGroup and fsGroup to null so the restricted SCC assigns them.')
+    .default({ runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, fsGroup: 65532, seccompProfile: { type: 'RuntimeDefault' } }),
+  securityContext: z
+    .record(z.string(), z.unknown())
+    .describe('securityContext of the webhook container; keys set here are merged over the defaults (null removes one).')
+    .default({
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      runAsNonRoot: true,
+      privileged: false,
+      capabilities: { drop: ['ALL'] },
+      seccompProfile: { type: 'RuntimeDefault' },
+    }),
+  extraEnv: z
+    .array(
+      z.strictObject({
+        name: z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/, 'must be an environment variable name'),
+        value: z.string().optional(),
+        valueFrom: z.record(z.string(), z.unknown()).optional(),
+      }),
+    )
+    .describe('Extra environment variables of the webhook container (Kubernetes EnvVar objects, e.g. NODE_EXTRA_CA_CERTS or a proxy).')
+    .default([]),
   networkPolicy: z
     .strictObject({
       enabled: z
@@ -113,6 +145,7 @@ export const chartValuesSchema = z.strictObject({
   service: z
     .strictObject({
       port: z.number().int().min(1).max(65_535).describe('Service port the API server calls.').default(443),
+      annotations: stringMap('Annotations of the webhook Service.'),
     })
     .prefault({}),
   webhook: z
@@ -122,6 +155,11 @@ export const chartValuesSchema = z.strictObject({
         .describe('Fail: an opted-in pod is refused while the webhook is unreachable (it never starts without its secrets). Ignore: it starts without them.')
         .default('Fail'),
       timeoutSeconds: z.number().int().min(1).max(30).describe('How long the API server waits for the webhook.').default(5),
+      reinvocationPolicy: z
+        .enum(['Never', 'IfNeeded'])
+        .describe('IfNeeded: the API server calls the webhook again when a later webhook changed the pod (a second call is a no-op unless the pod lost the injection).')
+        .default('Never'),
+      annotations: stringMap('Annotations of the MutatingWebhookConfiguration (e.g. for a CA injector of your own).'),
       namespaceSelector: labelSelector(
         'Extra namespace selection, ANDed with the exclusion of kube-system, kube-node-lease, the release namespace and config.excludedNamespaces.',
       ),
@@ -131,8 +169,10 @@ export const chartValuesSchema = z.strictObject({
   tls: z
     .strictObject({
       mode: z
-        .enum(['generate', 'cert-manager'])
-        .describe('generate: the chart creates a CA and certificate and keeps them across upgrades; cert-manager: a Certificate, with the CA injected by cert-manager.')
+        .enum(['generate', 'cert-manager', 'existing'])
+        .describe(
+          'generate: the chart creates a CA and certificate and keeps them across upgrades; cert-manager: a Certificate, with the CA injected by cert-manager; existing: your own Secret (tls.existing.secretName) and its CA (tls.existing.caBundle).',
+        )
         .default('generate'),
       validityDays: z
         .number()
@@ -154,6 +194,57 @@ export const chartValuesSchema = z.strictObject({
           duration: z.string().regex(/^\d+h$/).describe('Certificate lifetime (hours).').default('2160h'),
           renewBefore: z.string().regex(/^\d+h$/).describe('Renew this long before expiry (hours).').default('720h'),
         })
+        .describe('tls.mode cert-manager.')
+        .prefault({}),
+      existing: z
+        .strictObject({
+          secretName: z.string().describe('A kubernetes.io/tls Secret in the release namespace holding tls.crt and tls.key for the Service DNS names.').default(''),
+          caBundle: z
+            .string()
+            .regex(/^(LS0t[A-Za-z0-9+/=]+)?$/, 'must be a base64-encoded PEM bundle (base64 -w0 ca.crt)')
+            .describe('The base64 of the PEM CA that signed it, written to the webhook configuration.')
+            .default(''),
+        })
+        .describe('tls.mode existing.')
+        .prefault({}),
+    })
+    .prefault({}),
+  monitoring: z
+    .strictObject({
+      serviceMonitor: z
+        .strictObject({
+          enabled: z.boolean().describe('A prometheus-operator ServiceMonitor scraping the webhook\'s /metrics.').default(false),
+          interval: z.string().regex(/^\d+[smh]$/, 'must be a duration such as 30s').describe('Scrape interval.').default('30s'),
+          labels: stringMap('Extra labels, e.g. the release label your Prometheus selects.'),
+        })
+        .describe('The webhook scrape object.')
+        .prefault({}),
+      podMonitor: z
+        .strictObject({
+          enabled: z.boolean().describe('A PodMonitor scraping every injected agent (label sidekey.io/injected, port sidekey-http) in all namespaces.').default(false),
+          interval: z.string().regex(/^\d+[smh]$/, 'must be a duration such as 60s').describe('Scrape interval.').default('60s'),
+          labels: stringMap('Extra labels, e.g. the release label your Prometheus selects.'),
+        })
+        .describe('The agents scrape object.')
+        .prefault({}),
+      prometheusRule: z
+        .strictObject({
+          enabled: z.boolean().describe('A PrometheusRule with Sidekey\'s alerts (stale secrets, fetch and reload failures, webhook errors, latency and certificate expiry).').default(false),
+          labels: stringMap('Extra labels, e.g. the release label your Prometheus selects.'),
+          staleAfterSeconds: z.number().int().min(60).describe('Alert when a file\'s last successful fetch is older than this.').default(7200),
+          certificateExpiryDays: z.number().int().min(1).describe('Alert when the webhook\'s serving certificate expires within this many days.').default(14),
+          latencySeconds: z.number().positive().describe('Alert when the 99th percentile of admission latency exceeds this (the API server gives up at webhook.timeoutSeconds).').default(0.5),
+        })
+        .describe('Alert rules.')
+        .prefault({}),
+      dashboard: z
+        .strictObject({
+          enabled: z.boolean().describe('A ConfigMap holding the Grafana dashboard, for the Grafana sidecar\'s dashboard loader.').default(false),
+          namespace: z.string().describe('Namespace of the ConfigMap; empty means the release namespace.').default(''),
+          labels: z.record(z.string(), z.string()).describe('Labels the sidecar selects dashboards by.').default({ grafana_dashboard: '1' }),
+          annotations: stringMap('Annotations of the ConfigMap (e.g. the sidecar\'s folder annotation).'),
+        })
+        .describe('The Grafana dashboard.')
         .prefault({}),
     })
     .prefault({}),

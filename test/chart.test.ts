@@ -10,8 +10,11 @@ import { basename, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { run as runCel, type CelInput } from '@bufbuild/cel';
 import { Certificate, Issuer } from '@kubernetes-models/cert-manager/cert-manager.io/v1';
+import { PodMonitor, PrometheusRule, ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { chartConfigSchema, CHART_DIR, staleChartFiles } from '../scripts/chart-values-schema.ts';
+import { INJECTED_LABEL } from '../injector/constants.ts';
+import { AGENT_PORT_NAME } from '../injector/containers.ts';
 import { parseWebhookConfig } from '../webhook/config.ts';
 import { startFakeKubeApi, type FakeKubeApi } from './support/fake-kube-api.ts';
 import { requireTool, TOOLS_DIR, VENV_BIN } from './support/process.ts';
@@ -36,7 +39,7 @@ after(() => {
 interface K8sObject {
   readonly apiVersion: string;
   readonly kind: string;
-  readonly metadata: { readonly name: string; readonly namespace?: string; readonly annotations?: Record<string, string> };
+  readonly metadata: { readonly name: string; readonly namespace?: string; readonly labels?: Record<string, string>; readonly annotations?: Record<string, string> };
   readonly [field: string]: unknown;
 }
 
@@ -67,11 +70,12 @@ async function render(valuesFile?: string): Promise<K8sObject[]> {
 }
 
 const isCertManager = (o: K8sObject): boolean => o.apiVersion.startsWith('cert-manager.io/');
+const isPrometheusOperator = (o: K8sObject): boolean => o.apiVersion.startsWith('monitoring.coreos.com/');
 
-/** Kubernetes objects through kubernetes-validate --strict; cert-manager objects through its models. */
+/** Kubernetes objects through kubernetes-validate --strict; cert-manager and prometheus-operator objects through their models. */
 function validate(objects: readonly K8sObject[], label: string): void {
   const file = join(scratch, `${label}.yaml`);
-  writeFileSync(file, objects.filter((o) => !isCertManager(o)).map((o) => `---\n${JSON.stringify(o)}\n`).join(''));
+  writeFileSync(file, objects.filter((o) => !isCertManager(o) && !isPrometheusOperator(o)).map((o) => `---\n${JSON.stringify(o)}\n`).join(''));
   for (const version of VALIDATE_VERSIONS) {
     const r = spawnSync(KUBE_VALIDATE, ['--strict', '--quiet', '--kubernetes-version', version, file], { encoding: 'utf8' });
     assert.equal(r.status, 0, `kubernetes-validate ${version}:\n${r.stdout}${r.stderr}`);
@@ -81,6 +85,16 @@ function validate(objects: readonly K8sObject[], label: string): void {
     if (o.kind === 'Certificate') new Certificate(o).validate();
     else if (o.kind === 'Issuer') new Issuer(o as Any).validate();
     else assert.fail(`unexpected cert-manager kind ${o.kind}`);
+  }
+  const monitoring: Record<string, (o: Any) => { validate(): void }> = {
+    ServiceMonitor: (o) => new ServiceMonitor(o),
+    PodMonitor: (o) => new PodMonitor(o),
+    PrometheusRule: (o) => new PrometheusRule(o),
+  };
+  for (const o of objects.filter(isPrometheusOperator)) {
+    const model = monitoring[o.kind];
+    assert.ok(model !== undefined, `unexpected prometheus-operator kind ${o.kind}`);
+    model(o).validate();
   }
 }
 
@@ -128,7 +142,9 @@ function assertInvariants(objects: readonly K8sObject[], values: Any): void {
 
   const deployment = one(objects, 'Deployment');
   const pod = deployment.spec.template.spec;
-  assert.deepEqual(restrictedViolations(pod), []);
+  // hostNetwork is the one departure from "restricted" a value may ask for (EKS with a custom CNI).
+  assert.deepEqual(restrictedViolations(pod), values.hostNetwork === true ? ['hostNetwork'] : []);
+  for (const o of objects) assert.ok(matchesLabels(values.commonLabels ?? {}, o.metadata.labels ?? {}), `${o.kind} ${o.metadata.name} carries commonLabels`);
   assert.equal(deployment.spec.replicas, values.replicaCount ?? 2);
   assert.equal(deployment.spec.strategy.rollingUpdate.maxUnavailable, 0);
   const podLabels = deployment.spec.template.metadata.labels;
@@ -147,7 +163,8 @@ function assertInvariants(objects: readonly K8sObject[], values: Any): void {
     assert.equal(container[probe].httpGet.scheme, 'HTTPS', probe);
     assert.equal(container[probe].httpGet.port, 'https', probe);
   }
-  const config = parseWebhookConfig(JSON.parse(one(objects, 'ConfigMap').data['config.json']));
+  const configMapName = pod.volumes.find((v: Any) => v.name === 'config').configMap.name;
+  const config = parseWebhookConfig(JSON.parse(one(objects, 'ConfigMap', configMapName).data['config.json']));
   assert.ok(config.ok, config.ok ? '' : config.error);
   assert.equal(config.value.image.tag, values.config?.image?.tag ?? PACKAGE_VERSION, 'agent image tag defaults to appVersion');
   assert.equal(container.ports.find((p: Any) => p.name === 'https').containerPort, config.value.port);
@@ -173,7 +190,7 @@ function assertInvariants(objects: readonly K8sObject[], values: Any): void {
   assert.deepEqual(hook.admissionReviewVersions, ['v1']);
   assert.equal(hook.timeoutSeconds, values.webhook?.timeoutSeconds ?? 5);
   assert.equal(hook.failurePolicy, values.webhook?.failurePolicy ?? 'Fail');
-  assert.equal(hook.reinvocationPolicy, 'Never');
+  assert.equal(hook.reinvocationPolicy, values.webhook?.reinvocationPolicy ?? 'Never');
   assert.deepEqual(hook.clientConfig.service, { name: service.metadata.name, namespace: NAMESPACE, path: '/mutate', port: service.spec.ports[0].port });
   assert.equal(service.spec.ports[0].targetPort, 'https');
   const opted = hook.matchConditions.find((c: Any) => c.name === 'opted-in').expression;
@@ -182,8 +199,17 @@ function assertInvariants(objects: readonly K8sObject[], values: Any): void {
   assert.equal(exclusion.operator, 'NotIn');
   for (const ns of ['kube-system', 'kube-node-lease', NAMESPACE, ...(values.config?.excludedNamespaces ?? [])]) assert.ok(exclusion.values.includes(ns), ns);
 
-  if ((values.tls?.mode ?? 'generate') === 'generate') assertGeneratedTls(objects, hook, tlsSecretName, service.metadata.name);
+  const tlsMode = values.tls?.mode ?? 'generate';
+  if (tlsMode === 'generate') assertGeneratedTls(objects, hook, tlsSecretName, service.metadata.name);
+  else if (tlsMode === 'existing') assertExistingTls(objects, hook, tlsSecretName, values);
   else assertCertManagerTls(objects, mwc, tlsSecretName, values);
+}
+
+function assertExistingTls(objects: readonly K8sObject[], hook: Any, secretName: string, values: Any): void {
+  assert.equal(objects.filter((o) => o.kind === 'Secret').length, 0, 'the Secret is yours');
+  assert.equal(secretName, values.tls.existing.secretName);
+  assert.equal(hook.clientConfig.caBundle, values.tls.existing.caBundle);
+  assert.ok(new X509Certificate(Buffer.from(hook.clientConfig.caBundle, 'base64')).ca, 'caBundle is a CA certificate');
 }
 
 function assertGeneratedTls(objects: readonly K8sObject[], hook: Any, secretName: string, serviceName: string): void {
@@ -248,6 +274,56 @@ void describe('chart renders with each value set', () => {
     const production = one(await render(join(CI_DIR, 'production-values.yaml')), 'Deployment').spec.template.spec;
     assert.ok(production.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution !== undefined);
     assert.equal(production.priorityClassName, 'system-cluster-critical');
+  });
+
+  void test('parity values reach the objects: host network, extra env, annotations, reinvocation, spreading', async () => {
+    const objects = await render(join(CI_DIR, 'parity-values.yaml'));
+    const pod = one(objects, 'Deployment').spec.template.spec;
+    assert.equal(pod.hostNetwork, true);
+    assert.equal(pod.dnsPolicy, 'ClusterFirstWithHostNet', 'in-cluster DNS still works on the host network');
+    assert.deepEqual(pod.containers[0].ports.map((p: Any) => p.containerPort), [10443, 10490]);
+    assert.deepEqual(pod.containers[0].env.map((e: Any) => e.name), ['POD_NAMESPACE', 'NODE_EXTRA_CA_CERTS', 'NODE_NAME']);
+    assert.equal(pod.topologySpreadConstraints[0].topologyKey, 'topology.kubernetes.io/zone');
+    assert.equal(one(objects, 'Service').metadata.annotations['service.beta.kubernetes.io/aws-load-balancer-internal'], 'true');
+    assert.deepEqual(one(objects, 'MutatingWebhookConfiguration').metadata.annotations, { 'policy.example.com/owner': 'platform' });
+    const certManager = one(await render(join(CI_DIR, 'cert-manager-values.yaml')), 'MutatingWebhookConfiguration').metadata.annotations;
+    assert.deepEqual(Object.keys(certManager), ['cert-manager.io/inject-ca-from']);
+  });
+
+  void test('OpenShift: null removes the fixed UIDs and keeps the rest of the securityContext', async () => {
+    const pod = one(await render(join(CI_DIR, 'openshift-values.yaml')), 'Deployment').spec.template.spec;
+    assert.deepEqual(pod.securityContext, { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
+    assert.equal(pod.containers[0].securityContext.readOnlyRootFilesystem, true);
+  });
+
+  void test('the observability kit is off by default and selects what it should when on', async () => {
+    const kinds = ['ServiceMonitor', 'PodMonitor', 'PrometheusRule'];
+    const defaults = await render();
+    assert.deepEqual(defaults.filter((o) => kinds.includes(o.kind) || o.metadata.name.endsWith('-dashboard')), []);
+    const objects = await render(join(CI_DIR, 'monitoring-values.yaml'));
+    const service = one(objects, 'Service');
+    const serviceMonitor = one(objects, 'ServiceMonitor');
+    assert.ok(matchesLabels(serviceMonitor.spec.selector.matchLabels, service.metadata.labels));
+    assert.ok(service.spec.ports.some((p: Any) => p.name === serviceMonitor.spec.endpoints[0].port));
+    const podMonitor = one(objects, 'PodMonitor');
+    assert.deepEqual(podMonitor.spec.selector.matchLabels, { [INJECTED_LABEL]: 'true' });
+    assert.equal(podMonitor.spec.podMetricsEndpoints[0].port, AGENT_PORT_NAME);
+    assert.deepEqual(podMonitor.spec.namespaceSelector, { any: true });
+    for (const kind of kinds) assert.equal(one(objects, kind).metadata.labels.release, 'kube-prometheus-stack', kind);
+    const dashboard = one(objects, 'ConfigMap', `${RELEASE}-sidekey-dashboard`);
+    assert.equal(dashboard.metadata.namespace, 'monitoring');
+    assert.equal(dashboard.metadata.labels.grafana_dashboard, '1');
+    assert.equal(JSON.parse(dashboard.data['sidekey.json']).uid, 'sidekey');
+  });
+
+  void test('tls.mode existing without its Secret or CA is refused with the value to set', async () => {
+    const base = ['template', RELEASE, CHART_DIR, '--namespace', NAMESPACE, '--kube-version', KUBE_VERSION, '--set', 'tls.mode=existing'];
+    const noSecret = await helm(base);
+    assert.notEqual(noSecret.status, 0);
+    assert.match(noSecret.stderr, /tls\.mode existing needs tls\.existing\.secretName/);
+    const noCa = await helm([...base, '--set', 'tls.existing.secretName=mine']);
+    assert.notEqual(noCa.status, 0);
+    assert.match(noCa.stderr, /tls\.mode existing needs tls\.existing\.caBundle/);
   });
 
   void test('matchConditions send exactly the opted-in pods (CEL evaluated as the API server does)', async () => {

@@ -29,6 +29,9 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | 
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: sidekey
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
 {{- end }}
 
 {{- define "sidekey.serviceAccountName" -}}
@@ -49,9 +52,13 @@ app.kubernetes.io/part-of: sidekey
 {{- end }}
 {{- end }}
 
-{{/* The Secret holding the webhook's serving certificate (tls.crt, tls.key, ca.crt). */}}
+{{/* The Secret holding the webhook's serving certificate (tls.crt, tls.key, ca.crt): the chart's, or yours in tls.mode existing. */}}
 {{- define "sidekey.tlsSecretName" -}}
+{{- if eq .Values.tls.mode "existing" }}
+{{- required "tls.mode existing needs tls.existing.secretName: a kubernetes.io/tls Secret in the release namespace" .Values.tls.existing.secretName }}
+{{- else }}
 {{- printf "%s-tls" (include "sidekey.fullname" .) }}
+{{- end }}
 {{- end }}
 
 {{/* DNS names the API server may use to reach the webhook Service. */}}
