@@ -16,6 +16,7 @@ import { TOOLS_DIR } from '../../scripts/setup-tools.ts';
 import { freePort, startProcess } from '../support/process.ts';
 import type { ManagedProcess } from '../support/process.ts';
 import { writeConfigs } from './configs.ts';
+import { processesMentioning } from './footprint.ts';
 import { API_SERVICE_IP, BRIDGE, NODE_BIN, NODE_IP, NODE_NAME, POD_CIDR, clusterLayout } from './layout.ts';
 import type { ClusterLayout, ClusterRecord } from './layout.ts';
 import { ensurePki } from './pki.ts';
@@ -123,7 +124,7 @@ function removeCgroupTree(dir: string): void {
 }
 
 function createNetns(layout: ClusterLayout): void {
-  const ip = (args: readonly string[]): void => void execFileSyncQuiet('ip', args);
+  const ip = (args: readonly string[]): void => void runOrExplain('ip', args);
   ip(['netns', 'add', layout.netns]);
   ip(['-n', layout.netns, 'link', 'set', 'lo', 'up']);
   // The bridge exists before the first pod: the kubelet checks that its node IP is a local address.
@@ -132,7 +133,7 @@ function createNetns(layout: ClusterLayout): void {
   ip(['-n', layout.netns, 'link', 'set', BRIDGE, 'up']);
 }
 
-function execFileSyncQuiet(command: string, args: readonly string[]): string {
+function runOrExplain(command: string, args: readonly string[]): string {
   try {
     return execFileSync(command, args, { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
   } catch (error) {
@@ -277,6 +278,8 @@ export async function clusterDown(options: ClusterOptions = {}): Promise<void> {
     await stopPid(record.initPid, 60_000);
     await stopPid(record.forwarderPid, 5000);
   }
+  // What a crashed run left without a record: e.g. egress forwarders of a test process that was killed.
+  for (const line of processesMentioning(layout.stateDir)) await stopPid(Number(line.split(':')[0]), 5000);
   for (const hierarchy of cgroupMounts()) {
     const root = join(hierarchy, layout.cgroupRoot);
     // A cgroup can be removed only once the kernel has let go of its last task: retry briefly.
@@ -285,7 +288,7 @@ export async function clusterDown(options: ClusterOptions = {}): Promise<void> {
       return true;
     }, () => `tasks left: ${existsSync(join(root, 'tasks')) ? readFileSync(join(root, 'tasks'), 'utf8') : '?'}`);
   }
-  if (existsSync(`/run/netns/${layout.netns}`)) execFileSyncQuiet('ip', ['netns', 'delete', layout.netns]);
+  if (existsSync(`/run/netns/${layout.netns}`)) runOrExplain('ip', ['netns', 'delete', layout.netns]);
   rmSync(layout.stateDir, { recursive: true, force: true });
 }
 

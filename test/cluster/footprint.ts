@@ -19,12 +19,25 @@ export interface HostFootprint {
   readonly stateDir: boolean;
 }
 
-function processesMentioning(text: string): string[] {
+/** This process and the ones that started it (a command line naming the state folder must not stop its own caller). */
+function ownLineage(): Set<number> {
+  const lineage = new Set<number>();
+  for (let pid = process.pid; pid > 1 && !lineage.has(pid);) {
+    lineage.add(pid);
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    pid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  }
+  return lineage;
+}
+
+/** Processes (other than this one and its ancestors) whose command line mentions `text`, as "pid: command line". */
+export function processesMentioning(text: string): string[] {
   const found: string[] = [];
+  const lineage = ownLineage();
   for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
     try {
       const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
-      if (cmdline.includes(text) && Number(pid) !== process.pid) found.push(`${pid}: ${cmdline.slice(0, 160)}`);
+      if (cmdline.includes(text) && !lineage.has(Number(pid))) found.push(`${pid}: ${cmdline.slice(0, 160)}`);
     } catch {
       // The process ended while we looked.
     }
