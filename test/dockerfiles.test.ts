@@ -29,13 +29,17 @@ after(() => {
 for (const image of ['agent', 'webhook']) {
   void describe(`Dockerfile.${image}`, () => {
     const { stages } = parseDockerfile(readFileSync(join(ROOT, `Dockerfile.${image}`), 'utf8'), `Dockerfile.${image}`);
-    const [build, final] = stages;
+    const [build] = stages;
+    const final = stages.at(-1);
+    // The agent also takes an execute-only copy of the base's node from a stage that is the base as is.
+    const runtime = image === 'agent' ? stages[1] : undefined;
 
-    void test('two stages: build on the pinned Node 24, run on distroless Node 24 nonroot', () => {
-      assert.equal(stages.length, 2);
+    void test('stages: build on the pinned Node 24, run on distroless Node 24 nonroot', () => {
+      assert.equal(stages.length, image === 'agent' ? 3 : 2);
       assert.equal(build?.name, 'build');
       assert.match(build.from, new RegExp(`^node:${NODE_VERSION!.replaceAll('.', '\\.')}-[a-z]+(-slim)?$`), 'build image pinned to the project\'s Node version');
       assert.match(final!.from, /^gcr\.io\/distroless\/nodejs24-debian1[23]:nonroot$/);
+      if (runtime !== undefined) assert.deepEqual([runtime.name, runtime.from, runtime.instructions.length], ['node-runtime', final!.from, 0], 'the final stage\'s own base, unchanged');
     });
 
     void test('the build stage copies every source folder the bundle is made from, and runs the build', () => {
@@ -54,9 +58,11 @@ for (const image of ['agent', 'webhook']) {
       assert.deepEqual(all(build!, 'RUN'), ['npm ci --no-audit --no-fund', 'npm run build']);
     });
 
-    void test('the final stage holds only the bundle and runs it as a numeric non-root user, without a shell', () => {
+    void test('the final stage holds only the bundle (and the agent its execute-only node) and runs it as a numeric non-root user, without a shell', () => {
       const copies = all(final!, 'COPY');
-      assert.equal(copies.length, 1, 'only the bundle is copied');
+      assert.equal(copies.length, image === 'agent' ? 2 : 1, 'only the bundle is copied');
+      const nodePath = image === 'agent' ? '/app/node' : DISTROLESS_NODE;
+      if (image === 'agent') assert.equal(copies[1], `--from=node-runtime --chmod=0111 ${DISTROLESS_NODE} ${nodePath}`, 'executable, readable by no user: the agent process is not dumpable');
       const [from, chmod, source, target] = copies[0]!.split(/\s+/);
       assert.equal(from, '--from=build');
       const bundle = built.find((b) => b.name === image)!;
@@ -70,7 +76,7 @@ for (const image of ['agent', 'webhook']) {
       const program = bundle.dir === undefined ? target : join(target!, basename(bundle.file));
       // The agent's node flags and ENV keep its memory flat at steady state (agent/README.md, Footprint).
       const nodeFlags = image === 'agent' ? ['--max-semi-space-size=1'] : [];
-      assert.deepEqual(all(final!, 'ENTRYPOINT').map((c) => JSON.parse(c) as unknown), [[DISTROLESS_NODE, ...nodeFlags, program]], 'ENTRYPOINT is the exec form: the base image\'s node, its flags and the copied bundle');
+      assert.deepEqual(all(final!, 'ENTRYPOINT').map((c) => JSON.parse(c) as unknown), [[nodePath, ...nodeFlags, program]], 'ENTRYPOINT is the exec form: node, its flags and the copied bundle');
       assert.deepEqual(all(final!, 'ENV'), image === 'agent' ? ['MALLOC_ARENA_MAX=2'] : []);
       assert.deepEqual(all(final!, 'CMD'), [], 'no CMD: Kubernetes args (the chart\'s --config) replace CMD and must reach the program, not node');
       const users = all(final!, 'USER');

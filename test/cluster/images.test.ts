@@ -135,6 +135,8 @@ void describe('Docker semantics', () => {
 });
 
 const run = promisify(execFile);
+/** The agent image's node: an execute-only copy of the base's (Dockerfile.agent). */
+const AGENT_NODE = '/app/node';
 const HELM = requireTool(join(TOOLS_DIR, 'bin', 'helm'), 'helm');
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string; devDependencies: Record<string, string> };
 /** The chart's default image names (its appVersion is the package version), so the rendered specs name these. */
@@ -196,7 +198,9 @@ void describe('the project\'s images, run the way a kubelet runs them', () => {
       const { config } = image(name).info;
       const entrypoint = argsOf(parseDockerfile(readFileSync(DOCKERFILES[name], 'utf8')).stages.at(-1)!, 'ENTRYPOINT').map((e) => execForm(e));
       assert.deepEqual([config.Entrypoint], entrypoint, `${name}: the Dockerfile's ENTRYPOINT`);
-      assert.deepEqual([config.Entrypoint?.[0], config.Entrypoint?.at(-1), config.Cmd, config.User], [DISTROLESS_NODE, `/app/${name}.mjs`, undefined, `${NONROOT}:${NONROOT}`], `${name}: node … bundle, no CMD`);
+      // The agent runs an execute-only copy of the base's node (its process is not dumpable).
+      const node = name === 'agent' ? AGENT_NODE : DISTROLESS_NODE;
+      assert.deepEqual([config.Entrypoint?.[0], config.Entrypoint?.at(-1), config.Cmd, config.User], [node, `/app/${name}.mjs`, undefined, `${NONROOT}:${NONROOT}`], `${name}: node … bundle, no CMD`);
       assert.equal(config.Labels['org.opencontainers.image.version'], pkg.version, 'the VERSION build argument');
       assert.equal(config.Labels['org.opencontainers.image.title'], `sidekey-${name}`);
     }
@@ -229,13 +233,18 @@ void describe('the project\'s images, run the way a kubelet runs them', () => {
     for (const name of NAMES) {
       const { stages } = parseDockerfile(readFileSync(DOCKERFILES[name], 'utf8'));
       const buildDir = posix.join(argsOf(stages[0]!, 'WORKDIR').at(-1) ?? '/', 'dist');
-      for (const copy of stages.at(-1)!.instructions.filter((i) => i.keyword === 'COPY')) {
+      const copies = stages.at(-1)!.instructions.filter((i) => i.keyword === 'COPY');
+      // Where each COPY lands: a folder's check leaves out what a later COPY put into it (the agent's /app/node).
+      const dests = copies.map((c) => (execForm(splitFlags(c.args).rest) ?? splitFlags(c.args).rest.split(/\s+/)).at(-1)!);
+      for (const copy of copies) {
         const { flags, rest } = splitFlags(copy.args);
         const words = execForm(rest) ?? rest.split(/\s+/);
         for (const source of words.slice(0, -1)) {
           // What the source stands for on this machine: the build's output for the build stage, else the checkout.
-          const host = flags['from'] === undefined ? join(ROOT, source) : join(dist, posix.relative(buildDir, source));
-          checkCopied(`${name}: ${copy.args}`, image(name).image.rootfs, { host, source, dest: words.at(-1)!, flags });
+          const host = flags['from'] === undefined ? join(ROOT, source) : flags['from'] === 'node-runtime' ? PINNED_NODE : join(dist, posix.relative(buildDir, source));
+          const dest = words.at(-1)!;
+          const others = dests.filter((d) => d !== dest && d.startsWith(dest)).map((d) => d.slice(dest.length));
+          checkCopied(`${name}: ${copy.args}`, image(name).image.rootfs, { host, source, dest, flags }, others);
         }
       }
     }
@@ -313,6 +322,16 @@ void describe('the project\'s images, run the way a kubelet runs them', () => {
       const file = agent.hostPath(`${config.secretsDir}/db-password`);
       assert.equal(fingerprint(readFileSync(file)), fingerprint(secretValue), 'the value from the store (compared by fingerprint)');
       assert.deepEqual([statSync(file).uid, statSync(file).mode & 0o777], [1000, config.fileMode]);
+      // Another container of the pod at the agent's UID, no capabilities, sharing its PID namespace (reload signal:*).
+      const denied = await sameUidAccess(agent.nodePid(), 1000, `${config.secretsDir}/planted`);
+      assert.deepEqual(denied, { environ: 'EACCES', root: 'EACCES', mem: 'EACCES', write: 'EACCES' }, 'the agent process is closed to its own UID');
+      const control = startProcess('/usr/bin/setpriv', ['--reuid=1000', '--regid=1000', '--clear-groups', '--', '/usr/bin/sleep', '60']);
+      try {
+        assert.deepEqual(await sameUidAccess(control.pid, 1000, '/tmp/sidekey-planted-by-probe'), { environ: 'allowed', root: 'allowed', mem: 'allowed', write: 'allowed' }, 'the probe can do all four to a dumpable process');
+      } finally {
+        await control.stop(0);
+        rmSync('/tmp/sidekey-planted-by-probe', { force: true });
+      }
       mkdirSync(written);
       writeFileSync(join(written, 'db-password'), readFileSync(file));
     } finally {
@@ -385,10 +404,10 @@ function normalized(tag: string): string {
 }
 
 /** One COPY source as the image has it: the same files, with the mode and owner the flags give (else the host mode, root). */
-function checkCopied(what: string, root: string, copy: { host: string; source: string; dest: string; flags: Record<string, string> }): void {
+function checkCopied(what: string, root: string, copy: { host: string; source: string; dest: string; flags: Record<string, string> }, others: readonly string[]): void {
   const isDir = statSync(copy.host).isDirectory();
-  const inImage = isDir ? join(root, copy.dest) : join(root, copy.dest, posix.basename(copy.source));
-  if (isDir) assert.deepEqual(walk(inImage), walk(copy.host), `${what}: the folder's contents`);
+  const inImage = isDir || !copy.dest.endsWith('/') ? join(root, copy.dest) : join(root, copy.dest, posix.basename(copy.source));
+  if (isDir) assert.deepEqual(walk(inImage).filter((p) => !others.includes(p)), walk(copy.host), `${what}: the folder's contents`);
   for (const path of isDir ? ['', ...walk(copy.host)] : ['']) {
     const [file, from] = [join(inImage, path), join(copy.host, path)];
     const where = `${what}: /${relative(root, file)}`;
@@ -397,6 +416,24 @@ function checkCopied(what: string, root: string, copy: { host: string; source: s
     assert.equal(owner(file), copy.flags['chown'] ?? '0:0', `${where} owner`);
     if (lstatSync(file).isFile()) assert.equal(sha256(file), sha256(from), `${where} content`);
   }
+}
+
+/**
+ * What a process of `uid` without capabilities can do to process `pid` through /proc: read its environ, list its
+ * root, open its memory, create `plant` under its root. Each is 'allowed' or the errno.
+ */
+async function sameUidAccess(pid: number, uid: number, plant: string): Promise<Record<'environ' | 'root' | 'mem' | 'write', string>> {
+  const probe = `const fs = require('node:fs');
+    const proc = '/proc/${pid}';
+    const attempt = (fn) => { try { fn(); return 'allowed'; } catch (error) { return error.code ?? 'error'; } };
+    process.stdout.write(JSON.stringify({
+      environ: attempt(() => fs.readFileSync(proc + '/environ')),
+      root: attempt(() => fs.readdirSync(proc + '/root/')),
+      mem: attempt(() => fs.closeSync(fs.openSync(proc + '/mem', 'r'))),
+      write: attempt(() => fs.writeFileSync(proc + '/root' + ${JSON.stringify(plant)}, 'planted')),
+    }));`;
+  const { stdout } = await run('/usr/bin/setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--bounding-set=-all', '--inh-caps=-all', '--', PINNED_NODE, '-e', probe]);
+  return JSON.parse(stdout) as Record<'environ' | 'root' | 'mem' | 'write', string>;
 }
 
 /** Every path below a folder, relative, sorted. */

@@ -9,9 +9,10 @@
 //    JSON (exec) form only, since the base has no shell; an ENTRYPOINT drops any CMD not set earlier in the stage.
 //  - COPY [--from=<stage>] [--chmod=<octal>] [--chown=<user>[:<group>]]: from the project root (the build
 //    context of `docker build -f <Dockerfile> .`, filtered by <Dockerfile>.dockerignore when it exists, else by
-//    .dockerignore), or from a build stage. A build stage is one that runs `npm run build` (and `npm ci`, nothing
-//    else): under its WORKDIR it holds the project, with dist/ as that build writes it, so the assembler runs the
-//    project's build (buildAll, into a temp dir) once per session and maps the stage's paths onto those.
+//    .dockerignore), from a build stage, or from a stage that is a known base as is (`FROM <base> AS name` and
+//    nothing else: its files are the stand-in's). A build stage is one that runs `npm run build` (and `npm ci`,
+//    nothing else): under its WORKDIR it holds the project, with dist/ as that build writes it, so the assembler
+//    runs the project's build (buildAll, into a temp dir) once per session and maps the stage's paths onto those.
 //    A source directory's contents go into the destination; a file goes into a destination that ends in `/`
 //    or is a directory, else becomes it. Wildcards and symbolic links are refused.
 //  - One layer for the base and one per COPY or WORKDIR that changes the filesystem.
@@ -361,6 +362,8 @@ class FinalStage {
     const stages = this.source.parsed.stages;
     const stage = stages.find((s) => s.name === from) ?? (/^\d+$/.test(from) ? stages[Number(from)] : undefined);
     if (stage === undefined || stage === this.stage) throw new Error(`--from=${from}: no earlier stage of that name (images are not pulled)`);
+    const base = STAND_IN_BASES.get(stage.from);
+    if (base !== undefined && stage.instructions.length === 0) return this.baseFile(from, stage.from, base, source);
     const runs = stage.instructions.filter((i) => i.keyword === 'RUN').map((i) => i.args.trim());
     if (!runs.includes('npm run build') || !runs.every((r) => BUILD_STAGE_RUNS.test(r))) {
       throw new Error(`--from=${from}: stage line ${stage.line} is not the project build (its RUN lines must be npm ci and npm run build)`);
@@ -372,6 +375,13 @@ class FinalStage {
     if (path === DIST_DIR || path.startsWith(`${DIST_DIR}/`)) return { hostPath: join(await this.session.buildOutput(), posix.relative(DIST_DIR, path)), contextPath: undefined };
     // Anything else the stage holds came from the build context.
     return this.contextPath(path);
+  }
+
+  /** A file of a stage that is a known base as is (FROM and nothing else): the stand-in's file. */
+  private baseFile(from: string, reference: string, base: StandInBase, source: string): Origin {
+    const entry = this.session.base(reference, base).entries.get(posix.normalize(source).replace(/^\/+/, ''));
+    if (entry?.type !== 'file' || typeof entry.source !== 'string') throw new Error(`--from=${from}: ${source} is not a file of ${reference}`);
+    return { hostPath: entry.source, contextPath: undefined };
   }
 
   /** `user[:group]`, numbers or names from the image's /etc/passwd and /etc/group; without a group, a named user's primary group, else the uid (BuildKit). */
