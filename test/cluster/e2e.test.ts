@@ -15,6 +15,7 @@ import type { MotoHandle } from '../support/moto.ts';
 import { READ_ALL_POLICY, startOpenBao } from '../support/openbao.ts';
 import type { OpenBaoHandle } from '../support/openbao.ts';
 import { startPostgres } from '../support/postgres.ts';
+import { startProcess } from '../support/process.ts';
 import type { PostgresHandle } from '../support/postgres.ts';
 import { clusterDown, clusterUp } from './cluster.ts';
 import type { Cluster } from './cluster.ts';
@@ -22,7 +23,7 @@ import { createFileStore } from '../e2e/file-store.ts';
 import type { FileStore } from '../e2e/file-store.ts';
 import { hostFootprint } from './footprint.ts';
 import type { HostFootprint } from './footprint.ts';
-import { PROJECT_ROOT, clusterLayout } from './layout.ts';
+import { NODE_BIN, PROJECT_ROOT, clusterLayout } from './layout.ts';
 import { importProjectImages } from './project-images.ts';
 import {
   appStatus, appTemplate, apply, createNamespace, deploymentManifest, getJson, podLogs, podManifest, readyPod, restartCounts, sleep, until, waitForStatus,
@@ -399,8 +400,13 @@ void describe('e2e on a real Kubernetes', { timeout: 30 * 60_000 }, () => {
     assert.equal(cluster_.trim(), '', 'no cluster-wide object of the release');
   });
 
-  void test('stopping the cluster leaves nothing: no process, mount, cgroup, network namespace, interface or file', async () => {
+  void test('stopping the cluster leaves nothing, even after a crashed client: no process, mount, cgroup, network namespace, interface or file', async () => {
     clearInterval(sampler);
+    // A client killed outright leaves its egress forwarder behind in the cluster's namespace: down must end it.
+    const client = startProcess(NODE_BIN, ['--input-type=module', '-e', CRASHING_CLIENT, STATE_DIR]);
+    await until('the crashing client\'s forward', 30_000, () => Promise.resolve(client.output().includes('forwarding')));
+    process.kill(client.pid, 'SIGKILL');
+    await client.exited();
     const { peakMemoryBytes, cpuSeconds } = cluster.usage();
     const mib = (bytes: number): string => (bytes / 2 ** 20).toFixed(0);
     log(`the cluster (components and pods): peak RSS ${mib(peakRss)} MiB (sampled every 2 s), peak with page cache ${mib(peakMemoryBytes)} MiB, ${cpuSeconds.toFixed(0)} s of CPU`);
@@ -409,6 +415,14 @@ void describe('e2e on a real Kubernetes', { timeout: 30 * 60_000 }, () => {
     assert.deepEqual(hostFootprint(clusterLayout(STATE_DIR)), footprint);
   });
 });
+
+/** Attaches to the cluster (state folder in argv[1]), exposes a port to pods, says so, and waits to be killed. */
+const CRASHING_CLIENT = `
+  const { attachCluster } = await import(${JSON.stringify(join(PROJECT_ROOT, 'test', 'cluster', 'cluster.ts'))});
+  await attachCluster({ stateDir: process.argv[1] }).exposeToPods(9);
+  process.stdout.write('forwarding\\n');
+  setInterval(() => undefined, 60_000);
+`;
 
 /** A distinctive test value (never printed: the tests compare fingerprints and scan logs for it). */
 function secretValue(label: string): string {
