@@ -61,7 +61,7 @@ void describe('ops server limits', () => {
   });
 
   void it('closes a connection that sends its headers too slowly', async (t) => {
-    const port = await server(t, { headersTimeoutMs: 300, idleTimeoutMs: 60_000 });
+    const port = await server(t, { headersTimeoutMs: 300, idleTimeoutMs: 60_000, checkIntervalMs: 100 });
     const socket = await silent(t, port);
     socket.write('GET /healthz HTTP/1.1\r\n');
     const drip = setInterval(() => socket.write('x-drip: 1\r\n'), 100);
