@@ -424,7 +424,7 @@ function printSoak(results: ReadonlyMap<string, SoakResult>): void {
 
 // ---------------------------------------------------------------------------------------------------------
 async function main(): Promise<void> {
-  print(`sidekey agent benchmark (Node ${process.version}, idle window ${IDLE_SECONDS} s, soak ${SOAK_MINUTES} min)`);
+  print(`sidekey agent benchmark (Node ${process.version}, idle window ${IDLE_SECONDS} s${ONLY === 'fresh' ? '' : `, soak ${SOAK_MINUTES} min`})`);
   print(`agent started as the image starts it: node ${[...IMAGE.nodeFlags, '<bundle>'].join(' ')}, ${Object.entries(IMAGE.env).map(([k, v]) => `${k}=${v}`).join(' ')}\n`);
   const built = await buildAll(join(work, 'dist'));
   const bundle = built.find((b) => b.name === 'agent');
