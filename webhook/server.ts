@@ -12,6 +12,7 @@ import type { WebhookMetrics } from './metrics.ts';
 import { reviewAdmission, reviewContext } from './review.ts';
 import type { ReviewOutcome } from './review.ts';
 import { BodyBudget } from './body.ts';
+import { capConnections } from './connections.ts';
 import { certificateNotAfter, loadTls, watchTls } from './tls.ts';
 import type { TlsPair } from './tls.ts';
 
@@ -43,7 +44,10 @@ const JSON_TYPE = { 'content-type': 'application/json' } as const;
  * connections, is not the API server: it is dropped before it costs memory.
  */
 export const SERVER_LIMITS = {
-  maxConnections: 256,
+  /** TLS connections kept; a new one past it closes the oldest idle one (connections.ts). */
+  maxTlsConnections: 128,
+  /** TCP connections, handshakes included: a hard cap past which Node drops new ones. */
+  maxConnections: 1024,
   handshakeTimeoutMs: 5_000,
   headersTimeoutMs: 5_000,
   requestTimeoutMs: 10_000,
@@ -119,6 +123,7 @@ export async function startWebhook(deps: WebhookDeps): Promise<RunningWebhook> {
     });
   });
   server.maxConnections = SERVER_LIMITS.maxConnections;
+  capConnections(server, SERVER_LIMITS.maxTlsConnections);
   server.keepAliveTimeout = SERVER_LIMITS.keepAliveTimeoutMs;
   server.headersTimeout = SERVER_LIMITS.headersTimeoutMs;
   server.requestTimeout = SERVER_LIMITS.requestTimeoutMs;

@@ -1,0 +1,228 @@
+// `npm run bench:webhook-abuse`: the production webhook bundle under the abuses of issue 10, each against a
+// fresh process: 16 and 48 concurrent ~6.9 MiB reviews, 40 uploads of 7 MiB that never finish, 40 uploads
+// under the body cap that never finish, and 1,000 TLS connections held open, each from a process of its own.
+// During each, a normal admission (the ~10 KB review of bench:webhook) is sent every 100 ms over keep-alive
+// connections, as the API server sends them. Prints the peak RSS against 60 % of the chart's
+// memory limit (256Mi) and the slowest normal admission against 1 s, after a same-run baseline: the same
+// process idle, answering the same normal admissions with no abuse. Not a test.
+// BENCH_WEBHOOK_BUNDLE=<dir>/webhook.mjs runs another build (e.g. an older commit's) instead of building.
+import { spawn } from 'node:child_process';
+import type { ChildProcessByStdio } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { Agent, request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { Readable } from 'node:stream';
+import { connect } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
+import { realisticReview } from './review.ts';
+
+const MIB = 1024 * 1024;
+const LIMIT_MIB = 256;
+const TARGET_RSS_MIB = 0.6 * LIMIT_MIB;
+const TARGET_LATENCY_MS = 1000;
+const ABUSE_MS = 6000;
+const PROBE_EVERY_MS = 100;
+
+interface Server {
+  readonly child: ChildProcessByStdio<null, Readable, null>;
+  readonly port: number;
+}
+
+interface Target {
+  readonly port: number;
+  readonly ca: string;
+}
+
+/** An abuse: starts, and returns a function that stops it. Runs in a process of its own (`--abuse NAME PORT CA`). */
+type Abuse = (target: Target) => () => void;
+
+function rssMiB(pid: number): number {
+  return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+}
+
+function start(bundle: string, certFile: string, keyFile: string): Promise<Server> {
+  const args = [bundle, '--port', '0', '--metrics-port', '0', '--tls-cert', certFile, '--tls-key', keyFile, '--sidecar-mode', 'native', '--aws-region', 'eu-west-1', '--vault-addr', 'https://vault.vault.svc:8200'];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const onData = (d: Buffer): void => {
+      out += d.toString();
+      const port = /"event":"listening","port":(\d+)/.exec(out)?.[1];
+      if (port === undefined) return;
+      child.stdout.off('data', onData);
+      child.stdout.resume();
+      resolve({ child, port: Number(port) });
+    };
+    child.stdout.on('data', onData);
+    child.once('exit', (code) => {
+      reject(new Error(`the webhook exited with ${String(code)}`));
+    });
+  });
+}
+
+/** One POST /mutate on a connection of its own; resolves with the status (0: the connection failed) and the time taken. */
+function post(target: Target, body: Buffer | string, options: { declared?: number; send?: number; agent?: Agent } = {}): { done: Promise<{ status: number; ms: number }>; stop: () => void } {
+  const started = performance.now();
+  const bytes = typeof body === 'string' ? Buffer.from(body) : body;
+  let stop = (): void => undefined;
+  const done = new Promise<{ status: number; ms: number }>((resolve) => {
+    const req = request({
+      host: '127.0.0.1', port: target.port, path: '/mutate', method: 'POST', ca: target.ca, agent: options.agent ?? false,
+      headers: { 'content-type': 'application/json', 'content-length': options.declared ?? bytes.length },
+    }, (res) => {
+      res.resume();
+      res.on('end', () => {
+        resolve({ status: res.statusCode ?? 0, ms: performance.now() - started });
+      });
+    });
+    req.on('error', () => {
+      resolve({ status: 0, ms: performance.now() - started });
+    });
+    stop = () => req.destroy();
+    if (options.send === undefined) req.end(bytes);
+    else req.write(bytes.subarray(0, options.send));
+  });
+  return { done, stop };
+}
+
+/** A review of about `mib` MiB: the realistic pod with a long annotation. */
+function largeReview(mib: number): Buffer {
+  const review = JSON.parse(realisticReview('large')) as { request: { object: { metadata: { annotations: Record<string, string> } } } };
+  review.request.object.metadata.annotations['example.com/padding'] = 'x'.repeat(Math.round(mib * MIB));
+  return Buffer.from(JSON.stringify(review));
+}
+
+const concurrentReviews = (count: number, body: Buffer): Abuse => (target) => {
+  let stopped = false;
+  const loop = async (): Promise<void> => {
+    while (!stopped) await post(target, body).done;
+  };
+  for (let i = 0; i < count; i += 1) void loop();
+  return () => {
+    stopped = true;
+  };
+};
+
+const stalledUploads = (count: number, declared: number, send: number): Abuse => (target) => {
+  const body = Buffer.alloc(send, 0x20);
+  const uploads = Array.from({ length: count }, () => post(target, body, { declared, send }));
+  return () => {
+    for (const u of uploads) u.stop();
+  };
+};
+
+const heldConnections = (count: number): Abuse => (target) => {
+  const sockets: TLSSocket[] = [];
+  for (let i = 0; i < count; i += 1) {
+    const socket = connect({ host: '127.0.0.1', port: target.port, ca: target.ca });
+    socket.on('error', () => undefined);
+    sockets.push(socket);
+  }
+  return () => {
+    for (const s of sockets) s.destroy();
+  };
+};
+
+const review69 = (): Buffer => largeReview(6.9);
+const ABUSES: Readonly<Record<string, () => Abuse>> = {
+  '16 concurrent 6.9 MiB reviews': () => concurrentReviews(16, review69()),
+  '48 concurrent 6.9 MiB reviews': () => concurrentReviews(48, review69()),
+  '40 uploads of 7 MiB that never finish': () => stalledUploads(40, 7 * MIB, 6 * MIB),
+  '40 uploads of 3 MiB that never finish': () => stalledUploads(40, 3 * MIB, 3 * MIB - 4096),
+  '1,000 TLS connections held open': () => heldConnections(1000),
+};
+
+/** Starts an abuse in a child process, so the load it puts on its own CPU does not delay the normal admissions. */
+function abuseProcess(name: string, target: Target): Promise<() => void> {
+  const child = spawn(process.execPath, [SELF, '--abuse', name, String(target.port), target.ca], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve) => {
+    child.stdout.once('data', () => {
+      resolve(() => child.kill('SIGKILL'));
+    });
+  });
+}
+
+interface Figures {
+  readonly peakRss: number;
+  readonly worstMs: number;
+  readonly medianMs: number;
+  /** Normal admissions answered after more than TARGET_LATENCY_MS. */
+  readonly slow: number;
+  readonly answered: number;
+  readonly sent: number;
+}
+
+/** Runs `abuse` (or nothing) for ABUSE_MS while normal admissions go out every PROBE_EVERY_MS. */
+async function measure(server: Server, target: Target, abuse: string | undefined): Promise<Figures> {
+  const pid = server.child.pid ?? 0;
+  let peakRss = rssMiB(pid);
+  const sampler = setInterval(() => {
+    peakRss = Math.max(peakRss, rssMiB(pid));
+  }, 50);
+  const stop = abuse === undefined ? undefined : await abuseProcess(abuse, target);
+  await new Promise((r) => setTimeout(r, 500));
+  const probes: Promise<{ status: number; ms: number }>[] = [];
+  const agent = new Agent({ keepAlive: true, maxSockets: 4, ca: target.ca });
+  const end = performance.now() + ABUSE_MS;
+  let seq = 0;
+  while (performance.now() < end) {
+    await new Promise((r) => setTimeout(r, PROBE_EVERY_MS));
+    seq += 1;
+    probes.push(post(target, realisticReview(`probe-${seq}`), { agent }).done);
+  }
+  const results = await Promise.all(probes);
+  agent.destroy();
+  stop?.();
+  clearInterval(sampler);
+  const ok = results.filter((r) => r.status === 200);
+  const times = ok.map((r) => r.ms).sort((a, b) => a - b);
+  return { peakRss, medianMs: times[Math.floor(times.length / 2)] ?? Number.NaN, slow: times.filter((t) => t >= TARGET_LATENCY_MS).length, worstMs: Math.max(0, ...results.map((r) => (r.status === 200 ? r.ms : Number.POSITIVE_INFINITY))), answered: ok.length, sent: results.length };
+}
+
+async function main(): Promise<void> {
+  const { createTestCa } = await import('../test/support/test-ca.ts');
+  const ca = createTestCa();
+  const dir = mkdtempSync(join(tmpdir(), 'sidekey-abuse-'));
+  const leaf = ca.issue('127.0.0.1');
+  writeFileSync(join(dir, 'tls.crt'), leaf.cert);
+  writeFileSync(join(dir, 'tls.key'), leaf.key);
+  let bundle = process.env['BENCH_WEBHOOK_BUNDLE'];
+  if (bundle === undefined) {
+    const { buildAll } = await import('../scripts/build.ts');
+    bundle = (await buildAll(join(dir, 'dist'))).find((b) => b.name === 'webhook')?.file;
+  }
+  if (bundle === undefined) throw new Error('the build made no webhook bundle');
+  const scenarios: [string, string | undefined][] = [['baseline: idle, normal admissions only', undefined], ...Object.keys(ABUSES).map((n) => [n, n] as [string, string])];
+  process.stdout.write(`webhook abuse benchmark: ${bundle}, Node ${process.version}; ${ABUSE_MS / 1000} s per abuse, a normal admission every ${PROBE_EVERY_MS} ms\n`);
+  process.stdout.write(`targets: peak RSS < ${TARGET_RSS_MIB.toFixed(1)} MiB (60 % of ${LIMIT_MIB}Mi), slowest normal admission < ${TARGET_LATENCY_MS} ms, all answered\n\n`);
+  let allMet = true;
+  try {
+    for (const [name, abuse] of scenarios) {
+      const server = await start(bundle, join(dir, 'tls.crt'), join(dir, 'tls.key'));
+      const target = { port: server.port, ca: ca.caCert };
+      await measure(server, target, undefined);
+      const idle = rssMiB(server.child.pid ?? 0);
+      const f = await measure(server, target, abuse);
+      server.child.kill('SIGKILL');
+      const met = f.peakRss < TARGET_RSS_MIB && f.worstMs < TARGET_LATENCY_MS && f.answered === f.sent;
+      allMet &&= met;
+      process.stdout.write(`${name.padEnd(40)} RSS idle ${idle.toFixed(0).padStart(3)} MiB, peak ${f.peakRss.toFixed(0).padStart(4)} MiB  normal admissions ${f.answered}/${f.sent} answered, median ${f.medianMs.toFixed(0)} ms, slowest ${Number.isFinite(f.worstMs) ? `${f.worstMs.toFixed(0)} ms` : 'unanswered'} (${f.slow} over ${TARGET_LATENCY_MS} ms)  ${met ? 'meets' : 'MISSES'}\n`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    ca.dispose();
+  }
+  process.stdout.write(`\nverdict: ${allMet ? 'every abuse within the targets' : 'some abuse MISSES the targets'}\n`);
+}
+
+const SELF = new URL(import.meta.url).pathname;
+if (process.argv[2] === '--abuse') {
+  const abuse = ABUSES[process.argv[3] ?? '']?.();
+  if (abuse === undefined) throw new Error(`unknown abuse ${String(process.argv[3])}`);
+  abuse({ port: Number(process.argv[4]), ca: process.argv[5] ?? '' });
+  process.stdout.write('started\n');
+} else {
+  await main();
+}
