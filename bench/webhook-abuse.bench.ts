@@ -8,9 +8,8 @@
 // BENCH_WEBHOOK_BUNDLE=<dir>/webhook.mjs runs another build (e.g. an older commit's) instead of building.
 import { spawn } from 'node:child_process';
 import type { ChildProcessByStdio } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:https';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
@@ -182,12 +181,9 @@ async function measure(server: Server, target: Target, abuse: string | undefined
 }
 
 async function main(): Promise<void> {
-  const { createTestCa } = await import('../test/support/test-ca.ts');
+  const { createTestCa, leafFiles } = await import('../test/support/test-ca.ts');
   const ca = createTestCa();
-  const dir = mkdtempSync(join(tmpdir(), 'sidekey-abuse-'));
-  const leaf = ca.issue('127.0.0.1');
-  writeFileSync(join(dir, 'tls.crt'), leaf.cert);
-  writeFileSync(join(dir, 'tls.key'), leaf.key);
+  const { dir, tlsCert, tlsKey } = leafFiles(ca, 'abuse');
   let bundle = process.env['BENCH_WEBHOOK_BUNDLE'];
   if (bundle === undefined) {
     const { buildAll } = await import('../scripts/build.ts');
@@ -200,7 +196,7 @@ async function main(): Promise<void> {
   let allMet = true;
   try {
     for (const [name, abuse] of scenarios) {
-      const server = await start(bundle, join(dir, 'tls.crt'), join(dir, 'tls.key'));
+      const server = await start(bundle, tlsCert, tlsKey);
       const target = { port: server.port, ca: ca.caCert };
       await measure(server, target, undefined);
       const idle = rssMiB(server.child.pid ?? 0);
