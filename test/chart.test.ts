@@ -376,6 +376,7 @@ void describe('helm install against an API server (server-side dry run)', () => 
     assert.match(notes, new RegExp(`kubectl -n ${NAMESPACE} rollout status deployment/${RELEASE}-sidekey`));
     assert.match(notes, /sidekey\.io\/inject: "true"/);
     assert.match(notes, /kubectl logs <pod> -c sidekey-agent/);
+    assert.match(notes, /sidekey lint -f pod\.yaml/);
     assert.match(notes, /failurePolicy is Fail/);
     assert.match((await install(join(CI_DIR, 'failure-ignore-values.yaml'))).notes, /start WITHOUT\s+their secrets/);
   });
