@@ -41,8 +41,8 @@ export function packageCli(builtDir: string = DIST, outDir: string = join(DIST, 
   const root = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as RootPackage;
   rmSync(outDir, { recursive: true, force: true });
   mkdirSync(join(outDir, 'bin'), { recursive: true });
+  // Without its 12 MiB source map: stack traces of a CLI run are readable enough, and the tarball is a third.
   copyFileSync(bundle, join(outDir, 'sidekey.mjs'));
-  if (existsSync(`${bundle}.map`)) copyFileSync(`${bundle}.map`, join(outDir, 'sidekey.mjs.map'));
   writeFileSync(join(outDir, 'bin', 'sidekey.mjs'), SHIM, { mode: 0o755 });
   writeFileSync(join(outDir, 'README.md'), readme(root.version));
   const manifest = {
@@ -53,7 +53,7 @@ export function packageCli(builtDir: string = DIST, outDir: string = join(DIST, 
     type: 'module',
     engines: root.engines,
     bin: { sidekey: 'bin/sidekey.mjs', 'kubectl-sidekey': 'bin/sidekey.mjs' },
-    files: ['bin/', 'sidekey.mjs', 'sidekey.mjs.map', 'README.md'],
+    files: ['bin/', 'sidekey.mjs', 'README.md'],
   };
   writeFileSync(join(outDir, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   return outDir;

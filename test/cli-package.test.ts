@@ -60,7 +60,7 @@ void describe('the packed CLI, installed into an empty prefix', () => {
   void test('holds built JavaScript only, and puts sidekey and kubectl-sidekey on PATH', () => {
     const installed = join(prefix, 'lib', 'node_modules', 'sidekey');
     const files = readdirSync(installed, { recursive: true }).map(String).sort();
-    assert.deepEqual(files, ['README.md', 'bin', 'bin/sidekey.mjs', 'package.json', 'sidekey.mjs', 'sidekey.mjs.map']);
+    assert.deepEqual(files, ['README.md', 'bin', 'bin/sidekey.mjs', 'package.json', 'sidekey.mjs']);
     assert.ok(!files.some((f) => f.endsWith('.ts')));
     for (const name of ['sidekey', 'kubectl-sidekey']) assert.ok(existsSync(join(prefix, 'bin', name)), name);
   });
