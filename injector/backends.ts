@@ -98,7 +98,7 @@ function resolveVault(input: BackendInput, problems: Problem[], warnings: string
   const namespace = asked.namespace ?? settings.vault.namespace;
   const before = problems.length;
   if (addr === undefined) problems.push(missing('vault-addr', 'no Vault address: set this annotation or vault.addr in the webhook configuration'));
-  checkVaultAuth({ input, auth, role, problems, warnings });
+  checkVaultAuth({ input, auth, role, problems });
   if (problems.length > before || addr === undefined) return undefined;
   const files = auth === 'approle'
     ? { roleIdFile: `${APPROLE_DIR}/role-id`, secretIdFile: `${APPROLE_DIR}/secret-id` }
@@ -148,10 +148,9 @@ interface AuthCheck {
   readonly auth: string;
   readonly role: string | undefined;
   readonly problems: Problem[];
-  readonly warnings: string[];
 }
 
-function checkVaultAuth({ input, auth, role, problems, warnings }: AuthCheck): void {
+function checkVaultAuth({ input, auth, role, problems }: AuthCheck): void {
   if (auth === 'approle') {
     if (input.request.vault.approleSecret === undefined) {
       problems.push(missing('vault-approle-secret', 'approle auth needs a Secret with keys role-id and secret-id, mounted into the agent only'));
@@ -161,7 +160,8 @@ function checkVaultAuth({ input, auth, role, problems, warnings }: AuthCheck): v
   if (role === undefined) problems.push(missing('vault-role', `${auth} auth needs a Vault role: set this annotation or vault.role in the webhook configuration`));
   if (input.noServiceAccountToken) {
     problems.push(missing('vault-auth', `${auth} auth reads the service-account token, but the pod sets automountServiceAccountToken: false; remove that or use approle`));
-  } else if (!input.identity.serviceAccountToken) {
-    warnings.push(`no service-account token mount found to give the agent; Vault ${auth} auth reads ${SA_TOKEN_FILE}`);
   }
+  // No warning when the kube-api-access mount is missing: a pod template and render's offline pod never have
+  // it (the API server's ServiceAccount admission adds it at creation, before this webhook sees the pod), and
+  // render, lint and the webhook must give the same answer.
 }
