@@ -39,5 +39,10 @@ function loopbackProblem(text: string): string | undefined {
   if (!LOOPBACK_HOSTS.includes(parsed.url.hostname)) {
     return 'the http reload URL must be on 127.0.0.1, localhost or [::1] (the pod\'s own network namespace), so secrets never trigger calls elsewhere';
   }
+  if (parsed.url.protocol === 'https:') {
+    // The agent verifies TLS against the public CAs only: no app certificate for a loopback address passes.
+    const fixed = `http://${parsed.url.host}${parsed.url.pathname}`;
+    return `the agent cannot verify an https reload URL (it has no CA for the app's loopback certificate, so every reload would fail); the POST never leaves the pod, so use http: http:${fixed}`;
+  }
   return undefined;
 }

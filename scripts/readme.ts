@@ -34,7 +34,7 @@ export const ANNOTATION_DOCS: Readonly<Record<string, AnnotationDoc>> = {
   'mount-path': { meaning: 'where app containers see the files (read-only)', default: `\`${defaults.mountPath}\`` },
   containers: { meaning: 'comma list of the containers that get the mount', default: 'all app containers' },
   'file-mode': { meaning: 'octal mode of the written files (no execute bits)', default: '`0400` when the app\'s UID is known, `0440` with only an fsGroup, else `0444` plus a warning' },
-  reload: { meaning: '`none`, `signal:<SIG>` (needs a known UID; sets shareProcessNamespace) or `http:<url on 127.0.0.1/localhost>` (POST)', default: '`none`' },
+  reload: { meaning: '`none`, `signal:<SIG>` (needs a known UID; sets shareProcessNamespace) or `http:<url on 127.0.0.1/localhost>` (POST; plain http: an https URL is refused, the agent could not verify it)', default: '`none`' },
   'reload-container': { meaning: 'the container whose main process gets the signal', default: 'the first mounted container' },
   mode: { meaning: '`sidecar` (native sidecar), `init-only` (write once; Jobs) or `classic` (init + regular sidecar, clusters < 1.29)', default: `\`${defaults.defaultMode}\`` },
   'aws-region': { meaning: 'AWS region of the secrets', default: 'the pod\'s AWS_REGION (IRSA), else the webhook\'s `aws.region`' },
