@@ -211,7 +211,12 @@ function chooseSignalTarget(pod: Pod, request: AnnotationRequest, targets: reado
 
 function chooseResources(request: AnnotationRequest, settings: InjectionSettings, out: Collector): InjectionPlan['resources'] {
   const memory = request.agentMemory ?? settings.resources.memory;
-  if ((quantityValue(memory) ?? 0) < MIN_AGENT_MEMORY) out.warnings.push(`agent memory ${memory} is below 32Mi: the agent needs about 40 MiB and may be OOM-killed`);
+  const tooSmall = (quantityValue(memory) ?? 0) < MIN_AGENT_MEMORY;
+  if (tooSmall && request.agentMemory !== undefined) {
+    out.problems.push(problem(PROBLEM_CODES.badQuantity, 'agent-memory', `${quote(memory, 32)} is below 32Mi: the agent needs about 40 MiB and would be OOM-killed; request at least 32Mi (the limit is twice the request)`));
+  } else if (tooSmall) {
+    out.warnings.push(`agent memory ${memory} (the webhook's resources.memory) is below 32Mi: the agent needs about 40 MiB and may be OOM-killed`);
+  }
   return { cpu: request.agentCpu ?? settings.resources.cpu, memory, memoryLimit: scaleQuantity(memory, 2) };
 }
 

@@ -45,7 +45,7 @@ export const ANNOTATION_DOCS: Readonly<Record<string, AnnotationDoc>> = {
   'vault-namespace': { meaning: 'Vault Enterprise / OpenBao namespace', default: 'the webhook\'s `vault.namespace`' },
   'vault-approle-secret': { meaning: 'approle: the Kubernetes Secret (keys `role-id`, `secret-id`) mounted into the agent only', default: '—' },
   'agent-cpu': { meaning: 'CPU request of the agent (no CPU limit)', default: `\`${defaults.resources.cpu}\`` },
-  'agent-memory': { meaning: 'memory request of the agent; the limit is twice this', default: `\`${defaults.resources.memory}\`` },
+  'agent-memory': { meaning: 'memory request of the agent, at least 32Mi (less is refused); the limit is twice this', default: `\`${defaults.resources.memory}\`` },
   'tmpfs-size': { meaning: '`sizeLimit` of the memory volume holding the files; a rotation keeps the old and the new set side by side, so give it at least twice the rendered files (a larger set is written once and then fails `TOO_LARGE`, naming the size it needs)', default: `\`${defaults.tmpfsSize}\`` },
   status: { meaning: 'written by the webhook (`injected <hash>`); a pod created with it is accepted unchanged only when it holds exactly what the webhook injects for its annotations (a copy of an injected pod), else refused', default: 'set by the webhook' },
 };
