@@ -9,6 +9,7 @@ import type { PodIdentity } from './identity.ts';
 import { SA_TOKEN_FILE } from './identity.ts';
 import { PROBLEM_CODES } from './problems.ts';
 import type { Problem } from './problems.ts';
+import { formatReference } from './reference.ts';
 import type { Provider } from './reference.ts';
 import type { InjectionSettings } from './settings.ts';
 
@@ -93,6 +94,7 @@ function resolveVault(input: BackendInput, problems: Problem[], warnings: string
   const addr = asked.addr ?? settings.vault.addr;
   if (asked.addr !== undefined) checkPodVaultAddr(asked.addr, settings, problems);
   checkVaultPaths(request, settings, problems);
+  warnKvDataPaths(request, warnings);
   const auth = asked.auth ?? settings.vault.auth;
   const role = asked.role ?? settings.vault.role;
   const namespace = asked.namespace ?? settings.vault.namespace;
@@ -115,6 +117,19 @@ function resolveVault(input: BackendInput, problems: Problem[], warnings: string
     },
     ...(auth === 'approle' && asked.approleSecret !== undefined ? { approleSecret: asked.approleSecret } : {}),
   };
+}
+
+/**
+ * The vault-k8s habit `vault:secret/data/payments/db`: Sidekey finds a KV v2 mount itself and adds `data/`, so
+ * on KV v2 that path reads secret/data/data/payments/db. A KV v1 mount may hold a `data/` key, so only a warning.
+ */
+function warnKvDataPaths(request: AnnotationRequest, warnings: string[]): void {
+  for (const file of request.files) {
+    const [mount, second, ...rest] = file.ref.path.split('/');
+    if (file.ref.provider !== 'vault' || second !== 'data' || rest.length === 0) continue;
+    const fixed = formatReference({ ...file.ref, path: [mount, ...rest].join('/') });
+    warnings.push(`${ANNOTATION_PREFIX}secret-${file.name}: "${formatReference(file.ref)}" has "data/" in its path: KV v2 paths are written without it (Sidekey adds it), so on KV v2 this reads ${mount ?? ''}/data/data/${rest.join('/')}; write ${ANNOTATION_PREFIX}secret-${file.name}: "${fixed}" (keep "data/" only for a KV v1 key named so)`);
+  }
 }
 
 /** A pod's own Vault address: https unless the operator allows http, and one the operator listed when there is a list. */
