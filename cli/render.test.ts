@@ -120,6 +120,20 @@ void describe('sidekey render', () => {
     assert.deepEqual(docs(out)[0], docs(text)[0]);
   });
 
+  void it('says "quote it" for a sidekey.io value YAML read as a boolean or a number, in render and lint', () => {
+    const text = 'apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  template:\n    metadata:\n      annotations:\n        sidekey.io/inject: true\n        sidekey.io/secret-db: "aws:prod/db"\n        sidekey.io/file-mode: 0400\n    spec: {containers: [{name: a, image: a}]}\n';
+    for (const command of ['render', 'lint'] as const) {
+      const { code, out, err } = run(['--aws-region', 'eu-west-1', 'd.yaml'], { 'd.yaml': text }, command);
+      assert.equal(code, 1, command);
+      assert.equal(out, '');
+      assert.equal(err, [
+        'd.yaml: Deployment/d: annotation "sidekey.io/inject": YAML reads the unquoted true as a boolean, but annotation values are strings (kubectl refuses it); quote it; example: sidekey.io/inject: "true"',
+        'd.yaml: Deployment/d: annotation "sidekey.io/file-mode": YAML reads the unquoted 0400 as a number, but annotation values are strings (kubectl refuses it); quote it; example: sidekey.io/file-mode: "0400"',
+        '',
+      ].join('\n'));
+    }
+  });
+
   void it('lint prints only problems: 0 clean, 1 refused, 1 warned with --strict, 2 usage', () => {
     const clean = run(['--aws-region', 'eu-west-1', '-f', WORKLOADS], {}, 'lint');
     assert.deepEqual([clean.code, clean.out, clean.err], [0, '', '']);

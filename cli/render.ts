@@ -6,7 +6,8 @@
 // unreadable input (lint --strict: a warning too), 2 usage or configuration.
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseAllDocuments, stringify } from 'yaml';
+import { isScalar, parseAllDocuments, stringify, visit } from 'yaml';
+import type { Document } from 'yaml';
 import { formatProblem } from '../injector/problems.ts';
 import { manifestName, mutateManifest } from '../injector/workloads.ts';
 import { PARSE_OPTIONS, loadConfig, settingsUsage } from '../webhook/options.ts';
@@ -143,6 +144,12 @@ function renderFile(file: string, io: RenderIo, job: Job, outcome: Outcome): voi
     }
     const manifest: unknown = doc.toJS({ maxAliasCount: 100 });
     if (manifest === null || manifest === undefined) continue;
+    const unquoted = unquotedValues(doc);
+    if (unquoted.length > 0) {
+      for (const line of unquoted) io.stderr(`${label}: ${manifestName(manifest)}: ${line}\n`);
+      outcome.failed = true;
+      continue;
+    }
     for (const item of expandList(manifest)) {
       const report = (line: string): void => {
         io.stderr(`${label}: ${manifestName(item)}: ${line}\n`);
@@ -152,6 +159,26 @@ function renderFile(file: string, io: RenderIo, job: Job, outcome: Outcome): voi
       else outcome.manifests.push(rendered);
     }
   }
+}
+
+/**
+ * `sidekey.io/...: true` or `: 0400` unquoted: YAML reads a boolean or a number (0400 even as the decimal 400),
+ * which kubectl refuses (annotations are strings) and the webhook never sees. One line per such key.
+ */
+function unquotedValues(doc: Document): string[] {
+  const lines: string[] = [];
+  visit(doc, {
+    Pair(_, pair) {
+      const key = isScalar(pair.key) ? pair.key.value : undefined;
+      if (typeof key !== 'string' || !key.startsWith('sidekey.io/') || !isScalar(pair.value)) return;
+      const { value } = pair.value;
+      if (typeof value === 'string') return;
+      const source = pair.value.source ?? String(value);
+      const what = value === null ? 'null' : typeof value === 'boolean' ? 'a boolean' : 'a number';
+      lines.push(`annotation ${JSON.stringify(key)}: YAML reads the unquoted ${source} as ${what}, but annotation values are strings (kubectl refuses it); quote it; example: ${key}: ${JSON.stringify(source)}`);
+    },
+  });
+  return lines;
 }
 
 /** The manifest to print, or undefined when it is refused; problems, warnings and notes go to `report`. */
