@@ -83,6 +83,10 @@ const awsSchema = z.strictObject({
   region: z.string().check(z.regex(AWS_REGION)),
 });
 
+/** Levels a pod may ask its agent to log at (sidekey.io/log-level; the agent reads env SIDEKEY_LOG_LEVEL). */
+export const AGENT_LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
+export const LOG_LEVEL_ENV = 'SIDEKEY_LOG_LEVEL';
+
 export const agentConfigSchema = z.strictObject({
   version: z.literal(AGENT_CONFIG_VERSION),
   mode: z.enum(MODES),

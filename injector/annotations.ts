@@ -2,7 +2,7 @@
 // typed request, or a list of problems that each name the annotation, say what is wrong and show a valid
 // example. Pod-dependent checks (containers, UIDs, mounts) happen later, in plan.ts.
 import { ANNOTATION_PREFIX } from './constants.ts';
-import { AWS_REGION, FILE_NAME, MAX_FILES, MODES, OUTPUT_FORMATS } from './agent-config.ts';
+import { AGENT_LOG_LEVELS, AWS_REGION, FILE_NAME, MAX_FILES, MODES, OUTPUT_FORMATS } from './agent-config.ts';
 import type { Mode, OutputFormat } from './agent-config.ts';
 import { formatDuration, parseDuration } from './duration.ts';
 import { PROBLEM_CODES, example, quote } from './problems.ts';
@@ -47,6 +47,7 @@ export interface AnnotationRequest {
   readonly agentCpu?: string;
   readonly agentMemory?: string;
   readonly tmpfsSize?: string;
+  readonly logLevel?: (typeof AGENT_LOG_LEVELS)[number];
 }
 
 export type AnnotationDecision =
@@ -79,6 +80,7 @@ export const EXAMPLES: Readonly<Record<string, string>> = {
   'agent-cpu': '10m',
   'agent-memory': '96Mi',
   'tmpfs-size': '1Mi',
+  'log-level': 'debug',
   status: 'injected',
 };
 
@@ -216,6 +218,11 @@ function vaultField(field: keyof VaultRequest, pattern: RegExp, what: string): K
 }
 
 const POD_KEYS: Readonly<Record<string, KeyReader>> = {
+  'log-level': (value, { draft, findings }, key) => {
+    const level = AGENT_LOG_LEVELS.find((l) => l === value);
+    if (level !== undefined) draft.logLevel = level;
+    else findings.add(PROBLEM_CODES.badLogLevel, key, `must be one of ${AGENT_LOG_LEVELS.join(', ')}, not ${quote(value)}`);
+  },
   mode: (value, { draft, findings }, key) => {
     if ((MODES as readonly string[]).includes(value)) draft.mode = value as Mode;
     else findings.add(PROBLEM_CODES.badMode, key, `must be one of ${MODES.join(', ')}, not ${quote(value)}`);

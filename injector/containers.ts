@@ -1,5 +1,6 @@
 // The objects the injector adds to a pod, built mechanically from a plan: agent containers (Pod Security
 // "restricted"), the memory volume and the read-only mounts for the app containers.
+import { LOG_LEVEL_ENV } from './agent-config.ts';
 import type { AgentConfig } from './agent-config.ts';
 import { APPROLE_DIR, APPROLE_VOLUME } from './backends.ts';
 import { AGENT_SECRETS_DIR, AGENT_STATE_DIR, CONFIG_ENV, SECRETS_VOLUME, STATE_VOLUME } from './constants.ts';
@@ -43,6 +44,7 @@ function env(plan: InjectionPlan, configText: string): JsonObject[] {
     fieldRef('POD_NAME', 'metadata.name'),
     fieldRef('POD_NAMESPACE', 'metadata.namespace'),
     ...(fileStore === undefined ? [] : [{ name: FILE_STORE_ENV, value: fileStore }]),
+    ...(plan.logLevel === undefined ? [] : [{ name: LOG_LEVEL_ENV, value: plan.logLevel }]),
     ...plan.identity.env,
   ];
 }

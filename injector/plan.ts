@@ -39,6 +39,8 @@ export interface InjectionPlan {
   readonly backends: Backends;
   readonly resources: { readonly cpu: string; readonly memory: string; readonly memoryLimit: string };
   readonly tmpfsSize: string;
+  /** The agent's log level (env SIDEKEY_LOG_LEVEL), when the pod asks for one. */
+  readonly logLevel?: string;
   /** The agent configuration of the long-running role (init containers get role init). */
   readonly config: AgentConfig;
 }
@@ -103,6 +105,7 @@ export function planInjection(pod: Pod, request: AnnotationRequest, options: Mut
       backends,
       resources,
       tmpfsSize: request.tmpfsSize ?? settings.tmpfsSize,
+      ...(request.logLevel === undefined ? {} : { logLevel: request.logLevel }),
       config,
     },
     warnings: out.warnings,

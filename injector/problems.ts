@@ -16,6 +16,7 @@ export const PROBLEM_CODES = {
   badFormat: 'SK_BAD_FORMAT',
   badDuration: 'SK_BAD_DURATION',
   badMode: 'SK_BAD_MODE',
+  badLogLevel: 'SK_BAD_LOG_LEVEL',
   badReload: 'SK_BAD_RELOAD',
   unknownContainer: 'SK_UNKNOWN_CONTAINER',
   badMountPath: 'SK_BAD_MOUNT_PATH',

@@ -47,6 +47,7 @@ export const ANNOTATION_DOCS: Readonly<Record<string, AnnotationDoc>> = {
   'agent-cpu': { meaning: 'CPU request of the agent (no CPU limit)', default: `\`${defaults.resources.cpu}\`` },
   'agent-memory': { meaning: 'memory request of the agent, at least 32Mi (less is refused); the limit is twice this', default: `\`${defaults.resources.memory}\`` },
   'tmpfs-size': { meaning: '`sizeLimit` of the memory volume holding the files; a rotation keeps the old and the new set side by side, so give it at least twice the rendered files (a larger set is written once and then fails `TOO_LARGE`, naming the size it needs)', default: `\`${defaults.tmpfsSize}\`` },
+  'log-level': { meaning: 'log level of the agent: `error`, `warn`, `info` or `debug` (env `SIDEKEY_LOG_LEVEL` of the agent container)', default: '`info`' },
   status: { meaning: 'written by the webhook (`injected <hash>`); a pod created with it is accepted unchanged only when it holds exactly what the webhook injects for its annotations (a copy of an injected pod), else refused', default: 'set by the webhook' },
 };
 
@@ -74,6 +75,7 @@ export const ADMISSION_FIXES: Readonly<Record<ProblemCode, string>> = {
   SK_MOUNT_CONFLICT: 'The mount path overlaps an existing volumeMount of a target container: choose another `mount-path`.',
   SK_BAD_FILE_MODE: 'Use an octal mode with read access and no execute bits: `0400`, `0440` or `0444`.',
   SK_UID_REQUIRED: '`reload: signal:*` needs the app\'s UID: set `runAsUser` on the pod or the container (a process may signal only its own UID without CAP_KILL).',
+  SK_BAD_LOG_LEVEL: 'Set `sidekey.io/log-level` to `error`, `warn`, `info` or `debug`, or drop it (the agent logs at `info`).',
   SK_BAD_QUANTITY: 'Use a Kubernetes quantity: `agent-cpu: 10m`, `agent-memory: 48Mi` (at least 32Mi), `tmpfs-size: 1Mi`.',
   SK_BAD_BACKEND_SETTING: 'Fix the backend annotation: `aws-region` like `eu-west-1`, `vault-addr` an http(s) URL, `vault-auth` one of kubernetes, jwt, approle.',
   SK_MISSING_SETTING: 'The backend needs a setting that is neither annotated nor configured in the webhook (region, Vault address or role, approle Secret, the file store): add the annotation the message names.',
