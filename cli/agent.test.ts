@@ -124,20 +124,3 @@ void describe('sidekey agent (role init)', () => {
     assert.ok((agent.output().match(/secret fetch failed/g)?.length ?? 0) >= 2, 'it retried');
   });
 });
-
-void describe('classic mode hand-over', () => {
-  void it('the sidecar resumes the init container state instead of fetching again', async (t) => {
-    const dirs = await workspace(t);
-    const init = startAgent(t, config(dirs, 1, { mode: 'classic', role: 'init' }), dirs.store);
-    assert.equal(await init.exited, 0);
-    const port = await freePort();
-    const sidecar = startAgent(t, config(dirs, port, { mode: 'classic', role: 'run' }), dirs.store);
-    await until('/startup', async () => (await status(port, '/startup')) === 200);
-    assert.match(sidecar.output(), /"resumed":2,"sources":2/);
-    assert.doesNotMatch(await metrics(port), /sidekey_agent_backend_calls_total\{provider="file"/, 'no fetch at start');
-    await writeFile(path.join(dirs.store, 'payments/db.yaml'), `username: app\npassword: ${SECRETS[2] ?? ''}\n`);
-    await until('the rotation', async () => (await readFile(path.join(dirs.secrets, 'password'), 'utf8')) === SECRETS[2]);
-    sidecar.child.kill('SIGTERM');
-    assert.equal(await sidecar.exited, 0);
-  });
-});

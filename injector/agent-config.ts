@@ -13,8 +13,13 @@ export const AGENT_CONFIG_VERSION = 1;
 export const OUTPUT_FORMATS = ['raw', 'json', 'yaml', 'env', 'properties'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 
-export const MODES = ['sidecar', 'init-only', 'classic'] as const;
+export const MODES = ['sidecar', 'init-only'] as const;
 export type Mode = (typeof MODES)[number];
+/**
+ * Why `classic` (init container plus regular sidecar, for clusters before native sidecars) is refused, and what
+ * to use instead: the chart requires Kubernetes 1.30, and every cluster from 1.29 on runs native sidecars.
+ */
+export const CLASSIC_REMOVED = 'classic mode was removed: Sidekey needs native sidecars (Kubernetes 1.29+); use sidecar (the default), or init-only for Jobs';
 
 export const VAULT_AUTH_METHODS = ['kubernetes', 'jwt', 'approle', 'token'] as const;
 
