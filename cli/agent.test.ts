@@ -11,12 +11,11 @@ import { startReloadApp } from '../agent/testdata/start-reload-app.ts';
 
 const SECRETS = ['pw-original-7f3a', 'tok-original-19bc', 'pw-rotated-55de', 'tok-rotated-a0e1'];
 
-async function workspace(t: TestContext): Promise<{ root: string; store: string; secrets: string; state: string }> {
+async function workspace(t: TestContext): Promise<{ root: string; store: string; secrets: string }> {
   const root = await mkdtemp(path.join(tmpdir(), 'sidekey-agent-e2e-'));
   t.after(() => rm(root, { recursive: true, force: true }));
-  const dirs = { root, store: path.join(root, 'store'), secrets: path.join(root, 'secrets'), state: path.join(root, 'state') };
+  const dirs = { root, store: path.join(root, 'store'), secrets: path.join(root, 'secrets') };
   await mkdir(path.join(dirs.store, 'payments'), { recursive: true });
-  await mkdir(dirs.state);
   await writeFile(path.join(dirs.store, 'payments/db.yaml'), `username: app\npassword: ${SECRETS[0] ?? ''}\n`);
   await writeFile(path.join(dirs.store, 'payments/api.json'), JSON.stringify({ token: SECRETS[1] }));
   return dirs;
@@ -26,13 +25,12 @@ function startAgent(t: TestContext, config: AgentConfig, store: string): AgentPr
   return startAgentProcess(t, config, { SIDEKEY_FILE_STORE: store }, SECRETS);
 }
 
-function config(dirs: { secrets: string; state: string }, port: number, over: Partial<AgentConfig> = {}): AgentConfig {
+function config(dirs: { secrets: string }, port: number, over: Partial<AgentConfig> = {}): AgentConfig {
   return {
     version: 1,
     mode: 'sidecar',
     role: 'run',
     secretsDir: dirs.secrets,
-    stateDir: dirs.state,
     port,
     fileMode: 0o400,
     files: [

@@ -99,8 +99,6 @@ export const agentConfigSchema = z.strictObject({
   role: z.enum(['init', 'run']),
   /** The shared tmpfs directory the files go to (the agent's mount of the secrets volume). */
   secretsDir: z.string().check(z.startsWith('/')),
-  /** Agent-private state (classic mode hand-over from init to sidecar); never mounted into apps. */
-  stateDir: z.optional(z.string().check(z.startsWith('/'))),
   /** Port of /healthz, /readyz, /startup, /metrics. */
   port: z.int().check(z.gte(1), z.lte(65_535)),
   /** File mode of written files, e.g. 0o400. */
