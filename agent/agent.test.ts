@@ -99,8 +99,8 @@ void describe('runAgent', () => {
     assert.deepEqual(fake.revoked.map((l) => l.map((x) => x.id)), [['database/creds/ro/l1']]);
   });
 
-  void it('never revokes in the init role (the classic sidecar takes the leases over)', async (t) => {
-    const { config, fake } = await setUp(t, { role: 'init', mode: 'classic' });
+  void it('never revokes in the init role (init-only: the app goes on using what it wrote)', async (t) => {
+    const { config, fake } = await setUp(t, { role: 'init', mode: 'init-only' });
     assert.equal(await runAgent(options(config, fake, new AbortController().signal, { revokeOnExit: true })), 0);
     assert.deepEqual(fake.revoked, []);
   });

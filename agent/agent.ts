@@ -1,21 +1,17 @@
-// The agent's lifecycle. role `run` (native sidecar, classic sidecar): fetch and write every file, pass
-// /startup, then refresh until SIGTERM. role `init` (init-only, classic init): write every file once and
-// return 0, or retry for initTimeoutMs and return 1 with a one-line reason. Both resume from agent-private
-// state in stateDir when the files on disk match it (classic hand-over, or a restarted sidecar), so versions
-// and leases carry over instead of being fetched again.
-import { mkdir, open, readFile } from 'node:fs/promises';
-import path from 'node:path';
+// The agent's lifecycle. role `run` (the native sidecar): fetch and write every file, pass /startup, then
+// refresh until SIGTERM. role `init` (init-only): write every file once and return 0, or retry for
+// initTimeoutMs and return 1 with a one-line reason.
+import { mkdir, open } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { AgentConfig } from '../injector/agent-config.ts';
 import type { Provider } from '../injector/reference.ts';
-import { DATA_DIR, writeAtomic } from './atomic-writer.ts';
+import { writeAtomic } from './atomic-writer.ts';
 import { createMetrics, type AgentMetrics } from './metrics.ts';
 import { startOpsServer, type OpsServer } from './ops-server.ts';
 import { ProviderError, type SecretProvider } from './provider.ts';
 import { loadProvider } from './providers/index.ts';
 import { RefreshLoop, type Timers } from './refresh-loop.ts';
 import { createReloader } from './reload.ts';
-import { loadState, saveState, type StateFile } from './state-store.ts';
 import { monotonicClock } from './timing.ts';
 
 /** kubelet's default terminationMessagePath: `kubectl describe pod` shows what is written there. */
@@ -61,18 +57,6 @@ async function loadProviders(options: AgentOptions, metrics: AgentMetrics, now: 
   return loaded;
 }
 
-async function readOnDisk(config: Readonly<AgentConfig>): Promise<Map<string, Uint8Array>> {
-  const onDisk = new Map<string, Uint8Array>();
-  for (const file of config.files) {
-    try {
-      onDisk.set(file.name, await readFile(path.join(config.secretsDir, DATA_DIR, file.name)));
-    } catch {
-      // not there: that file's source is fetched
-    }
-  }
-  return onDisk;
-}
-
 function waitFor(signal: AbortSignal): Promise<void> {
   return signal.aborted ? Promise.resolve() : new Promise((resolve) => { signal.addEventListener('abort', () => { resolve(); }, { once: true }); });
 }
@@ -107,10 +91,7 @@ async function setUp(options: AgentOptions, metrics: AgentMetrics): Promise<Runn
   const timers = options.timers ?? defaultTimers;
   await mkdir(config.secretsDir, { recursive: true });
   const providers = await loadProviders(options, metrics, now);
-  const state = config.stateDir === undefined ? undefined : await loadState(config.stateDir);
-  for (const [name, provider] of providers) if (state?.providers[name] !== undefined) provider.importState?.(state.providers[name]);
   const reloader = createReloader(config.reload, { log, metrics, timers, ...(options.procRoot === undefined ? {} : { procRoot: options.procRoot }) });
-  const stateDir = config.stateDir;
   const loop = new RefreshLoop({
     config,
     providers,
@@ -118,17 +99,12 @@ async function setUp(options: AgentOptions, metrics: AgentMetrics): Promise<Runn
     reload: () => {
       reloader.request();
     },
-    ...(stateDir === undefined ? {} : { persist: (s: StateFile) => saveState(stateDir, s) }),
     log,
     metrics,
     now,
     random: options.random ?? Math.random,
     timers,
   });
-  if (state !== undefined) {
-    const resumed = loop.resume(state, await readOnDisk(config));
-    log.info({ resumed, sources: loop.sources.length }, 'resumed from agent state');
-  }
   return { loop, now, providers, cleanups: [() => reloader.idle(), () => { reloader.close(); }] };
 }
 

@@ -9,7 +9,7 @@ export type SecretValue =
   | { readonly kind: 'text'; readonly value: string }
   | { readonly kind: 'binary'; readonly value: Uint8Array };
 
-/** A Vault lease (dynamic secrets); serialisable so classic mode can hand it from init to sidecar. */
+/** A Vault lease (dynamic secrets). */
 export interface Lease {
   readonly id: string;
   readonly durationMs: number;
@@ -64,9 +64,6 @@ export interface SecretProvider {
   revoke?(leases: readonly Lease[]): Promise<void>;
   /** Calls onChange when the backend signals a change itself (the file store's watcher). Returns an unsubscribe. */
   watch?(onChange: () => void): () => void;
-  /** Provider-private state to persist for classic-mode hand-over (e.g. a Vault token); never a secret value in logs. */
-  exportState?(): unknown;
-  importState?(state: unknown): void;
   close(): Promise<void>;
 }
 

@@ -7,7 +7,6 @@ import { createMetrics } from './metrics.ts';
 import { ProviderError } from './provider.ts';
 import type { FetchOutcome, Lease, SecretProvider } from './provider.ts';
 import { BACKEND_CALL_TIMEOUT_MS, RefreshLoop, type LoopDeps } from './refresh-loop.ts';
-import { configHash, digest } from './state-store.ts';
 
 type Answer = (ref: SecretReference) => FetchOutcome;
 
@@ -286,23 +285,5 @@ void describe('RefreshLoop', () => {
     await h.advance(2000);
     assert.equal(h.writes.length, 2);
     assert.equal(h.reloads, 1);
-  });
-
-  void it('resumes from state without fetching', async (t) => {
-    const fake = fakeProvider('file', (ref) => ok(ref, { k: 'v' }));
-    const cfg = config([file('f', 's', 'k', 60_000)]);
-    const h = harness(t, cfg, fake);
-    const bytes = Buffer.from('v');
-    const resumed = h.loop.resume(
-      { version: 1, configHash: configHash(cfg.files), savedAt: Date.now(), sources: { 'file:s@': { version: 'v1', fetchedAt: Date.now() - 10_000 } }, files: { f: digest(bytes) }, providers: {} },
-      new Map([['f', bytes]]),
-    );
-    assert.equal(resumed, 1);
-    assert.equal(h.loop.complete, true);
-    h.loop.start();
-    await h.advance(1000);
-    assert.equal(fake.calls.length, 0);
-    await h.advance(50_000);
-    assert.equal(fake.calls.length, 1);
   });
 });

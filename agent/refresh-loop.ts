@@ -5,7 +5,6 @@
 import type { Logger } from 'pino';
 import type { AgentConfig } from '../injector/agent-config.ts';
 import type { Provider } from '../injector/reference.ts';
-import { errnoOf } from './errno.ts';
 import type { AgentMetrics } from './metrics.ts';
 import { ProviderError } from './provider.ts';
 import type { FetchOutcome, Lease, SecretProvider } from './provider.ts';
@@ -13,7 +12,6 @@ import { renderFile } from './render.ts';
 import { RenderError } from './render-error.ts';
 import { WriterError } from './atomic-writer.ts';
 import { buildSources, type FileState, type Source } from './sources.ts';
-import { configHash, digest, type StateFile } from './state-store.ts';
 import { backoffDelay, clampDelay, INTERVAL_JITTER, jitteredInterval, planLease } from './timing.ts';
 
 export interface Timers {
@@ -28,8 +26,6 @@ export interface LoopDeps {
   readonly write: (payload: ReadonlyMap<string, Uint8Array>) => Promise<boolean>;
   /** Asks for one (debounced) app reload. */
   readonly reload: () => void;
-  /** Persists agent-private state (classic hand-over); absent without a stateDir. */
-  readonly persist?: (state: StateFile) => Promise<void>;
   readonly log: Logger;
   readonly metrics: AgentMetrics;
   readonly now: () => number;
@@ -62,8 +58,6 @@ function changed(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean 
 export class RefreshLoop {
   readonly #deps: LoopDeps;
   readonly #sources: Source[];
-  /** The config never changes: its hash, stamped into every saved state, is computed once. */
-  readonly #configHash: string;
   #timer: unknown;
   #running: Promise<void> | undefined;
   #stopped = false;
@@ -79,14 +73,13 @@ export class RefreshLoop {
   constructor(deps: LoopDeps) {
     this.#deps = deps;
     this.#sources = buildSources(deps.config, deps.now());
-    this.#configHash = configHash(deps.config.files);
   }
 
   get sources(): readonly Source[] {
     return this.#sources;
   }
 
-  /** True once every file has been written (or resumed) at least once. */
+  /** True once every file has been written at least once. */
   get complete(): boolean {
     return this.#complete;
   }
@@ -94,36 +87,6 @@ export class RefreshLoop {
   /** Resolves when the first complete set is on disk. */
   whenComplete(): Promise<void> {
     return this.#complete ? Promise.resolve() : new Promise((resolve) => this.#onComplete.push(resolve));
-  }
-
-  /**
-   * Takes over sources from a previous run (classic init, or this sidecar before a restart) when state and the
-   * files on disk agree (same config, same digests). Returns how many sources were resumed; the rest are fetched.
-   */
-  resume(state: StateFile, onDisk: ReadonlyMap<string, Uint8Array>): number {
-    if (state.configHash !== this.#configHash) return 0;
-    let resumed = 0;
-    for (const source of this.#sources) {
-      const saved = state.sources[source.key];
-      const ok = saved !== undefined && source.files.every((f) => {
-        const bytes = onDisk.get(f.spec.name);
-        return bytes !== undefined && state.files[f.spec.name] === digest(bytes);
-      });
-      if (!ok) continue;
-      source.version = saved.version;
-      source.fetchedAt = saved.fetchedAt;
-      if (saved.lease !== undefined) source.lease = saved.lease;
-      if (saved.issuedDurationMs !== undefined) source.issuedDurationMs = saved.issuedDurationMs;
-      for (const file of source.files) {
-        file.bytes = onDisk.get(file.spec.name);
-        file.written = file.bytes;
-        file.goodAt = saved.fetchedAt;
-      }
-      this.#planNext(source, saved.fetchedAt, this.#deps.random());
-      resumed += 1;
-    }
-    this.#checkComplete();
-    return resumed;
   }
 
   start(): void {
@@ -204,7 +167,6 @@ export class RefreshLoop {
     } catch (error) {
       this.#deps.log.error({ code: errorCode(error) }, 'refresh round failed');
     }
-    await this.#persist();
   }
 
   #byProvider(sources: readonly Source[]): [Provider, Source[]][] {
@@ -376,28 +338,5 @@ export class RefreshLoop {
     if (this.#complete || this.#sources.some((s) => s.files.some((f) => f.written === undefined))) return;
     this.#complete = true;
     for (const resolve of this.#onComplete.splice(0)) resolve();
-  }
-
-  async #persist(): Promise<void> {
-    if (this.#deps.persist === undefined) return;
-    const state: StateFile = {
-      version: 1,
-      configHash: this.#configHash,
-      savedAt: this.#deps.now(),
-      sources: {},
-      files: {},
-      providers: {},
-    };
-    for (const s of this.#sources) {
-      if (s.version === undefined || s.fetchedAt === undefined) continue;
-      state.sources[s.key] = { version: s.version, fetchedAt: s.fetchedAt, ...(s.lease === undefined ? {} : { lease: s.lease, issuedDurationMs: s.issuedDurationMs ?? s.lease.durationMs }) };
-      for (const f of s.files) if (f.written !== undefined) state.files[f.spec.name] = digest(f.written);
-    }
-    for (const [name, provider] of this.#deps.providers) if (provider.exportState !== undefined) state.providers[name] = provider.exportState();
-    try {
-      await this.#deps.persist(state);
-    } catch (error) {
-      this.#deps.log.warn({ errno: errnoOf(error) }, 'saving agent state failed');
-    }
   }
 }

@@ -15,8 +15,7 @@ export const BACKOFF_MAX_MS = 300_000;
 /**
  * Epoch milliseconds that advance with the monotonic clock: read from the wall clock once, then moved only by
  * performance.now(). Due times, fetch times and lease ages are kept on it, so a wall-clock step (NTP, a VM
- * resumed, a node's clock set back) neither stalls the refresh nor lets a lease expire unrenewed. Only what is
- * saved for another process (state.json) is compared with another process's clock.
+ * resumed, a node's clock set back) neither stalls the refresh nor lets a lease expire unrenewed.
  */
 export function monotonicClock(wallNow: () => number = Date.now, monotonicNow: () => number = () => performance.now()): () => number {
   const offset = wallNow() - monotonicNow();

@@ -11,12 +11,11 @@ import { startReloadApp } from '../agent/testdata/start-reload-app.ts';
 
 const SECRETS = ['pw-original-7f3a', 'tok-original-19bc', 'pw-rotated-55de', 'tok-rotated-a0e1'];
 
-async function workspace(t: TestContext): Promise<{ root: string; store: string; secrets: string; state: string }> {
+async function workspace(t: TestContext): Promise<{ root: string; store: string; secrets: string }> {
   const root = await mkdtemp(path.join(tmpdir(), 'sidekey-agent-e2e-'));
   t.after(() => rm(root, { recursive: true, force: true }));
-  const dirs = { root, store: path.join(root, 'store'), secrets: path.join(root, 'secrets'), state: path.join(root, 'state') };
+  const dirs = { root, store: path.join(root, 'store'), secrets: path.join(root, 'secrets') };
   await mkdir(path.join(dirs.store, 'payments'), { recursive: true });
-  await mkdir(dirs.state);
   await writeFile(path.join(dirs.store, 'payments/db.yaml'), `username: app\npassword: ${SECRETS[0] ?? ''}\n`);
   await writeFile(path.join(dirs.store, 'payments/api.json'), JSON.stringify({ token: SECRETS[1] }));
   return dirs;
@@ -26,13 +25,12 @@ function startAgent(t: TestContext, config: AgentConfig, store: string): AgentPr
   return startAgentProcess(t, config, { SIDEKEY_FILE_STORE: store }, SECRETS);
 }
 
-function config(dirs: { secrets: string; state: string }, port: number, over: Partial<AgentConfig> = {}): AgentConfig {
+function config(dirs: { secrets: string }, port: number, over: Partial<AgentConfig> = {}): AgentConfig {
   return {
     version: 1,
     mode: 'sidecar',
     role: 'run',
     secretsDir: dirs.secrets,
-    stateDir: dirs.state,
     port,
     fileMode: 0o400,
     files: [
@@ -122,22 +120,5 @@ void describe('sidekey agent (role init)', () => {
     assert.equal(reason.length, 1);
     assert.match(reason[0] ?? '', /within 2500 ms: missing: NOT_FOUND/);
     assert.ok((agent.output().match(/secret fetch failed/g)?.length ?? 0) >= 2, 'it retried');
-  });
-});
-
-void describe('classic mode hand-over', () => {
-  void it('the sidecar resumes the init container state instead of fetching again', async (t) => {
-    const dirs = await workspace(t);
-    const init = startAgent(t, config(dirs, 1, { mode: 'classic', role: 'init' }), dirs.store);
-    assert.equal(await init.exited, 0);
-    const port = await freePort();
-    const sidecar = startAgent(t, config(dirs, port, { mode: 'classic', role: 'run' }), dirs.store);
-    await until('/startup', async () => (await status(port, '/startup')) === 200);
-    assert.match(sidecar.output(), /"resumed":2,"sources":2/);
-    assert.doesNotMatch(await metrics(port), /sidekey_agent_backend_calls_total\{provider="file"/, 'no fetch at start');
-    await writeFile(path.join(dirs.store, 'payments/db.yaml'), `username: app\npassword: ${SECRETS[2] ?? ''}\n`);
-    await until('the rotation', async () => (await readFile(path.join(dirs.secrets, 'password'), 'utf8')) === SECRETS[2]);
-    sidecar.child.kill('SIGTERM');
-    assert.equal(await sidecar.exited, 0);
   });
 });

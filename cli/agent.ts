@@ -11,7 +11,7 @@ const USAGE = `usage: sidekey agent [--revoke-on-exit]
 
 Runs the secret agent with the configuration in env ${CONFIG_ENV}.
   --revoke-on-exit   on SIGTERM, revoke leases and the backend token (also env SIDEKEY_REVOKE_ON_EXIT=true);
-                     never use it with the init role of classic mode, whose sidecar takes the leases over
+                     role run only: an init role agent (init-only) leaves them to the app it wrote them for
 `;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];

@@ -43,7 +43,7 @@ export async function startLocalWebhook(settings: WebhookConfigInput, logStream?
   writeFileSync(join(dir, 'tls.key'), tls.key, { mode: 0o600 });
   const config = { ...webhookConfigSchema.parse({ ...settings, tlsCert: join(dir, 'tls.crt'), tlsKey: join(dir, 'tls.key'), drainSeconds: 0 }), port: 0, metricsPort: 0 };
   const log = logStream === undefined ? pino({ level: 'silent' }) : pino({ level: config.logLevel }, logStream);
-  const server = await startWebhook({ config, nativeSidecars: true, log, metrics: createMetrics({ defaultMetrics: false }), host: '127.0.0.1' });
+  const server = await startWebhook({ config, log, metrics: createMetrics({ defaultMetrics: false }), host: '127.0.0.1' });
   const url = `https://127.0.0.1:${server.port}/mutate`;
   return {
     url,

@@ -58,7 +58,7 @@ void describe('sidekey render', () => {
     const pod = docs(readFileSync(WORKLOADS, 'utf8'))[1];
     const review = { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'u', kind: { group: '', version: 'v1', kind: 'Pod' }, operation: 'CREATE', namespace: 'shop', object: pod } };
     const config = webhookConfigSchema.parse({ aws: { region: 'eu-west-1' } });
-    const answer = reviewAdmission(JSON.stringify(review), reviewContext(config, true)).body as { response: { patch: string } };
+    const answer = reviewAdmission(JSON.stringify(review), reviewContext(config)).body as { response: { patch: string } };
     const patched = structuredClone(pod);
     applyPatch(patched, JSON.parse(Buffer.from(answer.response.patch, 'base64').toString('utf8')) as Parameters<typeof applyPatch>[1]);
     assert.deepEqual(docs(out)[1], patched);
@@ -162,10 +162,13 @@ void describe('sidekey render', () => {
     assert.match(run(['--strict', WORKLOADS]).err, /--strict belongs to sidekey lint/);
   });
 
-  void it('uses classic injection when told the cluster has no native sidecars', () => {
-    const { code, out } = run(['--aws-region', 'eu-west-1', '--sidecar-mode', 'classic', WORKLOADS]);
-    assert.equal(code, 0);
-    const pod = podTemplate(docs(out)[2] ?? {});
-    assert.equal(pod.spec.initContainers?.[0]?.name, 'sidekey-init');
+  void it('refuses the removed classic mode in the configuration, saying native sidecars are needed', () => {
+    const sidecar = run(['--aws-region', 'eu-west-1', '--sidecar-mode', 'classic', WORKLOADS]);
+    assert.equal(sidecar.code, 2);
+    assert.equal(sidecar.out, '');
+    assert.match(sidecar.err, /classic was removed: Sidekey needs native sidecars \(Kubernetes 1\.29\+\); upgrade an older cluster, and use auto \(the default\) or native\n *→ at sidecarMode\n/);
+    const mode = run(['--aws-region', 'eu-west-1', '--default-mode', 'classic', WORKLOADS]);
+    assert.equal(mode.code, 2);
+    assert.match(mode.err, /classic mode was removed: Sidekey needs native sidecars \(Kubernetes 1\.29\+\); use sidecar \(the default\), or init-only for Jobs\n *→ at defaultMode\n/);
   });
 });

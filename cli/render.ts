@@ -23,8 +23,8 @@ const SOURCES = `  -f, --filename PATH    a file, a directory (its .yaml, .yml a
 const USAGE: Readonly<Record<Command, string>> = {
   render: `usage: sidekey render [options] -f FILE|DIR|- [-f ...]
 
-Prints the manifests as the webhook would mutate them. --sidecar-mode auto means native here (no cluster is
-consulted). Exit code 0, 1 when a manifest is refused or unreadable, 2 on a usage error.
+Prints the manifests as the webhook would mutate them (no cluster is consulted: --sidecar-mode changes
+nothing here). Exit code 0, 1 when a manifest is refused or unreadable, 2 on a usage error.
 
 options:
 ${SOURCES}
@@ -111,7 +111,7 @@ function parseCli(command: Command, argv: readonly string[], io: RenderIo): Job 
     io.stderr(`sidekey ${command}: ${loaded.error}\n`);
     return 2;
   }
-  return { paths, output, strict: values.strict === true, ctx: reviewContext(loaded.value, loaded.value.sidecarMode !== 'classic') };
+  return { paths, output, strict: values.strict === true, ctx: reviewContext(loaded.value) };
 }
 
 /** A `kind: List` stands for its items; anything else for itself. */

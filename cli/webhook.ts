@@ -5,7 +5,7 @@ import { destination, pino } from 'pino';
 import { createMetrics } from '../webhook/metrics.ts';
 import { PARSE_OPTIONS, loadConfig, settingsUsage } from '../webhook/options.ts';
 import { startWebhook } from '../webhook/server.ts';
-import { resolveNativeSidecars } from '../webhook/sidecar-mode.ts';
+import { checkNativeSidecars } from '../webhook/sidecar-mode.ts';
 import { parseCommandLine } from './args.ts';
 
 const LOG_BUFFER_BYTES = 4096;
@@ -41,10 +41,14 @@ export async function main(argv: readonly string[]): Promise<number> {
   // admissions per second lines go out 4 KiB at a time instead of one write (and one wake-up of the reader)
   // each. A line waits at most a second; pino writes what is left when the process exits.
   const log = pino({ level: config.logLevel, base: { component: 'webhook' } }, destination({ dest: 1, sync: false, minLength: LOG_BUFFER_BYTES, periodicFlush: LOG_FLUSH_MS }));
-  const nativeSidecars = await resolveNativeSidecars(config.sidecarMode, { env: process.env, log });
+  const unsupported = await checkNativeSidecars(config.sidecarMode, { env: process.env, log });
+  if (unsupported !== undefined) {
+    log.fatal({ event: 'start_failed', err: { message: unsupported } }, 'webhook failed to start');
+    return 1;
+  }
   let webhook;
   try {
-    webhook = await startWebhook({ config, nativeSidecars, log, metrics: createMetrics() });
+    webhook = await startWebhook({ config, log, metrics: createMetrics() });
   } catch (err) {
     log.fatal({ event: 'start_failed', err: { message: (err as Error).message } }, 'webhook failed to start');
     return 1;

@@ -13,8 +13,13 @@ export const AGENT_CONFIG_VERSION = 1;
 export const OUTPUT_FORMATS = ['raw', 'json', 'yaml', 'env', 'properties'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 
-export const MODES = ['sidecar', 'init-only', 'classic'] as const;
+export const MODES = ['sidecar', 'init-only'] as const;
 export type Mode = (typeof MODES)[number];
+/**
+ * Why `classic` (init container plus regular sidecar, for clusters before native sidecars) is refused, and what
+ * to use instead: the chart requires Kubernetes 1.30, and every cluster from 1.29 on runs native sidecars.
+ */
+export const CLASSIC_REMOVED = 'classic mode was removed: Sidekey needs native sidecars (Kubernetes 1.29+); use sidecar (the default), or init-only for Jobs';
 
 export const VAULT_AUTH_METHODS = ['kubernetes', 'jwt', 'approle', 'token'] as const;
 
@@ -94,8 +99,6 @@ export const agentConfigSchema = z.strictObject({
   role: z.enum(['init', 'run']),
   /** The shared tmpfs directory the files go to (the agent's mount of the secrets volume). */
   secretsDir: z.string().check(z.startsWith('/')),
-  /** Agent-private state (classic mode hand-over from init to sidecar); never mounted into apps. */
-  stateDir: z.optional(z.string().check(z.startsWith('/'))),
   /** Port of /healthz, /readyz, /startup, /metrics. */
   port: z.int().check(z.gte(1), z.lte(65_535)),
   /** File mode of written files, e.g. 0o400. */

@@ -2,7 +2,7 @@
 // typed request, or a list of problems that each name the annotation, say what is wrong and show a valid
 // example. Pod-dependent checks (containers, UIDs, mounts) happen later, in plan.ts.
 import { ANNOTATION_PREFIX } from './constants.ts';
-import { AGENT_LOG_LEVELS, AWS_REGION, FILE_NAME, MAX_FILES, MODES, OUTPUT_FORMATS } from './agent-config.ts';
+import { AGENT_LOG_LEVELS, AWS_REGION, CLASSIC_REMOVED, FILE_NAME, MAX_FILES, MODES, OUTPUT_FORMATS } from './agent-config.ts';
 import type { Mode, OutputFormat } from './agent-config.ts';
 import { formatDuration, parseDuration } from './duration.ts';
 import { PROBLEM_CODES, example, quote } from './problems.ts';
@@ -225,6 +225,7 @@ const POD_KEYS: Readonly<Record<string, KeyReader>> = {
   },
   mode: (value, { draft, findings }, key) => {
     if ((MODES as readonly string[]).includes(value)) draft.mode = value as Mode;
+    else if (value === 'classic') findings.add(PROBLEM_CODES.badMode, key, CLASSIC_REMOVED);
     else findings.add(PROBLEM_CODES.badMode, key, `must be one of ${MODES.join(', ')}, not ${quote(value)}`);
   },
   'mount-path': (value, { draft }) => {

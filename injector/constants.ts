@@ -2,16 +2,19 @@
 
 export const ANNOTATION_PREFIX = 'sidekey.io/';
 export const AGENT_CONTAINER = 'sidekey-agent';
+/**
+ * Reserved, like STATE_VOLUME: the names of the init container and agent-only volume of `classic` mode (removed;
+ * Sidekey needs native sidecars). A pod copied from such an injection is still recognised as Sidekey's.
+ */
 export const INIT_CONTAINER = 'sidekey-init';
 /** Label on every injected pod (value "true"): what a PodMonitor selects the agents by. */
 export const INJECTED_LABEL = 'sidekey.io/injected';
 /** The tmpfs volume shared with app containers. */
 export const SECRETS_VOLUME = 'sidekey-secrets';
-/** A second tmpfs volume mounted only into agent containers: versions, leases and tokens the app must never see. */
+/** Reserved (see INIT_CONTAINER). */
 export const STATE_VOLUME = 'sidekey-state';
-/** Where agent containers mount the two volumes. */
+/** Where the agent container mounts the secrets volume. */
 export const AGENT_SECRETS_DIR = '/sidekey/secrets';
-export const AGENT_STATE_DIR = '/sidekey/state';
 export const DEFAULT_MOUNT_PATH = '/var/run/secrets/sidekey';
 /** The port of /healthz, /readyz, /startup and /metrics inside the agent container. */
 export const AGENT_PORT = 8099;

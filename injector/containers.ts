@@ -3,7 +3,7 @@
 import { LOG_LEVEL_ENV } from './agent-config.ts';
 import type { AgentConfig } from './agent-config.ts';
 import { APPROLE_DIR, APPROLE_VOLUME } from './backends.ts';
-import { AGENT_SECRETS_DIR, AGENT_STATE_DIR, CONFIG_ENV, SECRETS_VOLUME, STATE_VOLUME } from './constants.ts';
+import { AGENT_SECRETS_DIR, CONFIG_ENV, SECRETS_VOLUME } from './constants.ts';
 import type { InjectionPlan } from './plan.ts';
 import type { JsonObject } from './patch.ts';
 import type { InjectionSettings } from './settings.ts';
@@ -13,9 +13,6 @@ export const FILE_STORE_ENV = 'SIDEKEY_FILE_STORE';
 /** The volume holding the file store when the webhook's fileStoreVolume names one. */
 export const FILE_STORE_VOLUME = 'sidekey-file-store';
 export const AGENT_PORT_NAME = 'sidekey-http';
-/** The classic-mode state volume only holds versions, leases and a token. */
-const STATE_SIZE = '1Mi';
-
 
 function image(settings: InjectionSettings): string {
   const { repository, tag } = settings.image;
@@ -52,7 +49,6 @@ function env(plan: InjectionPlan, configText: string): JsonObject[] {
 function mounts(plan: InjectionPlan): JsonObject[] {
   return [
     { name: SECRETS_VOLUME, mountPath: AGENT_SECRETS_DIR },
-    ...(plan.mode === 'classic' ? [{ name: STATE_VOLUME, mountPath: AGENT_STATE_DIR }] : []),
     ...(plan.backends.approleSecret === undefined ? [] : [{ name: APPROLE_VOLUME, mountPath: APPROLE_DIR, readOnly: true }]),
     ...(plan.backends.fileStoreVolume === undefined ? [] : [{ name: FILE_STORE_VOLUME, mountPath: plan.backends.fileStore, readOnly: true }]),
     ...plan.identity.mounts,
@@ -75,10 +71,9 @@ export interface AgentContainerInput {
   readonly configText: string;
   readonly plan: InjectionPlan;
   readonly settings: InjectionSettings;
-  /** A native sidecar: an init container with restartPolicy Always. */
-  readonly native: boolean;
 }
 
+/** Role run is a native sidecar (an init container with restartPolicy Always and probes); role init writes once and exits. */
 export function agentContainer(input: AgentContainerInput): JsonObject {
   const { plan, config } = input;
   const running = config.role === 'run';
@@ -86,7 +81,7 @@ export function agentContainer(input: AgentContainerInput): JsonObject {
     name: input.name,
     image: image(input.settings),
     imagePullPolicy: input.settings.image.pullPolicy,
-    ...(input.native ? { restartPolicy: 'Always' } : {}),
+    ...(running ? { restartPolicy: 'Always' } : {}),
     env: env(plan, input.configText),
     ...(running ? { ports: [{ name: AGENT_PORT_NAME, containerPort: config.port, protocol: 'TCP' }] } : {}),
     resources: {
@@ -101,10 +96,8 @@ export function agentContainer(input: AgentContainerInput): JsonObject {
 }
 
 export function agentVolumes(plan: InjectionPlan): JsonObject[] {
-  const memory = (name: string, sizeLimit: string): JsonObject => ({ name, emptyDir: { medium: 'Memory', sizeLimit } });
   return [
-    memory(SECRETS_VOLUME, plan.tmpfsSize),
-    ...(plan.mode === 'classic' ? [memory(STATE_VOLUME, STATE_SIZE)] : []),
+    { name: SECRETS_VOLUME, emptyDir: { medium: 'Memory', sizeLimit: plan.tmpfsSize } },
     ...(plan.backends.approleSecret === undefined ? [] : [{ name: APPROLE_VOLUME, secret: { secretName: plan.backends.approleSecret, defaultMode: 0o444 } }]),
     ...fileStoreVolume(plan.backends.fileStoreVolume),
   ];

@@ -8,7 +8,7 @@ import type { MutateResult } from './mutate.ts';
 import { formatProblem } from './problems.ts';
 import { injectionSettingsSchema } from './settings.ts';
 
-const options = { settings: injectionSettingsSchema.parse({ aws: { region: 'eu-west-1' } }), nativeSidecars: true };
+const options = { settings: injectionSettingsSchema.parse({ aws: { region: 'eu-west-1' } }) };
 const base = { 'sidekey.io/inject': 'true', 'sidekey.io/secret-db': 'aws:prod/db#password' };
 
 function problems(result: MutateResult): string[] {

@@ -30,7 +30,6 @@ interface Expect {
 interface Case {
   readonly name: string;
   readonly settings?: unknown;
-  readonly nativeSidecars?: boolean;
   readonly pod: unknown;
   readonly expect: Expect;
 }
@@ -47,7 +46,7 @@ export function loadCases(): { file: string; cases: Case[] }[] {
 export function run(c: Case): MutateResult {
   const settings = injectionSettingsSchema.parse(c.settings ?? {});
   const input = structuredClone(c.pod);
-  const result = mutatePod(input, { settings, nativeSidecars: c.nativeSidecars ?? true });
+  const result = mutatePod(input, { settings });
   assert.deepEqual(input, c.pod, 'the input pod is never modified');
   return result;
 }
@@ -99,7 +98,7 @@ function checkInjected(c: Case, result: Extract<MutateResult, { kind: 'injected'
   const errors = applyPatch(patched, structuredClone(result.patch) as Parameters<typeof applyPatch>[1]);
   assert.deepEqual(errors.filter((e) => e !== null), []);
   assert.deepEqual(patched, result.pod, 'the patch turns the input into the mutated pod');
-  const again = mutatePod(structuredClone(result.pod), { settings: injectionSettingsSchema.parse(c.settings ?? {}), nativeSidecars: c.nativeSidecars ?? true });
+  const again = mutatePod(structuredClone(result.pod), { settings: injectionSettingsSchema.parse(c.settings ?? {}) });
   assert.equal(again.kind, 'skipped', 'a second admission is a no-op');
   const spec = result.pod.spec;
   const added = [...(spec.initContainers ?? []), ...spec.containers].filter((x) => x.name.startsWith('sidekey-'));
@@ -165,7 +164,7 @@ void describe('agent configuration size', () => {
     }
     const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'big', annotations }, spec: { containers: [{ name: 'app', image: 'app' }] } };
     const settings = injectionSettingsSchema.parse({ vault: { addr: 'https://vault.example:8200', role: 'app' } });
-    const result = mutatePod(pod, { settings, nativeSidecars: true });
+    const result = mutatePod(pod, { settings });
     if (result.kind !== 'denied') return assert.fail(`expected a denial, got ${result.kind}`);
     assert.deepEqual(result.problems.map((p) => p.code), ['SK_CONFIG_TOO_LARGE']);
     const message = formatProblem(result.problems[0]!);
@@ -181,7 +180,7 @@ void describe('setting annotations', () => {
     for (const [key, code] of Object.entries(codes)) {
       const annotations = { 'sidekey.io/inject': 'true', 'sidekey.io/secret-db': 'aws:prod/db', [`sidekey.io/${key}`]: 'not valid!' };
       const pod = { metadata: { name: 'a', annotations }, spec: { containers: [{ name: 'app', image: 'app' }] } };
-      const result = mutatePod(pod, { settings, nativeSidecars: true });
+      const result = mutatePod(pod, { settings });
       if (result.kind !== 'denied') return assert.fail(`${key}: expected a denial, got ${result.kind}`);
       assert.deepEqual(result.problems.map((p) => [p.annotation, p.code]), [[key, code]]);
       assert.match(result.problems[0]?.example ?? '', new RegExp(`^sidekey\\.io/${key}: "`));

@@ -6,7 +6,7 @@ import { hash as digest } from 'node:crypto';
 import type { Operation } from 'rfc6902';
 import type { AgentConfig } from './agent-config.ts';
 import { parseAnnotations } from './annotations.ts';
-import { AGENT_CONTAINER, ANNOTATION_PREFIX, CONFIG_ENV, INIT_CONTAINER, INJECTED_LABEL, RELOAD_TARGET_ENV } from './constants.ts';
+import { AGENT_CONTAINER, ANNOTATION_PREFIX, CONFIG_ENV, INJECTED_LABEL, RELOAD_TARGET_ENV } from './constants.ts';
 import { agentContainer, agentVolumes, appMount } from './containers.ts';
 import { parseDuration } from './duration.ts';
 import { planInjection } from './plan.ts';
@@ -71,14 +71,13 @@ function mutateShaped(pod: Pod, options: MutateOptions): MutateResult {
   const { plan } = planned;
   const mutated = copyForEdit(pod, plan);
   const patch = new PatchRecorder();
-  const agents = inject(mutated, plan, options, patch);
-  const oversized = oversizedConfig(agents);
+  const agent = inject(mutated, plan, options, patch);
+  const oversized = oversizedConfig(agent);
   if (oversized !== undefined) return { kind: 'denied', problems: [oversized], warnings };
-  const hash = specHash(plan, agents, options);
+  const hash = specHash(plan, agent, options);
   patch.set(mutated.metadata?.annotations ?? {}, ['metadata', 'annotations'], STATUS_ANNOTATION, `${STATUS_PREFIX} ${hash}`);
   labelInjected(mutated, patch);
-  const configs = Object.fromEntries(agents.map((a) => [a.name, a.config]));
-  return { kind: 'injected', pod: mutated, patch: patch.operations, warnings, configs, hash };
+  return { kind: 'injected', pod: mutated, patch: patch.operations, warnings, configs: { [agent.name]: agent.config }, hash };
 }
 
 /** Adds `sidekey.io/injected: "true"`, creating the labels map when the pod has none. */
@@ -92,18 +91,14 @@ function labelInjected(pod: Pod, patch: PatchRecorder): void {
 /** Linux refuses to exec with one environment string over 128 KiB (MAX_ARG_STRLEN), so the agent would never start. */
 const MAX_ENV_STRING_BYTES = 131_072;
 
-function oversizedConfig(agents: readonly AddedAgent[]): Problem | undefined {
-  for (const { configText } of agents) {
-    const bytes = Buffer.byteLength(`${CONFIG_ENV}=${configText}`) + 1;
-    if (bytes > MAX_ENV_STRING_BYTES) {
-      return {
-        code: PROBLEM_CODES.configTooLarge,
-        message: `the agent configuration is ${Math.ceil(bytes / 1024)} KiB, over the 128 KiB an environment variable may hold`,
-        example: 'shorten the sidekey.io/template-<name> annotations or use fewer files',
-      };
-    }
-  }
-  return undefined;
+function oversizedConfig({ configText }: AddedAgent): Problem | undefined {
+  const bytes = Buffer.byteLength(`${CONFIG_ENV}=${configText}`) + 1;
+  if (bytes <= MAX_ENV_STRING_BYTES) return undefined;
+  return {
+    code: PROBLEM_CODES.configTooLarge,
+    message: `the agent configuration is ${Math.ceil(bytes / 1024)} KiB, over the 128 KiB an environment variable may hold`,
+    example: 'shorten the sidekey.io/template-<name> annotations or use fewer files',
+  };
 }
 
 /**
@@ -130,37 +125,19 @@ function copyForEdit(pod: Pod, plan: InjectionPlan): Pod {
   };
 }
 
-interface Added {
-  readonly name: string;
-  readonly role: AgentConfig['role'];
-  /** initContainers (inserted first, so the apps' own init containers can read the files) or containers (appended). */
-  readonly list: 'init' | 'regular';
-  readonly native: boolean;
-}
-
-function layout(mode: InjectionPlan['mode']): readonly Added[] {
-  switch (mode) {
-    case 'sidecar':
-      return [{ name: AGENT_CONTAINER, role: 'run', list: 'init', native: true }];
-    case 'classic':
-      return [
-        { name: INIT_CONTAINER, role: 'init', list: 'init', native: false },
-        { name: AGENT_CONTAINER, role: 'run', list: 'regular', native: false },
-      ];
-    case 'init-only':
-      return [{ name: AGENT_CONTAINER, role: 'init', list: 'init', native: false }];
-  }
-}
-
-/** An added agent container's configuration, and its JSON text (the env value; serialized once, it is also measured and hashed). */
+/** The added agent container's configuration, and its JSON text (the env value; serialized once, it is also measured and hashed). */
 interface AddedAgent {
   readonly name: string;
   readonly config: AgentConfig;
   readonly configText: string;
 }
 
-/** Applies the plan to `pod` in place, recording the patch; returns the added agents' configs in layout order. */
-function inject(pod: Pod, plan: InjectionPlan, options: MutateOptions, patch: PatchRecorder): AddedAgent[] {
+/**
+ * Applies the plan to `pod` in place, recording the patch; returns the added agent's config. The agent goes
+ * first in initContainers, so the apps' own init containers can read the files: a native sidecar (mode
+ * sidecar) or an init container that writes once and exits (mode init-only).
+ */
+function inject(pod: Pod, plan: InjectionPlan, options: MutateOptions, patch: PatchRecorder): AddedAgent {
   const spec = pod.spec as PodSpec & JsonObject;
   const targets = new Set(plan.targets);
   const lists = [['containers', spec.containers], ['initContainers', spec.initContainers ?? []]] as const;
@@ -173,28 +150,19 @@ function inject(pod: Pod, plan: InjectionPlan, options: MutateOptions, patch: Pa
       }
     });
   }
-  const agents: AddedAgent[] = [];
-  const init: JsonObject[] = [];
-  for (const added of layout(plan.mode)) {
-    const config: AgentConfig = { ...plan.config, role: added.role };
-    const configText = JSON.stringify(config);
-    agents.push({ name: added.name, config, configText });
-    const container = agentContainer({ name: added.name, config, configText, plan, settings: options.settings, native: added.native });
-    if (added.list === 'init') init.push(container);
-    else patch.append(spec, ['spec'], 'containers', [container]);
-  }
-  patch.prepend(spec, ['spec'], 'initContainers', init);
+  const agent: AddedAgent = { name: AGENT_CONTAINER, config: plan.config, configText: JSON.stringify(plan.config) };
+  patch.prepend(spec, ['spec'], 'initContainers', [agentContainer({ ...agent, plan, settings: options.settings })]);
   patch.append(spec, ['spec'], 'volumes', agentVolumes(plan));
   if (plan.signalTarget !== undefined) patch.assign(spec, ['spec'], 'shareProcessNamespace', true);
-  return agents;
+  return agent;
 }
 
 /**
- * The SHA-256 of JSON.stringify([configs by name, mountPath, targets, resources, tmpfsSize, image]), built
- * from the config texts already made rather than serializing the configs again (same text, same hash).
+ * The SHA-256 of JSON.stringify([{agent name: config}, mountPath, targets, resources, tmpfsSize, image]), built
+ * from the config text already made rather than serializing the config again (same text, same hash).
  */
-function specHash(plan: InjectionPlan, agents: readonly AddedAgent[], options: MutateOptions): string {
-  const configs = agents.map((a) => `${JSON.stringify(a.name)}:${a.configText}`).join(',');
+function specHash(plan: InjectionPlan, agent: AddedAgent, options: MutateOptions): string {
+  const configs = `${JSON.stringify(agent.name)}:${agent.configText}`;
   const rest = JSON.stringify([plan.mountPath, plan.targets, plan.resources, plan.tmpfsSize, options.settings.image]);
   return digest('sha256', `[{${configs}},${rest.slice(1)}`, 'hex').slice(0, 16);
 }

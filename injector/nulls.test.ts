@@ -32,7 +32,7 @@ spec:
 
 void it('injects a pod whose lists and maps are null, as the API server would read it', () => {
   const pod: unknown = parse(HELM_OUTPUT);
-  const result = mutatePod(pod, { settings: injectionSettingsSchema.parse({ aws: { region: 'eu-west-1' } }), nativeSidecars: true });
+  const result = mutatePod(pod, { settings: injectionSettingsSchema.parse({ aws: { region: 'eu-west-1' } }) });
   if (result.kind !== 'injected') assert.fail(result.kind === 'denied' ? result.problems.map((p) => p.message).join('\n') : result.reason);
   const patched = structuredClone(pod) as Record<string, unknown>;
   assert.deepEqual(applyPatch(patched, structuredClone(result.patch) as never).filter((e) => e !== null), []);

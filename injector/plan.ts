@@ -8,7 +8,7 @@ import type { AnnotationRequest } from './annotations.ts';
 import { APPROLE_VOLUME, resolveBackends } from './backends.ts';
 import type { Backends } from './backends.ts';
 import {
-  AGENT_CONTAINER, AGENT_PORT, AGENT_SECRETS_DIR, AGENT_STATE_DIR, ANNOTATION_PREFIX, INIT_CONTAINER, SECRETS_VOLUME, STATE_VOLUME,
+  AGENT_CONTAINER, AGENT_PORT, AGENT_SECRETS_DIR, ANNOTATION_PREFIX, INIT_CONTAINER, SECRETS_VOLUME, STATE_VOLUME,
 } from './constants.ts';
 import { collectIdentity } from './identity.ts';
 import type { PodIdentity } from './identity.ts';
@@ -24,8 +24,6 @@ import type { InjectionSettings } from './settings.ts';
 
 export interface MutateOptions {
   readonly settings: InjectionSettings;
-  /** The cluster runs native sidecars (Kubernetes >= 1.29); false turns mode sidecar into classic. */
-  readonly nativeSidecars: boolean;
 }
 
 export interface InjectionPlan {
@@ -41,7 +39,7 @@ export interface InjectionPlan {
   readonly tmpfsSize: string;
   /** The agent's log level (env SIDEKEY_LOG_LEVEL), when the pod asks for one. */
   readonly logLevel?: string;
-  /** The agent configuration of the long-running role (init containers get role init). */
+  /** The agent's configuration: role run in mode sidecar, role init in mode init-only. */
   readonly config: AgentConfig;
 }
 
@@ -73,7 +71,7 @@ export function planInjection(pod: Pod, request: AnnotationRequest, options: Mut
   const out = new Collector();
   checkReservedNames(pod, out);
   checkHostNamespaces(pod, request, out);
-  const mode = chooseMode(pod, request, options, out);
+  const mode = chooseMode(request, options, out);
   const targets = chooseTargets(pod, request, out);
   const mountPath = request.mountPath ?? settings.mountPath;
   checkMountPath(mountPath, targets, request.mountPath === undefined ? undefined : 'mount-path', out);
@@ -134,13 +132,8 @@ function checkHostNamespaces(pod: Pod, request: AnnotationRequest, out: Collecto
   }
 }
 
-function chooseMode(pod: Pod, request: AnnotationRequest, options: MutateOptions, out: Collector): Mode {
-  const asked = request.mode ?? options.settings.defaultMode;
-  const mode = asked === 'sidecar' && !options.nativeSidecars ? 'classic' : asked;
-  const restart = pod.spec.restartPolicy;
-  if (mode === 'classic' && (restart === 'Never' || restart === 'OnFailure')) {
-    out.warnings.push(`mode classic with restartPolicy ${restart}: the agent keeps running, so a Job never completes; use init-only`);
-  }
+function chooseMode(request: AnnotationRequest, options: MutateOptions, out: Collector): Mode {
+  const mode = request.mode ?? options.settings.defaultMode;
   if (mode === 'init-only' && (request.refreshMs !== undefined || request.files.some((f) => f.refreshMs !== undefined))) {
     out.warnings.push(`${ANNOTATION_PREFIX}refresh is ignored in mode init-only: the files are written once`);
   }
@@ -250,7 +243,6 @@ function buildConfig(input: ConfigInput): AgentConfig {
     mode: input.mode,
     role: input.mode === 'init-only' ? 'init' : 'run',
     secretsDir: AGENT_SECRETS_DIR,
-    ...(input.mode === 'classic' ? { stateDir: AGENT_STATE_DIR } : {}),
     port: choosePort(input.pod),
     fileMode: ownership.fileMode,
     ...(ownership.fileGroup === undefined ? {} : { fileGroup: ownership.fileGroup }),

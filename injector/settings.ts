@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { DEFAULT_MOUNT_PATH, REFRESH_FLOOR_MS } from './constants.ts';
 import { formatDuration, parseDuration } from './duration.ts';
 import { HTTP_URL_PATTERN, vaultAddrProblem } from './http-url.ts';
-import { AWS_REGION, MODES, VAULT_AUTH_PATH } from './agent-config.ts';
+import { AWS_REGION, CLASSIC_REMOVED, MODES, VAULT_AUTH_PATH } from './agent-config.ts';
 
 export { VAULT_AUTH_PATH };
 
@@ -89,7 +89,7 @@ export const injectionSettingsSchema = z.strictObject({
   resources: resourcesSchema.prefault({}),
   vault: vaultSchema.prefault({}),
   aws: awsSchema.prefault({}),
-  defaultMode: z.enum(MODES).describe('Mode of pods without sidekey.io/mode.').default('sidecar'),
+  defaultMode: z.enum(MODES, { error: (issue) => (issue.input === 'classic' ? CLASSIC_REMOVED : undefined) }).describe('Mode of pods without sidekey.io/mode.').default('sidecar'),
   mountPath: z.string().regex(/^\//, 'must be an absolute path').describe('Default directory where app containers see the files.').default(DEFAULT_MOUNT_PATH),
   tmpfsSize: quantity('Default sizeLimit of the memory volume holding the files.').default('1Mi'),
   minRefresh: duration(`Floor for sidekey.io/refresh: shorter intervals are refused, to protect the backends. At least ${formatDuration(REFRESH_FLOOR_MS)}, the agent's own floor.`)

@@ -7,7 +7,7 @@ import type { MutateResult } from './mutate.ts';
 import type { Pod } from './pod-shape.ts';
 import { injectionSettingsSchema } from './settings.ts';
 
-const options = { settings: injectionSettingsSchema.parse({ aws: { region: 'eu-west-1' } }), nativeSidecars: true };
+const options = { settings: injectionSettingsSchema.parse({ aws: { region: 'eu-west-1' } }) };
 const pod = {
   metadata: { name: 'app', annotations: { 'sidekey.io/inject': 'true', 'sidekey.io/secret-db': 'aws:prod/db#password', 'sidekey.io/reload': 'signal:SIGHUP' } },
   spec: { securityContext: { runAsUser: 1000 }, containers: [{ name: 'app', image: 'app' }] },

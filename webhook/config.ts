@@ -6,8 +6,9 @@ import { injectionSettingsSchema } from '../injector/settings.ts';
 import { deepFreeze } from '../injector/agent-config.ts';
 import type { ParseResult } from '../injector/agent-config.ts';
 
-export const SIDECAR_MODES = ['auto', 'native', 'classic'] as const;
+export const SIDECAR_MODES = ['auto', 'native'] as const;
 export type SidecarMode = (typeof SIDECAR_MODES)[number];
+const SIDECAR_CLASSIC_REMOVED = 'classic was removed: Sidekey needs native sidecars (Kubernetes 1.29+); upgrade an older cluster, and use auto (the default) or native';
 
 /** Namespaces never injected, whatever the configuration says. */
 export const ALWAYS_EXCLUDED_NAMESPACES = ['kube-system', 'kube-node-lease'] as const;
@@ -28,8 +29,8 @@ export const webhookConfigFields = z.strictObject({
   tlsCert: z.string().min(1).describe('PEM certificate file (chain) served; reloaded when it changes.').default('/etc/sidekey/tls/tls.crt'),
   tlsKey: z.string().min(1).describe('PEM private key file; reloaded when it changes.').default('/etc/sidekey/tls/tls.key'),
   sidecarMode: z
-    .enum(SIDECAR_MODES)
-    .describe('native: agent as a native sidecar (Kubernetes >= 1.29); classic: init container plus regular sidecar; auto: read the cluster version at start (native when no cluster is configured).')
+    .enum(SIDECAR_MODES, { error: (issue) => (issue.input === 'classic' ? SIDECAR_CLASSIC_REMOVED : undefined) })
+    .describe('The agent is a native sidecar, which needs Kubernetes 1.29+. auto: read the cluster version at start and refuse to start below 1.29 (nothing is read when no cluster is configured); native: skip the check, so the webhook makes no API call.')
     .default('auto'),
   namespace: z
     .string()

@@ -161,7 +161,7 @@ function check(text: string, status: number, body: unknown): void {
 }
 
 void describe('fuzz', () => {
-  const ctx = reviewContext(tableConfig({ fileStore: '/srv/store', vault: { addr: 'https://vault:8200', role: 'r' } }), true);
+  const ctx = reviewContext(tableConfig({ fileStore: '/srv/store', vault: { addr: 'https://vault:8200', role: 'r' } }));
 
   void it(`${ITERATIONS} random and mutated reviews: no crash, well-formed answers`, () => {
     const fuzz = new Fuzzer(seededRandom(20261127));
@@ -187,7 +187,7 @@ void describe('fuzz', () => {
       writeFileSync(join(dir, 'tls.crt'), leaf.cert);
       writeFileSync(join(dir, 'tls.key'), leaf.key);
       const config = tableConfig({ port: 0, metricsPort: 0, tlsCert: join(dir, 'tls.crt'), tlsKey: join(dir, 'tls.key'), drainSeconds: 0 });
-      webhook = await startWebhook({ config, nativeSidecars: true, log: pino({ level: 'silent' }), metrics: createMetrics({ defaultMetrics: false }), host: '127.0.0.1' });
+      webhook = await startWebhook({ config, log: pino({ level: 'silent' }), metrics: createMetrics({ defaultMetrics: false }), host: '127.0.0.1' });
     });
     after(async () => {
       agent.destroy();

@@ -5,7 +5,7 @@ import { bodyOf, checkCase, loadReviewCases, tableConfig } from '../test/support
 import { reviewAdmission, reviewContext } from './review.ts';
 
 void describe('reviewAdmission', () => {
-  const ctx = reviewContext(tableConfig(), true);
+  const ctx = reviewContext(tableConfig());
   for (const c of loadReviewCases()) {
     void it(c.name, () => {
       const outcome = reviewAdmission(bodyOf(c), ctx);

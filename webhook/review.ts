@@ -55,10 +55,10 @@ export interface ReviewOutcome {
 }
 
 /** The review context of a configuration: its settings and every namespace never injected. */
-export function reviewContext(config: Readonly<WebhookConfig>, nativeSidecars: boolean): ReviewContext {
+export function reviewContext(config: Readonly<WebhookConfig>): ReviewContext {
   const excluded = new Set<string>([...ALWAYS_EXCLUDED_NAMESPACES, ...config.excludedNamespaces]);
   if (config.namespace !== undefined) excluded.add(config.namespace);
-  return { settings: config, nativeSidecars, excludedNamespaces: excluded };
+  return { settings: config, excludedNamespaces: excluded };
 }
 
 function invalid(detail: string): ReviewOutcome {

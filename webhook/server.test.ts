@@ -100,7 +100,7 @@ void describe('webhook server over HTTPS', () => {
     const leaf = ca.issue('leaf-one');
     secret.write({ 'tls.crt': leaf.cert, 'tls.key': leaf.key });
     const config = tableConfig({ port: 0, metricsPort: 0, tlsCert: join(secret.dir, 'tls.crt'), tlsKey: join(secret.dir, 'tls.key'), maxBodyBytes: 64 * 1024, drainSeconds: 0 });
-    webhook = await startWebhook({ config, nativeSidecars: true, log: pino({ level: 'debug' }, logStream), metrics, host: '127.0.0.1' });
+    webhook = await startWebhook({ config, log: pino({ level: 'debug' }, logStream), metrics, host: '127.0.0.1' });
   });
 
   after(async () => {
@@ -176,7 +176,7 @@ void describe('webhook drain', () => {
     const ca = createTestCa();
     const { dir, tlsCert, tlsKey } = leafFiles(ca, 'drain');
     const config = tableConfig({ port: 0, metricsPort: 0, tlsCert, tlsKey, drainSeconds: 1 });
-    const webhook = await startWebhook({ config, nativeSidecars: true, log: pino({ level: 'silent' }), metrics: createMetrics({ defaultMetrics: false }), host: '127.0.0.1' });
+    const webhook = await startWebhook({ config, log: pino({ level: 'silent' }), metrics: createMetrics({ defaultMetrics: false }), host: '127.0.0.1' });
     const ready = (): Promise<number> =>
       new Promise((resolve, reject) => {
         request({ host: '127.0.0.1', port: webhook.port, path: '/readyz', ca: ca.caCert, agent: false }, (res) => {
@@ -205,7 +205,7 @@ void describe('webhook bounds', () => {
     const files = leafFiles(ca, 'bounds');
     dir = files.dir;
     const config = tableConfig({ port: 0, metricsPort: 0, tlsCert: files.tlsCert, tlsKey: files.tlsKey, maxBodyBytes, drainSeconds: 0 });
-    webhook = await startWebhook({ config, nativeSidecars: true, log: pino({ level: 'silent' }), metrics: createMetrics({ defaultMetrics: false }), host: '127.0.0.1' });
+    webhook = await startWebhook({ config, log: pino({ level: 'silent' }), metrics: createMetrics({ defaultMetrics: false }), host: '127.0.0.1' });
   });
 
   after(async () => {
@@ -286,7 +286,7 @@ void describe('webhook start', () => {
     const port = (free.address() as AddressInfo).port;
     await new Promise((r) => free.close(r));
     const config = tableConfig({ port, metricsPort: (taken.address() as AddressInfo).port, tlsCert, tlsKey });
-    await assert.rejects(startWebhook({ config, nativeSidecars: true, log: pino({ level: 'silent' }), metrics: createMetrics({ defaultMetrics: false }), host: '127.0.0.1' }), /EADDRINUSE/);
+    await assert.rejects(startWebhook({ config, log: pino({ level: 'silent' }), metrics: createMetrics({ defaultMetrics: false }), host: '127.0.0.1' }), /EADDRINUSE/);
     const healthz = new Promise((resolve, reject) => {
       request({ host: '127.0.0.1', port, path: '/healthz', ca: ca.caCert, agent: false }, resolve).on('error', reject).end();
     });

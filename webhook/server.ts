@@ -18,8 +18,6 @@ import type { TlsPair } from './tls.ts';
 
 export interface WebhookDeps {
   readonly config: Readonly<WebhookConfig>;
-  /** Resolved from sidecarMode (auto is resolved by the caller before the server starts). */
-  readonly nativeSidecars: boolean;
   readonly log: Logger;
   readonly metrics: WebhookMetrics;
   /** Monotonic milliseconds, for latency. */
@@ -71,7 +69,7 @@ export async function startWebhook(deps: WebhookDeps): Promise<RunningWebhook> {
   const files = { certFile: config.tlsCert, keyFile: config.tlsKey };
   const pair = await loadTls(files);
   metrics.setCertificateExpiry(certificateNotAfter(pair.cert));
-  const ctx = reviewContext(config, deps.nativeSidecars);
+  const ctx = reviewContext(config);
   let ready = false;
   let draining = false;
 
@@ -181,7 +179,7 @@ export async function startWebhook(deps: WebhookDeps): Promise<RunningWebhook> {
     throw err;
   }
   ready = true;
-  log.info({ event: 'listening', port, metricsPort, nativeSidecars: deps.nativeSidecars }, 'webhook listening');
+  log.info({ event: 'listening', port, metricsPort }, 'webhook listening');
 
   return {
     port,

@@ -1,7 +1,10 @@
-// `--sidecar-mode auto`: native sidecars need Kubernetes >= 1.29 (SidecarContainers on by default). The cluster
-// version is read once at start, only when a cluster is configured (in-cluster or a kubeconfig); without one
-// (local runs, `sidekey render`) the answer is native, without delay or error. @kubernetes/client-node is
-// imported lazily so nothing else pays for it.
+// `--sidecar-mode auto`: the agent is a native sidecar, which needs Kubernetes >= 1.29 (SidecarContainers on by
+// default). On an older cluster the API server drops the init container's restartPolicy, and every injected pod
+// would wait in Init for an agent that never exits; so the webhook reads the cluster version once at start and
+// refuses to start below 1.29, saying why. It reads it only when a cluster is configured (in-cluster or a
+// kubeconfig): local runs start without delay. A version it cannot read is logged and the webhook starts (the
+// chart requires 1.30 anyway). `--sidecar-mode native` skips the check. @kubernetes/client-node is imported
+// lazily so nothing else pays for it.
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -47,17 +50,18 @@ async function readClusterVersion(): Promise<ClusterVersion> {
   return { major: info.major, minor: info.minor };
 }
 
-/** Resolves auto|native|classic to "use native sidecars". */
-export async function resolveNativeSidecars(mode: SidecarMode, deps: SidecarModeDeps): Promise<boolean> {
-  if (mode !== 'auto') return mode === 'native';
-  if (!clusterConfigured(deps.env, deps.exists ?? existsSync)) return true;
+/** Why the webhook must not start (a cluster without native sidecars), or undefined. */
+export async function checkNativeSidecars(mode: SidecarMode, deps: SidecarModeDeps): Promise<string | undefined> {
+  if (mode === 'native' || !clusterConfigured(deps.env, deps.exists ?? existsSync)) return undefined;
+  let version: ClusterVersion;
   try {
-    const version = await (deps.readVersion ?? readClusterVersion)();
-    const native = supportsNativeSidecars(version);
-    deps.log.info({ event: 'cluster_version', major: version.major, minor: version.minor, nativeSidecars: native }, 'sidecar mode resolved');
-    return native;
+    version = await (deps.readVersion ?? readClusterVersion)();
   } catch (err) {
-    deps.log.warn({ event: 'cluster_version_failed', err: { message: (err as Error).message } }, 'cluster version unknown; using native sidecars (set --sidecar-mode to choose)');
-    return true;
+    deps.log.warn({ event: 'cluster_version_failed', err: { message: (err as Error).message } }, 'cluster version unknown; starting (native sidecars need Kubernetes 1.29+)');
+    return undefined;
   }
+  const native = supportsNativeSidecars(version);
+  deps.log.info({ event: 'cluster_version', major: version.major, minor: version.minor, nativeSidecars: native }, 'cluster version read');
+  if (native) return undefined;
+  return `Kubernetes ${version.major}.${version.minor} has no native sidecars, which Sidekey's agent needs (Kubernetes 1.${NATIVE_SIDECAR_MINOR}+; the chart requires 1.30): upgrade the cluster`;
 }

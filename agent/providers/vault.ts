@@ -70,17 +70,15 @@ const logicalAnswer = z.object({
 const leaseAnswer = z.object({ lease_id: z.string(), lease_duration: z.int().check(z.gte(0)), renewable: z.boolean() });
 const anything = z.unknown();
 
-const tokenStateSchema = z.object({
-  addr: z.string(),
-  namespace: z.optional(z.string()),
-  token: z.string().check(z.minLength(1)),
-  ttlMs: z.number().check(z.gte(0)),
-  issuedTtlMs: z.number().check(z.gte(0)),
-  renewable: z.boolean(),
-  renewedAt: z.number(),
-  issuedAt: z.number(),
-});
-type TokenState = z.infer<typeof tokenStateSchema>;
+interface TokenState {
+  readonly token: string;
+  readonly ttlMs: number;
+  readonly issuedTtlMs: number;
+  readonly renewable: boolean;
+  /** Epoch ms of the login or the last renewal. */
+  readonly renewedAt: number;
+  readonly issuedAt: number;
+}
 
 interface Mount {
   readonly path: string;
@@ -142,7 +140,7 @@ function buildClient(settings: Readonly<VaultSettings>): VaultClient {
 }
 
 /** The Vault provider implements every optional member of the interface. */
-export type VaultProvider = SecretProvider & Required<Pick<SecretProvider, 'renewLease' | 'revoke' | 'watch' | 'exportState' | 'importState'>>;
+export type VaultProvider = SecretProvider & Required<Pick<SecretProvider, 'renewLease' | 'revoke' | 'watch'>>;
 
 export function createVaultProvider(deps: ProviderDeps, options: VaultProviderOptions = {}): VaultProvider {
   const settings = settingsOf(deps);
@@ -188,8 +186,6 @@ export function createVaultProvider(deps: ProviderDeps, options: VaultProviderOp
     }
     const now = deps.now();
     const state: TokenState = {
-      addr: settings.addr,
-      ...(settings.namespace === undefined ? {} : { namespace: settings.namespace }),
       token: token.token,
       ttlMs: token.ttlMs,
       issuedTtlMs: token.ttlMs,
@@ -345,18 +341,6 @@ export function createVaultProvider(deps: ProviderDeps, options: VaultProviderOp
     watch(onChange: () => void): () => void {
       watchers.add(onChange);
       return () => watchers.delete(onChange);
-    },
-    exportState(): unknown {
-      return current;
-    },
-    importState(state: unknown): void {
-      const parsed = tokenStateSchema.safeParse(state);
-      if (!parsed.success || parsed.data.addr !== settings.addr || parsed.data.namespace !== settings.namespace) return;
-      if (parsed.data.ttlMs > 0 && parsed.data.renewedAt + parsed.data.ttlMs <= deps.now()) return;
-      current = parsed.data;
-      // The imported token counts as the first one: replacing it must notify watchers (its leases die with it).
-      logins = Math.max(logins, 1);
-      schedule(parsed.data);
     },
     close(): Promise<void> {
       closed = true;

@@ -12,7 +12,8 @@ import type { FileStore } from './file-store.ts';
 const BAD: readonly (readonly [string, Readonly<Record<string, string>>, string, RegExp])[] = [
   ['unknown provider', { 'secret-db': 'gcp:prod/db#password' }, 'SK_BAD_REFERENCE', /annotation "sidekey\.io\/secret-db": .*provider.*example: sidekey\.io\/secret-db: "aws:prod\/db#password"/],
   ['duration without a unit', { 'secret-db': 'file:app/db', refresh: '10' }, 'SK_BAD_DURATION', /"sidekey\.io\/refresh": is not a Go-style duration/],
-  ['unknown mode', { 'secret-db': 'file:app/db', mode: 'daemon' }, 'SK_BAD_MODE', /"sidekey\.io\/mode": must be one of sidecar, init-only, classic/],
+  ['unknown mode', { 'secret-db': 'file:app/db', mode: 'daemon' }, 'SK_BAD_MODE', /"sidekey\.io\/mode": must be one of sidecar, init-only, not "daemon"/],
+  ['the removed classic mode', { 'secret-db': 'file:app/db', mode: 'classic' }, 'SK_BAD_MODE', /"sidekey\.io\/mode": classic mode was removed: Sidekey needs native sidecars \(Kubernetes 1\.29\+\); use sidecar/],
   ['reload URL off loopback', { 'secret-db': 'file:app/db', reload: 'http:http://example.com/reload' }, 'SK_BAD_RELOAD', /"sidekey\.io\/reload":/],
   ['path traversal in a file name', { 'secret-..': 'file:app/db' }, 'SK_BAD_FILE_NAME', /file name must be one path segment/],
   ['a typo in a key', { 'secret-db': 'file:app/db', refesh: '1h' }, 'SK_UNKNOWN_ANNOTATION', /"sidekey\.io\/refesh"/],

@@ -56,13 +56,15 @@ export interface FakeKubeApi {
   close(): Promise<void>;
 }
 
-/** Starts the server on a free port and writes its kubeconfig to `kubeconfigPath`. */
-export async function startFakeKubeApi(kubeconfigPath: string): Promise<FakeKubeApi> {
+/**
+ * Starts the server on a free port and writes its kubeconfig to `kubeconfigPath`. It answers /version with
+ * 1.`minor`: by default 30, the oldest Kubernetes the chart supports.
+ */
+export async function startFakeKubeApi(kubeconfigPath: string, minor = '30'): Promise<FakeKubeApi> {
   const secrets = new Map<string, unknown>();
   const answer = (method: string | undefined, path: string): [number, unknown] => {
     if (method !== 'GET') return [405, { ...notFound, reason: 'MethodNotAllowed', code: 405 }];
-    // The oldest Kubernetes the chart supports.
-    if (path === '/version') return [200, { major: '1', minor: '30', gitVersion: 'v1.30.0', platform: 'linux/amd64' }];
+    if (path === '/version') return [200, { major: '1', minor, gitVersion: `v1.${minor}.0`, platform: 'linux/amd64' }];
     if (path === '/api') return [200, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [] }];
     if (path === '/apis') return [200, groupList()];
     const gv = /^\/(?:api\/(v1)|apis\/([^/]+\/[^/]+))$/.exec(path);
