@@ -95,7 +95,11 @@ async function setUp(options: AgentOptions, metrics: AgentMetrics): Promise<Runn
   const loop = new RefreshLoop({
     config,
     providers,
-    write: async (payload) => (await writeAtomic(config.secretsDir, payload, { mode: config.fileMode, ...(config.fileGroup === undefined ? {} : { gid: config.fileGroup }) })).written,
+    write: async (payload) => {
+      const result = await writeAtomic(config.secretsDir, payload, { mode: config.fileMode, ...(config.fileGroup === undefined ? {} : { gid: config.fileGroup }) });
+      if (result.replaced) return 'replaced';
+      return result.written ? 'first' : 'unchanged';
+    },
     reload: () => {
       reloader.request();
     },

@@ -62,6 +62,7 @@ void describe('writeAtomic', () => {
       payload.set('bin', new Uint8Array([0, 255, 10]));
       const result = await writeAtomic(target, payload, { mode: 0o444, now: () => Date.UTC(2025, 0, 31, 12) });
       assert.equal(result.written, true);
+      assert.equal(result.replaced, false);
       assert.match(result.dataDir, /^\.\.2025_01_31_12_00_00\./);
       const files = await visible(target);
       assert.deepEqual(Object.keys(files).sort(), ['.hidden', 'bin', 'conf/app.yaml', 'password']);
@@ -80,6 +81,7 @@ void describe('writeAtomic', () => {
     const first = await writeAtomic(target, payloadOf({ a: '1', b: '1', 'd/x': '1' }), { mode: 0o400 });
     const second = await writeAtomic(target, payloadOf({ a: '2', c: '2' }), { mode: 0o400 });
     assert.equal(second.written, true);
+    assert.equal(second.replaced, true, 'a set on the volume before this write was swapped out');
     assert.notEqual(second.dataDir, first.dataDir);
     assert.deepEqual(await visible(target), { a: '2', c: '2' });
     await assert.rejects(fs.lstat(path.join(target, first.dataDir)), { code: 'ENOENT' });
@@ -94,7 +96,7 @@ void describe('writeAtomic', () => {
     const first = await writeAtomic(target, payloadOf({ a: '1', b: '1' }), { mode: 0o400 });
     await fs.unlink(path.join(target, 'b'));
     const again = await writeAtomic(target, payloadOf({ a: '1', b: '1' }), { mode: 0o400 });
-    assert.deepEqual(again, { written: false, dataDir: first.dataDir });
+    assert.deepEqual(again, { written: false, replaced: false, dataDir: first.dataDir });
     assert.deepEqual(await visible(target), { a: '1', b: '1' });
     const modeOnly = await writeAtomic(target, payloadOf({ a: '1', b: '1' }), { mode: 0o440 });
     assert.equal(modeOnly.written, true);

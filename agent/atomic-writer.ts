@@ -51,6 +51,8 @@ export interface WriteOptions {
 export interface WriteResult {
   /** False when the payload equalled the current data (only the links were checked). */
   readonly written: boolean;
+  /** True when the write replaced an earlier set, possibly one an earlier agent process left (a restarted sidecar). */
+  readonly replaced: boolean;
   /** The timestamped directory `..data` points to now. */
   readonly dataDir: string;
 }
@@ -229,7 +231,7 @@ async function writeSteps(target: string, payload: ReadonlyMap<string, Uint8Arra
   }
   await createUserVisibleLinks(target, payload, fs);
   await removeStale(target, payload, current, fs);
-  return { written: shouldWrite, dataDir: current };
+  return { written: shouldWrite, replaced: shouldWrite && old !== undefined, dataDir: current };
 }
 
 /** Writes `payload` (relative path -> bytes) into `target` as one atomic set. Throws WriterError. */

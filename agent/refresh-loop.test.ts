@@ -59,6 +59,8 @@ interface Harness {
   writes: Map<string, string>[];
   reloads: number;
   failWrites: boolean;
+  /** The volume already holds a set when the loop starts (a restarted sidecar). */
+  earlierSet: boolean;
   /** The loop's log lines (JSON). */
   logs: string[];
   advance(ms: number): Promise<void>;
@@ -74,6 +76,7 @@ function harness(t: TestContext, cfg: AgentConfig, fake: Fake, random = 0.5): Ha
     writes: [],
     reloads: 0,
     failWrites: false,
+    earlierSet: false,
     logs: [],
     loop: undefined as unknown as RefreshLoop,
     async advance(ms) {
@@ -91,8 +94,9 @@ function harness(t: TestContext, cfg: AgentConfig, fake: Fake, random = 0.5): Ha
     providers: new Map([[fake.provider.name, fake.provider]]),
     write: (payload) => {
       if (h.failWrites) return Promise.reject(Object.assign(new Error('full'), { errno: 'ENOSPC' }));
+      const outcome = h.writes.length > 0 || h.earlierSet ? 'replaced' : 'first';
       h.writes.push(new Map([...payload].map(([k, v]) => [k, Buffer.from(v).toString()])));
-      return Promise.resolve(true);
+      return Promise.resolve(outcome);
     },
     reload: () => (h.reloads += 1),
     log: pino({ level: 'info' }, { write: (line: string) => h.logs.push(line) }),
@@ -121,6 +125,17 @@ void describe('RefreshLoop', () => {
     assert.equal(h.writes[0]!.get('pass'), 'pw');
     assert.equal(h.loop.complete, true);
     assert.equal(h.reloads, 0);
+  });
+
+  void it('a restarted sidecar that replaces the set an earlier process left reloads the running app', async (t) => {
+    const fake = fakeProvider('file', (ref) => ok(ref, { password: 'rotated-while-down' }));
+    const h = harness(t, config([file('a', 'db', 'password')]), fake);
+    h.earlierSet = true;
+    h.loop.start();
+    await h.advance(0);
+    assert.equal(h.writes.length, 1);
+    assert.equal(h.reloads, 1);
+    assert.ok(h.logs.some((l) => l.includes('secrets updated')));
   });
 
   void it('refreshes at the floored, jittered interval; writes and reloads only on change', async (t) => {

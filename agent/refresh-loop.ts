@@ -19,11 +19,17 @@ export interface Timers {
   clearTimeout(handle: unknown): void;
 }
 
+/**
+ * `replaced` means the write swapped out an earlier set, one of this process's or one a restarted sidecar finds on
+ * the volume (the app has been running on it): either way the app must reload.
+ */
+export type WriteOutcome = 'unchanged' | 'first' | 'replaced';
+
 export interface LoopDeps {
   readonly config: Readonly<AgentConfig>;
   readonly providers: ReadonlyMap<Provider, SecretProvider>;
-  /** Writes the whole set atomically; resolves true when content changed on disk. */
-  readonly write: (payload: ReadonlyMap<string, Uint8Array>) => Promise<boolean>;
+  /** Writes the whole set atomically and says what changed on disk. */
+  readonly write: (payload: ReadonlyMap<string, Uint8Array>) => Promise<WriteOutcome>;
   /** Asks for one (debounced) app reload. */
   readonly reload: () => void;
   readonly log: Logger;
@@ -298,7 +304,7 @@ export class RefreshLoop {
     if (dirty.length === 0) return;
     const hadPrevious = this.#complete;
     try {
-      const contentChanged = await this.#deps.write(new Map(files.map((f) => [f.spec.name, f.bytes ?? new Uint8Array()])));
+      const outcome = await this.#deps.write(new Map(files.map((f) => [f.spec.name, f.bytes ?? new Uint8Array()])));
       this.#writeFailures = 0;
       this.#retryWriteAt = undefined;
       this.#lastWriteError = undefined;
@@ -307,10 +313,10 @@ export class RefreshLoop {
         if (s.fetchedAt !== undefined) f.goodAt = s.fetchedAt;
       }
       this.#updateGauges(files);
-      this.#deps.metrics.writes.inc({ result: contentChanged ? 'ok' : 'unchanged' });
-      this.#deps.log.info({ files: dirty.map((f) => f.spec.name) }, hadPrevious ? 'secrets updated' : 'secrets written');
+      this.#deps.metrics.writes.inc({ result: outcome === 'unchanged' ? 'unchanged' : 'ok' });
+      this.#deps.log.info({ files: dirty.map((f) => f.spec.name) }, hadPrevious || outcome === 'replaced' ? 'secrets updated' : 'secrets written');
       this.#checkComplete();
-      if (hadPrevious && contentChanged) this.#deps.reload();
+      if (outcome === 'replaced') this.#deps.reload();
     } catch (error) {
       this.#writeFailed(error, dirty, hadPrevious, now);
     }
