@@ -18,12 +18,12 @@ import { build, type Metafile } from 'esbuild';
 import { parseAllDocuments } from 'yaml';
 import { buildAll, hasAccessors, LAZY_BUILTIN_MODULES, LAZY_BUILTINS, OPTIONAL_REQUIRES, ROOT, type BuiltBundle } from '../scripts/build.ts';
 import { CHART_DIR } from '../scripts/chart-values-schema.ts';
-import { httpCall, type HttpAnswer } from './support/http.ts';
-import { freePort, requireTool, startProcess, TOOLS_DIR, waitUntil } from './support/process.ts';
+import { httpCall, type HttpAnswer } from '../devkit/http.ts';
+import { freePort, requireTool, startProcess, TOOLS_DIR, waitUntil } from '../devkit/process.ts';
 import { NONROOT, runInSandbox, startInSandbox } from './support/node-sandbox.ts';
 import { assertNoLeak } from './support/no-leak.ts';
 import { startFakeKubeApi } from './support/fake-kube-api.ts';
-import { startOpenBao } from './support/openbao.ts';
+import { startOpenBao } from '../devkit/backends/openbao.ts';
 import { createTestCa } from './support/test-ca.ts';
 
 const run = promisify(execFile);

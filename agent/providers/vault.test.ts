@@ -8,10 +8,10 @@ import { after, before, describe, test } from 'node:test';
 import type { VaultSettings } from '../../injector/agent-config.ts';
 import type { SecretReference } from '../../injector/reference.ts';
 import type { FetchOutcome, Fetched, ProviderDeps } from '../provider.ts';
-import { READ_ALL_POLICY, startOpenBao } from '../../test/support/openbao.ts';
-import type { KubernetesAuth, OpenBaoHandle } from '../../test/support/openbao.ts';
-import { startPostgres } from '../../test/support/postgres.ts';
-import type { PostgresHandle } from '../../test/support/postgres.ts';
+import { READ_ALL_POLICY, startOpenBao } from '../../devkit/backends/openbao.ts';
+import type { KubernetesAuth, OpenBaoHandle } from '../../devkit/backends/openbao.ts';
+import { startPostgres } from '../../devkit/backends/postgres.ts';
+import type { PostgresHandle } from '../../devkit/backends/postgres.ts';
 import { testDeps } from '../../test/support/provider-deps.ts';
 import { createVaultProvider } from './vault.ts';
 
