@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parseEnv } from 'node:util';
-import { VENV_BIN } from '../test/support/process.ts';
+import { VENV_BIN } from '../devkit/process.ts';
 import type { FileSpec } from '../injector/agent-config.ts';
 import type { SecretValue } from './provider.ts';
 import { renderFile } from './render.ts';

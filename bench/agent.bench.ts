@@ -25,10 +25,10 @@ import type { AgentConfig } from '../injector/agent-config.ts';
 import { buildAll } from '../scripts/build.ts';
 import { createAwsProvider } from '../agent/providers/aws.ts';
 import { startFaultProxy } from '../test/support/fault-proxy.ts';
-import { startMoto } from '../test/support/moto.ts';
-import { READ_ALL_POLICY, startOpenBao } from '../test/support/openbao.ts';
-import type { OpenBaoHandle } from '../test/support/openbao.ts';
-import { freePort, TOOLS_DIR } from '../test/support/process.ts';
+import { startMoto } from '../devkit/backends/moto.ts';
+import { READ_ALL_POLICY, startOpenBao } from '../devkit/backends/openbao.ts';
+import type { OpenBaoHandle } from '../devkit/backends/openbao.ts';
+import { freePort, TOOLS_DIR } from '../devkit/process.ts';
 import { testDeps } from '../test/support/provider-deps.ts';
 import { agentImageLaunch } from './agent-image.ts';
 

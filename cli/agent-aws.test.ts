@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { AgentConfig } from '../injector/agent-config.ts';
-import { startMoto, type MotoHandle } from '../test/support/moto.ts';
+import { startMoto, type MotoHandle } from '../devkit/backends/moto.ts';
 import { freePort, metrics, reloadEndpoint, sample, startAgent, status, until } from '../agent/testdata/agent-process.ts';
 
 const N = 25;

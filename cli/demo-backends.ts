@@ -85,7 +85,7 @@ function fileBackend(): DemoBackend {
 }
 
 async function vaultBackend(): Promise<DemoBackend> {
-  const { READ_ALL_POLICY, startOpenBao } = await import('../test/support/openbao.ts');
+  const { READ_ALL_POLICY, startOpenBao } = await import('../devkit/backends/openbao.ts');
   const bao = await startOpenBao();
   try {
     let value = { username: 'demo', password: newPassword() };
@@ -116,7 +116,7 @@ async function vaultBackend(): Promise<DemoBackend> {
 }
 
 async function awsBackend(): Promise<DemoBackend> {
-  const { startMoto } = await import('../test/support/moto.ts');
+  const { startMoto } = await import('../devkit/backends/moto.ts');
   const { CreateSecretCommand, PutSecretValueCommand } = await import('@aws-sdk/client-secrets-manager');
   const moto = await startMoto();
   try {

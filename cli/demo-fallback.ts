@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseAgentConfig } from '../injector/agent-config.ts';
 import { AGENT_CONTAINER, CONFIG_ENV } from '../injector/constants.ts';
-import { freePort } from '../test/support/process.ts';
+import { freePort } from '../devkit/process.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 
@@ -118,7 +118,7 @@ export async function runFallback(admitted: unknown, options: FallbackOptions): 
   try {
     await waitOk(`http://127.0.0.1:${agentPort}/startup`, agentProcess, AGENT_CONTAINER);
     const firstWriteAt = Date.now();
-    appProcess = start([node, join(ROOT, 'test', 'apps', 'reader.ts')], { ...plainEnv(pod, app), APP_SECRETS_DIR: join(dir, 'secrets'), APP_PORT: String(appPort) }, app.name, options.onLog);
+    appProcess = start([node, join(ROOT, 'devkit', 'apps', 'reader.ts')], { ...plainEnv(pod, app), APP_SECRETS_DIR: join(dir, 'secrets'), APP_PORT: String(appPort) }, app.name, options.onLog);
     const appStartedAt = Date.now();
     await waitOk(`http://127.0.0.1:${appPort}/status`, appProcess, app.name);
     return { agentPort, appPort, startedAt, firstWriteAt, appStartedAt, stop };

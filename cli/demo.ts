@@ -9,9 +9,9 @@ import { SA_TOKEN_DIR } from '../injector/identity.ts';
 import { BACKENDS, renderedUrl, startBackend } from './demo-backends.ts';
 import type { BackendName, DemoBackend } from './demo-backends.ts';
 import { describePatch } from './demo-patch.ts';
-import { startLocalWebhook } from './local-webhook.ts';
-import type { LocalWebhook } from './local-webhook.ts';
-import type { Status } from '../test/apps/secrets-dir.ts';
+import { startLocalWebhook } from '../devkit/local-webhook.ts';
+import type { LocalWebhook } from '../devkit/local-webhook.ts';
+import type { Status } from '../devkit/apps/secrets-dir.ts';
 
 const APP_PORT = 8080;
 const ROTATION_TIMEOUT_MS = 30_000;
@@ -60,8 +60,8 @@ function demoPod(backend: DemoBackend, appImage: string): Record<string, unknown
 }
 
 async function runWithRunner(admitted: unknown, backend: DemoBackend, onLog: (c: string, l: string) => void): Promise<Running> {
-  const { runPod } = await import('../test/pod-runner/pod-runner.ts');
-  const { testImages } = await import('../test/pod-runner/images.ts');
+  const { runPod } = await import('../devkit/pod-runner/pod-runner.ts');
+  const { testImages } = await import('../devkit/pod-runner/images.ts');
   const token = backend.serviceAccountToken;
   const pod = await runPod(admitted as Parameters<typeof runPod>[0], {
     images: testImages({ agentEnv: backend.agentEnv, agentBinds: backend.agentBinds }),
@@ -121,8 +121,8 @@ interface Story {
 
 async function tell(story: Story): Promise<void> {
   const { backend, webhook, timings } = story;
-  const { APP_IMAGES } = await import('../test/pod-runner/images.ts');
-  const { fingerprint } = await import('../test/apps/secrets-dir.ts');
+  const { APP_IMAGES } = await import('../devkit/pod-runner/images.ts');
+  const { fingerprint } = await import('../devkit/apps/secrets-dir.ts');
 
   out('\n(3) Admission: the API server would send this pod to the webhook');
   for (const [k, v] of Object.entries((demoPod(backend, APP_IMAGES.node).metadata as { annotations: Record<string, string> }).annotations)) out(`      ${k}: ${v}`);

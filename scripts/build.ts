@@ -1,7 +1,7 @@
 // `npm run build`: self-contained ESM for the distroless images and releases.
 //   dist/agent/       the in-pod agent: agent.mjs and the chunks it imports (what Dockerfile.agent runs)
 //   dist/webhook/     the admission webhook: webhook.mjs and its chunks (what Dockerfile.webhook runs)
-//   dist/sidekey.mjs  the whole CLI (render, webhook, agent, demo)
+//   dist/sidekey.mjs  the whole CLI (cli/release.ts: render, lint, webhook, agent; demo runs from a source checkout)
 // In a single-file bundle, modules loaded with import() are evaluated only when imported (esbuild wraps them in
 // lazy initialisers), but they are still parsed at start: for the agent, which runs in every pod, that cost
 // ~14 MiB RSS and private memory (malloc keeps V8's parser memory for 1 MB of AWS and Vault code a file-store
@@ -36,24 +36,6 @@ interface BundleSpec {
   readonly split?: boolean;
   readonly plugins?: readonly Plugin[];
 }
-
-/**
- * `sidekey demo` drives the local pod runner and stand-in apps from test/, which are not shipped: in the
- * release CLI the subcommand says where it runs instead of carrying test code.
- */
-const DEMO_FROM_SOURCE: Plugin = {
-  name: 'demo-from-source',
-  setup(b) {
-    b.onResolve({ filter: /^\.\/demo\.ts$/ }, (args) => ({ path: args.path, namespace: 'demo-from-source' }));
-    b.onLoad({ filter: /.*/, namespace: 'demo-from-source' }, () => ({
-      loader: 'ts',
-      contents:
-        'export async function main(): Promise<number> {\n' +
-        "  process.stderr.write('sidekey demo runs from a source checkout (npm install && npm run demo): it uses the local pod runner in test/, which release bundles do not ship.\\n');\n" +
-        '  return 2;\n}\n',
-    }));
-  },
-};
 
 /**
  * Whether a Node built-in's module object (as the running Node has it) has accessor properties. An ES import of
@@ -147,7 +129,7 @@ const runSubcommand = (module: string): string =>
 const BUNDLES: readonly BundleSpec[] = [
   { name: 'agent', entry: runSubcommand('agent'), split: true, plugins: [LAZY_BUILTIN_MODULES, NODE_VAULT_WITHOUT_AXIOS] },
   { name: 'webhook', entry: runSubcommand('webhook'), split: true },
-  { name: 'sidekey', entry: "import './cli/sidekey.ts';\n", plugins: [DEMO_FROM_SOURCE, NODE_VAULT_WITHOUT_AXIOS] },
+  { name: 'sidekey', entry: "import './cli/release.ts';\n", plugins: [NODE_VAULT_WITHOUT_AXIOS] },
 ];
 
 export interface BuiltBundle {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { it } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import { CHART_DIR } from '../scripts/chart-values-schema.ts';
-import { requireTool, TOOLS_DIR } from './support/process.ts';
+import { requireTool, TOOLS_DIR } from '../devkit/process.ts';
 
 const HELM = requireTool(join(TOOLS_DIR, 'bin', 'helm'), 'helm');
 

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { it } from 'node:test';
 import { CHART_DIR } from '../scripts/chart-values-schema.ts';
-import { requireTool, TOOLS_DIR } from './support/process.ts';
+import { requireTool, TOOLS_DIR } from '../devkit/process.ts';
 
 const HELM = requireTool(join(TOOLS_DIR, 'bin', 'helm'), 'helm');
 

@@ -17,7 +17,7 @@ import { INJECTED_LABEL } from '../injector/constants.ts';
 import { AGENT_PORT_NAME } from '../injector/containers.ts';
 import { parseWebhookConfig } from '../webhook/config.ts';
 import { startFakeKubeApi, type FakeKubeApi } from './support/fake-kube-api.ts';
-import { requireTool, TOOLS_DIR, VENV_BIN } from './support/process.ts';
+import { requireTool, TOOLS_DIR, VENV_BIN } from '../devkit/process.ts';
 
 const HELM = requireTool(join(TOOLS_DIR, 'bin', 'helm'), 'helm');
 const KUBE_VALIDATE = requireTool(join(VENV_BIN, 'kubernetes-validate'), 'kubernetes-validate');

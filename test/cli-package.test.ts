@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { buildAll, ROOT } from '../scripts/build.ts';
 import { packageCli } from '../scripts/package-cli.ts';
-import { requireTool } from './support/process.ts';
+import { requireTool } from '../devkit/process.ts';
 
 const KUBECTL = requireTool(join(ROOT, '.tools', 'cluster', 'bin', 'kubectl'), 'kubectl (npm run setup builds it)');
 const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;

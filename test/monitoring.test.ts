@@ -12,7 +12,7 @@ import { parseAllDocuments, stringify } from 'yaml';
 import { createMetrics as createAgentMetrics } from '../agent/metrics.ts';
 import { CHART_DIR } from '../scripts/chart-values-schema.ts';
 import { createMetrics as createWebhookMetrics } from '../webhook/metrics.ts';
-import { requireTool, TOOLS_DIR } from './support/process.ts';
+import { requireTool, TOOLS_DIR } from '../devkit/process.ts';
 
 const HELM = requireTool(join(TOOLS_DIR, 'bin', 'helm'), 'helm');
 const PROMTOOL = requireTool(join(TOOLS_DIR, 'bin', 'promtool'), 'promtool');

@@ -12,9 +12,9 @@ import { after, before, describe, test } from 'node:test';
 import { clusterDown, clusterUp } from './cluster/cluster.ts';
 import type { Cluster } from './cluster/cluster.ts';
 import { importProjectImages } from './cluster/project-images.ts';
-import { startOpenBao } from './support/openbao.ts';
-import type { OpenBaoHandle } from './support/openbao.ts';
-import { requireTool, TOOLS_DIR, VENV_BIN } from './support/process.ts';
+import { startOpenBao } from '../devkit/backends/openbao.ts';
+import type { OpenBaoHandle } from '../devkit/backends/openbao.ts';
+import { requireTool, TOOLS_DIR, VENV_BIN } from '../devkit/process.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const GUIDE = join(ROOT, 'docs', 'operator-guide.md');

@@ -15,9 +15,9 @@ import type { SecretReference } from '../../injector/reference.ts';
 import type { FetchOutcome, Fetched } from '../provider.ts';
 import { startFaultProxy } from '../../test/support/fault-proxy.ts';
 import type { FaultProxy } from '../../test/support/fault-proxy.ts';
-import { MOTO_ACCOUNT, startMoto } from '../../test/support/moto.ts';
-import type { MotoHandle } from '../../test/support/moto.ts';
-import { freePort } from '../../test/support/process.ts';
+import { MOTO_ACCOUNT, startMoto } from '../../devkit/backends/moto.ts';
+import type { MotoHandle } from '../../devkit/backends/moto.ts';
+import { freePort } from '../../devkit/process.ts';
 import { testDeps } from '../../test/support/provider-deps.ts';
 import { BATCH_RETRY_MS, createAwsProvider, isVersionId, MAX_ANSWER_BYTES } from './aws.ts';
 

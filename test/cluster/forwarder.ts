@@ -8,7 +8,7 @@
 //       NODE_IP:<port> → egress.sock → 127.0.0.1:<port> on the host: what a pod dials to reach a test server.
 // Each prints "ready" once listening and runs until SIGTERM.
 import { rmSync } from 'node:fs';
-import { listenTcpToUnix, serveUnixToTcp } from '../pod-runner/forward.ts';
+import { listenTcpToUnix, serveUnixToTcp } from '../../devkit/pod-runner/forward.ts';
 import { API_PORT, NODE_IP, clusterLayout } from './layout.ts';
 
 async function main(argv: readonly string[]): Promise<void> {

@@ -15,8 +15,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { IVolume } from 'kubernetes-models/v1/Volume';
-import { shellQuote as quote } from '../pod-runner/container-script.ts';
-import { containerArgv, containerEnv, quantityBytes, startupProbe, type Container, type Pod, type RunAs } from '../pod-runner/pod-spec.ts';
+import { shellQuote as quote } from '../../devkit/pod-runner/container-script.ts';
+import { containerArgv, containerEnv, quantityBytes, startupProbe, type Container, type Pod, type RunAs } from '../../devkit/pod-runner/pod-spec.ts';
 import { bindFile, startNamespaced, type SandboxProcess } from '../support/node-sandbox.ts';
 import type { ImageConfig } from './images.ts';
 

@@ -19,13 +19,13 @@ import { parseAllDocuments } from 'yaml';
 import { AGENT_CONTAINER } from '../../injector/constants.ts';
 import { ROOT } from '../../scripts/build.ts';
 import { CHART_DIR } from '../../scripts/chart-values-schema.ts';
-import { fingerprint } from '../apps/secrets-dir.ts';
-import { APP_IMAGES } from '../pod-runner/images.ts';
-import type { Container, Pod } from '../pod-runner/pod-spec.ts';
-import { httpCall } from '../support/http.ts';
+import { fingerprint } from '../../devkit/apps/secrets-dir.ts';
+import { APP_IMAGES } from '../../devkit/pod-runner/images.ts';
+import type { Container, Pod } from '../../devkit/pod-runner/pod-spec.ts';
+import { httpCall } from '../../devkit/http.ts';
 import { NONROOT, sharedLibraries } from '../support/node-sandbox.ts';
 import { assertNoLeak } from '../support/no-leak.ts';
-import { freePort, requireTool, startProcess, TOOLS_DIR, waitUntil } from '../support/process.ts';
+import { freePort, requireTool, startProcess, TOOLS_DIR, waitUntil } from '../../devkit/process.ts';
 import { DISTROLESS_NODE, PINNED_NODE } from './base-images.ts';
 import { argsOf, execForm, parseDockerfile, splitFlags } from './dockerfile.ts';
 import { projectVolume, startContainer, unpackImage, type ContainerSpec, type UnpackedImage } from './image-runner.ts';
@@ -92,13 +92,13 @@ void describe('Docker semantics', () => {
     const { image } = await assemble(
       [
         'FROM gcr.io/distroless/nodejs24-debian13:nonroot',
-        'COPY --chmod=0500 --chown=nonroot test/apps/ /apps/',
-        'COPY test/apps/reader.ts /one/',
-        'COPY test/apps/reader.ts /two/renamed.ts',
+        'COPY --chmod=0500 --chown=nonroot devkit/apps/ /apps/',
+        'COPY devkit/apps/reader.ts /one/',
+        'COPY devkit/apps/reader.ts /two/renamed.ts',
         'WORKDIR /work',
-        'COPY --chown=1234 test/apps/reader.ts test/apps/secrets-dir.ts sub/',
+        'COPY --chown=1234 devkit/apps/reader.ts devkit/apps/secrets-dir.ts sub/',
       ],
-      { ignore: '*\n!test/apps/\ntest/apps/*.py\n' },
+      { ignore: '*\n!devkit/apps/\ndevkit/apps/*.py\n' },
     );
     const root = image.rootfs;
     assert.deepEqual(readdirSync(join(root, 'apps')).sort(), ['reader.ts', 'secrets-dir.ts'], 'the contents, without the ignored reader.py');
@@ -106,7 +106,7 @@ void describe('Docker semantics', () => {
     assert.deepEqual([mode(join(root, 'apps', 'reader.ts')), owner(join(root, 'apps', 'reader.ts'))], ['500', '65532:65532']);
     assert.deepEqual(readdirSync(join(root, 'one')), ['reader.ts']);
     assert.deepEqual([mode(join(root, 'one')), owner(join(root, 'one'))], ['755', '0:0'], 'a missing parent is 0755 root');
-    assert.deepEqual([mode(join(root, 'one', 'reader.ts')), owner(join(root, 'one', 'reader.ts'))], [mode(join(ROOT, 'test', 'apps', 'reader.ts')), '0:0'], 'the host mode without --chmod');
+    assert.deepEqual([mode(join(root, 'one', 'reader.ts')), owner(join(root, 'one', 'reader.ts'))], [mode(join(ROOT, 'devkit', 'apps', 'reader.ts')), '0:0'], 'the host mode without --chmod');
     assert.ok(statSync(join(root, 'two', 'renamed.ts')).isFile());
     assert.deepEqual(readdirSync(join(root, 'work', 'sub')).sort(), ['reader.ts', 'secrets-dir.ts']);
     assert.equal(owner(join(root, 'work', 'sub', 'reader.ts')), '1234:1234', 'a uid without a group: the uid is the gid');
@@ -121,7 +121,7 @@ void describe('Docker semantics', () => {
       [[base, 'ENTRYPOINT node'], /case\.Dockerfile:2: ENTRYPOINT node: the shell form/],
       [[base, 'HEALTHCHECK NONE'], /case\.Dockerfile:2: HEALTHCHECK NONE: HEALTHCHECK is not supported/],
       [[base, 'ADD x /x'], /case\.Dockerfile:2: ADD x \/x: ADD is not supported/],
-      [[base, 'COPY test/apps/*.ts /apps/'], /wildcards are not supported/],
+      [[base, 'COPY devkit/apps/*.ts /apps/'], /wildcards are not supported/],
       [[base, 'COPY README.md /'], /case\.Dockerfile:2: COPY README\.md \/: README\.md is not in the build context \(left out by \.dockerignore\)/],
       [[base, 'COPY --from=build /src/dist/ /app/'], /--from=build: no earlier stage of that name/],
       [['FROM scratch AS other', 'RUN make', base, 'COPY --from=other /x /x'], /case\.Dockerfile:4: .*stage line 1 is not the project build/],

@@ -1,7 +1,7 @@
 // Manifests and waits for the scenarios on the real cluster: pods as users write them (the apiserver's own
 // admission adds the service-account token, the webhook the agent), read back through kubectl, and the stand-in
 // app's /status read through the apiserver's pod proxy.
-import type { Status } from '../apps/secrets-dir.ts';
+import type { Status } from '../../devkit/apps/secrets-dir.ts';
 import type { Cluster } from './cluster.ts';
 import { APP_IMAGE } from './project-images.ts';
 

@@ -2,16 +2,16 @@
 // exactly as the API server would do it, the pod runner, the stand-in app's observations, rotation timing,
 // and the scan of every captured log for the values a test wrote.
 import assert from 'node:assert/strict';
-import { startLocalWebhook } from '../../cli/local-webhook.ts';
-import type { AdmissionAnswer, LocalWebhook } from '../../cli/local-webhook.ts';
+import { startLocalWebhook } from '../../devkit/local-webhook.ts';
+import type { AdmissionAnswer, LocalWebhook } from '../../devkit/local-webhook.ts';
 import type { WebhookConfigInput } from '../../webhook/config.ts';
-import { fingerprint } from '../apps/secrets-dir.ts';
-import type { Status } from '../apps/secrets-dir.ts';
+import { fingerprint } from '../../devkit/apps/secrets-dir.ts';
+import type { Status } from '../../devkit/apps/secrets-dir.ts';
 import { assertNoLeak } from '../support/no-leak.ts';
-import { APP_IMAGES, testImages } from '../pod-runner/images.ts';
-import type { ImageOptions } from '../pod-runner/images.ts';
-import { runPod } from '../pod-runner/pod-runner.ts';
-import type { Pod, RunPodOptions, RunningPod } from '../pod-runner/pod-runner.ts';
+import { APP_IMAGES, testImages } from '../../devkit/pod-runner/images.ts';
+import type { ImageOptions } from '../../devkit/pod-runner/images.ts';
+import { runPod } from '../../devkit/pod-runner/pod-runner.ts';
+import type { Pod, RunPodOptions, RunningPod } from '../../devkit/pod-runner/pod-runner.ts';
 
 export { assertNoLeak, fingerprint };
 export type { Status };

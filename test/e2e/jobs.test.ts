@@ -3,9 +3,9 @@
 // real cluster (test/cluster/e2e.test.ts). Embedded file store, no server needed.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { runPod } from '../pod-runner/pod-runner.ts';
-import { testImages } from '../pod-runner/images.ts';
-import type { Pod } from '../pod-runner/pod-runner.ts';
+import { runPod } from '../../devkit/pod-runner/pod-runner.ts';
+import { testImages } from '../../devkit/pod-runner/images.ts';
+import type { Pod } from '../../devkit/pod-runner/pod-runner.ts';
 import { appPod, assertNoLeak, fingerprint, sleep, startScenarioWebhook, waitForStatus } from './harness.ts';
 import type { ScenarioWebhook } from './harness.ts';
 import { createFileStore } from './file-store.ts';

@@ -7,9 +7,9 @@ import { after, before, describe, it } from 'node:test';
 import { CreateSecretCommand, PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { startFaultProxy } from '../support/fault-proxy.ts';
 import type { FaultProxy } from '../support/fault-proxy.ts';
-import { startMoto } from '../support/moto.ts';
-import type { MotoHandle } from '../support/moto.ts';
-import type { RunningPod } from '../pod-runner/pod-runner.ts';
+import { startMoto } from '../../devkit/backends/moto.ts';
+import type { MotoHandle } from '../../devkit/backends/moto.ts';
+import type { RunningPod } from '../../devkit/pod-runner/pod-runner.ts';
 import { AGENT_PORT, admitAndRun, appPod, appStatus, assertNoLeak, fingerprint, startScenarioWebhook, waitFor, waitForStatus } from './harness.ts';
 import type { ScenarioWebhook } from './harness.ts';
 

@@ -1,7 +1,7 @@
 // The leak check every test runs on what it captured (logs, metrics, answers): none of the secret values it
 // wrote may appear. A failure names the value by its fingerprint only, so the check itself prints no secret.
 import assert from 'node:assert/strict';
-import { fingerprint } from '../apps/secrets-dir.ts';
+import { fingerprint } from '../../devkit/apps/secrets-dir.ts';
 
 /** Fails when any captured text contains one of the secret values. */
 export function assertNoLeak(texts: readonly string[], values: readonly string[]): void {

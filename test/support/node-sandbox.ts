@@ -6,8 +6,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { shellQuote as quote } from '../pod-runner/container-script.ts';
-import { startProcess, type ManagedProcess } from './process.ts';
+import { shellQuote as quote } from '../../devkit/pod-runner/container-script.ts';
+import { startProcess, type ManagedProcess } from '../../devkit/process.ts';
 
 /** The distroless `nonroot` user and group. */
 export const NONROOT = 65532;

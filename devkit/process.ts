@@ -5,7 +5,7 @@ import type { ChildProcess, SpawnOptions } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { TOOLS_DIR } from '../../scripts/setup-tools.ts';
+import { TOOLS_DIR } from '../scripts/setup-tools.ts';
 
 export { TOOLS_DIR };
 export const VENV_BIN = join(TOOLS_DIR, 'venv', 'bin');

@@ -7,8 +7,8 @@
 //   await moto.stop();
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { join } from 'node:path';
-import { VENV_BIN, answers, freePort, requireTool, startProcess, waitUntil } from './process.ts';
-import type { ManagedProcess } from './process.ts';
+import { VENV_BIN, answers, freePort, requireTool, startProcess, waitUntil } from '../process.ts';
+import type { ManagedProcess } from '../process.ts';
 
 export const MOTO_REGION = 'us-east-1';
 /** moto's default account id: ARNs look like arn:aws:secretsmanager:us-east-1:123456789012:secret:name-AbCdEf */

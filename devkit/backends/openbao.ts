@@ -14,11 +14,11 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { httpCall } from './http.ts';
+import { httpCall } from '../http.ts';
 import { createJwtIssuer } from './jwt.ts';
 import type { PostgresHandle } from './postgres.ts';
-import { VENV_BIN, freePort, requireTool, startProcess, waitUntil } from './process.ts';
-import type { ManagedProcess } from './process.ts';
+import { VENV_BIN, freePort, requireTool, startProcess, waitUntil } from '../process.ts';
+import type { ManagedProcess } from '../process.ts';
 import { startTokenReviewServer } from './token-review.ts';
 import type { TokenReviewServer } from './token-review.ts';
 

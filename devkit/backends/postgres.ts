@@ -13,8 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { postgresBinDir } from '../../scripts/setup-tools.ts';
-import { freePort, startProcess, waitUntil } from './process.ts';
-import type { ManagedProcess } from './process.ts';
+import { freePort, startProcess, waitUntil } from '../process.ts';
+import type { ManagedProcess } from '../process.ts';
 
 const run = promisify(execFile);
 const NOBODY = 65_534;

@@ -6,7 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { createJwtIssuer } from './jwt.ts';
-import { createLoopbackCert } from './tls.ts';
+import { createLoopbackCert } from '../tls.ts';
 
 export interface TokenReviewServer {
   /** https://127.0.0.1:PORT, for auth/kubernetes/config kubernetes_host. */

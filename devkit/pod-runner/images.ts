@@ -1,5 +1,5 @@
 // What stands in for container images when the pod runner runs a pod: the real `sidekey agent` for the
-// agent image, the stand-in apps of test/apps for app images, and a shell image for ad-hoc containers.
+// agent image, the stand-in apps of devkit/apps for app images, and a shell image for ad-hoc containers.
 import { join } from 'node:path';
 import { NODE_BIN, PROJECT_ROOT } from './pod-runner.ts';
 import type { Image } from './pod-spec.ts';
@@ -36,8 +36,8 @@ export function testImages(options: ImageOptions = {}): (image: string) => Image
       // Shaped like Dockerfile.agent: the program is the entrypoint, with no CMD for a container's args to replace.
       return { entrypoint: [NODE_BIN, join(PROJECT_ROOT, 'cli', 'sidekey.ts'), 'agent'], env: options.agentEnv ?? {}, binds: options.agentBinds ?? [] };
     }
-    if (image === APP_IMAGES.node) return { entrypoint: [NODE_BIN, join(PROJECT_ROOT, 'test', 'apps', 'reader.ts')], env: options.appEnv ?? {} };
-    if (image === APP_IMAGES.python) return { entrypoint: ['/usr/bin/python3', join(PROJECT_ROOT, 'test', 'apps', 'reader.py')], env: options.appEnv ?? {} };
+    if (image === APP_IMAGES.node) return { entrypoint: [NODE_BIN, join(PROJECT_ROOT, 'devkit', 'apps', 'reader.ts')], env: options.appEnv ?? {} };
+    if (image === APP_IMAGES.python) return { entrypoint: ['/usr/bin/python3', join(PROJECT_ROOT, 'devkit', 'apps', 'reader.py')], env: options.appEnv ?? {} };
     if (image === APP_IMAGES.shell) return { entrypoint: ['/bin/sh', '-c'] };
     throw new Error(`the pod runner has no mapping for image "${image}"`);
   };
