@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { runPod } from '../../devkit/pod-runner/pod-runner.ts';
 import { testImages } from '../../devkit/pod-runner/images.ts';
 import type { Pod } from '../../devkit/pod-runner/pod-runner.ts';
-import { appPod, assertNoLeak, fingerprint, sleep, startScenarioWebhook, waitForStatus } from './harness.ts';
+import { appPod, assertNoLeak, fingerprint, startScenarioWebhook, waitForStatus } from './harness.ts';
 import type { ScenarioWebhook } from './harness.ts';
 import { createFileStore } from './file-store.ts';
 import type { FileStore } from './file-store.ts';
@@ -30,8 +30,17 @@ void describe('e2e: an init-only pod waits for its secret', { timeout: 120_000 }
     const admission = await hook.webhook.admit(late, 'e2e');
     assert.ok(admission.allowed);
     const events: string[] = [];
-    const starting = runPod(admission.pod as Pod, { images: testImages({ agentBinds: [store.dir] }), onEvent: (e) => events.push(`${e.container}:${e.what}`) });
-    await sleep(3000);
+    let reportedMissing: () => void = () => undefined;
+    const missing = new Promise<void>((resolve) => (reportedMissing = resolve));
+    const starting = runPod(admission.pod as Pod, {
+      images: testImages({ agentBinds: [store.dir] }),
+      onEvent: (e) => events.push(`${e.container}:${e.what}`),
+      onLog: (container, line) => {
+        if (container === 'sidekey-agent' && line.includes('NOT_FOUND')) reportedMissing();
+      },
+    });
+    // Wait for the agent's own report that the secret is missing (a fixed sleep is too short on a loaded machine).
+    await missing;
     assert.deepEqual(events, ['sidekey-agent:started'], 'the app waits for the init container');
     store.put('batch/late', { token });
     const pod = await starting;
