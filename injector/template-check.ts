@@ -4,11 +4,15 @@
 // from the request, the API server adds the service-account token mount at pod creation (mutatePod already
 // asks for neither), and a mutating webhook that runs before ours at pod creation (EKS IRSA, Pod Identity)
 // may add AWS_REGION, so a missing region only warns here.
+import { optsIn } from './annotations.ts';
+import { ANNOTATION_PREFIX } from './constants.ts';
 import { mutatePod } from './mutate.ts';
 import type { MutateOptions } from './mutate.ts';
 import { PROBLEM_CODES, formatProblem } from './problems.ts';
 import type { Problem } from './problems.ts';
-import { TEMPLATE_PATHS, findTemplate, templatePod } from './workloads.ts';
+import { TEMPLATE_PATHS, findTemplate, isObject, templatePod } from './workloads.ts';
+
+const INJECT_ANNOTATION = `${ANNOTATION_PREFIX}inject`;
 
 /** The workload kinds whose template is checked, by API group (the validating webhook's rules). */
 export const CHECKED_WORKLOADS: Readonly<Record<string, readonly string[]>> = {
@@ -39,7 +43,12 @@ function settledAtPodCreation(problem: Problem): boolean {
 /** Checks the pod template of a workload of `kind` (one of CHECKED_WORKLOADS) as pod admission checks its pods. */
 export function checkTemplate(kind: string, workload: unknown, options: MutateOptions): TemplateCheck {
   const found = findTemplate(workload, kind);
-  if (found === undefined) return { kind: 'skipped', reason: 'no pod template' };
+  if (found === undefined || !isObject(found.template)) return { kind: 'skipped', reason: 'no pod template' };
+  // Opt-in first: a template that does not opt in is never refused, whatever else is wrong with it.
+  const metadata = found.template['metadata'];
+  const annotations = isObject(metadata) && isObject(metadata['annotations']) ? metadata['annotations'] : {};
+  const inject = annotations[INJECT_ANNOTATION];
+  if (!optsIn(typeof inject === 'string' ? inject : undefined)) return { kind: 'skipped', reason: 'not opted in' };
   const result = mutatePod(templatePod(found.template), options);
   switch (result.kind) {
     case 'skipped':

@@ -17,7 +17,7 @@ export const TEMPLATE_PATHS: Readonly<Record<string, readonly string[]>> = {
 
 type JsonObject = Record<string, unknown>;
 
-function isObject(value: unknown): value is JsonObject {
+export function isObject(value: unknown): value is JsonObject {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
