@@ -149,10 +149,15 @@ export const MAX_TARGETS = 64;
  */
 export const MAX_OWN_ANNOTATIONS = 64 + FILE_KEYS.length * MAX_FILES;
 
+/** Whether a `sidekey.io/inject` value opts in: any but absent or "false" (a mistyped one is refused with the fix, not ignored). */
+export function optsIn(inject: string | undefined): inject is string {
+  return inject !== undefined && inject !== 'false';
+}
+
 /** Reads the `sidekey.io/` annotations of a pod (a pod carrying `sidekey.io/status: injected …` is verified by the caller first). */
 export function parseAnnotations(annotations: Readonly<Record<string, string>>, limits: AnnotationLimits): AnnotationDecision {
   const inject = annotations[`${ANNOTATION_PREFIX}inject`];
-  if (inject === undefined || inject === 'false') return { kind: 'skip', reason: 'not opted in' };
+  if (!optsIn(inject)) return { kind: 'skip', reason: 'not opted in' };
   const own = new Map<string, string>();
   let count = 0;
   for (const key of Object.keys(annotations)) {

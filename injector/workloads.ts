@@ -17,7 +17,7 @@ export const TEMPLATE_PATHS: Readonly<Record<string, readonly string[]>> = {
 
 type JsonObject = Record<string, unknown>;
 
-function isObject(value: unknown): value is JsonObject {
+export function isObject(value: unknown): value is JsonObject {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
@@ -42,19 +42,38 @@ export function mutateManifest(manifest: unknown, options: MutateOptions): Manif
     if (result.kind === 'injected') return { kind: 'mutated', manifest: result.pod, result };
     return { kind: result.kind === 'denied' ? 'denied' : 'unchanged', result };
   }
-  const path = TEMPLATE_PATHS[manifest['kind']];
-  if (path === undefined) return { kind: 'other' };
   const copy = cloneJson(manifest);
-  let holder: JsonObject = copy;
+  const found = findTemplate(copy, manifest['kind']);
+  if (found === undefined) return { kind: 'other' };
+  const { holder, key, template } = found;
+  const result = mutatePod(templatePod(template), options);
+  if (result.kind !== 'injected') return { kind: result.kind === 'denied' ? 'denied' : 'unchanged', result };
+  holder[key] = { ...(isObject(template) ? template : {}), metadata: result.pod.metadata, spec: result.pod.spec };
+  return { kind: 'mutated', manifest: copy, result };
+}
+
+/** Where a workload of `kind` holds its pod template: the object holding it, its key and the template itself. */
+export interface FoundTemplate {
+  readonly holder: JsonObject;
+  readonly key: string;
+  readonly template: unknown;
+}
+
+/** The pod template of a workload, or undefined for a kind without one or an object whose path breaks off. */
+export function findTemplate(workload: unknown, kind: string): FoundTemplate | undefined {
+  const path = Object.hasOwn(TEMPLATE_PATHS, kind) ? TEMPLATE_PATHS[kind] : undefined;
+  if (path === undefined || !isObject(workload)) return undefined;
+  let holder: JsonObject = workload;
   for (const key of path.slice(0, -1)) {
     const next = holder[key];
-    if (!isObject(next)) return { kind: 'other' };
+    if (!isObject(next)) return undefined;
     holder = next;
   }
-  const last = path[path.length - 1] ?? 'template';
-  const template = holder[last];
-  const result = mutatePod(isObject(template) ? { metadata: template['metadata'] ?? {}, spec: template['spec'] } : template, options);
-  if (result.kind !== 'injected') return { kind: result.kind === 'denied' ? 'denied' : 'unchanged', result };
-  holder[last] = { ...(isObject(template) ? template : {}), metadata: result.pod.metadata, spec: result.pod.spec };
-  return { kind: 'mutated', manifest: copy, result };
+  const key = path[path.length - 1] ?? 'template';
+  return { holder, key, template: holder[key] };
+}
+
+/** The pod a template stands for, as mutatePod reads it (a template without metadata opts nothing in). */
+export function templatePod(template: unknown): unknown {
+  return isObject(template) ? { metadata: template['metadata'] ?? {}, spec: template['spec'] } : template;
 }

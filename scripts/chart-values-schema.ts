@@ -159,11 +159,25 @@ export const chartValuesSchema = z.strictObject({
         .enum(['Never', 'IfNeeded'])
         .describe('IfNeeded: the API server calls the webhook again when a later webhook changed the pod (a second call is a no-op unless the pod lost the injection).')
         .default('Never'),
-      annotations: stringMap('Annotations of the MutatingWebhookConfiguration (e.g. for a CA injector of your own).'),
+      annotations: stringMap('Annotations of the Mutating- and ValidatingWebhookConfiguration (e.g. for a CA injector of your own).'),
       namespaceSelector: labelSelector(
         'Extra namespace selection, ANDed with the exclusion of kube-system, kube-node-lease, the release namespace and config.excludedNamespaces.',
       ),
-      objectSelector: labelSelector('Label selector on pods, ANDed with the sidekey.io/inject annotation condition.'),
+      objectSelector: labelSelector('Label selector on pods, ANDed with the sidekey.io/inject annotation condition; workloadCheck matches it against the workloads\' own labels.'),
+    })
+    .prefault({}),
+  workloadCheck: z
+    .strictObject({
+      mode: z
+        .enum(['refuse', 'warn', 'off'])
+        .describe(
+          'Deployments, StatefulSets, DaemonSets, ReplicaSets, Jobs and CronJobs whose pod template opts in are checked at apply with pod admission\'s rules. refuse: refused with the message their pods would get; warn: applied, with that message as warnings; off: not checked (the refusal shows only in the ReplicaSet\'s or Job\'s events).',
+        )
+        .default('refuse'),
+      failurePolicy: z
+        .enum(['Ignore', 'Fail'])
+        .describe('Ignore: while the webhook is unreachable, workloads are applied unchecked (their pods are still refused at creation). Fail: opted-in workloads cannot be applied or rolled out meanwhile.')
+        .default('Ignore'),
     })
     .prefault({}),
   tls: z

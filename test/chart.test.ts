@@ -15,7 +15,9 @@ import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { chartConfigSchema, CHART_DIR, staleChartFiles } from '../scripts/chart-values-schema.ts';
 import { INJECTED_LABEL } from '../injector/constants.ts';
 import { AGENT_PORT_NAME } from '../injector/containers.ts';
+import { CHECKED_WORKLOADS } from '../injector/template-check.ts';
 import { parseWebhookConfig } from '../webhook/config.ts';
+import { WORKLOAD_PATHS } from '../webhook/workload-review.ts';
 import { startFakeKubeApi, type FakeKubeApi } from './support/fake-kube-api.ts';
 import { requireTool, TOOLS_DIR, VENV_BIN } from '../devkit/process.ts';
 
@@ -199,10 +201,41 @@ function assertInvariants(objects: readonly K8sObject[], values: Any): void {
   assert.equal(exclusion.operator, 'NotIn');
   for (const ns of ['kube-system', 'kube-node-lease', NAMESPACE, ...(values.config?.excludedNamespaces ?? [])]) assert.ok(exclusion.values.includes(ns), ns);
 
+  assertWorkloadCheck(objects, mwc, values);
+
   const tlsMode = values.tls?.mode ?? 'generate';
   if (tlsMode === 'generate') assertGeneratedTls(objects, hook, tlsSecretName, service.metadata.name);
   else if (tlsMode === 'existing') assertExistingTls(objects, hook, tlsSecretName, values);
   else assertCertManagerTls(objects, mwc, tlsSecretName, values);
+}
+
+/** The ValidatingWebhookConfiguration: the six workload kinds, the mode's path, and everything else as the mutating webhook's. */
+function assertWorkloadCheck(objects: readonly K8sObject[], mwc: Any, values: Any): void {
+  const mode: string = values.workloadCheck?.mode ?? 'refuse';
+  const vwcs = objects.filter((o) => o.kind === 'ValidatingWebhookConfiguration');
+  if (mode === 'off') {
+    assert.equal(vwcs.length, 0);
+    return;
+  }
+  const vwc = one(objects, 'ValidatingWebhookConfiguration');
+  assert.deepEqual(vwc.metadata.annotations, mwc.metadata.annotations, 'the same CA injection and annotations');
+  const [mutating] = mwc.webhooks;
+  const sent = new Set<string>();
+  for (const hook of vwc.webhooks) {
+    assert.equal(hook.sideEffects, 'None');
+    assert.deepEqual(hook.admissionReviewVersions, ['v1']);
+    assert.equal(hook.failurePolicy, values.workloadCheck?.failurePolicy ?? 'Ignore');
+    assert.equal(hook.timeoutSeconds, mutating.timeoutSeconds);
+    assert.deepEqual(hook.clientConfig, { ...mutating.clientConfig, service: { ...mutating.clientConfig.service, path: WORKLOAD_PATHS[mode === 'warn' ? 'warn' : 'refuse'] } });
+    assert.deepEqual(hook.namespaceSelector, mutating.namespaceSelector, 'the same namespace exclusions as the mutating webhook');
+    assert.deepEqual(hook.objectSelector, mutating.objectSelector);
+    for (const rule of hook.rules) {
+      assert.deepEqual([rule.operations, rule.apiVersions, rule.scope], [['CREATE', 'UPDATE'], ['v1'], 'Namespaced']);
+      for (const resource of rule.resources) sent.add(`${rule.apiGroups[0]}/${resource}`);
+    }
+  }
+  const checked = Object.entries(CHECKED_WORKLOADS).flatMap(([group, kinds]) => kinds.map((k) => `${group}/${k.toLowerCase()}s`));
+  assert.deepEqual([...sent].sort(), checked.sort(), 'exactly the kinds the webhook checks');
 }
 
 function assertExistingTls(objects: readonly K8sObject[], hook: Any, secretName: string, values: Any): void {
@@ -344,6 +377,49 @@ void describe('chart renders with each value set', () => {
       ['a mirror pod that opts in', { annotations: { 'sidekey.io/inject': 'true', 'kubernetes.io/config.mirror': 'abc' } }, false],
     ];
     for (const [label, metadata, expected] of cases) assert.equal(sent(metadata), expected, label);
+  });
+
+  void test('matchConditions send the workloads whose template opts in, and UPDATEs that change it (CEL as the API server evaluates it)', async () => {
+    const hooks: { name: string; rules: { resources: string[] }[]; matchConditions: { name: string; expression: string }[] }[] = one(await render(), 'ValidatingWebhookConfiguration').webhooks;
+    const hookOf = (kind: string): (typeof hooks)[number] | undefined => hooks.find((h) => h.rules.some((r) => r.resources.includes(`${kind.toLowerCase()}s`)));
+    const container = { containers: [{ name: 'app', image: 'app' }] };
+    const wrap = (kind: string, template: object | undefined): object =>
+      kind === 'CronJob' ? { spec: { schedule: '@daily', jobTemplate: template === undefined ? {} : { spec: { template } } } } : { spec: { template: template ?? { spec: container } } };
+    const sent = (kind: string, object: object, operation = 'CREATE', oldObject: object | null = null): boolean =>
+      (hookOf(kind)?.matchConditions ?? []).every(({ name, expression }) => {
+        const result = runCel(expression, { object: celValue(object), oldObject: celValue(oldObject), request: celValue({ operation, kind: { kind } }) });
+        assert.equal(typeof result, 'boolean', `${kind} ${name} must evaluate to a bool, not fail (${typeof result})`);
+        return result === true;
+      });
+    const opted = (inject: string | undefined): object => ({ metadata: inject === undefined ? {} : { annotations: { 'sidekey.io/inject': inject } }, spec: container });
+    for (const kind of ['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'Job', 'CronJob']) {
+      assert.ok(hookOf(kind) !== undefined, kind);
+      const cases: [string, object, boolean][] = [
+        ['no template metadata', wrap(kind, { spec: container }), false],
+        ['no annotations', wrap(kind, opted(undefined)), false],
+        ['other annotations only', wrap(kind, { metadata: { annotations: { 'sidekey.io/secret-db': 'aws:prod/db' } }, spec: container }), false],
+        ['inject: "true"', wrap(kind, opted('true')), true],
+        ['inject: "false"', wrap(kind, opted('false')), false],
+        ['inject: "True", refused with the fix as a pod would be', wrap(kind, opted('True')), true],
+      ];
+      if (kind === 'CronJob') cases.push(['a jobTemplate without spec', wrap(kind, undefined), false]);
+      for (const [label, object, expected] of cases) assert.equal(sent(kind, object), expected, `${kind}: ${label}`);
+      const before = wrap(kind, opted('true'));
+      assert.equal(sent(kind, { ...before, metadata: { finalizers: ['foregroundDeletion'] } }, 'UPDATE', before), false, `${kind}: an UPDATE that keeps the template`);
+      assert.equal(sent(kind, wrap(kind, opted('yes')), 'UPDATE', before), true, `${kind}: an UPDATE that changes the template`);
+      assert.equal(sent(kind, before, 'UPDATE', wrap(kind, opted(undefined))), true, `${kind}: an UPDATE that opts in`);
+    }
+  });
+
+  void test('workloadCheck: warn sends to /validate/warn, off installs no ValidatingWebhookConfiguration', async () => {
+    const args = ['template', RELEASE, CHART_DIR, '--namespace', NAMESPACE, '--kube-version', KUBE_VERSION];
+    const warn = parseObjects((await helm([...args, '--set', 'workloadCheck.mode=warn', '--set', 'workloadCheck.failurePolicy=Fail'])).stdout);
+    assertInvariants(warn, { workloadCheck: { mode: 'warn', failurePolicy: 'Fail' } });
+    const off = parseObjects((await helm([...args, '--set', 'workloadCheck.mode=off'])).stdout);
+    assertInvariants(off, { workloadCheck: { mode: 'off' } });
+    const bad = await helm([...args, '--set', 'workloadCheck.mode=deny']);
+    assert.notEqual(bad.status, 0);
+    assert.match(bad.stderr, /workloadCheck\/mode/);
   });
 
   void test('generated TLS differs between renderings (no fixed key in the chart)', async () => {

@@ -2,14 +2,20 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { RESULTS } from './review.ts';
 import type { ReviewResult } from './review.ts';
+import { WORKLOAD_RESULTS } from './workload-review.ts';
+import type { WorkloadResult } from './workload-review.ts';
 
 export interface WebhookMetrics {
   readonly registry: Registry;
   observeAdmission(result: ReviewResult, seconds: number): void;
+  /** A workload's pod template checked by the validating webhook. */
+  observeWorkloadCheck(result: WorkloadResult, seconds: number): void;
   countTlsReload(outcome: 'success' | 'failure'): void;
   /** The serving certificate's notAfter, as Unix seconds (alerts fire before it passes). */
   setCertificateExpiry(notAfterSeconds: number): void;
 }
+
+const ADMISSION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
 
 export function createMetrics(options: { readonly defaultMetrics: boolean } = { defaultMetrics: true }): WebhookMetrics {
   const registry = new Registry();
@@ -26,7 +32,20 @@ export function createMetrics(options: { readonly defaultMetrics: boolean } = { 
     name: 'sidekey_webhook_admission_duration_seconds',
     help: 'Time from the first body byte to the response, by result.',
     labelNames: ['result'],
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    buckets: ADMISSION_BUCKETS,
+    registers: [registry],
+  });
+  const workloadChecks = new Counter({
+    name: 'sidekey_webhook_workload_checks_total',
+    help: 'Workload pod templates checked at apply, by result: passed, skipped (not opted in, excluded, template unchanged), denied, warned (warn mode), invalid (not a review).',
+    labelNames: ['result'],
+    registers: [registry],
+  });
+  const workloadLatency = new Histogram({
+    name: 'sidekey_webhook_workload_check_duration_seconds',
+    help: 'Time from the first body byte to the response of a workload check, by result.',
+    labelNames: ['result'],
+    buckets: ADMISSION_BUCKETS,
     registers: [registry],
   });
   const tlsReloads = new Counter({
@@ -43,11 +62,18 @@ export function createMetrics(options: { readonly defaultMetrics: boolean } = { 
   for (const result of RESULTS) {
     admissions.inc({ result }, 0);
   }
+  for (const result of WORKLOAD_RESULTS) {
+    workloadChecks.inc({ result }, 0);
+  }
   return {
     registry,
     observeAdmission(result, seconds): void {
       admissions.inc({ result });
       latency.observe({ result }, seconds);
+    },
+    observeWorkloadCheck(result, seconds): void {
+      workloadChecks.inc({ result });
+      workloadLatency.observe({ result }, seconds);
     },
     countTlsReload(outcome): void {
       tlsReloads.inc({ outcome });

@@ -27,11 +27,12 @@ const reviewSchema = z.object({
     namespace: z.string().optional(),
     operation: z.string(),
     object: z.unknown().optional(),
+    oldObject: z.unknown().optional(),
     dryRun: z.boolean().optional(),
   }),
 });
 type Review = z.infer<typeof reviewSchema>;
-type ReviewRequest = Review['request'];
+export type ReviewRequest = Review['request'];
 const validateReview = validator(reviewSchema);
 
 export const RESULTS = ['injected', 'skipped', 'denied', 'invalid'] as const;
@@ -42,11 +43,11 @@ export interface ReviewContext extends MutateOptions {
   readonly excludedNamespaces: ReadonlySet<string>;
 }
 
-export interface ReviewOutcome {
+export interface ReviewOutcome<Result extends string = ReviewResult> {
   /** HTTP status: 200 with a review, or 400 for a request that is not a valid AdmissionReview v1. */
   readonly status: number;
   readonly body: unknown;
-  readonly result: ReviewResult;
+  readonly result: Result;
   /** Why: the skip reason, the problem codes of a denial, or what is wrong with the request. */
   readonly detail: string;
   readonly uid?: string;
@@ -61,26 +62,37 @@ export function reviewContext(config: Readonly<WebhookConfig>): ReviewContext {
   return { settings: config, excludedNamespaces: excluded };
 }
 
-function invalid(detail: string): ReviewOutcome {
+function invalid(detail: string): ReviewOutcome<'invalid'> {
   return { status: 400, body: { error: detail }, result: 'invalid', detail };
 }
 
-/** Handles one AdmissionReview request body. */
-export function reviewAdmission(text: string, ctx: ReviewContext): ReviewOutcome {
+/** The request of an AdmissionReview body, or the 400 outcome of a body that is not one. */
+export function parseReview(text: string): { readonly ok: true; readonly request: ReviewRequest } | { readonly ok: false; readonly outcome: ReviewOutcome<'invalid'> } {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch {
-    return invalid('the body is not valid JSON');
+    return { ok: false, outcome: invalid('the body is not valid JSON') };
   }
   const issue = validateReview(raw);
-  if (issue !== undefined) return invalid(`not an AdmissionReview ${API_VERSION}: ${issue}`);
-  // Valid, so only unknown keys tell it from what zod would return, and decide() reads none.
-  return decide((raw as Review).request, ctx);
+  if (issue !== undefined) return { ok: false, outcome: invalid(`not an AdmissionReview ${API_VERSION}: ${issue}`) };
+  // Valid, so only unknown keys tell it from what zod would return, and the deciders read none.
+  return { ok: true, request: (raw as Review).request };
+}
+
+/** The outcome fields every answer to a request carries, for the log line. */
+export function outcomeBase(request: ReviewRequest): { uid: string; namespace?: string; dryRun: boolean } {
+  return { uid: request.uid, ...(request.namespace === undefined ? {} : { namespace: request.namespace }), dryRun: request.dryRun ?? false };
+}
+
+/** Handles one AdmissionReview request body. */
+export function reviewAdmission(text: string, ctx: ReviewContext): ReviewOutcome {
+  const parsed = parseReview(text);
+  return parsed.ok ? decide(parsed.request, ctx) : parsed.outcome;
 }
 
 function decide(request: ReviewRequest, ctx: ReviewContext): ReviewOutcome {
-  const base = { uid: request.uid, ...(request.namespace === undefined ? {} : { namespace: request.namespace }), dryRun: request.dryRun ?? false };
+  const base = outcomeBase(request);
   const allow = (detail: string, warnings: readonly string[] = []): ReviewOutcome => ({
     ...base, status: 200, result: 'skipped', detail, body: respond(request.uid, { allowed: true, ...warningsField(warnings) }),
   });
@@ -110,11 +122,12 @@ function decide(request: ReviewRequest, ctx: ReviewContext): ReviewOutcome {
   }
 }
 
-function respond(uid: string, response: Record<string, unknown>): unknown {
+export function respond(uid: string, response: Record<string, unknown>): unknown {
   return { apiVersion: API_VERSION, kind: 'AdmissionReview', response: { uid, ...response } };
 }
 
-function deny(uid: string, problems: readonly Problem[], warnings: readonly string[]): unknown {
+/** A refusal; `at` is the path of the pod in the object (a workload's pod template) for the causes' fields. */
+export function deny(uid: string, problems: readonly Problem[], warnings: readonly string[], at = ''): unknown {
   const message = problems.map(formatProblem).join('\n');
   return respond(uid, {
     allowed: false,
@@ -127,7 +140,7 @@ function deny(uid: string, problems: readonly Problem[], warnings: readonly stri
         causes: problems.slice(0, 50).map((p) => ({
           reason: p.code,
           message: formatProblem(p).slice(0, 1024),
-          field: p.annotation === undefined ? 'spec' : `metadata.annotations[${printable(ANNOTATION_PREFIX + p.annotation)}]`,
+          field: at + (p.annotation === undefined ? 'spec' : `metadata.annotations[${printable(ANNOTATION_PREFIX + p.annotation)}]`),
         })),
       },
     },
@@ -136,7 +149,7 @@ function deny(uid: string, problems: readonly Problem[], warnings: readonly stri
 }
 
 /** Warnings as the API server wants them: short, and at most 4 KiB in total. */
-function warningsField(warnings: readonly string[]): { warnings?: string[] } {
+export function warningsField(warnings: readonly string[]): { warnings?: string[] } {
   const out: string[] = [];
   let total = 0;
   for (const w of warnings) {

@@ -133,12 +133,37 @@ void describe('webhook server over HTTPS', () => {
       [{ path: '/nope', method: 'GET' }, 404],
       [{ path: '/mutate', body: Buffer.alloc(65 * 1024, 0x20) }, 413],
       [{ path: '/mutate', body: Buffer.alloc(65 * 1024, 0x20), chunked: true }, 413],
+      [{ path: '/validate', body: Buffer.alloc(65 * 1024, 0x20), chunked: true }, 413],
+      [{ path: '/validate/warn', body: Buffer.alloc(65 * 1024, 0x20) }, 413],
+      [{ path: '/validate', method: 'GET' }, 405],
+      [{ path: '/validate/warn', body: '{}', contentType: 'text/plain' }, 415],
     ];
     for (const [c, status] of cases) {
       const answer = await call(c);
       assert.equal(answer.status, status, `${c.method ?? 'POST'} ${c.path}`);
       assert.equal(typeof (answer.body as { error: unknown }).error, 'string');
     }
+  });
+
+  void it('checks workload templates on /validate (refused) and /validate/warn (warnings), logged and counted', async () => {
+    const annotations = { 'sidekey.io/inject': 'true', 'sidekey.io/secret-db': 'aws:prod/db#password', 'sidekey.io/aws-region': 'eu-west-1', 'sidekey.io/refresh': 'soon' };
+    const template = { metadata: { annotations }, spec: { containers: [{ name: 'web', image: 'nginx' }] } };
+    const review = (kind: string, group: string, object: unknown): string =>
+      JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: `wl-${kind}`, kind: { group, version: 'v1', kind }, namespace: 'shop', operation: 'CREATE', object } });
+    const podMessage = ((await call({ path: '/mutate', body: review('Pod', '', template) })).body as { response: { status: { message: string } } }).response.status.message;
+    const cronJob = { spec: { schedule: '@daily', jobTemplate: { spec: { template } } } };
+    const refused = (await call({ path: '/validate?timeout=5s', body: review('CronJob', 'batch', cronJob) })).body as { response: { allowed: boolean; status: { message: string } } };
+    assert.equal(refused.response.allowed, false);
+    assert.equal(refused.response.status.message, podMessage);
+    const warned = (await call({ path: '/validate/warn', body: review('Deployment', 'apps', { spec: { template } }) })).body as { response: { allowed: boolean; warnings: string[] } };
+    assert.equal(warned.response.allowed, true);
+    assert.ok(warned.response.warnings.includes(podMessage), String(warned.response.warnings));
+    const checks = logLines.map((l) => JSON.parse(l) as { event?: string; result?: string; detail?: string }).filter((l) => l.event === 'workload_check');
+    assert.deepEqual(checks.slice(-2).map((l) => [l.result, l.detail]), [['denied', 'SK_BAD_DURATION'], ['warned', 'SK_BAD_DURATION']]);
+    const text = await metrics.registry.getSingleMetricAsString('sidekey_webhook_workload_checks_total');
+    assert.match(text, /sidekey_webhook_workload_checks_total\{result="denied"\} [1-9]/);
+    assert.match(text, /sidekey_webhook_workload_checks_total\{result="warned"\} [1-9]/);
+    assert.match(await metrics.registry.getSingleMetricAsString('sidekey_webhook_workload_check_duration_seconds'), /_bucket\{le="\+Inf",result="denied"\} [1-9]/);
   });
 
   void it('serves health, readiness and metrics', async () => {
@@ -214,11 +239,11 @@ void describe('webhook bounds', () => {
     ca.dispose();
   });
 
-  /** A POST /mutate declaring `declared` bytes that sends `sent` and then stalls; `answer` settles when the server answers. */
-  const upload = (declared: number, sent: number): { answer: Promise<{ status: number; error: string }>; stop: () => void } => {
+  /** A POST to `path` declaring `declared` bytes that sends `sent` and then stalls; `answer` settles when the server answers. */
+  const upload = (declared: number, sent: number, path = '/mutate'): { answer: Promise<{ status: number; error: string }>; stop: () => void } => {
     let stop = (): void => undefined;
     const answer = new Promise<{ status: number; error: string }>((resolve, reject) => {
-      const req = request({ host: '127.0.0.1', port: webhook.port, path: '/mutate', method: 'POST', ca: ca.caCert, agent: false, headers: { 'content-type': 'application/json', 'content-length': declared } }, (res) => {
+      const req = request({ host: '127.0.0.1', port: webhook.port, path, method: 'POST', ca: ca.caCert, agent: false, headers: { 'content-type': 'application/json', 'content-length': declared } }, (res) => {
         let text = '';
         res.on('data', (d: Buffer) => (text += d.toString()));
         res.on('end', () => {
@@ -245,10 +270,10 @@ void describe('webhook bounds', () => {
     assert.ok(!larger.ok && larger.error.includes('maxBodyBytes'));
   });
 
-  void it('refuses admissions beyond the in-flight bound with a 503 and a reason, and serves again once they end', async () => {
-    const held = Array.from({ length: MAX_IN_FLIGHT }, () => upload(1000, 10));
+  void it('refuses admissions beyond the in-flight bound, shared by /mutate and /validate, with a 503 and a reason, and serves again once they end', async () => {
+    const held = Array.from({ length: MAX_IN_FLIGHT }, (_, i) => upload(1000, 10, i % 2 === 0 ? '/mutate' : '/validate'));
     await waitFor(async () => (await within(upload(1000, 1000).answer)) !== 'no answer');
-    const extra = await within(upload(1000, 1000).answer);
+    const extra = await within(upload(1000, 1000, '/validate/warn').answer);
     assert.notEqual(extra, 'no answer');
     assert.equal(extra === 'no answer' ? 0 : extra.status, 503);
     assert.match(extra === 'no answer' ? '' : extra.error, new RegExp(`already handling ${MAX_IN_FLIGHT} admissions`));

@@ -1,6 +1,7 @@
-// The HTTPS shell around reviewAdmission(): POST /mutate, /healthz, /readyz on the TLS port, Prometheus
-// /metrics on a plain HTTP port, certificate rotation without restart and a graceful drain. Makes no outbound
-// call. Client mistakes get a 4xx with a JSON reason; only a bug of ours can produce a 5xx.
+// The HTTPS shell around reviewAdmission() and reviewWorkload(): POST /mutate, /validate and /validate/warn,
+// /healthz, /readyz on the TLS port, Prometheus /metrics on a plain HTTP port, certificate rotation without
+// restart and a graceful drain. Makes no outbound call. Client mistakes get a 4xx with a JSON reason; only a
+// bug of ours can produce a 5xx.
 import { createServer as createHttpServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -10,7 +11,9 @@ import type { Logger } from 'pino';
 import type { WebhookConfig } from './config.ts';
 import type { WebhookMetrics } from './metrics.ts';
 import { reviewAdmission, reviewContext } from './review.ts';
-import type { ReviewOutcome } from './review.ts';
+import type { ReviewOutcome, ReviewResult } from './review.ts';
+import { WORKLOAD_ACTIONS, WORKLOAD_PATHS, reviewWorkload } from './workload-review.ts';
+import type { WorkloadAction, WorkloadResult } from './workload-review.ts';
 import { BodyBudget } from './body.ts';
 import { capConnections } from './connections.ts';
 import { certificateNotAfter, loadTls, watchTls } from './tls.ts';
@@ -32,6 +35,15 @@ export interface RunningWebhook {
   /** Fails readiness, keeps serving for drainSeconds, then closes (in-flight requests finish). */
   drain(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** One admission endpoint: how a review body is answered, counted and logged. */
+interface AdmissionRoute<R extends string> {
+  review(text: string): ReviewOutcome<R>;
+  observe(result: R | 'invalid', seconds: number): void;
+  readonly event: string;
+  /** Results logged at info (the rest at debug). */
+  readonly noteworthy: readonly string[];
 }
 
 const JSON_TYPE = { 'content-type': 'application/json' } as const;
@@ -74,9 +86,9 @@ export async function startWebhook(deps: WebhookDeps): Promise<RunningWebhook> {
   let draining = false;
 
   const budget = new BodyBudget(config.maxBodyBytes);
-  const mutate = async (req: IncomingMessage, res: ServerResponse, started: number): Promise<void> => {
+  const admit = async <R extends string>(req: IncomingMessage, res: ServerResponse, started: number, route: AdmissionRoute<R>): Promise<void> => {
     const type = req.headers['content-type'] ?? '';
-    let outcome: ReviewOutcome;
+    let outcome: ReviewOutcome<R | 'invalid'>;
     const full = budget.enter();
     if (full === undefined) res.once('close', () => { budget.leave(); });
     if (full !== undefined) {
@@ -86,24 +98,39 @@ export async function startWebhook(deps: WebhookDeps): Promise<RunningWebhook> {
       req.resume();
     } else {
       const body = await budget.read(req);
-      outcome = body.ok ? reviewAdmission(body.text, ctx) : { status: body.status, body: { error: body.error }, result: 'invalid', detail: body.error };
+      outcome = body.ok ? route.review(body.text) : { status: body.status, body: { error: body.error }, result: 'invalid', detail: body.error };
     }
     // A refused body is not read to its end: close the connection rather than drain it.
     const refused = outcome.status === 413 || outcome.status === 503;
     send(res, outcome.status, outcome.body, draining || refused, refused ? { 'retry-after': '1' } : {});
     if (refused) res.once('finish', () => req.destroy());
     const seconds = (now() - started) / 1000;
-    metrics.observeAdmission(outcome.result, seconds);
-    const level = outcome.result === 'injected' || outcome.result === 'denied' ? 'info' : 'debug';
-    log[level]({ event: 'admission', result: outcome.result, detail: outcome.detail, uid: outcome.uid, namespace: outcome.namespace, dryRun: outcome.dryRun, ms: Math.round(seconds * 1e4) / 10 }, 'admission');
+    route.observe(outcome.result, seconds);
+    const level = route.noteworthy.includes(outcome.result) ? 'info' : 'debug';
+    log[level]({ event: route.event, result: outcome.result, detail: outcome.detail, uid: outcome.uid, namespace: outcome.namespace, dryRun: outcome.dryRun, ms: Math.round(seconds * 1e4) / 10 }, route.event);
   };
+  const mutateRoute: AdmissionRoute<ReviewResult> = {
+    review: (text) => reviewAdmission(text, ctx),
+    observe: (result, seconds) => { metrics.observeAdmission(result, seconds); },
+    event: 'admission',
+    noteworthy: ['injected', 'denied'],
+  };
+  const workloadRoute = (action: WorkloadAction): AdmissionRoute<WorkloadResult> => ({
+    review: (text) => reviewWorkload(text, ctx, action),
+    observe: (result, seconds) => { metrics.observeWorkloadCheck(result, seconds); },
+    event: 'workload_check',
+    noteworthy: ['denied', 'warned'],
+  });
+  const workloadRoutes = new Map(WORKLOAD_ACTIONS.map((a) => [WORKLOAD_PATHS[a], workloadRoute(a)]));
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = now();
     const path = (req.url ?? '/').split('?')[0];
-    if (path === '/mutate') {
+    const workload = workloadRoutes.get(path ?? '');
+    if (path === '/mutate' || workload !== undefined) {
       if (req.method !== 'POST') send(res, 405, { error: 'use POST' }, false);
-      else await mutate(req, res, started);
+      else if (workload === undefined) await admit(req, res, started, mutateRoute);
+      else await admit(req, res, started, workload);
     } else if (path === '/healthz' && req.method === 'GET') {
       send(res, 200, { status: 'ok' }, draining);
     } else if (path === '/readyz' && req.method === 'GET') {

@@ -310,18 +310,32 @@ void describe('e2e on a real Kubernetes', { timeout: 30 * 60_000 }, () => {
     await cluster.kubectl(['delete', 'cronjob', 'nightly', '-n', NS, '--wait=false']);
   });
 
-  void test('a Deployment with a bad annotation: the refusal is in its ReplicaSet\'s events, naming the annotation', async () => {
-    await apply(cluster, deploymentManifest(NS, 'broken', appTemplate({
-      annotations: { inject: 'true', 'secret-password': 'vault:secret/payments/db#password', refresh: 'soon' },
-    })));
-    let message = '';
+  void test('a bad annotation is refused at kubectl apply, with the same message for a Deployment, a CronJob and a bare Pod; in warn mode the Deployment is applied with it as a warning and its pods are refused', async () => {
+    const annotations = { inject: 'true', 'secret-password': 'vault:secret/payments/db#password', refresh: 'soon' };
+    const bad = appTemplate({ annotations });
+    const cronJob = { apiVersion: 'batch/v1', kind: 'CronJob', metadata: { name: 'broken', namespace: NS }, spec: { schedule: '@daily', jobTemplate: { spec: { template: appTemplate({ restartPolicy: 'Never', annotations }) } } } };
+    const refusal = async (manifest: Record<string, unknown>, webhook: string): Promise<string> => {
+      const error = await apply(cluster, manifest).then(() => undefined, (e: unknown) => e as Error);
+      assert.ok(error !== undefined, `${String(manifest['kind'])} applied`);
+      assert.match(error.message, new RegExp(`admission webhook "${webhook.replaceAll('.', '\\.')}" denied the request`));
+      return /annotation "sidekey\.io\/refresh": [^\n]*/.exec(error.message)?.[0] ?? '(no message naming the annotation)';
+    };
+    const message = await refusal(deploymentManifest(NS, 'broken', bad), 'workloads.sidekey.io');
+    assert.equal(await refusal(cronJob, 'cronjobs.sidekey.io'), message);
+    assert.equal(await refusal(podManifest(NS, 'broken', bad), 'inject.sidekey.io'), message, 'a bare Pod is refused by the mutating webhook');
+
+    // Only the ValidatingWebhookConfiguration changes (no rollout); the upgrade scenario below sets refuse again.
+    await cluster.helm(['upgrade', RELEASE, CHART, '--namespace', SYSTEM_NS, ...helmValues(), '--set', 'workloadCheck.mode=warn']);
+    const warned = await cluster.kubectl(['apply', '--warnings-as-errors', '-f', '-'], JSON.stringify(deploymentManifest(NS, 'broken', bad))).then(() => '', (e: unknown) => (e as Error).message);
+    assert.ok(warned.includes(`Warning: ${message}`), `the refusal comes back as a warning: ${warned}`);
+    let event = '';
     await until('a FailedCreate event of the ReplicaSet', 60_000, async () => {
       const events = await getJson<{ items: { reason: string; message: string; involvedObject: { kind: string; name: string } }[] }>(cluster, ['get', 'events', '-n', NS]);
-      message = events.items.find((e) => e.reason === 'FailedCreate' && e.involvedObject.kind === 'ReplicaSet' && e.involvedObject.name.startsWith('broken-'))?.message ?? '';
-      return message !== '';
+      event = events.items.find((e) => e.reason === 'FailedCreate' && e.involvedObject.kind === 'ReplicaSet' && e.involvedObject.name.startsWith('broken-'))?.message ?? '';
+      return event !== '';
     });
-    assert.match(message, /admission webhook "inject\.sidekey\.io" denied the request/);
-    assert.match(message, /sidekey\.io\/refresh/);
+    assert.match(event, /admission webhook "inject\.sidekey\.io" denied the request/);
+    assert.ok(event.includes(message), 'its pods are still refused, with the same message');
     await cluster.kubectl(['delete', 'deployment', 'broken', '-n', NS]);
   });
 
@@ -373,10 +387,12 @@ void describe('e2e on a real Kubernetes', { timeout: 30 * 60_000 }, () => {
     assert.deepEqual(serving.filter((p) => podsBefore.includes(p)), [], 'every webhook pod was replaced (the old ones are draining)');
   });
 
-  void test('webhook scaled to 0: an opted-in pod is refused (failurePolicy Fail); pods without the annotation never reach it', async () => {
+  void test('webhook scaled to 0: an opted-in pod is refused (failurePolicy Fail), an opted-in Deployment is not (Ignore); pods without the annotation never reach it', async () => {
     await cluster.kubectl(['scale', 'deployment', RELEASE, '-n', SYSTEM_NS, '--replicas=0']);
     await until('no webhook pod', 60_000, async () => (await getJson<{ items: unknown[] }>(cluster, ['get', 'pods', '-n', SYSTEM_NS])).items.length === 0);
     await assert.rejects(dryRun(optedIn(NS)), /inject\.sidekey\.io/, 'refused while no replica answers');
+    const workload = deploymentManifest(NS, 'unchecked', appTemplate({ annotations: { inject: 'true', 'secret-password': 'vault:secret/payments/db#password' } }));
+    await cluster.kubectl(['create', '--dry-run=server', '-f', '-'], JSON.stringify(workload)); // the workload check fails open (Ignore)
     const plain = podManifest(NS, 'plain', appTemplate({ annotations: {} }));
     assert.equal(injected(await dryRun(plain)), false, 'a pod without the annotation is created');
     const optedOut = podManifest(NS, 'opted-out', appTemplate({ annotations: { inject: 'false' } }));
@@ -396,7 +412,7 @@ void describe('e2e on a real Kubernetes', { timeout: 30 * 60_000 }, () => {
       return left === '';
     }).catch(() => undefined);
     assert.equal(left, '', 'no object of the release in its namespace');
-    const cluster_ = await cluster.kubectl(['get', 'mutatingwebhookconfigurations,clusterroles,clusterrolebindings', '-l', `app.kubernetes.io/instance=${RELEASE}`, '-o', 'name']);
+    const cluster_ = await cluster.kubectl(['get', 'mutatingwebhookconfigurations,validatingwebhookconfigurations,clusterroles,clusterrolebindings', '-l', `app.kubernetes.io/instance=${RELEASE}`, '-o', 'name']);
     assert.equal(cluster_.trim(), '', 'no cluster-wide object of the release');
   });
 

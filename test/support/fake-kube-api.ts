@@ -23,7 +23,10 @@ const GROUPS: Readonly<Record<string, readonly Resource[]>> = {
   'apps/v1': [{ name: 'deployments', kind: 'Deployment', namespaced: true }],
   'policy/v1': [{ name: 'poddisruptionbudgets', kind: 'PodDisruptionBudget', namespaced: true }],
   'networking.k8s.io/v1': [{ name: 'networkpolicies', kind: 'NetworkPolicy', namespaced: true }],
-  'admissionregistration.k8s.io/v1': [{ name: 'mutatingwebhookconfigurations', kind: 'MutatingWebhookConfiguration', namespaced: false }],
+  'admissionregistration.k8s.io/v1': [
+    { name: 'mutatingwebhookconfigurations', kind: 'MutatingWebhookConfiguration', namespaced: false },
+    { name: 'validatingwebhookconfigurations', kind: 'ValidatingWebhookConfiguration', namespaced: false },
+  ],
   'cert-manager.io/v1': [
     { name: 'certificates', kind: 'Certificate', namespaced: true },
     { name: 'issuers', kind: 'Issuer', namespaced: true },

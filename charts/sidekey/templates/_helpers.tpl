@@ -74,3 +74,22 @@ app.kubernetes.io/part-of: sidekey
 {{- $_ := set $config.image "tag" (default .Chart.AppVersion $config.image.tag) }}
 {{- toPrettyJson $config }}
 {{- end }}
+
+{{/*
+The namespaces both webhook configurations see: never the system namespaces nor our own (a webhook must not
+gate its own pods), nor config.excludedNamespaces; ANDed with webhook.namespaceSelector.
+*/}}
+{{- define "sidekey.namespaceSelector" -}}
+{{- with .Values.webhook.namespaceSelector.matchLabels }}
+matchLabels:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+matchExpressions:
+  - key: kubernetes.io/metadata.name
+    operator: NotIn
+    values:
+      {{- concat (list "kube-system" "kube-node-lease" .Release.Namespace) .Values.config.excludedNamespaces | uniq | toYaml | nindent 6 }}
+  {{- with .Values.webhook.namespaceSelector.matchExpressions }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+{{- end }}
