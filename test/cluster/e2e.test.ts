@@ -206,7 +206,7 @@ void describe('e2e on a real Kubernetes', { timeout: 30 * 60_000 }, () => {
   // 127.0.0.1 and this machine's hostname (OpenBao 2.7 has no flag for another name), so pods dial it by that
   // hostname, which hostAliases maps to the node address. The CA reaches the agent from a ConfigMap named by
   // sidekey.io/vault-ca. Needs the vault-reviewer ServiceAccount of the Vault scenario.
-  void test('Vault behind a private CA (OpenBao -dev-tls): the CA named by sidekey.io/vault-ca serves an injected pod; with a wrong CA the agent names the TLS failure in its log and metrics, and nothing leaks', async () => {
+  void test('Vault behind a private CA (OpenBao -dev-tls): the CA named by sidekey.io/vault-ca serves an injected pod; with a wrong CA the agent names the TLS failure in its log and metrics, a missing key is named by the kubelet, and nothing leaks', async () => {
     const tlsBao = await startOpenBao({ tls: true });
     stops.push(() => tlsBao.stop());
     const exposed = await cluster.exposeToPods(Number(new URL(tlsBao.addr).port));
@@ -230,6 +230,8 @@ void describe('e2e on a real Kubernetes', { timeout: 30 * 60_000 }, () => {
     };
     await apply(cluster, deploymentManifest(NS, 'tls-vault', template('bao-ca')));
     await apply(cluster, podManifest(NS, 'tls-vault-wrong-ca', template('wrong-ca')));
+    // A key the ConfigMap lacks: the webhook reads no objects, so the kubelet holds the pod and says which key.
+    await apply(cluster, podManifest(NS, 'tls-vault-no-key', template('bao-ca#vault.pem')));
     const served = (await readyPod(cluster, NS, 'tls-vault')).metadata.name;
     await waitForStatus(cluster, { namespace: NS, name: served }, 'the secret over TLS', (s) => s.files.token?.sha256 === fingerprint(value), 30_000);
 
@@ -243,8 +245,15 @@ void describe('e2e on a real Kubernetes', { timeout: 30 * 60_000 }, () => {
     assert.match(metrics, /sidekey_agent_fetch_errors_total\{[^}]*code="TLS_VERIFY_FAILED"[^}]*\} [1-9]/);
     const stuck = await getJson<PodView>(cluster, ['get', 'pod', 'tls-vault-wrong-ca', '-n', NS]);
     assert.equal(stuck.status.phase, 'Pending', 'the app never starts without its secret');
+    let mountEvent = '';
+    await until('a FailedMount event for the missing key', 60_000, async () => {
+      const events = await getJson<{ items: { reason: string; message: string; involvedObject: { name: string } }[] }>(cluster, ['get', 'events', '-n', NS]);
+      mountEvent = events.items.find((e) => e.reason === 'FailedMount' && e.involvedObject.name === 'tls-vault-no-key')?.message ?? '';
+      return mountEvent !== '';
+    });
+    assert.match(mountEvent, /sidekey-vault-ca.*vault\.pem/);
     assertNoLeak([await podLogs(cluster, NS, served), agentLog, metrics], [value, reviewerJwt]);
-    await cluster.kubectl(['delete', 'deployment/tls-vault', 'pod/tls-vault-wrong-ca', '-n', NS, '--wait=false']);
+    await cluster.kubectl(['delete', 'deployment/tls-vault', 'pod/tls-vault-wrong-ca', 'pod/tls-vault-no-key', '-n', NS, '--wait=false']);
   });
 
   void test(`AWS: IRSA with the real projected token through moto; ${ROTATIONS} rotations reach the app within refresh + 2 s, one HTTP reload each`, async (t) => {
