@@ -6,6 +6,7 @@ import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { getCACertificates, setDefaultCACertificates } from 'node:tls';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { VaultSettings } from '../../injector/agent-config.ts';
@@ -18,6 +19,7 @@ import { assertNoLeak } from '../../test/support/no-leak.ts';
 import { startOpenBao } from '../../test/support/openbao.ts';
 import type { OpenBaoHandle } from '../../test/support/openbao.ts';
 import { testDeps } from '../../test/support/provider-deps.ts';
+import { createTestCa, leafFiles } from '../../test/support/test-ca.ts';
 import type { FetchOutcome } from '../provider.ts';
 import { createAwsProvider } from './aws.ts';
 import { createVaultProvider } from './vault.ts';
@@ -115,7 +117,8 @@ void describe('egress proxy (HTTPS_PROXY / HTTP_PROXY / NO_PROXY)', () => {
     await fetchBoth({ HTTPS_PROXY: proxy.url, HTTP_PROXY: proxy.url }, moto.endpoint);
     const vaultHost = new URL(bao.addr).host;
     const motoHost = new URL(moto.endpoint).host;
-    // One tunnel (keep-alive) carries the Vault calls; moto is plain http, so each AWS call is a forwarded request.
+    // One tunnel (keep-alive) carries the Vault calls; moto is plain http here, so each AWS call is a forwarded
+    // request: the STS login (IRSA) and the read, both through the proxy.
     assert.deepEqual(proxy.seen(), [`CONNECT ${vaultHost}`, `POST ${motoHost}`, `POST ${motoHost}`]);
   });
 
@@ -127,6 +130,33 @@ void describe('egress proxy (HTTPS_PROXY / HTTP_PROXY / NO_PROXY)', () => {
     proxy.reset();
     await fetchBoth({ HTTPS_PROXY: proxy.url, HTTP_PROXY: proxy.url, NO_PROXY: `${new URL(bao.addr).hostname},localhost` }, motoByName);
     assert.deepEqual(proxy.seen(), [], 'both listed: nothing through the proxy');
+  });
+
+  void test('AWS over https (moto with a certificate from a private test CA) goes through a CONNECT tunnel', async () => {
+    const testCa = createTestCa();
+    const leaf = leafFiles(testCa, 'moto');
+    // The agent image trusts what the system trusts; here the process-wide default roots gain the test CA.
+    const roots = getCACertificates('default');
+    setDefaultCACertificates([...roots, testCa.caCert]);
+    const secure = await startMoto({ tls: { certFile: leaf.tlsCert, keyFile: leaf.tlsKey } });
+    try {
+      await secure.admin.send(new CreateSecretCommand({ Name: 'egress/db', SecretString: values.aws }));
+      proxy.reset();
+      await withIrsa(async () => {
+        Object.assign(process.env, { AWS_ENDPOINT_URL: secure.endpoint });
+        const env = { HTTPS_PROXY: proxy.url, AWS_ENDPOINT_URL: secure.endpoint };
+        const aws = createAwsProvider(testDeps({ aws: { region: secure.region } }, env).deps);
+        assert.deepEqual(value((await aws.fetchMany([awsRef]))[0]), { kind: 'text', value: values.aws });
+        await aws.close();
+      });
+      const seen = proxy.seen();
+      assert.ok(seen.length > 0 && seen.every((s) => s === `CONNECT ${new URL(secure.endpoint).host}`), seen.join(', '));
+    } finally {
+      setDefaultCACertificates(roots);
+      await secure.stop();
+      rmSync(leaf.dir, { recursive: true, force: true });
+      testCa.dispose();
+    }
   });
 
   void test('without proxy variables nothing goes through the proxy', async () => {
