@@ -34,6 +34,7 @@ export type ProviderErrorCode =
   | 'NOT_FOUND'
   | 'THROTTLED'
   | 'UNAVAILABLE'
+  | 'TLS_VERIFY_FAILED'
   | 'BAD_RESPONSE'
   | 'FIELD_MISSING'
   | 'LEASE_EXPIRED'

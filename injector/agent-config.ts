@@ -5,6 +5,7 @@
 import { en } from 'zod/locales';
 import * as z from 'zod/mini';
 import { PROVIDERS } from './reference.ts';
+import { MAX_CA_PEM_BYTES } from './vault-ca.ts';
 
 z.config(en());
 
@@ -74,8 +75,10 @@ const vaultSchema = z.strictObject({
   authPath: z.string().check(z.maxLength(128), z.regex(VAULT_AUTH_PATH)),
   role: z.optional(z.string().check(z.minLength(1))),
   namespace: z.optional(z.string().check(z.minLength(1))),
-  /** PEM file of a CA that signs the Vault server certificate. */
+  /** PEM file of a CA that signs the Vault server certificate (a mounted ConfigMap or Secret key). */
   caFile: z.optional(z.string().check(z.minLength(1))),
+  /** The same as PEM text (the webhook's vault.caCert); caFile wins when both are set. */
+  caCert: z.optional(z.string().check(z.minLength(1), z.maxLength(MAX_CA_PEM_BYTES))),
   /** JWT for kubernetes/jwt auth, token for token auth; re-read at every login. */
   tokenFile: z.optional(z.string().check(z.minLength(1))),
   /** approle: files holding the role id and secret id; re-read at every login. */

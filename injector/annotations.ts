@@ -14,6 +14,8 @@ import { templateFields } from './template-syntax.ts';
 import { vaultAddrProblem } from './http-url.ts';
 import { parseReload } from './reload.ts';
 import type { ReloadRequest } from './reload.ts';
+import { parseCaObject } from './vault-ca.ts';
+import type { CaObject } from './vault-ca.ts';
 
 export interface FileRequest {
   readonly name: string;
@@ -31,6 +33,8 @@ export interface VaultRequest {
   readonly namespace?: string;
   /** approle: the Secret (keys role-id, secret-id) mounted into the agent only. */
   readonly approleSecret?: string;
+  /** The ConfigMap or Secret key holding the Vault CA, mounted into the agent only. */
+  readonly ca?: CaObject;
 }
 
 export interface AnnotationRequest {
@@ -77,6 +81,7 @@ export const EXAMPLES: Readonly<Record<string, string>> = {
   'vault-auth': 'kubernetes',
   'vault-namespace': 'team-a',
   'vault-approle-secret': 'payments-approle',
+  'vault-ca': 'configmap:vault-ca#ca.crt',
   'agent-cpu': '10m',
   'agent-memory': '96Mi',
   'tmpfs-size': '1Mi',
@@ -285,6 +290,11 @@ const POD_KEYS: Readonly<Record<string, KeyReader>> = {
   'vault-auth-path': vaultField('authPath', VAULT_AUTH_PATH, 'an auth mount path without "auth/" such as kubernetes or k8s/prod'),
   'vault-namespace': vaultField('namespace', VAULT_NAMESPACE, 'a Vault namespace such as team-a or team-a/payments'),
   'vault-approle-secret': vaultField('approleSecret', DNS_SUBDOMAIN, 'a Secret name (keys role-id and secret-id)'),
+  'vault-ca': (value, { draft, findings }, key) => {
+    const parsed = parseCaObject(value);
+    if (parsed.ok) draft.vault = { ...draft.vault, ca: parsed.ca };
+    else findings.add(PROBLEM_CODES.badBackend, key, parsed.problem);
+  },
   'agent-cpu': quantityField((draft, value) => {
     draft.agentCpu = value;
   }),

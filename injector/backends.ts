@@ -12,6 +12,8 @@ import type { Problem } from './problems.ts';
 import { formatReference } from './reference.ts';
 import type { Provider } from './reference.ts';
 import type { InjectionSettings } from './settings.ts';
+import { VAULT_CA_FILE } from './vault-ca.ts';
+import type { CaObject } from './vault-ca.ts';
 
 /** Where the approle Secret is mounted in agent containers (never in app containers). */
 export const APPROLE_DIR = '/sidekey/vault-approle';
@@ -22,6 +24,8 @@ export interface Backends {
   readonly vault?: NonNullable<AgentConfig['vault']>;
   /** The Secret to mount for approle auth. */
   readonly approleSecret?: string;
+  /** The ConfigMap or Secret key mounted at VAULT_CA_FILE (sidekey.io/vault-ca, else the webhook's vault.caFrom). */
+  readonly vaultCa?: CaObject;
   /** The file store path handed to the agent in SIDEKEY_FILE_STORE. */
   readonly fileStore?: string;
   /** The volume that holds the file store, mounted at fileStore. */
@@ -60,6 +64,7 @@ export function resolveBackends(input: BackendInput): Backends {
     ...(aws === undefined ? {} : { aws }),
     ...(vault === undefined ? {} : { vault: vault.settings }),
     ...(vault?.approleSecret === undefined ? {} : { approleSecret: vault.approleSecret }),
+    ...(vault?.ca === undefined ? {} : { vaultCa: vault.ca }),
     ...(fileUser === undefined || settings.fileStore === undefined ? {} : { fileStore: settings.fileStore }),
     ...(fileUser === undefined || settings.fileStoreVolume === undefined ? {} : { fileStoreVolume: settings.fileStoreVolume }),
     problems,
@@ -82,7 +87,33 @@ function resolveAws(input: BackendInput, problems: Problem[], warnings: string[]
   return { region };
 }
 
-type VaultResolution = { settings: NonNullable<AgentConfig['vault']>; approleSecret?: string };
+type VaultResolution = { settings: NonNullable<AgentConfig['vault']>; approleSecret?: string; ca?: CaObject };
+
+interface Trust {
+  readonly settings: Pick<NonNullable<AgentConfig['vault']>, 'caFile' | 'caCert'>;
+  /** The object mounted at VAULT_CA_FILE. */
+  readonly ca?: CaObject;
+}
+
+/** The CA object a pod's agent mounts: its own annotation first, then the webhook's vault.caFrom. */
+function caObjectOf(asked: AnnotationRequest['vault'], settings: InjectionSettings): CaObject | undefined {
+  if (asked.ca !== undefined) return asked.ca;
+  const from = settings.vault.caFrom;
+  if (from?.configMap !== undefined) return { kind: 'configMap', name: from.configMap, key: from.key };
+  if (from?.secret !== undefined) return { kind: 'secret', name: from.secret, key: from.key };
+  return undefined;
+}
+
+/** The CA an https Vault's agent trusts: a mounted object (annotation, vault.caFrom), else vault.caCert, else the public roots. */
+function resolveTrust(addr: string, asked: AnnotationRequest['vault'], settings: InjectionSettings, warnings: string[]): Trust {
+  if (new URL(addr).protocol !== 'https:') {
+    if (asked.ca !== undefined) warnings.push(`${ANNOTATION_PREFIX}vault-ca is ignored: the Vault address ${addr.slice(0, 80)} is not https`);
+    return { settings: {} };
+  }
+  const ca = caObjectOf(asked, settings);
+  if (ca !== undefined) return { settings: { caFile: VAULT_CA_FILE }, ca };
+  return { settings: settings.vault.caCert === undefined ? {} : { caCert: settings.vault.caCert } };
+}
 
 function resolveVault(input: BackendInput, problems: Problem[], warnings: string[]): VaultResolution | undefined {
   const { request, settings } = input;
@@ -105,6 +136,7 @@ function resolveVault(input: BackendInput, problems: Problem[], warnings: string
   const files = auth === 'approle'
     ? { roleIdFile: `${APPROLE_DIR}/role-id`, secretIdFile: `${APPROLE_DIR}/secret-id` }
     : { tokenFile: SA_TOKEN_FILE };
+  const trust = resolveTrust(addr, asked, settings, warnings);
   return {
     settings: {
       addr,
@@ -114,8 +146,10 @@ function resolveVault(input: BackendInput, problems: Problem[], warnings: string
       ...(role === undefined ? {} : { role }),
       ...(namespace === undefined ? {} : { namespace }),
       ...files,
+      ...trust.settings,
     },
     ...(auth === 'approle' && asked.approleSecret !== undefined ? { approleSecret: asked.approleSecret } : {}),
+    ...(trust.ca === undefined ? {} : { ca: trust.ca }),
   };
 }
 

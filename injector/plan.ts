@@ -21,6 +21,7 @@ import type { Problem } from './problems.ts';
 import { quantityValue, scaleQuantity } from './quantity.ts';
 import { STOPPING_SIGNALS } from './reload.ts';
 import type { InjectionSettings } from './settings.ts';
+import { VAULT_CA_VOLUME } from './vault-ca.ts';
 
 export interface MutateOptions {
   readonly settings: InjectionSettings;
@@ -48,7 +49,7 @@ export type PlanResult =
   | { readonly ok: false; readonly problems: readonly Problem[]; readonly warnings: readonly string[] };
 
 const RESERVED_CONTAINERS: readonly string[] = [AGENT_CONTAINER, INIT_CONTAINER];
-const RESERVED_VOLUMES: readonly string[] = [SECRETS_VOLUME, STATE_VOLUME, APPROLE_VOLUME];
+const RESERVED_VOLUMES: readonly string[] = [SECRETS_VOLUME, STATE_VOLUME, APPROLE_VOLUME, VAULT_CA_VOLUME];
 const MIN_AGENT_MEMORY = 32 * 1024 * 1024;
 const MAX_LISTED = 8;
 

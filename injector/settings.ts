@@ -6,6 +6,8 @@ import { DEFAULT_MOUNT_PATH, REFRESH_FLOOR_MS } from './constants.ts';
 import { formatDuration, parseDuration } from './duration.ts';
 import { HTTP_URL_PATTERN, vaultAddrProblem } from './http-url.ts';
 import { AWS_REGION, CLASSIC_REMOVED, MODES, VAULT_AUTH_PATH } from './agent-config.ts';
+import { proxySchema } from './proxy.ts';
+import { DEFAULT_CA_KEY, MAX_CA_PEM_BYTES, OBJECT_KEY, caPemProblem } from './vault-ca.ts';
 
 export { VAULT_AUTH_PATH };
 
@@ -43,6 +45,17 @@ const resourcesSchema = z
   })
   .describe('Default agent resources; the sidekey.io/agent-cpu and sidekey.io/agent-memory annotations override them.');
 
+const objectName = (kind: string): z.ZodString => z.string().max(253).regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, `must be a ${kind} name`);
+
+const caObjectSchema = z
+  .strictObject({
+    configMap: objectName('ConfigMap').optional().describe('A ConfigMap holding the CA PEM (trust-manager\'s Bundle target, for one).'),
+    secret: objectName('Secret').optional().describe('A Secret holding the CA PEM (cert-manager\'s ca.crt, for one).'),
+    key: z.string().regex(OBJECT_KEY, 'must be a data key of [-._a-zA-Z0-9]').describe('The key holding the PEM.').default(DEFAULT_CA_KEY),
+  })
+  .refine((v) => (v.configMap === undefined) !== (v.secret === undefined), { error: 'give exactly one of configMap or secret' })
+  .describe("The Vault CA from a ConfigMap or Secret that must exist in every injected pod's namespace (e.g. distributed by trust-manager), mounted read-only into the agents that talk to Vault; a pod whose namespace lacks it stays in Init with a FailedMount event naming it. Instead of caCert; sidekey.io/vault-ca overrides it per pod.");
+
 const vaultSchema = z
   .strictObject({
     addr: z
@@ -65,7 +78,18 @@ const vaultSchema = z
     allowSystemPaths: z.boolean().describe('Allow vault:auth/... and vault:sys/... references. Off: refused, since the agent would write what its own token may read there (auth/token/lookup-self: the token itself) into an app file.').default(false),
     role: z.string().regex(VAULT_ROLE).optional().describe('Default Vault role; absent means the pod must set sidekey.io/vault-role (kubernetes and jwt auth).'),
     namespace: z.string().max(128).regex(VAULT_NAMESPACE).optional().describe('Default Vault Enterprise / OpenBao namespace.'),
+    caCert: z
+      .string()
+      .max(MAX_CA_PEM_BYTES)
+      .superRefine((pem, ctx) => {
+        const problem = caPemProblem(pem, 'vault.caCert');
+        if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+      })
+      .optional()
+      .describe(`PEM of the CA (and intermediates) that sign the Vault server's certificate, for a Vault behind a private CA; carried in every Vault agent's configuration, so no object is needed in any namespace (helm: --set-file config.vault.caCert=ca.pem). Checked at start: CA certificates only, at most ${MAX_CA_PEM_BYTES / 1024} KiB. Absent: the agent image's public roots. sidekey.io/vault-ca overrides it per pod.`),
+    caFrom: caObjectSchema.optional(),
   })
+  .refine((v) => v.caCert === undefined || v.caFrom === undefined, { error: 'give vault.caCert or vault.caFrom, not both', path: ['caFrom'] })
   .describe('Vault/OpenBao defaults.');
 
 const awsSchema = z
@@ -102,6 +126,7 @@ export const injectionSettingsSchema = z.strictObject({
     .optional()
     .describe('Directory (or YAML file) of the embedded file store, as the agent sees it; enables file: references. For local runs, the demo and tests.'),
   fileStoreVolume: fileStoreVolumeSchema.optional(),
+  proxy: proxySchema.prefault({}),
 });
 
 export type InjectionSettings = z.infer<typeof injectionSettingsSchema>;

@@ -2,6 +2,9 @@
 // Messages name the secret id and the AWS error name; AWS error messages never carry secret values.
 import { ProviderError } from '../provider.ts';
 import type { ProviderErrorCode } from '../provider.ts';
+import { tlsVerifyFailure } from './tls-errors.ts';
+
+const TRUST_FIX = 'a TLS-inspecting proxy needs its CA in the agent image\'s trust store, or the endpoint (AWS_ENDPOINT_URL*) a public certificate';
 
 const THROTTLE = new Set(['ThrottlingException', 'Throttling', 'TooManyRequestsException', 'RequestLimitExceeded', 'LimitExceededException']);
 const DENIED = new Set(['AccessDeniedException', 'AccessDenied', 'DecryptionFailure', 'KMSAccessDeniedException']);
@@ -46,6 +49,8 @@ export function fromSdkError(error: unknown, what: string): ProviderError {
   if (error instanceof ProviderError) return error;
   const shape: SdkErrorShape = typeof error === 'object' && error !== null ? (error) : {};
   const code = typeof shape.code === 'string' ? shape.code : undefined;
+  const tls = code === undefined ? undefined : tlsVerifyFailure(code, TRUST_FIX);
+  if (tls !== undefined) return new ProviderError('TLS_VERIFY_FAILED', `aws ${what}: ${tls}`, true, { cause: error });
   const name = code !== undefined && NETWORK_CODES.has(code) ? code : typeof shape.name === 'string' ? shape.name : 'Error';
   const status = typeof shape.$metadata?.httpStatusCode === 'number' ? shape.$metadata.httpStatusCode : undefined;
   const message = typeof shape.message === 'string' ? shape.message : '';

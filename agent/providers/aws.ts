@@ -13,6 +13,8 @@
 //
 // Endpoint override (tests, VPC endpoints, LocalStack-like servers): AWS_ENDPOINT_URL_SECRETS_MANAGER or
 // AWS_ENDPOINT_URL from the agent's environment. The SDK reads the same variables for STS (IRSA) itself.
+// An egress proxy (HTTPS_PROXY / NO_PROXY from the webhook's proxy setting) is used through Node's own proxy
+// support in the handler's agents (proxy-env.ts).
 import { BatchGetSecretValueCommand, GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { GetSecretValueCommandOutput, SecretValueEntry } from '@aws-sdk/client-secrets-manager';
 import { createHash } from 'node:crypto';
@@ -23,6 +25,7 @@ import { jsonObject } from '../render.ts';
 import type { FetchOutcome, ProviderDeps, ProviderFactory, SecretProvider, SecretValue } from '../provider.ts';
 import { batchUnsupported, fromBatchError, fromSdkError } from './aws-errors.ts';
 import { answerEach, mapLimit, readDistinct, secretKey, type Outcome } from './concurrency.ts';
+import { proxyEnvOf } from './proxy-env.ts';
 
 /** BatchGetSecretValue returns at most 20 secrets per call (SecretIdList limit). */
 export const BATCH_SIZE = 20;
@@ -75,12 +78,15 @@ function createClient(deps: ProviderDeps, requestTimeoutMs: number): SecretsMana
     throw new ProviderError('CONFIG', 'aws: no region (set sidekey.io/aws-region or the webhook default, or AWS_REGION)', false);
   }
   const endpoint = deps.env.AWS_ENDPOINT_URL_SECRETS_MANAGER ?? deps.env.AWS_ENDPOINT_URL;
+  // The handler makes its http(s) agents from these options; the web-identity STS client reuses this handler.
+  const proxyEnv = proxyEnvOf(deps.env);
+  const agents = proxyEnv === undefined ? {} : { httpsAgent: { proxyEnv }, httpAgent: { proxyEnv } };
   return new SecretsManagerClient({
     region,
     ...(endpoint === undefined || endpoint === '' ? {} : { endpoint }),
     retryMode: 'standard',
     maxAttempts: MAX_ATTEMPTS,
-    requestHandler: { connectionTimeout: CONNECTION_TIMEOUT_MS, requestTimeout: requestTimeoutMs, throwOnRequestTimeout: true },
+    requestHandler: { connectionTimeout: CONNECTION_TIMEOUT_MS, requestTimeout: requestTimeoutMs, throwOnRequestTimeout: true, ...agents },
   });
 }
 

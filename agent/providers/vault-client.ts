@@ -12,12 +12,11 @@
 import nodeVault from 'node-vault';
 import type * as z from 'zod/mini';
 import { requestPromiseFor } from './vault-transport.ts';
+import type { TransportOptions } from './vault-transport.ts';
 
-export interface VaultClientOptions {
+export interface VaultClientOptions extends TransportOptions {
   readonly addr: string;
   readonly namespace?: string;
-  /** PEM CA bundle for an HTTPS Vault with a private CA. */
-  readonly ca?: string;
   readonly timeoutMs?: number;
 }
 
@@ -69,7 +68,10 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
     ...(options.namespace === undefined ? {} : { namespace: options.namespace }),
     debug: () => undefined,
     // The transport always verifies certificates, so node-vault's VAULT_SKIP_VERIFY has no effect.
-    'request-promise': requestPromiseFor(options.ca),
+    'request-promise': requestPromiseFor({
+      ...(options.ca === undefined ? {} : { ca: options.ca }),
+      ...(options.proxyEnv === undefined ? {} : { proxyEnv: options.proxyEnv }),
+    }),
     requestOptions: { timeout: options.timeoutMs ?? 10_000 },
   });
   // node-vault falls back to VAULT_TOKEN / VAULT_NAMESPACE / VAULT_PREFIX from the environment: undo that.

@@ -1,7 +1,10 @@
 // Maps failed Vault/OpenBao calls to stable ProviderError codes. Messages carry the path and Vault's own error
 // text (which names paths and policies, never secret data), never the transport error object.
 import { ProviderError } from '../provider.ts';
+import { tlsVerifyFailure } from './tls-errors.ts';
 import { VaultCallError } from './vault-client.ts';
+
+const TRUST_FIX = 'give the agent the Vault CA (the webhook\'s vault.caCert or vault.caFrom, or sidekey.io/vault-ca on the pod)';
 
 /** Maps an error from a data call (read, renew); `login` marks errors of the login itself. */
 export function fromVaultError(error: unknown, login = false): ProviderError {
@@ -10,6 +13,9 @@ export function fromVaultError(error: unknown, login = false): ProviderError {
     return new ProviderError('BAD_RESPONSE', `vault: unexpected failure (${error instanceof Error ? error.name : typeof error})`, true);
   }
   const { status, message } = error;
+  const tls = error.network === undefined ? undefined : tlsVerifyFailure(error.network, TRUST_FIX);
+  // Retryable: the server may be given a proper certificate; the agent keeps the last good files meanwhile.
+  if (tls !== undefined) return new ProviderError('TLS_VERIFY_FAILED', `${message.replace(/: no answer \([^)]*\)$/, '')}: ${tls}`, true);
   if (status === 0) return new ProviderError('UNAVAILABLE', message, true);
   if (status === 200) return new ProviderError('BAD_RESPONSE', message, true);
   if (login && (status === 400 || status === 401 || status === 403)) return new ProviderError('AUTH_FAILED', message, true);

@@ -54,7 +54,7 @@ after(() => {
 });
 
 void describe('vault transport', () => {
-  const send = createTransport(undefined);
+  const send = createTransport();
 
   void it('sends a JSON body with the given headers and resolves every status with the parsed answer', async () => {
     const ok = await send({ method: 'POST', uri: `${base}/v1/ok`, headers: { 'X-Vault-Token': 'tok' }, json: { role: 'app' } });

@@ -9,6 +9,7 @@
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { ProxyEnv } from './proxy-env.ts';
 
 /** The request options node-vault passes: its rpDefaults, the client's requestOptions and the call's own. */
 export interface TransportRequest {
@@ -67,15 +68,27 @@ function readAnswer(response: IncomingMessage, fail: (error: TransportError) => 
   response.on('error', (error: NodeJS.ErrnoException) => { fail(new TransportError(error.code ?? 'ECONNRESET', 'the answer was cut off')); });
 }
 
+export interface TransportOptions {
+  /** PEM CA bundle (the agent config's caCert or caFile) trusted for HTTPS instead of the public roots. */
+  readonly ca?: string;
+  /**
+   * HTTPS_PROXY / HTTP_PROXY / NO_PROXY (the agent's environment): Node's own proxy support tunnels https
+   * through CONNECT and honours NO_PROXY. Only these agents get it, so nothing else in the agent is proxied.
+   */
+  readonly proxyEnv?: ProxyEnv;
+}
+
 /**
- * The transport for one client. `ca` (PEM, the agent config's caFile) pins the CA for HTTPS; certificates are
- * always verified. Connections are kept alive between calls and dropped after 30 s idle.
+ * The transport for one client. Certificates are always verified. Connections are kept alive between calls
+ * and dropped after 30 s idle.
  */
-export function createTransport(ca: string | undefined): Transport {
-  const httpAgent = new HttpAgent({ keepAlive: true, timeout: 30_000 });
+export function createTransport(options: TransportOptions = {}): Transport {
+  const { ca, proxyEnv } = options;
+  const proxy = proxyEnv === undefined ? {} : { proxyEnv };
+  const httpAgent = new HttpAgent({ keepAlive: true, timeout: 30_000, ...proxy });
   // Made on the first HTTPS call: in the agent bundle, node:https (and OpenSSL's TLS side) loads only then.
   let httpsAgent: HttpsAgent | undefined;
-  const secureAgent = (): HttpsAgent => (httpsAgent ??= new HttpsAgent({ keepAlive: true, timeout: 30_000, rejectUnauthorized: true, ...(ca === undefined ? {} : { ca }) }));
+  const secureAgent = (): HttpsAgent => (httpsAgent ??= new HttpsAgent({ keepAlive: true, timeout: 30_000, rejectUnauthorized: true, ...proxy, ...(ca === undefined ? {} : { ca }) }));
 
   return (options) =>
     new Promise<TransportResponse>((resolve, reject) => {
@@ -108,6 +121,6 @@ export function createTransport(ca: string | undefined): Transport {
 }
 
 /** What node-vault's `request-promise` option expects: an object whose defaults() yields the transport. */
-export function requestPromiseFor(ca: string | undefined): { defaults(rpDefaults: unknown): Transport } {
-  return { defaults: () => createTransport(ca) };
+export function requestPromiseFor(options: TransportOptions): { defaults(rpDefaults: unknown): Transport } {
+  return { defaults: () => createTransport(options) };
 }

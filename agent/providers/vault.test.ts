@@ -282,7 +282,7 @@ void describe('vault provider (OpenBao)', () => {
 });
 
 void describe('vault provider over HTTPS with a private CA', () => {
-  void test('caFile is trusted, an unknown CA is refused, a stopped server is UNAVAILABLE and retryable', async () => {
+  void test('caFile is trusted, an unknown CA is TLS_VERIFY_FAILED, a stopped server is UNAVAILABLE, both retryable', async () => {
     const tls = await startOpenBao({ tls: true });
     try {
       const value = secret();
@@ -295,7 +295,7 @@ void describe('vault provider over HTTPS with a private CA', () => {
       assert.deepEqual(ok((await p.fetchMany([ref('secret/app')]))[0]).value, { kind: 'object', value: { token: value } });
 
       const untrusted = createVaultProvider(testDeps({ vault: settings }).deps);
-      failed((await untrusted.fetchMany([ref('secret/app')]))[0], 'UNAVAILABLE', true);
+      failed((await untrusted.fetchMany([ref('secret/app')]))[0], 'TLS_VERIFY_FAILED', true);
 
       await tls.stop();
       const outcomes = await p.fetchMany([ref('secret/app'), ref('secret/other')]);

@@ -17,12 +17,14 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import * as z from 'zod/mini';
 import type { VaultSettings } from '../../injector/agent-config.ts';
+import { caPemProblem } from '../../injector/vault-ca.ts';
 import type { SecretReference } from '../../injector/reference.ts';
 import { errnoOf } from '../errno.ts';
 import { backoffDelay, clampDelay, planLease } from '../timing.ts';
 import { ProviderError } from '../provider.ts';
 import type { FetchOutcome, Fetched, Lease, ProviderDeps, ProviderFactory, SecretProvider } from '../provider.ts';
 import { answerEach, readDistinct } from './concurrency.ts';
+import { proxyEnvOf } from './proxy-env.ts';
 import { login, renewSelf } from './vault-auth.ts';
 import { VaultCallError, createVaultClient } from './vault-client.ts';
 import type { VaultClient } from './vault-client.ts';
@@ -123,19 +125,28 @@ function settingsOf(deps: ProviderDeps): Readonly<VaultSettings> {
   return settings;
 }
 
-function buildClient(settings: Readonly<VaultSettings>): VaultClient {
-  let ca: string | undefined;
-  if (settings.caFile !== undefined) {
-    try {
-      ca = readFileSync(settings.caFile, 'utf8');
-    } catch (error) {
-      throw new ProviderError('CONFIG', `vault: cannot read the CA file ${settings.caFile} (${errnoOf(error) ?? 'error'})`, false);
-    }
+/** The CA to trust: the mounted file (sidekey.io/vault-ca, vault.caFrom), else the configured PEM (vault.caCert). */
+function readCa(settings: Readonly<VaultSettings>): string | undefined {
+  if (settings.caFile === undefined) return settings.caCert;
+  let pem: string;
+  try {
+    pem = readFileSync(settings.caFile, 'utf8');
+  } catch (error) {
+    throw new ProviderError('CONFIG', `vault: cannot read the CA file ${settings.caFile} (${errnoOf(error) ?? 'error'})`, false);
   }
+  const problem = caPemProblem(pem, `the CA file ${settings.caFile}`);
+  if (problem !== undefined) throw new ProviderError('CONFIG', `vault: ${problem}`, false);
+  return pem;
+}
+
+function buildClient(settings: Readonly<VaultSettings>, env: ProviderDeps['env']): VaultClient {
+  const ca = readCa(settings);
+  const proxy = proxyEnvOf(env);
   return createVaultClient({
     addr: settings.addr,
     ...(settings.namespace === undefined ? {} : { namespace: settings.namespace }),
     ...(ca === undefined ? {} : { ca }),
+    ...(proxy === undefined ? {} : { proxyEnv: proxy }),
   });
 }
 
@@ -144,7 +155,7 @@ export type VaultProvider = SecretProvider & Required<Pick<SecretProvider, 'rene
 
 export function createVaultProvider(deps: ProviderDeps, options: VaultProviderOptions = {}): VaultProvider {
   const settings = settingsOf(deps);
-  const client = countingClient(options.client ?? buildClient(settings), deps);
+  const client = countingClient(options.client ?? buildClient(settings, deps.env), deps);
   const timers = options.timers ?? realTimers;
   const random = options.random ?? Math.random;
   const { log } = deps;

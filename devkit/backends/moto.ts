@@ -31,11 +31,17 @@ export interface MotoHandle {
   stop(): Promise<void>;
 }
 
-export async function startMoto(): Promise<MotoHandle> {
+export interface MotoOptions {
+  /** Serve https with this certificate (PEM files, e.g. a leaf of test-ca.ts); the caller makes its CA trusted. */
+  readonly tls?: { readonly certFile: string; readonly keyFile: string };
+}
+
+export async function startMoto(options: MotoOptions = {}): Promise<MotoHandle> {
   const binary = requireTool(join(VENV_BIN, 'moto_server'), 'moto_server (PyPI moto[server])');
   const port = await freePort();
-  const endpoint = `http://127.0.0.1:${port}`;
-  const proc = startProcess(binary, ['-H', '127.0.0.1', '-p', String(port)], {
+  const endpoint = `${options.tls === undefined ? 'http' : 'https'}://127.0.0.1:${port}`;
+  const tlsArgs = options.tls === undefined ? [] : ['-c', options.tls.certFile, '-k', options.tls.keyFile];
+  const proc = startProcess(binary, ['-H', '127.0.0.1', '-p', String(port), ...tlsArgs], {
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', MOTO_ALLOW_NONEXISTENT_REGION: 'true' },
   });
   await waitUntil('moto_server', proc, () => answers(`${endpoint}/moto-api/`));

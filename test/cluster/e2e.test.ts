@@ -5,6 +5,8 @@
 import { CreateSecretCommand, PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fingerprint } from '../../devkit/apps/secrets-dir.ts';
@@ -198,6 +200,60 @@ void describe('e2e on a real Kubernetes', { timeout: 30 * 60_000 }, () => {
     assert.deepEqual([next.pid, next.reloads, next.reasons.at(-1)], [first.pid, first.reloads + 1, 'SIGHUP'], 'same process, one reload for both files');
     assert.deepEqual(Object.values(await restartCounts(cluster, NS, name)), [0, 0], 'no restart of the agent or the app');
     assertNoLeak([await podLogs(cluster, NS, name)], [v1, v2]);
+  });
+
+  // A Vault behind a private CA. OpenBao -dev-tls makes its own CA and a server certificate for localhost,
+  // 127.0.0.1 and this machine's hostname (OpenBao 2.7 has no flag for another name), so pods dial it by that
+  // hostname, which hostAliases maps to the node address. The CA reaches the agent from a ConfigMap named by
+  // sidekey.io/vault-ca. Needs the vault-reviewer ServiceAccount of the Vault scenario.
+  void test('Vault behind a private CA (OpenBao -dev-tls): the CA named by sidekey.io/vault-ca serves an injected pod; with a wrong CA the agent names the TLS failure in its log and metrics, a missing key is named by the kubelet, and nothing leaks', async () => {
+    const tlsBao = await startOpenBao({ tls: true });
+    stops.push(() => tlsBao.stop());
+    const exposed = await cluster.exposeToPods(Number(new URL(tlsBao.addr).port));
+    stops.push(() => exposed.stop());
+    const reviewerJwt = (await cluster.kubectl(['create', 'token', 'vault-reviewer', '-n', NS, '--duration=1h'])).trim();
+    const value = secretValue('tls');
+    written.push(reviewerJwt, value);
+    await tlsBao.writePolicy('read-all', READ_ALL_POLICY);
+    await tlsBao.configureKubernetesAuth({ host: cluster.server, caPem: cluster.caPem, reviewerJwt }, 'e2e', ['read-all'], [NS, 'payments']);
+    await tlsBao.api('POST', 'secret/data/tls/app', { data: { token: value } });
+    // The wrong CA is a real one too: the cluster's own.
+    for (const [name, pem] of [['bao-ca', readFileSync(tlsBao.caFile ?? '', 'utf8')], ['wrong-ca', cluster.caPem]] as const) {
+      await apply(cluster, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: NS }, data: { 'ca.crt': pem } });
+    }
+    const template = (ca: string): Record<string, unknown> => {
+      const t = appTemplate({
+        serviceAccount: 'payments',
+        annotations: { inject: 'true', 'secret-token': 'vault:secret/tls/app#token', 'vault-addr': `https://${hostname()}:${exposed.port}`, 'vault-ca': `configmap:${ca}` },
+      });
+      return { ...t, spec: { ...(t.spec as object), hostAliases: [{ ip: exposed.host, hostnames: [hostname()] }] } };
+    };
+    await apply(cluster, deploymentManifest(NS, 'tls-vault', template('bao-ca')));
+    await apply(cluster, podManifest(NS, 'tls-vault-wrong-ca', template('wrong-ca')));
+    // A key the ConfigMap lacks: the webhook reads no objects, so the kubelet holds the pod and says which key.
+    await apply(cluster, podManifest(NS, 'tls-vault-no-key', template('bao-ca#vault.pem')));
+    const served = (await readyPod(cluster, NS, 'tls-vault')).metadata.name;
+    await waitForStatus(cluster, { namespace: NS, name: served }, 'the secret over TLS', (s) => s.files.token?.sha256 === fingerprint(value), 30_000);
+
+    let agentLog = '';
+    await until('the TLS failure in the wrong-CA agent\'s log', 60_000, async () => {
+      agentLog = await cluster.kubectl(['logs', 'tls-vault-wrong-ca', '-n', NS, '-c', 'sidekey-agent']);
+      return agentLog.includes('"code":"TLS_VERIFY_FAILED"');
+    });
+    assert.match(agentLog, /TLS verification failed \((UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_GET_ISSUER_CERT_LOCALLY)\): the server's certificate is not signed by a CA the agent trusts/);
+    const metrics = await cluster.kubectl(['get', '--raw', `/api/v1/namespaces/${NS}/pods/tls-vault-wrong-ca:8099/proxy/metrics`]);
+    assert.match(metrics, /sidekey_agent_fetch_errors_total\{[^}]*code="TLS_VERIFY_FAILED"[^}]*\} [1-9]/);
+    const stuck = await getJson<PodView>(cluster, ['get', 'pod', 'tls-vault-wrong-ca', '-n', NS]);
+    assert.equal(stuck.status.phase, 'Pending', 'the app never starts without its secret');
+    let mountEvent = '';
+    await until('a FailedMount event for the missing key', 60_000, async () => {
+      const events = await getJson<{ items: { reason: string; message: string; involvedObject: { name: string } }[] }>(cluster, ['get', 'events', '-n', NS]);
+      mountEvent = events.items.find((e) => e.reason === 'FailedMount' && e.involvedObject.name === 'tls-vault-no-key')?.message ?? '';
+      return mountEvent !== '';
+    });
+    assert.match(mountEvent, /sidekey-vault-ca.*vault\.pem/);
+    assertNoLeak([await podLogs(cluster, NS, served), agentLog, metrics], [value, reviewerJwt]);
+    await cluster.kubectl(['delete', 'deployment/tls-vault', 'pod/tls-vault-wrong-ca', 'pod/tls-vault-no-key', '-n', NS, '--wait=false']);
   });
 
   void test(`AWS: IRSA with the real projected token through moto; ${ROTATIONS} rotations reach the app within refresh + 2 s, one HTTP reload each`, async (t) => {
