@@ -42,6 +42,30 @@ function names(list: readonly string[]): string {
   return list.length > 3 ? `${list.slice(0, 3).join(', ')} and ${list.length - 3} more` : list.join(', ');
 }
 
+interface FileAccess {
+  readonly fileMode: number;
+  readonly fileGroup?: number;
+  readonly warning?: string;
+}
+
+/** The mode (and group) an explicit `file-mode` gets; a warning when some targets may not read the files. */
+function explicitAccess(fileMode: number, fsGroup: number | undefined, strangers: readonly string[], runAsUser: number): FileAccess {
+  const fileGroup = fsGroup !== undefined && (fileMode & 0o040) !== 0 ? fsGroup : undefined;
+  const access = { fileMode, ...(fileGroup === undefined ? {} : { fileGroup }) };
+  if ((fileMode & 0o004) !== 0 || fileGroup !== undefined || strangers.length === 0) return access;
+  return { ...access, warning: `file-mode ${fileMode.toString(8).padStart(4, '0')}: ${names(strangers)} may not run as UID ${runAsUser} and may not read the files` };
+}
+
+/** The tightest mode every target can read: 0400 for one UID, 0440 with an fsGroup, else 0444 with a warning. */
+function defaultAccess(fsGroup: number | undefined, strangers: readonly string[]): FileAccess {
+  if (strangers.length === 0) return { fileMode: 0o400 };
+  if (fsGroup !== undefined) return { fileMode: 0o440, fileGroup: fsGroup };
+  return {
+    fileMode: 0o444,
+    warning: `files are world-readable (0444) in the pod: set runAsUser on ${names(strangers)} for 0400, or an fsGroup for 0440`,
+  };
+}
+
 export function decideOwnership(input: OwnershipInput): Ownership {
   const { spec, targets } = input;
   const uids = targets.map((c) => effectiveUid(spec, c));
@@ -52,25 +76,13 @@ export function decideOwnership(input: OwnershipInput): Ownership {
   const gid = anchor === undefined ? DEFAULT_AGENT_UID : effectiveGid(spec, anchor);
   const fsGroup = spec.securityContext?.fsGroup;
   const strangers = targets.filter((_, i) => uids[i] !== runAsUser).map((c) => c.name);
-  const warnings: string[] = [];
-  let fileMode: number;
-  let fileGroup: number | undefined;
-  if (input.fileMode !== undefined) {
-    fileMode = input.fileMode;
-    if (fsGroup !== undefined && (fileMode & 0o040) !== 0) fileGroup = fsGroup;
-    if ((fileMode & 0o004) === 0 && fileGroup === undefined && strangers.length > 0) {
-      warnings.push(`file-mode ${fileMode.toString(8).padStart(4, '0')}: ${names(strangers)} may not run as UID ${runAsUser} and may not read the files`);
-    }
-  } else if (strangers.length === 0) {
-    fileMode = 0o400;
-  } else if (fsGroup !== undefined) {
-    fileMode = 0o440;
-    fileGroup = fsGroup;
-  } else {
-    fileMode = 0o444;
-    warnings.push(
-      `files are world-readable (0444) in the pod: set runAsUser on ${names(strangers)} for 0400, or an fsGroup for 0440`,
-    );
-  }
-  return { runAsUser, ...(gid === undefined ? {} : { runAsGroup: gid }), fileMode, ...(fileGroup === undefined ? {} : { fileGroup }), warnings };
+  const { fileMode, fileGroup, warning } =
+    input.fileMode === undefined ? defaultAccess(fsGroup, strangers) : explicitAccess(input.fileMode, fsGroup, strangers, runAsUser);
+  return {
+    runAsUser,
+    ...(gid === undefined ? {} : { runAsGroup: gid }),
+    fileMode,
+    ...(fileGroup === undefined ? {} : { fileGroup }),
+    warnings: warning === undefined ? [] : [warning],
+  };
 }

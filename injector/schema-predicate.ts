@@ -61,34 +61,43 @@ function wrapperAcceptor(schema: z.ZodType): Accepts | undefined {
 }
 
 function collectionAcceptor(schema: z.ZodType): Accepts | undefined {
-  const checks = schema._zod.def.checks ?? [];
-  if (schema instanceof z.ZodArray && checks.every((c) => c._zod.def.check === 'min_length')) {
-    const element = acceptor(schema.element as z.ZodType);
-    const minimum = lengthBounds(checks)?.minimum ?? 0;
-    return (value) => {
-      if (!Array.isArray(value) || value.length < minimum) return false;
-      for (let i = 0; i < value.length; i++) if (!element(value[i])) return false;
-      return true;
-    };
-  }
-  if (checks.length > 0) return undefined;
-  const { catchall } = schema._zod.def as { catchall?: unknown };
-  if (schema instanceof z.ZodObject && (catchall === undefined || catchall instanceof z.ZodUnknown)) {
-    const fields = Object.entries(schema.shape as Record<string, z.ZodType>).map(([key, field]) => [key, acceptor(field)] as const);
-    return (value) => isRecord(value) && fields.every(([key, accepts]) => accepts(value[key]));
-  }
-  const keyDef = schema instanceof z.ZodRecord ? ((schema.keyType as z.ZodType)._zod.def as Def) : undefined;
-  if (schema instanceof z.ZodRecord && keyDef?.type === 'string' && (keyDef.checks ?? []).length === 0 && keyDef.check === undefined) {
-    const entry = acceptor(schema.valueType as z.ZodType);
-    // A plain object as zod sees one: Object's prototype, no own `constructor`; zod skips no key of it but __proto__.
-    return (value) => {
-      if (!isRecord(value) || Object.getPrototypeOf(value) !== Object.prototype || Object.hasOwn(value, 'constructor')) return false;
-      if (Object.getOwnPropertySymbols(value).length > 0) return false;
-      for (const key in value) if (!entry(value[key])) return false;
-      return true;
-    };
-  }
+  if (schema instanceof z.ZodArray) return arrayAcceptor(schema);
+  if ((schema._zod.def.checks ?? []).length > 0) return undefined;
+  if (schema instanceof z.ZodObject) return objectAcceptor(schema);
+  if (schema instanceof z.ZodRecord) return recordAcceptor(schema);
   return undefined;
+}
+
+function arrayAcceptor(schema: z.ZodArray): Accepts | undefined {
+  const checks = schema._zod.def.checks ?? [];
+  if (!checks.every((c) => c._zod.def.check === 'min_length')) return undefined;
+  const element = acceptor(schema.element as z.ZodType);
+  const minimum = lengthBounds(checks)?.minimum ?? 0;
+  return (value) => {
+    if (!Array.isArray(value) || value.length < minimum) return false;
+    for (let i = 0; i < value.length; i++) if (!element(value[i])) return false;
+    return true;
+  };
+}
+
+function objectAcceptor(schema: z.ZodObject): Accepts | undefined {
+  const { catchall } = schema._zod.def as { catchall?: unknown };
+  if (catchall !== undefined && !(catchall instanceof z.ZodUnknown)) return undefined;
+  const fields = Object.entries(schema.shape as Record<string, z.ZodType>).map(([key, field]) => [key, acceptor(field)] as const);
+  return (value) => isRecord(value) && fields.every(([key, accepts]) => accepts(value[key]));
+}
+
+function recordAcceptor(schema: z.ZodRecord): Accepts | undefined {
+  const keyDef = (schema.keyType as z.ZodType)._zod.def as Def;
+  if (keyDef.type !== 'string' || (keyDef.checks ?? []).length > 0 || keyDef.check !== undefined) return undefined;
+  const entry = acceptor(schema.valueType as z.ZodType);
+  // A plain object as zod sees one: Object's prototype, no own `constructor`; zod skips no key of it but __proto__.
+  return (value) => {
+    if (!isRecord(value) || Object.getPrototypeOf(value) !== Object.prototype || Object.hasOwn(value, 'constructor')) return false;
+    if (Object.getOwnPropertySymbols(value).length > 0) return false;
+    for (const key in value) if (!entry(value[key])) return false;
+    return true;
+  };
 }
 
 function scalarAcceptor(schema: z.ZodType): Accepts | undefined {
