@@ -119,26 +119,38 @@ interface Story {
   running?: Running;
 }
 
+type Fingerprint = (text: string) => string;
+
 async function tell(story: Story): Promise<void> {
-  const { backend, webhook, timings } = story;
   const { APP_IMAGES } = await import('../devkit/pod-runner/images.ts');
   const { fingerprint } = await import('../devkit/apps/secrets-dir.ts');
+  const admitted = await tellAdmission(story, demoPod(story.backend, APP_IMAGES.node));
+  const running = await tellRun(story, admitted, fingerprint);
+  for (let i = 1; i <= story.rotations; i++) await tellRotation(story, running, i, fingerprint);
+}
 
+/** (3) The pod the API server would send, and what the webhook's patch adds. */
+async function tellAdmission(story: Story, pod: ReturnType<typeof demoPod>): Promise<unknown> {
   out('\n(3) Admission: the API server would send this pod to the webhook');
-  for (const [k, v] of Object.entries((demoPod(backend, APP_IMAGES.node).metadata as { annotations: Record<string, string> }).annotations)) out(`      ${k}: ${v}`);
-  const answer = await webhook.admit(demoPod(backend, APP_IMAGES.node));
+  for (const [k, v] of Object.entries((pod.metadata as { annotations: Record<string, string> }).annotations)) out(`      ${k}: ${v}`);
+  const answer = await story.webhook.admit(pod);
   if (!answer.allowed) throw new Error(`the webhook refused the demo pod: ${answer.message}`);
-  timings.push(['admission (HTTPS round trip)', answer.ms]);
+  story.timings.push(['admission (HTTPS round trip)', answer.ms]);
   out(`    admitted in ${ms(answer.ms)}; the webhook's JSON patch (${answer.patch.length} operations) adds:`);
   for (const line of describePatch(answer.patch, answer.pod)) out(`      ${line}`);
   for (const w of answer.warnings) out(`    warning: ${w}`);
+  return answer.pod;
+}
 
+/** (4) Runs the admitted pod and checks the app reads what the store holds. */
+async function tellRun(story: Story, pod: unknown, fingerprint: Fingerprint): Promise<Running> {
+  const { backend, timings } = story;
   out('\n(4) Running the admitted pod');
   const onLog = (container: string, line: string): void => {
     if (story.verbose || (container === 'app' && line.startsWith('app('))) out(`      [${container}] ${line.slice(0, 200)}`);
   };
   const root = process.getuid?.() === 0;
-  const running = root ? await runWithRunner(answer.pod, backend, onLog) : await runUnprivileged(answer.pod, backend, onLog);
+  const running = root ? await runWithRunner(pod, backend, onLog) : await runUnprivileged(pod, backend, onLog);
   story.running = running;
   out(`    with ${running.how}`);
   out(`    ${AGENT_CONTAINER} started, startup probe passed after ${ms(running.firstWriteAt - running.startedAt)} (first complete write); app started ${ms(running.appStartedAt - running.firstWriteAt)} later`);
@@ -148,24 +160,26 @@ async function tell(story: Story): Promise<void> {
   const pw = first.files.password;
   out(`    the app (pid ${first.pid}, uid ${first.uid}) reads password sha256:${String(pw?.sha256)} (mode ${String(pw?.mode)}, owner uid ${String(pw?.uid)}) and db-url sha256:${String(first.files['db-url']?.sha256)}`);
   out(`    both match the store (${backend.refreshNote})`);
+  return running;
+}
 
-  for (let i = 1; i <= story.rotations; i++) {
-    const before = await running.status();
-    out(`\n(5) Rotation ${i}/${story.rotations}: a new password is written to the store`);
-    const rotatedAt = performance.now();
-    await backend.rotate();
-    const next = fingerprints(backend, fingerprint);
-    const after = await statusWhen(running, (s) => s.files.password?.sha256 === next.password && s.files['db-url']?.sha256 === next.url, ROTATION_TIMEOUT_MS);
-    const latency = performance.now() - rotatedAt;
-    timings.push([`rotation ${i}: store write to app reloaded`, latency]);
-    await sleep(500);
-    const settled = await running.status();
-    const reloads = settled.reloads - before.reloads;
-    const samePid = settled.pid === before.pid;
-    out(`    the app reloaded after ${ms(latency)}: ${after.reasons.at(-1) ?? '?'} to the same process (pid ${settled.pid}: ${samePid ? 'no restart' : 'RESTARTED'}), ${reloads} reload${reloads === 1 ? '' : 's'}`);
-    out(`    password sha256:${next.password} and db-url sha256:${next.url} match the store`);
-    if (!samePid || reloads !== 1) throw new Error(`expected one reload of the same process, saw ${reloads} reloads, same pid: ${String(samePid)}`);
-  }
+/** (5) One rotation: the store changes and the same app process reloads once. */
+async function tellRotation(story: Story, running: Running, i: number, fingerprint: Fingerprint): Promise<void> {
+  const before = await running.status();
+  out(`\n(5) Rotation ${i}/${story.rotations}: a new password is written to the store`);
+  const rotatedAt = performance.now();
+  await story.backend.rotate();
+  const next = fingerprints(story.backend, fingerprint);
+  const after = await statusWhen(running, (s) => s.files.password?.sha256 === next.password && s.files['db-url']?.sha256 === next.url, ROTATION_TIMEOUT_MS);
+  const latency = performance.now() - rotatedAt;
+  story.timings.push([`rotation ${i}: store write to app reloaded`, latency]);
+  await sleep(500);
+  const settled = await running.status();
+  const reloads = settled.reloads - before.reloads;
+  const samePid = settled.pid === before.pid;
+  out(`    the app reloaded after ${ms(latency)}: ${after.reasons.at(-1) ?? '?'} to the same process (pid ${settled.pid}: ${samePid ? 'no restart' : 'RESTARTED'}), ${reloads} reload${reloads === 1 ? '' : 's'}`);
+  out(`    password sha256:${next.password} and db-url sha256:${next.url} match the store`);
+  if (!samePid || reloads !== 1) throw new Error(`expected one reload of the same process, saw ${reloads} reloads, same pid: ${String(samePid)}`);
 }
 
 async function cleanUp(story: Partial<Story>): Promise<void> {
