@@ -13,11 +13,7 @@ import { RenderError } from './render-error.ts';
 import { WriterError } from './atomic-writer.ts';
 import { buildSources, type FileState, type Source } from './sources.ts';
 import { backoffDelay, clampDelay, INTERVAL_JITTER, jitteredInterval, planLease } from './timing.ts';
-
-export interface Timers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
+import type { Timers } from './timers.ts';
 
 /**
  * `replaced` means the write swapped out an earlier set, one of this process's or one a restarted sidecar finds on
