@@ -1,5 +1,6 @@
 // Maps failed Vault/OpenBao calls to stable ProviderError codes. Messages carry the path and Vault's own error
 // text (which names paths and policies, never secret data), never the transport error object.
+import type { Logger } from 'pino';
 import { ProviderError } from '../provider.ts';
 import { tlsVerifyFailure } from './tls-errors.ts';
 import { VaultCallError } from './vault-client.ts';
@@ -30,4 +31,13 @@ export function fromVaultError(error: unknown, login = false): ProviderError {
 /** sys/leases/renew answers 400 for a lease that is gone, expired or not renewable: the caller fetches anew. */
 export function leaseGone(error: unknown): boolean {
   return error instanceof VaultCallError && (error.status === 400 || error.status === 404);
+}
+
+/** A best-effort revoke at shutdown: a failure is logged by its code, never thrown. */
+export async function revokeQuietly(log: Logger, what: 'lease' | 'token', call: () => Promise<unknown>): Promise<void> {
+  try {
+    await call();
+  } catch (error) {
+    log.warn({ code: fromVaultError(error).code, what }, 'vault revoke failed');
+  }
 }

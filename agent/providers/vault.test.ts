@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import type { VaultSettings } from '../../injector/agent-config.ts';
 import type { SecretReference } from '../../injector/reference.ts';
 import type { FetchOutcome, Fetched, ProviderDeps } from '../provider.ts';
+import type { Timers } from '../timers.ts';
 import { READ_ALL_POLICY, startOpenBao } from '../../devkit/backends/openbao.ts';
 import type { KubernetesAuth, OpenBaoHandle } from '../../devkit/backends/openbao.ts';
 import { startPostgres } from '../../devkit/backends/postgres.ts';
@@ -241,12 +242,12 @@ void describe('vault provider (OpenBao)', () => {
   void test('token renewal at ~2/3 TTL on the injected timer; renewed while it extends, re-login before max TTL notifies watchers', async () => {
     const files = await bao.setupAppRole('short', ['read-all'], dir, { tokenTtl: '3s', tokenMaxTtl: '4s' });
     const delays: number[] = [];
-    const timers = {
-      set(fn: () => void, ms: number): unknown {
+    const timers: Timers = {
+      setTimeout(fn, ms) {
         delays.push(ms);
         return setTimeout(fn, ms);
       },
-      clear(handle: unknown): void {
+      clearTimeout(handle) {
         clearTimeout(handle as NodeJS.Timeout);
       },
     };
