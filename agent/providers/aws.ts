@@ -66,7 +66,7 @@ function toValue(payload: SecretPayload): SecretValue | undefined {
 function toOutcome(secretId: string, payload: SecretPayload): Outcome {
   const value = toValue(payload);
   if (value === undefined) {
-    return { ok: false, error: new ProviderError('BAD_RESPONSE', `aws ${secretId}: the answer holds neither SecretString nor SecretBinary`, true) };
+    return { ok: false, error: new ProviderError('BAD_RESPONSE', `aws ${secretId}: the answer holds neither SecretString nor SecretBinary`) };
   }
   const version = payload.VersionId ?? createHash('sha256').update(payload.SecretString ?? payload.SecretBinary ?? '').digest('hex');
   return { ok: true, fetched: { value, version } };
@@ -75,7 +75,7 @@ function toOutcome(secretId: string, payload: SecretPayload): Outcome {
 function createClient(deps: ProviderDeps, requestTimeoutMs: number): SecretsManagerClient {
   const region = deps.config.aws?.region ?? deps.env.AWS_REGION ?? deps.env.AWS_DEFAULT_REGION;
   if (region === undefined) {
-    throw new ProviderError('CONFIG', 'aws: no region (set sidekey.io/aws-region or the webhook default, or AWS_REGION)', false);
+    throw new ProviderError('CONFIG', 'aws: no region (set sidekey.io/aws-region or the webhook default, or AWS_REGION)');
   }
   const endpoint = deps.env.AWS_ENDPOINT_URL_SECRETS_MANAGER ?? deps.env.AWS_ENDPOINT_URL;
   // The handler makes its http(s) agents from these options; the web-identity STS client reuses this handler.
@@ -92,7 +92,7 @@ function createClient(deps: ProviderDeps, requestTimeoutMs: number): SecretsMana
 
 /** Destroys an answer body that grows past MAX_ANSWER_BYTES (declared or received), so it is never buffered whole. */
 function capAnswer(body: Readable, declared: string | undefined): void {
-  const tooLarge = (): ProviderError => new ProviderError('BAD_RESPONSE', `aws: the answer exceeds ${MAX_ANSWER_BYTES} bytes`, true);
+  const tooLarge = (): ProviderError => new ProviderError('BAD_RESPONSE', `aws: the answer exceeds ${MAX_ANSWER_BYTES} bytes`);
   if (declared !== undefined && Number(declared) > MAX_ANSWER_BYTES) {
     body.destroy(tooLarge());
     return;

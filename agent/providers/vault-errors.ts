@@ -11,21 +11,21 @@ const TRUST_FIX = 'give the agent the Vault CA (the webhook\'s vault.caCert or v
 export function fromVaultError(error: unknown, login = false): ProviderError {
   if (error instanceof ProviderError) return error;
   if (!(error instanceof VaultCallError)) {
-    return new ProviderError('BAD_RESPONSE', `vault: unexpected failure (${error instanceof Error ? error.name : typeof error})`, true);
+    return new ProviderError('BAD_RESPONSE', `vault: unexpected failure (${error instanceof Error ? error.name : typeof error})`);
   }
   const { status, message } = error;
   const tls = error.network === undefined ? undefined : tlsVerifyFailure(error.network, TRUST_FIX);
   // Retryable: the server may be given a proper certificate; the agent keeps the last good files meanwhile.
-  if (tls !== undefined) return new ProviderError('TLS_VERIFY_FAILED', `${message.replace(/: no answer \([^)]*\)$/, '')}: ${tls}`, true);
-  if (status === 0) return new ProviderError('UNAVAILABLE', message, true);
-  if (status === 200) return new ProviderError('BAD_RESPONSE', message, true);
-  if (login && (status === 400 || status === 401 || status === 403)) return new ProviderError('AUTH_FAILED', message, true);
-  if (status === 403) return new ProviderError('PERMISSION_DENIED', message, false);
-  if (status === 404) return new ProviderError('NOT_FOUND', message, false);
-  if (status === 429) return new ProviderError('THROTTLED', message, true);
+  if (tls !== undefined) return new ProviderError('TLS_VERIFY_FAILED', `${message.replace(/: no answer \([^)]*\)$/, '')}: ${tls}`);
+  if (status === 0) return new ProviderError('UNAVAILABLE', message);
+  if (status === 200) return new ProviderError('BAD_RESPONSE', message);
+  if (login && (status === 400 || status === 401 || status === 403)) return new ProviderError('AUTH_FAILED', message);
+  if (status === 403) return new ProviderError('PERMISSION_DENIED', message);
+  if (status === 404) return new ProviderError('NOT_FOUND', message);
+  if (status === 429) return new ProviderError('THROTTLED', message);
   // 412: a performance standby has not caught up yet; 5xx: sealed, standby, or down.
-  if (status === 412 || status >= 500) return new ProviderError('UNAVAILABLE', message, true);
-  return new ProviderError('CONFIG', message, false);
+  if (status === 412 || status >= 500) return new ProviderError('UNAVAILABLE', message);
+  return new ProviderError('CONFIG', message);
 }
 
 /** sys/leases/renew answers 400 for a lease that is gone, expired or not renewable: the caller fetches anew. */

@@ -74,7 +74,7 @@ export class VaultReader {
       const answer = await this.#session.withToken((t) => this.#client.write('sys/leases/renew', { lease_id: lease.id }, t, leaseAnswer));
       return { ...lease, durationMs: answer.lease_duration * 1000, renewable: answer.renewable, renewedAt: this.#deps.now() };
     } catch (error) {
-      if (leaseGone(error)) throw new ProviderError('LEASE_EXPIRED', `vault lease ${lease.id.replace(/\/[^/]*$/, '/…')}: gone or no longer renewable`, false);
+      if (leaseGone(error)) throw new ProviderError('LEASE_EXPIRED', `vault lease ${lease.id.replace(/\/[^/]*$/, '/…')}: gone or no longer renewable`);
       throw fromVaultError(error);
     }
   }
@@ -107,9 +107,9 @@ export class VaultReader {
   async #readOne(path: string, version: string | undefined): Promise<Fetched> {
     const mount = await this.#mountOf(path);
     if (mount.kvVersion === 2) return this.#readKv2(mount, path, version);
-    if (version !== undefined) throw new ProviderError('CONFIG', `vault ${path}: @version needs a KV v2 mount`, false);
+    if (version !== undefined) throw new ProviderError('CONFIG', `vault ${path}: @version needs a KV v2 mount`);
     const answer = await this.#session.withToken((t) => this.#client.read(path, t, logicalAnswer));
-    if (answer.data === null) throw new ProviderError('NOT_FOUND', `vault ${path}: no data`, false);
+    if (answer.data === null) throw new ProviderError('NOT_FOUND', `vault ${path}: no data`);
     if (answer.lease_id === '') return { value: { kind: 'object', value: answer.data }, version: contentVersion(answer.data) };
     const now = this.#deps.now();
     const lease: Lease = { id: answer.lease_id, durationMs: answer.lease_duration * 1000, renewable: answer.renewable, renewedAt: now, issuedAt: now };
@@ -119,7 +119,7 @@ export class VaultReader {
   async #readKv2(mount: Mount, path: string, version: string | undefined): Promise<Fetched> {
     const query = version === undefined ? '' : `?version=${version}`;
     const { data } = await this.#session.withToken((t) => this.#client.read(`${mount.path}data/${path.slice(mount.path.length)}${query}`, t, kv2Answer));
-    if (data.data === null) throw new ProviderError('NOT_FOUND', `vault ${path}: the version is deleted or destroyed`, false);
+    if (data.data === null) throw new ProviderError('NOT_FOUND', `vault ${path}: the version is deleted or destroyed`);
     return { value: { kind: 'object', value: data.data }, version: String(data.metadata.version) };
   }
 }

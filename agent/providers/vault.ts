@@ -43,7 +43,7 @@ function countingClient(client: VaultClient, deps: ProviderDeps): VaultClient {
 
 function settingsOf(deps: ProviderDeps): Readonly<VaultSettings> {
   const settings = deps.config.vault;
-  if (settings === undefined) throw new ProviderError('CONFIG', 'vault: no vault settings in the agent config (sidekey.io/vault-addr or the webhook default)', false);
+  if (settings === undefined) throw new ProviderError('CONFIG', 'vault: no vault settings in the agent config (sidekey.io/vault-addr or the webhook default)');
   return settings;
 }
 
@@ -54,10 +54,10 @@ function readCa(settings: Readonly<VaultSettings>): string | undefined {
   try {
     pem = readFileSync(settings.caFile, 'utf8');
   } catch (error) {
-    throw new ProviderError('CONFIG', `vault: cannot read the CA file ${settings.caFile} (${errnoOf(error) ?? 'error'})`, false);
+    throw new ProviderError('CONFIG', `vault: cannot read the CA file ${settings.caFile} (${errnoOf(error) ?? 'error'})`);
   }
   const problem = caPemProblem(pem, `the CA file ${settings.caFile}`);
-  if (problem !== undefined) throw new ProviderError('CONFIG', `vault: ${problem}`, false);
+  if (problem !== undefined) throw new ProviderError('CONFIG', `vault: ${problem}`);
   return pem;
 }
 
