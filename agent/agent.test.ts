@@ -197,7 +197,7 @@ void describe('runAgent', () => {
     const { config, fake } = await setUp(t, { role: 'init', mode: 'init-only' });
     const terminationLog = path.join(path.dirname(config.secretsDir), 'termination-log');
     await writeFile(terminationLog, 'a longer message from an earlier run\n');
-    const refuse = (): Promise<SecretProvider> => Promise.reject(new ProviderError('CONFIG', 'vault settings are missing', false));
+    const refuse = (): Promise<SecretProvider> => Promise.reject(new ProviderError('CONFIG', 'vault settings are missing'));
     const code = await runAgent(options(config, fake, new AbortController().signal, { terminationLog, loadProvider: refuse }));
     assert.equal(code, 1);
     assert.equal(await readFile(terminationLog, 'utf8'), 'CONFIG: vault settings are missing\n');

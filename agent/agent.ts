@@ -10,9 +10,10 @@ import { createMetrics, type AgentMetrics } from './metrics.ts';
 import { startOpsServer, type OpsServer } from './ops-server.ts';
 import { ProviderError, type SecretProvider } from './provider.ts';
 import { loadProvider } from './providers/index.ts';
-import { RefreshLoop, type Timers } from './refresh-loop.ts';
+import { RefreshLoop } from './refresh-loop.ts';
 import { createReloader } from './reload.ts';
 import { monotonicClock } from './timing.ts';
+import { nodeTimers, type Timers } from './timers.ts';
 
 /** kubelet's default terminationMessagePath: `kubectl describe pod` shows what is written there. */
 export const TERMINATION_LOG = '/dev/termination-log';
@@ -40,13 +41,6 @@ export interface AgentOptions {
   /** Provider loading (the lazy loader by default; tests hand in fakes for fault injection). */
   readonly loadProvider?: typeof loadProvider;
 }
-
-const defaultTimers: Timers = {
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (handle) => {
-    clearTimeout(handle as NodeJS.Timeout);
-  },
-};
 
 async function loadProviders(options: AgentOptions, metrics: AgentMetrics, now: () => number): Promise<Map<Provider, SecretProvider>> {
   const names = [...new Set(options.config.files.map((f) => f.ref.provider))];
@@ -88,7 +82,7 @@ interface Running {
 async function setUp(options: AgentOptions, metrics: AgentMetrics): Promise<Running> {
   const { config, log } = options;
   const now = options.now ?? monotonicClock();
-  const timers = options.timers ?? defaultTimers;
+  const timers = options.timers ?? nodeTimers;
   await mkdir(config.secretsDir, { recursive: true });
   const providers = await loadProviders(options, metrics, now);
   const reloader = createReloader(config.reload, { log, metrics, timers, ...(options.procRoot === undefined ? {} : { procRoot: options.procRoot }) });
@@ -130,7 +124,7 @@ async function shutDown(running: Running, options: AgentOptions): Promise<void> 
 
 async function runInit(running: Running, options: AgentOptions): Promise<number> {
   const timeoutMs = options.config.initTimeoutMs ?? DEFAULT_INIT_TIMEOUT_MS;
-  const timers = options.timers ?? defaultTimers;
+  const timers = options.timers ?? nodeTimers;
   let timer: unknown;
   const outcome = await Promise.race([
     running.loop.whenComplete().then(() => 'done' as const),

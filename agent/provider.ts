@@ -40,14 +40,17 @@ export type ProviderErrorCode =
   | 'LEASE_EXPIRED'
   | 'CONFIG';
 
+/**
+ * A failed fetch, renewal or login. There is no retryable flag: the refresh loop retries every failure with the
+ * same backoff, since what a backend refuses (a missing secret, a denied policy) is fixed outside the agent and
+ * must be picked up soon after; transport retries happen inside the providers.
+ */
 export class ProviderError extends Error {
   readonly code: ProviderErrorCode;
-  readonly retryable: boolean;
-  constructor(code: ProviderErrorCode, message: string, retryable: boolean, options?: ErrorOptions) {
+  constructor(code: ProviderErrorCode, message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = 'ProviderError';
     this.code = code;
-    this.retryable = retryable;
   }
 }
 

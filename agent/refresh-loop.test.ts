@@ -158,7 +158,7 @@ void describe('RefreshLoop', () => {
 
   void it('backs off exponentially on errors, keeps the files, and reports staleness', async (t) => {
     let failing = false;
-    const fake = fakeProvider('file', (ref) => (failing ? { ok: false, ref, error: new ProviderError('UNAVAILABLE', 'down', true) } : ok(ref, { k: 'v' })));
+    const fake = fakeProvider('file', (ref) => (failing ? { ok: false, ref, error: new ProviderError('UNAVAILABLE', 'down') } : ok(ref, { k: 'v' })));
     const h = harness(t, config([file('a', 's', 'k', 60_000)], { staleAfterMs: 120_000 }), fake, 0);
     h.loop.start();
     await h.advance(0);
@@ -225,7 +225,7 @@ void describe('RefreshLoop', () => {
       return ok(ref, { u: `user${serial}` }, `lease${serial}`, { id: `l${serial}`, durationMs: 60_000, renewable: true, renewedAt: Date.now(), issuedAt: Date.now() });
     });
     fake.renew = () => {
-      throw new ProviderError('LEASE_EXPIRED', 'lease not found', true);
+      throw new ProviderError('LEASE_EXPIRED', 'lease not found');
     };
     const h = harness(t, config([file('u', 'creds', 'u')]), fake, 0);
     h.loop.start();

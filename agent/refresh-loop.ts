@@ -13,11 +13,7 @@ import { RenderError } from './render-error.ts';
 import { WriterError } from './atomic-writer.ts';
 import { buildSources, type FileState, type Source } from './sources.ts';
 import { backoffDelay, clampDelay, INTERVAL_JITTER, jitteredInterval, planLease } from './timing.ts';
-
-export interface Timers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
+import type { Timers } from './timers.ts';
 
 /**
  * `replaced` means the write swapped out an earlier set, one of this process's or one a restarted sidecar finds on
@@ -186,17 +182,17 @@ export class RefreshLoop {
     const started = this.#deps.now();
     let outcomes: readonly FetchOutcome[];
     try {
-      if (provider === undefined) throw new ProviderError('CONFIG', `provider ${providerName} is not loaded`, false);
+      if (provider === undefined) throw new ProviderError('CONFIG', `provider ${providerName} is not loaded`);
       outcomes = await this.#bounded(providerName, provider.fetchMany(group.map((s) => s.ref)));
     } catch (error) {
-      const known = error instanceof ProviderError ? error : new ProviderError('UNAVAILABLE', `${providerName}: fetch failed`, true);
+      const known = error instanceof ProviderError ? error : new ProviderError('UNAVAILABLE', `${providerName}: fetch failed`);
       outcomes = group.map((s) => ({ ok: false, ref: s.ref, error: known }));
     }
     this.#deps.metrics.fetchDuration.observe({ provider: providerName }, (this.#deps.now() - started) / 1000);
     const now = this.#deps.now();
     await Promise.all(
       group.map(async (source, i) => {
-        const outcome = outcomes[i] ?? { ok: false, ref: source.ref, error: new ProviderError('BAD_RESPONSE', `${providerName}: no answer for a reference`, true) };
+        const outcome = outcomes[i] ?? { ok: false, ref: source.ref, error: new ProviderError('BAD_RESPONSE', `${providerName}: no answer for a reference`) };
         if (outcome.ok) await this.#accept(source, outcome.fetched, now, random);
         else this.#fail(source, outcome.error, now);
       }),
@@ -280,10 +276,10 @@ export class RefreshLoop {
     let onStop: (() => void) | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = this.#deps.timers.setTimeout(() => {
-        reject(new ProviderError('UNAVAILABLE', `${provider}: no answer within ${BACKEND_CALL_TIMEOUT_MS} ms`, true));
+        reject(new ProviderError('UNAVAILABLE', `${provider}: no answer within ${BACKEND_CALL_TIMEOUT_MS} ms`));
       }, BACKEND_CALL_TIMEOUT_MS);
       onStop = () => {
-        reject(new ProviderError('UNAVAILABLE', `${provider}: the agent is stopping`, true));
+        reject(new ProviderError('UNAVAILABLE', `${provider}: the agent is stopping`));
       };
       if (this.#stopping.signal.aborted) onStop();
       else this.#stopping.signal.addEventListener('abort', onStop, { once: true });

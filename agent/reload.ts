@@ -10,7 +10,7 @@ import type { ReloadSpec } from '../injector/agent-config.ts';
 import { errnoOf } from './errno.ts';
 import type { AgentMetrics } from './metrics.ts';
 import { findMainProcess, stillSameProcess } from './process-finder.ts';
-import type { Timers } from './refresh-loop.ts';
+import type { Timers } from './timers.ts';
 
 export const RELOAD_DEBOUNCE_MS = 500;
 /** While requests keep coming, a reload still happens at least this long after the first of them. */

@@ -10,7 +10,7 @@ import type { Problem } from './problems.ts';
 import { parseReference } from './reference.ts';
 import type { SecretReference } from './reference.ts';
 import { POD_VAULT_AUTH, QUANTITY, VAULT_AUTH_PATH, VAULT_NAMESPACE, VAULT_ROLE } from './settings.ts';
-import { templateFields } from './template-syntax.ts';
+import { templateFields, templateSyntaxProblem } from './template-syntax.ts';
 import { vaultAddrProblem } from './http-url.ts';
 import { parseReload } from './reload.ts';
 import type { ReloadRequest } from './reload.ts';
@@ -454,7 +454,7 @@ function checkTemplate(name: string, template: string, ref: SecretReference, fin
   }
   const syntax = templateFields(template);
   if (!syntax.ok) {
-    findings.add(PROBLEM_CODES.badTemplate, key, `unsupported action at offset ${syntax.offset}; only {{ .field }} and {{ . }} are allowed`);
+    findings.add(PROBLEM_CODES.badTemplate, key, templateSyntaxProblem(syntax.offset));
   } else if (ref.field !== undefined && syntax.fields.some((f) => f !== '')) {
     findings.add(PROBLEM_CODES.badTemplate, key, `uses {{ .field }} but the reference selects the single field "#${ref.field}"; drop it from "${ANNOTATION_PREFIX}secret-${name}" or use {{ . }}`);
   }

@@ -21,6 +21,7 @@ const AUTH = new Set([
 const BAD_REQUEST = new Set(['InvalidParameterException', 'ValidationException', 'InvalidNextTokenException', 'SerializationException']);
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_SOCKET']);
 const NETWORK_NAMES = new Set(['TimeoutError', 'RequestTimeout', 'RequestTimeoutException', 'NetworkingError', 'AbortError']);
+const DOWN = new Set(['InternalServiceError', 'InternalFailure', 'ServiceUnavailable', ...NETWORK_NAMES, ...NETWORK_CODES]);
 
 interface SdkErrorShape {
   readonly name?: unknown;
@@ -30,47 +31,58 @@ interface SdkErrorShape {
   readonly $metadata?: { readonly httpStatusCode?: unknown };
 }
 
-function classify(name: string, status: number | undefined, message: string): [ProviderErrorCode, boolean] {
-  if (THROTTLE.has(name) || status === 429) return ['THROTTLED', true];
-  if (name === 'ResourceNotFoundException') return ['NOT_FOUND', false];
-  if (DENIED.has(name) || status === 403) return ['PERMISSION_DENIED', false];
-  if (AUTH.has(name)) return ['AUTH_FAILED', true];
+interface SdkErrorFields {
+  /** The Node error code of a network failure (ECONNREFUSED, a TLS verification code). */
+  readonly code: string | undefined;
+  /** The AWS error name, or the network code, or 'Error'. */
+  readonly name: string;
+  readonly status: number | undefined;
+  readonly message: string;
+}
+
+function fieldsOf(error: unknown): SdkErrorFields {
+  const shape: SdkErrorShape = typeof error === 'object' && error !== null ? error : {};
+  const code = typeof shape.code === 'string' ? shape.code : undefined;
+  return {
+    code,
+    name: code !== undefined && NETWORK_CODES.has(code) ? code : typeof shape.name === 'string' ? shape.name : 'Error',
+    status: typeof shape.$metadata?.httpStatusCode === 'number' ? shape.$metadata.httpStatusCode : undefined,
+    message: typeof shape.message === 'string' ? shape.message : '',
+  };
+}
+
+function classify(name: string, status: number | undefined, message: string): ProviderErrorCode {
+  if (THROTTLE.has(name) || status === 429) return 'THROTTLED';
+  if (name === 'ResourceNotFoundException') return 'NOT_FOUND';
+  if (DENIED.has(name) || status === 403) return 'PERMISSION_DENIED';
+  if (AUTH.has(name)) return 'AUTH_FAILED';
   // A secret scheduled for deletion answers InvalidRequestException: to the pod it is gone.
-  if (name === 'InvalidRequestException') return /delet/i.test(message) ? ['NOT_FOUND', false] : ['CONFIG', false];
-  if (BAD_REQUEST.has(name)) return ['CONFIG', false];
-  if (name === 'InternalServiceError' || name === 'InternalFailure' || name === 'ServiceUnavailable') return ['UNAVAILABLE', true];
-  if (status !== undefined && status >= 500) return ['UNAVAILABLE', true];
-  if (NETWORK_NAMES.has(name) || NETWORK_CODES.has(name)) return ['UNAVAILABLE', true];
-  return ['BAD_RESPONSE', true];
+  if (name === 'InvalidRequestException') return /delet/i.test(message) ? 'NOT_FOUND' : 'CONFIG';
+  if (BAD_REQUEST.has(name)) return 'CONFIG';
+  if (DOWN.has(name) || (status !== undefined && status >= 500)) return 'UNAVAILABLE';
+  return 'BAD_RESPONSE';
 }
 
 /** A ProviderError for a failed SDK call about `what` (a secret id or "batch of N secrets"). */
 export function fromSdkError(error: unknown, what: string): ProviderError {
   if (error instanceof ProviderError) return error;
-  const shape: SdkErrorShape = typeof error === 'object' && error !== null ? (error) : {};
-  const code = typeof shape.code === 'string' ? shape.code : undefined;
+  const { code, name, status, message } = fieldsOf(error);
   const tls = code === undefined ? undefined : tlsVerifyFailure(code, TRUST_FIX);
-  if (tls !== undefined) return new ProviderError('TLS_VERIFY_FAILED', `aws ${what}: ${tls}`, true, { cause: error });
-  const name = code !== undefined && NETWORK_CODES.has(code) ? code : typeof shape.name === 'string' ? shape.name : 'Error';
-  const status = typeof shape.$metadata?.httpStatusCode === 'number' ? shape.$metadata.httpStatusCode : undefined;
-  const message = typeof shape.message === 'string' ? shape.message : '';
+  if (tls !== undefined) return new ProviderError('TLS_VERIFY_FAILED', `aws ${what}: ${tls}`, { cause: error });
   // No HTTP status at all means the request never got an answer: a network problem.
-  const [mapped, retryable] = status === undefined && name === 'Error' ? (['UNAVAILABLE', true] as const) : classify(name, status, message);
+  const mapped = status === undefined && name === 'Error' ? 'UNAVAILABLE' : classify(name, status, message);
   const detail = message === '' ? name : `${name}: ${message.slice(0, 200)}`;
-  return new ProviderError(mapped, `aws ${what}: ${detail}`, retryable, { cause: error });
+  return new ProviderError(mapped, `aws ${what}: ${detail}`, { cause: error });
 }
 
 /** A ProviderError for one entry of BatchGetSecretValue's Errors list. */
 export function fromBatchError(secretId: string, errorCode: string | undefined, message: string | undefined): ProviderError {
   const name = errorCode ?? 'Error';
-  const [code, retryable] = classify(name, undefined, message ?? '');
-  return new ProviderError(code, `aws ${secretId}: ${name}${message === undefined ? '' : `: ${message.slice(0, 200)}`}`, retryable);
+  return new ProviderError(classify(name, undefined, message ?? ''), `aws ${secretId}: ${name}${message === undefined ? '' : `: ${message.slice(0, 200)}`}`);
 }
 
 /** True when the batch call itself is unusable here (IAM lacks secretsmanager:BatchGetSecretValue, or an endpoint without it). */
 export function batchUnsupported(error: unknown): boolean {
-  const shape: SdkErrorShape = typeof error === 'object' && error !== null ? (error) : {};
-  const name = typeof shape.name === 'string' ? shape.name : '';
-  const status = shape.$metadata?.httpStatusCode;
+  const { name, status } = fieldsOf(error);
   return DENIED.has(name) || name === 'UnknownOperationException' || name === 'InvalidAction' || name === 'NotImplemented' || status === 404 || status === 501;
 }

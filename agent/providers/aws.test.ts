@@ -132,7 +132,6 @@ void describe('aws provider (moto)', () => {
     ok(present);
     assert.ok(missing?.ok === false);
     assert.equal(missing.error.code, 'NOT_FOUND');
-    assert.equal(missing.error.retryable, false);
     assert.ok(missingVersion?.ok === false);
     assert.equal(missingVersion.error.code, 'NOT_FOUND');
     await p.close();
@@ -219,7 +218,7 @@ void describe('aws provider (moto)', () => {
     }
   });
 
-  void test('throttling is THROTTLED and retryable after a bounded number of attempts', async () => {
+  void test('throttling is THROTTLED after a bounded number of attempts', async () => {
     await create('throttle/a', { SecretString: secretText() });
     const { p, calls } = provider();
     proxy.setFault({ kind: 'aws-throttle' });
@@ -227,7 +226,6 @@ void describe('aws provider (moto)', () => {
       const [outcome] = await p.fetchMany([ref('throttle/a')]);
       assert.ok(outcome?.ok === false);
       assert.equal(outcome.error.code, 'THROTTLED');
-      assert.equal(outcome.error.retryable, true);
       assert.equal(calls.length, 3, 'standard retry mode, 3 attempts, each counted');
     } finally {
       proxy.setFault({ kind: 'pass' });
@@ -237,14 +235,13 @@ void describe('aws provider (moto)', () => {
     await p.close();
   });
 
-  void test('dropped connections and a stopped server are UNAVAILABLE and retryable', async () => {
+  void test('dropped connections and a stopped server are UNAVAILABLE', async () => {
     const { p } = provider();
     proxy.setFault({ kind: 'close' });
     try {
       const [dropped] = await p.fetchMany([ref('batch/s1')]);
       assert.ok(dropped?.ok === false);
       assert.equal(dropped.error.code, 'UNAVAILABLE');
-      assert.equal(dropped.error.retryable, true);
     } finally {
       proxy.setFault({ kind: 'pass' });
     }
@@ -253,7 +250,6 @@ void describe('aws provider (moto)', () => {
     const [refused] = await down.p.fetchMany([ref('batch/s1'), ref('batch/s1', { version: 'AWSCURRENT' })]);
     assert.ok(refused?.ok === false);
     assert.equal(refused.error.code, 'UNAVAILABLE');
-    assert.equal(refused.error.retryable, true);
     await down.p.close();
   });
 

@@ -16,7 +16,7 @@
 // An egress proxy (HTTPS_PROXY / NO_PROXY from the webhook's proxy setting) is used through Node's own proxy
 // support in the handler's agents (proxy-env.ts).
 import { BatchGetSecretValueCommand, GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import type { GetSecretValueCommandOutput, SecretValueEntry } from '@aws-sdk/client-secrets-manager';
+import type { BatchGetSecretValueCommandOutput, GetSecretValueCommandOutput, SecretValueEntry } from '@aws-sdk/client-secrets-manager';
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { SecretReference } from '../../injector/reference.ts';
@@ -66,7 +66,7 @@ function toValue(payload: SecretPayload): SecretValue | undefined {
 function toOutcome(secretId: string, payload: SecretPayload): Outcome {
   const value = toValue(payload);
   if (value === undefined) {
-    return { ok: false, error: new ProviderError('BAD_RESPONSE', `aws ${secretId}: the answer holds neither SecretString nor SecretBinary`, true) };
+    return { ok: false, error: new ProviderError('BAD_RESPONSE', `aws ${secretId}: the answer holds neither SecretString nor SecretBinary`) };
   }
   const version = payload.VersionId ?? createHash('sha256').update(payload.SecretString ?? payload.SecretBinary ?? '').digest('hex');
   return { ok: true, fetched: { value, version } };
@@ -75,7 +75,7 @@ function toOutcome(secretId: string, payload: SecretPayload): Outcome {
 function createClient(deps: ProviderDeps, requestTimeoutMs: number): SecretsManagerClient {
   const region = deps.config.aws?.region ?? deps.env.AWS_REGION ?? deps.env.AWS_DEFAULT_REGION;
   if (region === undefined) {
-    throw new ProviderError('CONFIG', 'aws: no region (set sidekey.io/aws-region or the webhook default, or AWS_REGION)', false);
+    throw new ProviderError('CONFIG', 'aws: no region (set sidekey.io/aws-region or the webhook default, or AWS_REGION)');
   }
   const endpoint = deps.env.AWS_ENDPOINT_URL_SECRETS_MANAGER ?? deps.env.AWS_ENDPOINT_URL;
   // The handler makes its http(s) agents from these options; the web-identity STS client reuses this handler.
@@ -92,7 +92,7 @@ function createClient(deps: ProviderDeps, requestTimeoutMs: number): SecretsMana
 
 /** Destroys an answer body that grows past MAX_ANSWER_BYTES (declared or received), so it is never buffered whole. */
 function capAnswer(body: Readable, declared: string | undefined): void {
-  const tooLarge = (): ProviderError => new ProviderError('BAD_RESPONSE', `aws: the answer exceeds ${MAX_ANSWER_BYTES} bytes`, true);
+  const tooLarge = (): ProviderError => new ProviderError('BAD_RESPONSE', `aws: the answer exceeds ${MAX_ANSWER_BYTES} bytes`);
   if (declared !== undefined && Number(declared) > MAX_ANSWER_BYTES) {
     body.destroy(tooLarge());
     return;
@@ -111,11 +111,11 @@ function matchEntry(id: string, entries: readonly SecretValueEntry[]): SecretVal
   );
 }
 
-export function createAwsProvider(deps: ProviderDeps, options: AwsProviderOptions = {}): SecretProvider {
-  const client = options.client ?? createClient(deps, options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS);
+/** Counts every HTTP attempt (retries included) and caps answer bodies before the SDK reads them. */
+function instrument(client: SecretsManagerClient, countCall: ProviderDeps['countCall']): void {
   client.middlewareStack.add(
     (next, context) => (args) => {
-      deps.countCall('aws', (context.commandName ?? 'Unknown').replace(/Command$/, ''));
+      countCall('aws', (context.commandName ?? 'Unknown').replace(/Command$/, ''));
       return next(args);
     },
     { step: 'deserialize', name: 'sidekeyCountCalls' },
@@ -131,47 +131,65 @@ export function createAwsProvider(deps: ProviderDeps, options: AwsProviderOption
     },
     { step: 'deserialize', priority: 'low', name: 'sidekeyCapAnswer' },
   );
+}
+
+/** The outcomes a BatchGetSecretValue answer holds: a value or a per-secret error; ids it left out are absent. */
+function batchOutcomes(ids: readonly string[], answer: BatchGetSecretValueCommandOutput): Map<string, Outcome> {
+  const results = new Map<string, Outcome>();
+  for (const id of ids) {
+    const entry = matchEntry(id, answer.SecretValues ?? []);
+    const failed = answer.Errors?.find((e) => e.SecretId === id);
+    if (entry !== undefined) results.set(id, toOutcome(id, entry));
+    else if (failed !== undefined) results.set(id, { ok: false, error: fromBatchError(id, failed.ErrorCode, failed.Message) });
+  }
+  return results;
+}
+
+/** One GetSecretValue, by VersionId or staging label when `version` is given. */
+async function getSecret(client: SecretsManagerClient, signal: AbortSignal, secretId: string, version: string | undefined): Promise<Outcome> {
+  const what = version === undefined ? secretId : `${secretId}@${version}`;
+  try {
+    const selector = version === undefined ? {} : isVersionId(version) ? { VersionId: version } : { VersionStage: version };
+    const answer: GetSecretValueCommandOutput = await client.send(new GetSecretValueCommand({ SecretId: secretId, ...selector }), { abortSignal: signal });
+    return toOutcome(what, answer);
+  } catch (error) {
+    return { ok: false, error: fromSdkError(error, what) };
+  }
+}
+
+export function createAwsProvider(deps: ProviderDeps, options: AwsProviderOptions = {}): SecretProvider {
+  const client = options.client ?? createClient(deps, options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS);
+  instrument(client, deps.countCall);
   // close() aborts calls in flight and their retries: a hung endpoint cannot hold the agent's exit.
   const closing = new AbortController();
   /** While set, the batch call is not tried (it was refused); it is tried again once this time has passed. */
   let batchOffUntil: number | undefined;
 
-  const getOne = async (secretId: string, version: string | undefined): Promise<Outcome> => {
-    const what = version === undefined ? secretId : `${secretId}@${version}`;
+  const getOne = (secretId: string, version: string | undefined): Promise<Outcome> => getSecret(client, closing.signal, secretId, version);
+
+  /** One batch call: what it answered (every id, when the call failed), or nothing while batching is off. */
+  const tryBatch = async (ids: readonly string[]): Promise<Map<string, Outcome> | undefined> => {
+    if (batchOffUntil !== undefined && deps.now() < batchOffUntil) return undefined;
     try {
-      const selector = version === undefined ? {} : isVersionId(version) ? { VersionId: version } : { VersionStage: version };
-      const answer: GetSecretValueCommandOutput = await client.send(new GetSecretValueCommand({ SecretId: secretId, ...selector }), { abortSignal: closing.signal });
-      return toOutcome(what, answer);
+      const answer = await client.send(new BatchGetSecretValueCommand({ SecretIdList: [...ids] }), { abortSignal: closing.signal });
+      if (batchOffUntil !== undefined) deps.log.info('BatchGetSecretValue works again; batching resumed');
+      batchOffUntil = undefined;
+      return batchOutcomes(ids, answer);
     } catch (error) {
-      return { ok: false, error: fromSdkError(error, what) };
+      if (!batchUnsupported(error)) {
+        const mapped = fromSdkError(error, `batch of ${ids.length} secrets`);
+        return new Map(ids.map((id) => [id, { ok: false, error: mapped }]));
+      }
+      if (batchOffUntil === undefined) {
+        deps.log.warn({ error: fromSdkError(error, 'BatchGetSecretValue').message, retryInMs: BATCH_RETRY_MS }, 'BatchGetSecretValue unavailable; using GetSecretValue per secret (one call per secret) until the batch is tried again');
+      }
+      batchOffUntil = deps.now() + BATCH_RETRY_MS;
+      return undefined;
     }
   };
 
   const getBatch = async (ids: readonly string[]): Promise<Map<string, Outcome>> => {
-    const results = new Map<string, Outcome>();
-    if (batchOffUntil === undefined || deps.now() >= batchOffUntil) {
-      try {
-        const answer = await client.send(new BatchGetSecretValueCommand({ SecretIdList: [...ids] }), { abortSignal: closing.signal });
-        for (const id of ids) {
-          const entry = matchEntry(id, answer.SecretValues ?? []);
-          const failed = answer.Errors?.find((e) => e.SecretId === id);
-          if (entry !== undefined) results.set(id, toOutcome(id, entry));
-          else if (failed !== undefined) results.set(id, { ok: false, error: fromBatchError(id, failed.ErrorCode, failed.Message) });
-        }
-        if (batchOffUntil !== undefined) deps.log.info('BatchGetSecretValue works again; batching resumed');
-        batchOffUntil = undefined;
-      } catch (error) {
-        if (!batchUnsupported(error)) {
-          const mapped = fromSdkError(error, `batch of ${ids.length} secrets`);
-          for (const id of ids) results.set(id, { ok: false, error: mapped });
-          return results;
-        }
-        if (batchOffUntil === undefined) {
-          deps.log.warn({ error: fromSdkError(error, 'BatchGetSecretValue').message, retryInMs: BATCH_RETRY_MS }, 'BatchGetSecretValue unavailable; using GetSecretValue per secret (one call per secret) until the batch is tried again');
-        }
-        batchOffUntil = deps.now() + BATCH_RETRY_MS;
-      }
-    }
+    const results = (await tryBatch(ids)) ?? new Map<string, Outcome>();
     // Secrets the batch did not answer (or all of them, when batching is unavailable): one call each.
     const missing = ids.filter((id) => !results.has(id));
     const singles = await mapLimit(missing, SINGLE_CONCURRENCY, (id) => getOne(id, undefined));

@@ -38,7 +38,7 @@ export async function readDistinct(refs: readonly SecretReference[], limit: numb
 export function answerEach(provider: string, refs: readonly SecretReference[], answers: ReadonlyMap<string, Outcome>): FetchOutcome[] {
   return refs.map((ref): FetchOutcome => {
     const answer = answers.get(secretKey(ref));
-    if (answer === undefined) return { ok: false, ref, error: new ProviderError('BAD_RESPONSE', `${provider} ${ref.path}: no answer`, true) };
+    if (answer === undefined) return { ok: false, ref, error: new ProviderError('BAD_RESPONSE', `${provider} ${ref.path}: no answer`) };
     return answer.ok ? { ok: true, ref, fetched: answer.fetched } : { ok: false, ref, error: answer.error };
   });
 }

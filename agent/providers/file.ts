@@ -23,7 +23,7 @@ function toValue(document: unknown, where: string): SecretValue {
   if (typeof document === 'object' && document !== null && !Array.isArray(document)) {
     return { kind: 'object', value: document as Record<string, unknown> };
   }
-  throw new ProviderError('BAD_RESPONSE', `${where}: the document is not a mapping, a string or binary`, false);
+  throw new ProviderError('BAD_RESPONSE', `${where}: the document is not a mapping, a string or binary`);
 }
 
 /** Parses without passing the parser's message on: YAML errors quote the offending source text. */
@@ -31,13 +31,13 @@ function parseDocument(bytes: Buffer, json: boolean, where: string): unknown {
   try {
     return json ? JSON.parse(bytes.toString('utf8')) : parseYaml(bytes.toString('utf8'), { maxAliasCount: 100 });
   } catch {
-    throw new ProviderError('BAD_RESPONSE', `${where}: not valid ${json ? 'JSON' : 'YAML'}`, true);
+    throw new ProviderError('BAD_RESPONSE', `${where}: not valid ${json ? 'JSON' : 'YAML'}`);
   }
 }
 
 async function readSecret(root: string, ref: SecretReference, deps: ProviderDeps): Promise<Fetched> {
   const base = path.resolve(root, ref.path);
-  if (!base.startsWith(`${root}${path.sep}`)) throw new ProviderError('CONFIG', `file:${ref.path}: outside the store`, false);
+  if (!base.startsWith(`${root}${path.sep}`)) throw new ProviderError('CONFIG', `file:${ref.path}: outside the store`);
   for (const ext of EXTENSIONS) {
     const where = `file:${ref.path} (${path.basename(base)}${ext})`;
     let bytes: Buffer;
@@ -47,20 +47,20 @@ async function readSecret(root: string, ref: SecretReference, deps: ProviderDeps
     } catch (error) {
       const errno = errnoOf(error);
       if (errno === 'ENOENT') continue;
-      if (errno === 'EACCES') throw new ProviderError('PERMISSION_DENIED', `${where}: permission denied`, true);
-      throw new ProviderError('UNAVAILABLE', `${where}: read failed (${errno ?? 'unknown'})`, true);
+      if (errno === 'EACCES') throw new ProviderError('PERMISSION_DENIED', `${where}: permission denied`);
+      throw new ProviderError('UNAVAILABLE', `${where}: read failed (${errno ?? 'unknown'})`);
     }
-    if (bytes.byteLength > MAX_DOCUMENT_BYTES) throw new ProviderError('BAD_RESPONSE', `${where}: larger than 1 MiB`, false);
+    if (bytes.byteLength > MAX_DOCUMENT_BYTES) throw new ProviderError('BAD_RESPONSE', `${where}: larger than 1 MiB`);
     const value = toValue(parseDocument(bytes, ext === '.json', where), where);
     return { value, version: createHash('sha256').update(bytes).digest('hex').slice(0, 16) };
   }
-  throw new ProviderError('NOT_FOUND', `file:${ref.path}: no ${EXTENSIONS.join(', ')} document in the store`, true);
+  throw new ProviderError('NOT_FOUND', `file:${ref.path}: no ${EXTENSIONS.join(', ')} document in the store`);
 }
 
 export function createFileProvider(deps: ProviderDeps): SecretProvider {
   const dir = deps.env[FILE_STORE_ENV];
   if (dir === undefined || dir === '') {
-    throw new ProviderError('CONFIG', `the file provider needs env ${FILE_STORE_ENV} (a directory of YAML/JSON documents)`, false);
+    throw new ProviderError('CONFIG', `the file provider needs env ${FILE_STORE_ENV} (a directory of YAML/JSON documents)`);
   }
   const root = path.resolve(dir);
   const closers = new Set<() => Promise<void>>();
@@ -72,7 +72,7 @@ export function createFileProvider(deps: ProviderDeps): SecretProvider {
           try {
             return { ok: true, ref, fetched: await readSecret(root, ref, deps) };
           } catch (error) {
-            const known = error instanceof ProviderError ? error : new ProviderError('UNAVAILABLE', `file:${ref.path}: read failed`, true);
+            const known = error instanceof ProviderError ? error : new ProviderError('UNAVAILABLE', `file:${ref.path}: read failed`);
             return { ok: false, ref, error: known };
           }
         }),

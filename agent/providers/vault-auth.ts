@@ -23,19 +23,19 @@ const authAnswer = z.object({
 const lookupAnswer = z.object({ data: z.object({ ttl: z.int().check(z.gte(0)), renewable: z.optional(z.boolean()) }) });
 
 async function readCredential(file: string | undefined, what: string): Promise<string> {
-  if (file === undefined) throw new ProviderError('CONFIG', `vault: ${what} file is not configured`, false);
+  if (file === undefined) throw new ProviderError('CONFIG', `vault: ${what} file is not configured`);
   try {
     const text = (await readFile(file, 'utf8')).trim();
     if (text === '') throw new Error('empty');
     return text;
   } catch (error) {
-    // The file may not be there yet (a projected token is mounted slightly later): retryable.
-    throw new ProviderError('AUTH_FAILED', `vault: cannot read the ${what} file ${file} (${errnoOf(error) ?? 'empty'})`, true);
+    // The file may not be there yet (a projected token is mounted slightly later): the next login reads it again.
+    throw new ProviderError('AUTH_FAILED', `vault: cannot read the ${what} file ${file} (${errnoOf(error) ?? 'empty'})`);
   }
 }
 
 function loginBody(settings: Readonly<VaultSettings>, jwt: string): Record<string, string> {
-  if (settings.role === undefined) throw new ProviderError('CONFIG', `vault: ${settings.auth} auth needs a role (sidekey.io/vault-role)`, false);
+  if (settings.role === undefined) throw new ProviderError('CONFIG', `vault: ${settings.auth} auth needs a role (sidekey.io/vault-role)`);
   return { role: settings.role, jwt };
 }
 

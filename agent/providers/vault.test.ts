@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import type { VaultSettings } from '../../injector/agent-config.ts';
 import type { SecretReference } from '../../injector/reference.ts';
 import type { FetchOutcome, Fetched, ProviderDeps } from '../provider.ts';
+import type { Timers } from '../timers.ts';
 import { READ_ALL_POLICY, startOpenBao } from '../../devkit/backends/openbao.ts';
 import type { KubernetesAuth, OpenBaoHandle } from '../../devkit/backends/openbao.ts';
 import { startPostgres } from '../../devkit/backends/postgres.ts';
@@ -95,10 +96,9 @@ function ok(outcome: FetchOutcome | undefined): Fetched {
   assert.ok(outcome?.ok === true, `expected success, got ${outcome?.ok === false ? `${outcome.error.code}: ${outcome.error.message}` : 'nothing'}`);
   return outcome.fetched;
 }
-function failed(outcome: FetchOutcome | undefined, code: string, retryable: boolean): void {
+function failed(outcome: FetchOutcome | undefined, code: string): void {
   assert.ok(outcome?.ok === false, 'expected a failure');
   assert.equal(outcome.error.code, code, outcome.error.message);
-  assert.equal(outcome.error.retryable, retryable);
 }
 function noSecretsIn(text: string): void {
   for (const value of written) assert.ok(!text.includes(value), 'a secret value reached a log line');
@@ -128,9 +128,9 @@ void describe('vault provider (OpenBao)', () => {
     await bao.api('POST', 'kv1/app/db', { password: values.kv1, user: 'app' });
 
     const [missing, kv1Version, gone] = await h.p.fetchMany([ref('kv2/app/none'), ref('kv1/app/db', { version: '1' }), ref('kv2/app/db', { version: '9' })]);
-    failed(missing, 'NOT_FOUND', false);
-    failed(kv1Version, 'CONFIG', false);
-    failed(gone, 'NOT_FOUND', false);
+    failed(missing, 'NOT_FOUND');
+    failed(kv1Version, 'CONFIG');
+    failed(gone, 'NOT_FOUND');
     noSecretsIn(h.logs());
     await h.p.close();
   });
@@ -156,7 +156,7 @@ void describe('vault provider (OpenBao)', () => {
     await bao.writePolicy('read-all', `${READ_ALL_POLICY}\npath "kv1/denied/*" { capabilities = ["deny"] }`);
     await bao.api('POST', 'kv1/denied/x', { a: secret() });
     const before = h.calls.length;
-    failed((await h.p.fetchMany([ref('kv1/denied/x')]))[0], 'PERMISSION_DENIED', false);
+    failed((await h.p.fetchMany([ref('kv1/denied/x')]))[0], 'PERMISSION_DENIED');
     assert.ok(!h.calls.slice(before).includes('vault:login'));
     await bao.writePolicy('read-all', READ_ALL_POLICY);
     noSecretsIn(h.logs());
@@ -170,9 +170,9 @@ void describe('vault provider (OpenBao)', () => {
     assert.deepEqual(ok((await h.p.fetchMany([ref('kv2/app/db', { field: 'password' })]))[0]).value, { kind: 'object', value: { password: values.kv2b } });
     writeFileSync(join(dir, 'jwt-bad'), jwt.mint({ sub: 'someone-else' }));
     const bad = harness({ auth: 'jwt', authPath: 'jwt', role: 'app', tokenFile: join(dir, 'jwt-bad') });
-    failed((await bad.p.fetchMany([ref('kv2/app/db')]))[0], 'AUTH_FAILED', true);
+    failed((await bad.p.fetchMany([ref('kv2/app/db')]))[0], 'AUTH_FAILED');
     const absent = harness({ auth: 'jwt', authPath: 'jwt', role: 'app', tokenFile: join(dir, 'no-such-file') });
-    failed((await absent.p.fetchMany([ref('kv2/app/db')]))[0], 'AUTH_FAILED', true);
+    failed((await absent.p.fetchMany([ref('kv2/app/db')]))[0], 'AUTH_FAILED');
     await Promise.all([h.p.close(), bad.p.close(), absent.p.close()]);
   });
 
@@ -180,7 +180,7 @@ void describe('vault provider (OpenBao)', () => {
     const files = await bao.setupAppRole('narrow', ['kv2-only'], dir);
     const h = spiedHarness({ auth: 'approle', authPath: 'approle', roleIdFile: files.roleIdFile, secretIdFile: files.secretIdFile });
     ok((await h.p.fetchMany([ref('kv2/app/db')]))[0]);
-    failed((await h.p.fetchMany([ref('kv1/app/db')]))[0], 'PERMISSION_DENIED', false);
+    failed((await h.p.fetchMany([ref('kv1/app/db')]))[0], 'PERMISSION_DENIED');
     // Rotate the secret-id: destroy the old one, write the new one; the next login must use the new file content.
     const fresh = (await bao.api('POST', 'auth/approle/role/narrow/secret-id', {})) as { data: { secret_id: string } };
     await bao.api('POST', 'auth/approle/role/narrow/secret-id/destroy', { secret_id: readFileSync(files.secretIdFile, 'utf8') });
@@ -241,12 +241,12 @@ void describe('vault provider (OpenBao)', () => {
   void test('token renewal at ~2/3 TTL on the injected timer; renewed while it extends, re-login before max TTL notifies watchers', async () => {
     const files = await bao.setupAppRole('short', ['read-all'], dir, { tokenTtl: '3s', tokenMaxTtl: '4s' });
     const delays: number[] = [];
-    const timers = {
-      set(fn: () => void, ms: number): unknown {
+    const timers: Timers = {
+      setTimeout(fn, ms) {
         delays.push(ms);
         return setTimeout(fn, ms);
       },
-      clear(handle: unknown): void {
+      clearTimeout(handle) {
         clearTimeout(handle as NodeJS.Timeout);
       },
     };
@@ -282,7 +282,7 @@ void describe('vault provider (OpenBao)', () => {
 });
 
 void describe('vault provider over HTTPS with a private CA', () => {
-  void test('caFile is trusted, an unknown CA is TLS_VERIFY_FAILED, a stopped server is UNAVAILABLE, both retryable', async () => {
+  void test('caFile is trusted, an unknown CA is TLS_VERIFY_FAILED, a stopped server is UNAVAILABLE', async () => {
     const tls = await startOpenBao({ tls: true });
     try {
       const value = secret();
@@ -295,11 +295,11 @@ void describe('vault provider over HTTPS with a private CA', () => {
       assert.deepEqual(ok((await p.fetchMany([ref('secret/app')]))[0]).value, { kind: 'object', value: { token: value } });
 
       const untrusted = createVaultProvider(testDeps({ vault: settings }).deps);
-      failed((await untrusted.fetchMany([ref('secret/app')]))[0], 'TLS_VERIFY_FAILED', true);
+      failed((await untrusted.fetchMany([ref('secret/app')]))[0], 'TLS_VERIFY_FAILED');
 
       await tls.stop();
       const outcomes = await p.fetchMany([ref('secret/app'), ref('secret/other')]);
-      for (const outcome of outcomes) failed(outcome, 'UNAVAILABLE', true);
+      for (const outcome of outcomes) failed(outcome, 'UNAVAILABLE');
       noSecretsIn(trusted.logs());
       await Promise.all([p.close(), untrusted.close()]);
     } finally {
