@@ -27,7 +27,7 @@ interface AnnotationDoc {
 /** One entry per key of EXAMPLES (the test checks both directions). */
 export const ANNOTATION_DOCS: Readonly<Record<string, AnnotationDoc>> = {
   inject: { meaning: '`"true"` opts the pod in; absent or `"false"` leaves it untouched', default: 'absent' },
-  secret: { meaning: 'one output file `<name>` from a reference `<provider>:<path>[#<field>][@<version>]` (providers `aws`, `vault`, `file`); `vault:auth/…` and `vault:sys/…` are refused unless the webhook\'s `vault.allowSystemPaths`', default: '—', perFile: true },
+  secret: { meaning: 'one output file `<name>` from a reference `<provider>:<path>[#<field>][@<version>]` (providers `aws`, `vault`, `file`); a `vault:` path with an `auth`, `sys` or `identity` segment anywhere but last (`vault:auth/…`, `vault:team-a/sys/…`: a namespace may come first) is refused unless the webhook\'s `vault.allowSystemPaths`', default: '—', perFile: true },
   template: { meaning: 'render file `<name>` from the secret\'s fields: `{{ .field }}` (and `{{ . }}` for a single field); no other actions', default: '—', perFile: true },
   format: { meaning: '`raw`, `json`, `yaml`, `env` or `properties`', default: '`raw` for one field, `json` for a whole secret', perFile: true },
   refresh: { meaning: `Go-style duration between fetches, for the pod (\`refresh\`) or one file (\`refresh-<name>\`); shorter than the webhook's floor (${defaults.minRefresh}) is refused`, default: '`1h` (AWS, Vault KV); lease-driven for Vault dynamic secrets; file store: watched' },
