@@ -6,9 +6,10 @@
 // own (the API server's first admission after its connections closed). Prints the peak RSS against 60 % of
 // the chart's memory limit (256Mi), the webhook's CPU time and the slowest normal admission of each kind
 // against 1 s, after a same-run baseline: the same process idle, answering the same normal admissions with
-// no abuse. Not a test.
+// no abuse. Then the costliest reviews the API server can send, each as the first admission of a fresh webhook
+// (over a connection already open): the webhook's CPU time for it, all threads, against 50 ms. Not a test.
 // BENCH_WEBHOOK_BUNDLE=<dir>/webhook.mjs runs another build (e.g. an older commit's) instead of building;
-// `-- --only <text>` runs the baseline and the abuses whose names contain <text> (e.g. `--only TLS`).
+// `-- --only <text>` runs the abuses (after the baseline) and reviews whose names contain <text> (`--only TLS`).
 import { spawn } from 'node:child_process';
 import type { ChildProcessByStdio } from 'node:child_process';
 import { rmSync } from 'node:fs';
@@ -20,6 +21,7 @@ import { connect } from 'node:tls';
 import type { TLSSocket } from 'node:tls';
 import { cpuMs, rssMiB } from './proc.ts';
 import { realisticReview } from './review.ts';
+import { MAX_JSON_VALUES } from '../webhook/review.ts';
 
 const MIB = 1024 * 1024;
 const LIMIT_MIB = 256;
@@ -133,6 +135,47 @@ const ABUSES: Readonly<Record<string, () => Abuse>> = {
   '1,000 TLS connections held open': () => heldConnections(1000),
 };
 
+/** The realistic review with `count` more annotations named by `key`, with value `value`. */
+function annotated(count: number, key: (i: number) => string, value = ''): string {
+  const review = JSON.parse(realisticReview('cold')) as { request: { object: { metadata: { annotations: Record<string, string> } } } };
+  const { annotations } = review.request.object.metadata;
+  for (let i = 0; i < count; i += 1) annotations[key(i)] = value;
+  return JSON.stringify(review);
+}
+
+const TARGET_REVIEW_CPU_MS = 50;
+const COSTLY_REVIEWS: Readonly<Record<string, () => string>> = {
+  'the normal 10 KB review': () => realisticReview('cold'),
+  '39,000 unknown 40-character sidekey.io keys': () => annotated(39_000, (i) => `sidekey.io/${i.toString(36).padStart(40, '-')}`, 'x'),
+  '280,000 empty annotations': () => annotated(280_000, (i) => `a${i.toString(36)}`),
+  'empty annotations just under the value bound': () => annotated(MAX_JSON_VALUES / 2 - 500, (i) => `a${i.toString(36)}`),
+};
+
+/** The webhook's CPU time for one review, the first admission it answers, over a connection opened before. */
+async function coldReviewCpu(bundle: string, tls: { certFile: string; keyFile: string; ca: string }, body: string): Promise<{ ms: number; status: number }> {
+  const server = await start(bundle, tls.certFile, tls.keyFile);
+  const pid = server.child.pid ?? 0;
+  const target = { port: server.port, ca: tls.ca };
+  const agent = new Agent({ keepAlive: true, maxSockets: 1, ca: tls.ca });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      request({ host: '127.0.0.1', port: target.port, path: '/healthz', ca: tls.ca, agent }, (res) => {
+        res.resume();
+        res.on('end', resolve);
+      }).on('error', reject).end();
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    const before = cpuMs(pid);
+    const { status } = await post(target, body, { agent }).done;
+    // What the answer leaves behind (a garbage collection) is part of its cost.
+    await new Promise((r) => setTimeout(r, 200));
+    return { ms: cpuMs(pid) - before, status };
+  } finally {
+    agent.destroy();
+    server.child.kill('SIGKILL');
+  }
+}
+
 /** Starts an abuse in a child process, so the load it puts on its own CPU does not delay the normal admissions. */
 function abuseProcess(name: string, target: Target): Promise<() => void> {
   const child = spawn(process.execPath, [SELF, '--abuse', name, String(target.port), target.ca], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -223,8 +266,9 @@ async function main(): Promise<void> {
   if (bundle === undefined) throw new Error('the build made no webhook bundle');
   const only = process.argv.indexOf('--only') > 0 ? process.argv[process.argv.indexOf('--only') + 1] ?? '' : '';
   const abuses = Object.keys(ABUSES).filter((n) => n.includes(only));
-  if (abuses.length === 0) throw new Error(`--only ${only}: no abuse has that in its name (${Object.keys(ABUSES).join('; ')})`);
-  const scenarios: [string, string | undefined][] = [['baseline: idle, normal admissions only', undefined], ...abuses.map((n) => [n, n] as [string, string])];
+  const reviews = Object.entries(COSTLY_REVIEWS).filter(([n]) => n.includes(only));
+  if (abuses.length + reviews.length === 0) throw new Error(`--only ${only}: no abuse or review has that in its name (${[...Object.keys(ABUSES), ...Object.keys(COSTLY_REVIEWS)].join('; ')})`);
+  const scenarios: [string, string | undefined][] = abuses.length === 0 ? [] : [['baseline: idle, normal admissions only', undefined], ...abuses.map((n) => [n, n] as [string, string])];
   process.stdout.write(`webhook abuse benchmark: ${bundle}, Node ${process.version}; ${ABUSE_MS / 1000} s per abuse, a normal admission every ${PROBE_EVERY_MS} ms\n`);
   process.stdout.write(`targets: peak RSS < ${TARGET_RSS_MIB.toFixed(1)} MiB (60 % of ${LIMIT_MIB}Mi), slowest normal admission < ${TARGET_LATENCY_MS} ms, all answered\n\n`);
   let allMet = true;
@@ -244,6 +288,14 @@ async function main(): Promise<void> {
       process.stdout.write(`${name}: RSS idle ${idle.toFixed(0)} MiB, peak ${f.peakRss.toFixed(0)} MiB, webhook CPU ${(f.cpuMs / 1000).toFixed(2)} s  ${met ? 'meets' : 'MISSES'}\n`);
       process.stdout.write(`  normal admissions over keep-alive connections: ${describe(f.keepAlive)}\n`);
       process.stdout.write(`  normal admissions on new connections:         ${describe(f.fresh)}\n`);
+    }
+    if (reviews.length > 0) process.stdout.write(`\nthe costliest reviews, each the first admission of a fresh webhook (target: at most ${TARGET_REVIEW_CPU_MS} ms of CPU):\n`);
+    for (const [name, build] of reviews) {
+      const body = build();
+      const { ms, status } = await coldReviewCpu(bundle, { certFile: tlsCert, keyFile: tlsKey, ca: ca.caCert }, body);
+      const met = ms <= TARGET_REVIEW_CPU_MS && status === 200;
+      allMet &&= met;
+      process.stdout.write(`  ${name} (${(body.length / 1024 / 1024).toFixed(2)} MiB): ${ms.toFixed(1)} ms of CPU, HTTP ${status}  ${met ? 'meets' : 'MISSES'}\n`);
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
