@@ -54,7 +54,7 @@ export const ANNOTATION_DOCS: Readonly<Record<string, AnnotationDoc>> = {
 /** Every admission problem code with its fix. */
 export const ADMISSION_FIXES: Readonly<Record<ProblemCode, string>> = {
   SK_HOST_NAMESPACE: 'Drop `hostNetwork` (the agent\'s port would be a node port) or, with `hostPID`, use `reload: http:<loopback URL>` (a signal reload needs shareProcessNamespace, which the API server refuses with hostPID).',
-  SK_TOO_MANY: 'The pod has more problems, files or mounted containers than one admission checks (20 problems listed, 500 files, 64 containers with the mount): fix what is listed, stay within the limits and submit again.',
+  SK_TOO_MANY: 'The pod is larger than one admission reads (more than 20,000 JSON values, about a 240 KB pod), or has more problems, files or mounted containers than one admission checks (20 problems listed, 500 files, 64 containers with the mount): fix what is listed, stay within the limits and submit again.',
   SK_CONFIG_TOO_LARGE: 'Shorten the templates or split the secrets over fewer, smaller files: the agent configuration travels in one environment variable, which Linux caps at 128 KiB.',
   SK_NOT_A_POD: 'The webhook received something that is not a Pod: check the MutatingWebhookConfiguration rules (pods, CREATE).',
   SK_BAD_INJECT: 'Set `sidekey.io/inject` to `"true"` (or `"false"`); other values are refused.',
