@@ -1,6 +1,7 @@
-// Caps on the TLS connections the webhook holds, made so that a flood of connections costs it little and cannot
-// lock the API server out. Refusing new connections past a cap (Node's maxConnections) would let anyone who
-// holds that many idle connections do just that; instead a new connection past a cap closes an old one:
+// Caps on the TLS connections the webhook holds, so that a flood of connections costs it bounded work at a time
+// and cannot lock the API server out. Refusing new connections past a cap (Node's maxConnections) would let
+// anyone who holds that many idle connections do just that; instead a new connection past a cap closes an old
+// one:
 // - handshakes: the server side of a TLS handshake is the costly part of a connection (about a millisecond of
 //   the one thread here with ECDSA P-256, twice that with RSA 2048), and a flood starts hundreds at once. Past
 //   `maxHandshakes` under way, a new connection closes the oldest one still in its handshake, so a burst
