@@ -9,7 +9,7 @@ import type { PodIdentity } from './identity.ts';
 import { SA_TOKEN_FILE } from './identity.ts';
 import { PROBLEM_CODES } from './problems.ts';
 import type { Problem } from './problems.ts';
-import { formatReference } from './reference.ts';
+import { formatReference, vaultSystemMount } from './reference.ts';
 import type { Provider } from './reference.ts';
 import type { InjectionSettings } from './settings.ts';
 import { VAULT_CA_FILE } from './vault-ca.ts';
@@ -179,16 +179,24 @@ function checkPodVaultAddr(addr: string, settings: InjectionSettings, problems: 
   }
 }
 
-/** Vault paths that answer with the agent's own credentials or the server's state, refused unless the operator allows them. */
-const SYSTEM_MOUNTS: readonly string[] = ['auth', 'sys'];
-
+/**
+ * References that can reach a Vault system backend (reference.ts), and a pod's namespace that puts one before every
+ * path, refused unless the operator allows them.
+ */
 function checkVaultPaths(request: AnnotationRequest, settings: InjectionSettings, problems: Problem[]): void {
   if (settings.vault.allowSystemPaths) return;
+  const fix = 'or ask the operator for the webhook setting vault.allowSystemPaths';
+  const namespaceMount = vaultSystemMount(`${request.vault.namespace ?? ''}/`);
+  if (namespaceMount !== undefined) {
+    problems.push(annotationProblem(PROBLEM_CODES.badBackend, 'vault-namespace',
+      `has a "${namespaceMount}" segment, so every read would go to that namespace's ${namespaceMount}/ backend; name the namespace alone, ${fix}`));
+  }
   for (const file of request.files) {
-    const mount = file.ref.path.split('/', 1)[0] ?? '';
-    if (file.ref.provider !== 'vault' || !SYSTEM_MOUNTS.includes(mount)) continue;
+    const mount = file.ref.provider === 'vault' ? vaultSystemMount(file.ref.path) : undefined;
+    if (mount === undefined) continue;
     problems.push(annotationProblem(PROBLEM_CODES.badReference, `secret-${file.name}`,
-      `reads Vault's ${mount}/ path, where the agent's own token is what answers (auth/token/lookup-self returns the token itself); read secrets from a secrets engine such as secret/ or database/, or ask the operator for vault.allowSystemPaths`));
+      `can reach Vault's ${mount}/ backend, which answers with the agent's own credentials or the server's state, not app secrets (auth/token/lookup-self returns the agent's token): `
+      + `a "${mount}" segment anywhere but last counts, since a namespace may come before it (team-a/${mount}/…); read from a secrets engine such as secret/ or database/ (a key may be named ${mount} as the last segment), ${fix}`));
   }
 }
 

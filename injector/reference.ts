@@ -77,3 +77,22 @@ export function parseReference(text: string): ReferenceResult {
 export function formatReference(ref: { readonly provider: Provider; readonly path: string; readonly field?: string | undefined; readonly version?: string | undefined }): string {
   return `${ref.provider}:${ref.path}${ref.field === undefined ? '' : `#${ref.field}`}${ref.version === undefined ? '' : `@${ref.version}`}`;
 }
+
+/**
+ * Vault backends that answer about the caller rather than hold secrets an app reads: auth/ (auth/token/lookup-self
+ * returns the agent's own token), sys/ (the server's state, the token's policies, wrapping) and identity/ (every
+ * token may read its own entity; identity/oidc/token/<role> mints a signed identity token). cubbyhole/ is not one:
+ * it is private to the token, and the agent's token is new at each login and holds nothing there.
+ */
+export const VAULT_SYSTEM_MOUNTS: readonly string[] = ['auth', 'sys', 'identity'];
+
+/**
+ * The system backend a Vault path can reach, if any. With namespaces (Vault Enterprise, OpenBao) any leading
+ * segments can name a namespace, nested ones too, and `<namespace>/sys/...` is that namespace's sys backend, so
+ * every segment but the last counts, wherever it stands; the last cannot, since a backend answers only a path
+ * under its mount. So `team-a/sys/health` is one, `secret/app/sys` (a key named sys) is not.
+ */
+export function vaultSystemMount(path: string): string | undefined {
+  const segments = path.split('/');
+  return segments.slice(0, -1).find((s) => VAULT_SYSTEM_MOUNTS.includes(s));
+}

@@ -75,7 +75,7 @@ const vaultSchema = z
       .max(100)
       .describe('Addresses sidekey.io/vault-addr may name (compared by scheme, host and port), besides addr. Empty: any address (http only with allowHttp); set it so that a pod cannot send its token to a server of its choosing.')
       .default([]),
-    allowSystemPaths: z.boolean().describe('Allow vault:auth/... and vault:sys/... references. Off: refused, since the agent would write what its own token may read there (auth/token/lookup-self: the token itself) into an app file.').default(false),
+    allowSystemPaths: z.boolean().describe('Allow vault references that can reach Vault\'s auth/, sys/ or identity/ backend: a segment so named anywhere but last (a namespace may come before it: team-a/sys/...), or a vault-namespace with one. Off: refused, since the agent would write what its own token may read there (auth/token/lookup-self: the token itself; identity/oidc/token: a signed identity token) into an app file.').default(false),
     role: z.string().regex(VAULT_ROLE).optional().describe('Default Vault role; absent means the pod must set sidekey.io/vault-role (kubernetes and jwt auth).'),
     namespace: z.string().max(128).regex(VAULT_NAMESPACE).optional().describe('Default Vault Enterprise / OpenBao namespace.'),
     caCert: z

@@ -27,7 +27,7 @@ interface AnnotationDoc {
 /** One entry per key of EXAMPLES (the test checks both directions). */
 export const ANNOTATION_DOCS: Readonly<Record<string, AnnotationDoc>> = {
   inject: { meaning: '`"true"` opts the pod in; absent or `"false"` leaves it untouched', default: 'absent' },
-  secret: { meaning: 'one output file `<name>` from a reference `<provider>:<path>[#<field>][@<version>]` (providers `aws`, `vault`, `file`); `vault:auth/…` and `vault:sys/…` are refused unless the webhook\'s `vault.allowSystemPaths`', default: '—', perFile: true },
+  secret: { meaning: 'one output file `<name>` from a reference `<provider>:<path>[#<field>][@<version>]` (providers `aws`, `vault`, `file`); a `vault:` path with an `auth`, `sys` or `identity` segment anywhere but last (`vault:auth/…`, `vault:team-a/sys/…`: a namespace may come first) is refused unless the webhook\'s `vault.allowSystemPaths`', default: '—', perFile: true },
   template: { meaning: 'render file `<name>` from the secret\'s fields: `{{ .field }}` (and `{{ . }}` for a single field); no other actions', default: '—', perFile: true },
   format: { meaning: '`raw`, `json`, `yaml`, `env` or `properties`', default: '`raw` for one field, `json` for a whole secret', perFile: true },
   refresh: { meaning: `Go-style duration between fetches, for the pod (\`refresh\`) or one file (\`refresh-<name>\`); shorter than the webhook's floor (${defaults.minRefresh}) is refused`, default: '`1h` (AWS, Vault KV); lease-driven for Vault dynamic secrets; file store: watched' },
@@ -55,7 +55,7 @@ export const ANNOTATION_DOCS: Readonly<Record<string, AnnotationDoc>> = {
 /** Every admission problem code with its fix. */
 export const ADMISSION_FIXES: Readonly<Record<ProblemCode, string>> = {
   SK_HOST_NAMESPACE: 'Drop `hostNetwork` (the agent\'s port would be a node port) or, with `hostPID`, use `reload: http:<loopback URL>` (a signal reload needs shareProcessNamespace, which the API server refuses with hostPID).',
-  SK_TOO_MANY: 'The pod has more problems, files or mounted containers than one admission checks (20 problems listed, 500 files, 64 containers with the mount): fix what is listed, stay within the limits and submit again.',
+  SK_TOO_MANY: 'The pod is larger than one admission reads (more than 20,000 JSON values, about a 240 KB pod), or has more problems, files or mounted containers than one admission checks (20 problems listed, 500 files, 64 containers with the mount): fix what is listed, stay within the limits and submit again.',
   SK_CONFIG_TOO_LARGE: 'Shorten the templates or split the secrets over fewer, smaller files: the agent configuration travels in one environment variable, which Linux caps at 128 KiB.',
   SK_NOT_A_POD: 'The object, or the pod template of a workload, is not a valid pod (the message names the field): fix that field; from the webhook itself, check the MutatingWebhookConfiguration rules (pods, CREATE).',
   SK_BAD_INJECT: 'Set `sidekey.io/inject` to `"true"` (or `"false"`); other values are refused.',

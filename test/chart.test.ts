@@ -253,6 +253,7 @@ function assertGeneratedTls(objects: readonly K8sObject[], hook: Any, secretName
   const cert = new X509Certificate(Buffer.from(secret.data['tls.crt'], 'base64'));
   assert.ok(ca.ca);
   assert.ok(cert.verify(ca.publicKey), 'the serving certificate is signed by the CA in caBundle');
+  for (const c of [ca, cert]) assert.deepEqual([c.publicKey.asymmetricKeyType, c.publicKey.asymmetricKeyDetails?.namedCurve], ['ec', 'prime256v1'], 'ECDSA P-256 keys (cheaper handshakes than RSA)');
   assert.ok(cert.checkHost(`${serviceName}.${NAMESPACE}.svc`), 'the certificate names the Service DNS name the API server dials');
   assert.equal(one(objects, 'MutatingWebhookConfiguration').metadata.annotations, undefined);
   assert.equal(objects.filter(isCertManager).length, 0);

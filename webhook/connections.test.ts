@@ -1,17 +1,30 @@
-// Idle connections cannot lock the API server out: past the cap, a new TLS connection closes the least
-// recently used idle one, never one that is serving a request.
+// A flood of connections cannot lock the API server out: past the caps, a new connection closes the oldest one
+// still in its handshake, or an idle TLS connection (one that never carried a request first), never one that
+// is serving a request.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { connect as connectTcp } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { connect } from 'node:tls';
 import type { TLSSocket } from 'node:tls';
 import { it } from 'node:test';
 import { createTestCa, leafFiles } from '../test/support/test-ca.ts';
 import { capConnections } from './connections.ts';
+import type { ConnectionLimits } from './connections.ts';
 
-void it('closes the least recently used idle connection past the cap, and keeps a busy one', async () => {
+interface Fixture {
+  /** A TLS connection, once its handshake is done. */
+  readonly open: () => Promise<TLSSocket>;
+  /** A TCP connection that never starts its TLS handshake. */
+  readonly silent: () => Promise<Socket>;
+  /** Answers a request sent on `/slow` once called. */
+  readonly release: () => void;
+}
+
+/** An HTTPS server with Node's timeouts (a silent connection stays 120 s) and the caps under test. */
+async function withServer(limits: ConnectionLimits, run: (f: Fixture) => Promise<void>): Promise<void> {
   const ca = createTestCa();
   const files = leafFiles(ca, 'cap');
   let release = (): void => undefined;
@@ -19,21 +32,53 @@ void it('closes the least recently used idle connection past the cap, and keeps 
     if (req.url === '/slow') release = () => res.end('slow');
     else res.end('ok');
   });
-  capConnections(server, 2);
+  capConnections(server, limits);
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const port = (server.address() as AddressInfo).port;
-  const open = async (): Promise<TLSSocket> => {
-    const socket = connect({ host: '127.0.0.1', port, ca: ca.caCert });
-    await once(socket, 'secureConnect');
-    return socket;
-  };
-  const closed = (socket: TLSSocket): Promise<boolean> =>
-    new Promise((resolve) => {
-      socket.once('close', () => { resolve(true); });
-      setTimeout(() => { resolve(false); }, 1000).unref();
-    });
+  const sockets: Socket[] = [];
   try {
+    await run({
+      open: async () => {
+        const socket = connect({ host: '127.0.0.1', port, ca: ca.caCert });
+        sockets.push(socket);
+        await once(socket, 'secureConnect');
+        return socket;
+      },
+      silent: async () => {
+        const socket = connectTcp({ host: '127.0.0.1', port });
+        socket.on('error', () => undefined);
+        sockets.push(socket);
+        await once(socket, 'connect');
+        return socket;
+      },
+      release: () => { release(); },
+    });
+  } finally {
+    for (const s of sockets) s.destroy();
+    server.close();
+    rmSync(files.dir, { recursive: true, force: true });
+    ca.dispose();
+  }
+}
+
+/** Whether the server closes `socket` within a second (a cap acts at once; Node's timeouts would take minutes). */
+function closed(socket: Socket): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (socket.destroyed) resolve(true);
+    socket.once('close', () => { resolve(true); });
+    setTimeout(() => { resolve(false); }, 1000).unref();
+  });
+}
+
+async function get(socket: TLSSocket, path: string): Promise<string> {
+  socket.write(`GET ${path} HTTP/1.1\r\nhost: x\r\n\r\n`);
+  const [answer] = (await once(socket, 'data')) as [Buffer];
+  return answer.toString();
+}
+
+void it('closes the least recently used idle connection past the cap, and keeps a busy one', async () => {
+  await withServer({ maxTls: 2, maxHandshakes: 2 }, async ({ open, release }) => {
     const busy = await open();
     busy.write('GET /slow HTTP/1.1\r\nhost: x\r\n\r\n');
     await new Promise((r) => setTimeout(r, 100));
@@ -44,13 +89,39 @@ void it('closes the least recently used idle connection past the cap, and keeps 
     assert.equal(await idleClosed, true, 'the idle connection made room');
     release();
     assert.equal(await busyClosed, false, 'the connection serving a request stayed');
-    newest.write('GET / HTTP/1.1\r\nhost: x\r\n\r\n');
-    const [answer] = (await once(newest, 'data')) as [Buffer];
-    assert.match(answer.toString(), /^HTTP\/1\.1 200/);
-    for (const s of [busy, newest]) s.destroy();
-  } finally {
-    server.close();
-    rmSync(files.dir, { recursive: true, force: true });
-    ca.dispose();
-  }
+    assert.match(await get(newest, '/'), /^HTTP\/1\.1 200/);
+  });
 });
+
+void it('closes an idle connection that never carried a request before one that did, however recently used', async () => {
+  await withServer({ maxTls: 2, maxHandshakes: 2 }, async ({ open }) => {
+    const keepAlive = await open();
+    assert.match(await get(keepAlive, '/'), /^HTTP\/1\.1 200/);
+    const flood = await open();
+    const floodClosed = closed(flood);
+    const keptClosed = closed(keepAlive);
+    await open();
+    assert.equal(await floodClosed, true, 'the connection that only connected made room');
+    assert.equal(await keptClosed, false, 'the keep-alive connection that carried a request stayed');
+    assert.match(await get(keepAlive, '/'), /^HTTP\/1\.1 200/, 'and still carries requests');
+  });
+});
+
+void it('closes the oldest connection still in its handshake past the cap, so silent ones cannot hold the door', async () => {
+  await withServer({ maxTls: 4, maxHandshakes: 2 }, async ({ open, silent }) => {
+    const first = await silent();
+    const second = await silent();
+    const firstClosed = closed(first);
+    const secondClosed = closed(second);
+    const third = await silent();
+    assert.equal(await firstClosed, true, 'the oldest handshake made room');
+    assert.equal(await secondClosed, false);
+    const secondNowClosed = closed(second);
+    const thirdClosed = closed(third);
+    const tls = await open();
+    assert.equal(await secondNowClosed, true, 'a client that says hello takes the place of the oldest silent one');
+    assert.equal(await thirdClosed, false);
+    assert.match(await get(tls, '/'), /^HTTP\/1\.1 200/, 'a client that says hello gets through');
+  });
+});
+

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { mutatePod } from '../injector/mutate.ts';
 import type { MutateOptions } from '../injector/mutate.ts';
 import { ANNOTATION_PREFIX } from '../injector/constants.ts';
-import { formatProblem, printable, quote } from '../injector/problems.ts';
+import { PROBLEM_CODES, formatProblem, printable, quote } from '../injector/problems.ts';
 import type { Problem } from '../injector/problems.ts';
 import { validator } from '../injector/schema-predicate.ts';
 import { ALWAYS_EXCLUDED_NAMESPACES } from './config.ts';
@@ -66,6 +66,45 @@ function invalid(detail: string): ReviewOutcome<'invalid'> {
   return { status: 400, body: { error: detail }, result: 'invalid', detail };
 }
 
+/**
+ * JSON values (object members and array items) a review may hold; a realistic pod of 10 KB holds about 800, so
+ * this is a pod of some 240 KB. Admission costs per value, not per byte: a review of the API server's 3 MiB can
+ * hold 400,000 (empty annotations, labels or list items), which JSON.parse alone takes 100-500 ms over, so a
+ * body past this is refused unparsed; one just under it costs at most about 36 ms of CPU, cold.
+ */
+export const MAX_JSON_VALUES = 20_000;
+
+/** Whether `text` holds more than `max` of `:`, `,`, `[` and `{` (an upper bound of its values, strings included). */
+function holdsMoreValues(text: string, max: number): boolean {
+  let count = 0;
+  for (const mark of [':', ',', '[', '{']) {
+    for (let at = text.indexOf(mark); at !== -1; at = text.indexOf(mark, at + 1)) {
+      count += 1;
+      if (count > max) return true;
+    }
+  }
+  return false;
+}
+
+/** Whether a review holds too many JSON values to be parsed at all (checked before JSON.parse). */
+export function holdsTooManyValues(text: string): boolean {
+  return holdsMoreValues(text, MAX_JSON_VALUES);
+}
+
+/** The uid of a review, read without parsing: the API server writes kind, apiVersion, then request with its uid first. */
+export function leadingUid(text: string): string | undefined {
+  return /^\{(?:"(?:kind|apiVersion)":"[\w./]*",){0,2}"request":\{"uid":"([^"\\]{1,256})"/.exec(text.slice(0, 512))?.[1];
+}
+
+/** A pod review too large to parse, refused with its uid when the API server's envelope gives it up front. */
+function tooManyValues(text: string): ReviewOutcome {
+  const message = `the pod holds more than ${MAX_JSON_VALUES} JSON values (fields and list items; a usual pod holds about 1,000), so the webhook does not read it: remove unused annotations, labels, env entries or containers`;
+  const uid = leadingUid(text);
+  if (uid === undefined) return invalid(`the body holds more than ${MAX_JSON_VALUES} JSON values`);
+  const problem: Problem = { code: PROBLEM_CODES.tooMany, message };
+  return { uid, dryRun: false, status: 200, result: 'denied', detail: problem.code, body: deny(uid, [problem], []) };
+}
+
 /** The request of an AdmissionReview body, or the 400 outcome of a body that is not one. */
 export function parseReview(text: string): { readonly ok: true; readonly request: ReviewRequest } | { readonly ok: false; readonly outcome: ReviewOutcome<'invalid'> } {
   let raw: unknown;
@@ -87,6 +126,7 @@ export function outcomeBase(request: ReviewRequest): { uid: string; namespace?: 
 
 /** Handles one AdmissionReview request body. */
 export function reviewAdmission(text: string, ctx: ReviewContext): ReviewOutcome {
+  if (holdsTooManyValues(text)) return tooManyValues(text);
   const parsed = parseReview(text);
   return parsed.ok ? decide(parsed.request, ctx) : parsed.outcome;
 }

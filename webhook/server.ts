@@ -14,7 +14,7 @@ import { reviewAdmission, reviewContext } from './review.ts';
 import type { ReviewOutcome, ReviewResult } from './review.ts';
 import { WORKLOAD_ACTIONS, WORKLOAD_PATHS, reviewWorkload } from './workload-review.ts';
 import type { WorkloadAction, WorkloadResult } from './workload-review.ts';
-import { BodyBudget } from './body.ts';
+import { BodyBudget, MAX_IN_FLIGHT } from './body.ts';
 import { capConnections } from './connections.ts';
 import { certificateNotAfter, loadTls, watchTls } from './tls.ts';
 import type { TlsPair } from './tls.ts';
@@ -54,10 +54,22 @@ const JSON_TYPE = { 'content-type': 'application/json' } as const;
  * connections, is not the API server: it is dropped before it costs memory.
  */
 export const SERVER_LIMITS = {
-  /** TLS connections kept; a new one past it closes the oldest idle one (connections.ts). */
+  /** TLS connections kept; a new one past it closes an idle one, one that never carried a request first (connections.ts). */
   maxTlsConnections: 128,
+  /**
+   * TLS handshakes under way; a new connection past it closes the oldest one still in its handshake
+   * (connections.ts). Twice the admissions handled at once (body.ts), so a burst of new connections from
+   * the API server fits.
+   */
+  maxHandshakes: 2 * MAX_IN_FLIGHT,
   /** TCP connections, handshakes included: a hard cap past which Node drops new ones. */
   maxConnections: 1024,
+  /**
+   * The kernel's queue of connections not yet accepted (Node's default is 511, capped by net.core.somaxconn):
+   * room for a burst as large as maxConnections, so that the API server's connection opened amid a flood is
+   * queued rather than dropped and retried a second later.
+   */
+  backlog: 1024,
   handshakeTimeoutMs: 5_000,
   headersTimeoutMs: 5_000,
   requestTimeoutMs: 10_000,
@@ -148,7 +160,7 @@ export async function startWebhook(deps: WebhookDeps): Promise<RunningWebhook> {
     });
   });
   server.maxConnections = SERVER_LIMITS.maxConnections;
-  capConnections(server, SERVER_LIMITS.maxTlsConnections);
+  capConnections(server, { maxTls: SERVER_LIMITS.maxTlsConnections, maxHandshakes: SERVER_LIMITS.maxHandshakes });
   server.keepAliveTimeout = SERVER_LIMITS.keepAliveTimeoutMs;
   server.headersTimeout = SERVER_LIMITS.headersTimeoutMs;
   server.requestTimeout = SERVER_LIMITS.requestTimeoutMs;
@@ -199,7 +211,7 @@ export async function startWebhook(deps: WebhookDeps): Promise<RunningWebhook> {
   let port: number;
   let metricsPort: number;
   try {
-    port = await listen(server, config.port, deps.host);
+    port = await listen(server, config.port, deps.host, SERVER_LIMITS.backlog);
     metricsPort = await listen(metricsServer, config.metricsPort, deps.host);
   } catch (err) {
     await close();
@@ -223,10 +235,10 @@ export async function startWebhook(deps: WebhookDeps): Promise<RunningWebhook> {
   };
 }
 
-function listen(server: Server, port: number, host: string | undefined): Promise<number> {
+function listen(server: Server, port: number, host: string | undefined, backlog?: number): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => {
+    server.listen({ port, host, ...(backlog === undefined ? {} : { backlog }) }, () => {
       server.off('error', reject);
       resolve((server.address() as AddressInfo).port);
     });

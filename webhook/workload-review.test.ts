@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { mutateManifest } from '../injector/workloads.ts';
 import { tableConfig } from '../test/support/admission-cases.ts';
-import { reviewAdmission, reviewContext } from './review.ts';
-import { reviewWorkload } from './workload-review.ts';
+import { MAX_JSON_VALUES, reviewAdmission, reviewContext } from './review.ts';
+import { WORKLOAD_ACTIONS, reviewWorkload } from './workload-review.ts';
 import type { WorkloadAction } from './workload-review.ts';
 
 type Json = Record<string, unknown>;
@@ -152,6 +152,19 @@ void describe('reviewWorkload', () => {
     assert.equal(warned.allowed, true);
     assert.ok((warned.warnings ?? []).join('').length <= 4096);
     assert.ok((warned.warnings ?? []).every((w) => w.length <= 256));
+  });
+
+  void it('lets a workload too large to parse through unread, with a warning: its pods are checked at creation', () => {
+    const annotations: Record<string, string> = { 'sidekey.io/inject': 'true', 'sidekey.io/secret-f': 'nope' };
+    for (let i = 0; i < MAX_JSON_VALUES; i += 1) annotations[`a${i}`] = '';
+    for (const action of WORKLOAD_ACTIONS) {
+      const { result, answer } = check(workload('Deployment', template(annotations)), {}, action);
+      assert.equal(result, 'skipped');
+      assert.equal(answer.allowed, true);
+      assert.match(answer.warnings?.[0] ?? '', /did not check this workload: it holds more than 20000 JSON values/);
+    }
+    const noUid = reviewWorkload(JSON.stringify({ request: { object: workload('Deployment', template(annotations)) } }), ctx, 'refuse');
+    assert.equal(noUid.status, 400);
   });
 
   void it('checks an UPDATE only when it changes the template, so controllers can still update old workloads', () => {

@@ -6,7 +6,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { checkTemplate, isCheckedWorkload } from '../injector/template-check.ts';
 import { findTemplate } from '../injector/workloads.ts';
 import { formatProblem, quote } from '../injector/problems.ts';
-import { deny, outcomeBase, parseReview, respond, warningsField } from './review.ts';
+import { MAX_JSON_VALUES, deny, holdsTooManyValues, leadingUid, outcomeBase, parseReview, respond, warningsField } from './review.ts';
 import type { ReviewContext, ReviewOutcome, ReviewRequest } from './review.ts';
 
 /** What a template whose pods would be refused gets: a refusal, or warnings only. */
@@ -21,8 +21,21 @@ export type WorkloadResult = (typeof WORKLOAD_RESULTS)[number];
 
 /** Handles one AdmissionReview body of a workload. */
 export function reviewWorkload(text: string, ctx: ReviewContext, action: WorkloadAction): ReviewOutcome<WorkloadResult> {
+  if (holdsTooManyValues(text)) return unchecked(text);
   const parsed = parseReview(text);
   return parsed.ok ? decide(parsed.request, ctx, action) : parsed.outcome;
+}
+
+/**
+ * A workload too large to parse is let through unread with a warning: its pods are still checked, and refused
+ * when they hold too many values, at creation by the mutating webhook; a refusal here would add nothing.
+ */
+function unchecked(text: string): ReviewOutcome<WorkloadResult> {
+  const uid = leadingUid(text);
+  const detail = `more than ${MAX_JSON_VALUES} JSON values`;
+  if (uid === undefined) return { status: 400, body: { error: `the body holds ${detail}` }, result: 'invalid', detail };
+  const warning = `sidekey did not check this workload: it holds ${detail}; its pods are checked when they are created`;
+  return { uid, dryRun: false, status: 200, result: 'skipped', detail, body: respond(uid, { allowed: true, warnings: [warning] }) };
 }
 
 function decide(request: ReviewRequest, ctx: ReviewContext, action: WorkloadAction): ReviewOutcome<WorkloadResult> {

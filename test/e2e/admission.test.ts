@@ -1,7 +1,9 @@
 // What a user meets at admission, end to end: a signal reload where the app's UID is stated works (see also
 // aws-rotation.test.ts); without a UID the signal is refused with the fix, and an HTTP-reload pod without a UID
 // is admitted with a clear warning and runs with world-readable files in its private volume. Bad annotations
-// are refused with the message a user needs and nothing runs: no patch, no pod.
+// are refused with the message a user needs and nothing runs: no patch, no pod. BAD is a selection of what users
+// meet most, through the real webhook; every problem code has its case in injector/fixtures/refused.yaml (and
+// SK_CONFIG_TOO_LARGE, SK_TOO_MANY in injector/mutate.test.ts, limits.test.ts and webhook/review.test.ts).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { admitAndRun, appPod, appStatus, assertNoLeak, fingerprint, measureRotation, startScenarioWebhook, waitForStatus } from './harness.ts';
