@@ -114,10 +114,13 @@ const stalledUploads = (count: number, declared: number, send: number): Abuse =>
   };
 };
 
+// The flood comes from another address than the normal admissions, as a hostile pod's does from the API server's.
+const FLOOD_ADDRESS = '127.0.0.2';
+
 const heldConnections = (count: number): Abuse => (target) => {
   const sockets: TLSSocket[] = [];
   for (let i = 0; i < count; i += 1) {
-    const socket = connect({ host: '127.0.0.1', port: target.port, ca: target.ca });
+    const socket = connect({ host: '127.0.0.1', port: target.port, ca: target.ca, localAddress: FLOOD_ADDRESS });
     socket.on('error', () => undefined);
     sockets.push(socket);
   }

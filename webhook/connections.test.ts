@@ -17,8 +17,8 @@ import type { ConnectionLimits } from './connections.ts';
 interface Fixture {
   /** A TLS connection, once its handshake is done. */
   readonly open: () => Promise<TLSSocket>;
-  /** A TCP connection that never starts its TLS handshake. */
-  readonly silent: () => Promise<Socket>;
+  /** A TCP connection that never starts its TLS handshake, from `from` (a loopback address, default 127.0.0.1). */
+  readonly silent: (from?: string) => Promise<Socket>;
   /** Answers a request sent on `/slow` once called. */
   readonly release: () => void;
 }
@@ -45,8 +45,8 @@ async function withServer(limits: ConnectionLimits, run: (f: Fixture) => Promise
         await once(socket, 'secureConnect');
         return socket;
       },
-      silent: async () => {
-        const socket = connectTcp({ host: '127.0.0.1', port });
+      silent: async (from = '127.0.0.1') => {
+        const socket = connectTcp({ host: '127.0.0.1', port, localAddress: from });
         socket.on('error', () => undefined);
         sockets.push(socket);
         await once(socket, 'connect');
@@ -125,3 +125,16 @@ void it('closes the oldest connection still in its handshake past the cap, so si
   });
 });
 
+
+void it('past the handshake cap closes the flooding address handshakes, never an older one of another address', async () => {
+  await withServer({ maxTls: 4, maxHandshakes: 2 }, async ({ open, silent }) => {
+    const apiServer = await silent('127.0.0.1');
+    const apiServerClosed = closed(apiServer);
+    const flood: Socket[] = [];
+    for (let i = 0; i < 6; i++) flood.push(await silent('127.0.0.2'));
+    const floodClosed = await Promise.all(flood.map(closed));
+    assert.equal(await apiServerClosed, false, 'the oldest handshake stayed: its address holds the fewest');
+    assert.deepEqual(floodClosed, [true, true, true, true, true, false], 'the flood made room from its own connections');
+    assert.match(await get(await open(), '/'), /^HTTP\/1\.1 200/);
+  });
+});
