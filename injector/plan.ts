@@ -5,7 +5,7 @@ import { AGENT_CONFIG_VERSION } from './agent-config.ts';
 import type { AgentConfig, Mode } from './agent-config.ts';
 import { MAX_TARGETS, annotationProblem } from './annotations.ts';
 import type { AnnotationRequest } from './annotations.ts';
-import { APPROLE_VOLUME, resolveBackends } from './backends.ts';
+import { resolveBackends } from './backends.ts';
 import type { Backends } from './backends.ts';
 import {
   AGENT_CONTAINER, AGENT_PORT, AGENT_SECRETS_DIR, ANNOTATION_PREFIX, INIT_CONTAINER, SECRETS_VOLUME, STATE_VOLUME,
@@ -21,7 +21,7 @@ import type { Problem } from './problems.ts';
 import { quantityValue, scaleQuantity } from './quantity.ts';
 import { STOPPING_SIGNALS } from './reload.ts';
 import type { InjectionSettings } from './settings.ts';
-import { VAULT_CA_VOLUME } from './vault-ca.ts';
+import { IDENTITY_WIRING, PROVIDER_RESERVED_VOLUMES } from './providers/index.ts';
 
 export interface MutateOptions {
   readonly settings: InjectionSettings;
@@ -49,7 +49,7 @@ export type PlanResult =
   | { readonly ok: false; readonly problems: readonly Problem[]; readonly warnings: readonly string[] };
 
 const RESERVED_CONTAINERS: readonly string[] = [AGENT_CONTAINER, INIT_CONTAINER];
-const RESERVED_VOLUMES: readonly string[] = [SECRETS_VOLUME, STATE_VOLUME, APPROLE_VOLUME, VAULT_CA_VOLUME];
+const RESERVED_VOLUMES: readonly string[] = [SECRETS_VOLUME, STATE_VOLUME, ...PROVIDER_RESERVED_VOLUMES];
 const MIN_AGENT_MEMORY = 32 * 1024 * 1024;
 const MAX_LISTED = 8;
 
@@ -85,7 +85,7 @@ export function planInjection(pod: Pod, request: AnnotationRequest, options: Mut
   });
   out.warnings.push(...ownership.warnings);
   const appContainers = [...targets, ...pod.spec.containers, ...(pod.spec.initContainers ?? [])];
-  const identity = collectIdentity(appContainers);
+  const identity = collectIdentity(appContainers, IDENTITY_WIRING);
   const backends = resolveBackends({ request, identity, settings, noServiceAccountToken: pod.spec.automountServiceAccountToken === false });
   out.problems.push(...backends.problems);
   out.warnings.push(...backends.warnings);
@@ -258,7 +258,6 @@ function buildConfig(input: ConfigInput): AgentConfig {
       };
     }),
     reload,
-    ...(backends.aws === undefined ? {} : { aws: backends.aws }),
-    ...(backends.vault === undefined ? {} : { vault: backends.vault }),
+    ...backends.config,
   };
 }
