@@ -20,6 +20,8 @@ import { PROBLEM_CODES, quote } from './problems.ts';
 import type { Problem } from './problems.ts';
 import { quantityValue, scaleQuantity } from './quantity.ts';
 import { STOPPING_SIGNALS } from './reload.ts';
+import type { ReloadRequest } from './reload.ts';
+import { unreachable } from './unreachable.ts';
 import type { InjectionSettings } from './settings.ts';
 import { IDENTITY_WIRING, PROVIDER_RESERVED_VOLUMES } from './providers/index.ts';
 
@@ -234,15 +236,38 @@ export function choosePort(pod: Pod): number {
   return port;
 }
 
+/** init-only writes once and exits; sidecar keeps refreshing. */
+function agentRole(mode: Mode): AgentConfig['role'] {
+  switch (mode) {
+    case 'sidecar':
+      return 'run';
+    case 'init-only':
+      return 'init';
+    default:
+      return unreachable(mode, 'mode');
+  }
+}
+
+/** The agent's reload: a signal goes to the chosen target's main process (none when the pod has no target). */
+function agentReload(reload: ReloadRequest, signalTarget: Container | undefined): AgentConfig['reload'] {
+  switch (reload.kind) {
+    case 'none':
+      return { kind: 'none' };
+    case 'signal':
+      return signalTarget === undefined ? { kind: 'none' } : { kind: 'signal', signal: reload.signal, container: signalTarget.name };
+    case 'http':
+      return { kind: 'http', url: reload.url };
+    default:
+      return unreachable(reload, 'reload kind');
+  }
+}
+
 function buildConfig(input: ConfigInput): AgentConfig {
   const { request, ownership, backends } = input;
-  const reload: AgentConfig['reload'] = input.signalTarget !== undefined && request.reload.kind === 'signal'
-    ? { kind: 'signal', signal: request.reload.signal, container: input.signalTarget.name }
-    : request.reload.kind === 'http' ? { kind: 'http', url: request.reload.url } : { kind: 'none' };
   return {
     version: AGENT_CONFIG_VERSION,
     mode: input.mode,
-    role: input.mode === 'init-only' ? 'init' : 'run',
+    role: agentRole(input.mode),
     secretsDir: AGENT_SECRETS_DIR,
     port: choosePort(input.pod),
     fileMode: ownership.fileMode,
@@ -257,7 +282,7 @@ function buildConfig(input: ConfigInput): AgentConfig {
         ...(refreshMs === undefined ? {} : { refreshMs }),
       };
     }),
-    reload,
+    reload: agentReload(request.reload, input.signalTarget),
     ...backends.config,
   };
 }
