@@ -100,6 +100,14 @@ void describe('bundle contents', () => {
     }
   });
 
+  void test('each side carries only its half of a provider: no declaration in the agent, no fetch code in the webhook', () => {
+    const agent = Object.keys(bundle('agent').metafile.inputs);
+    assert.deepEqual(agent.filter((i) => i.startsWith('injector/providers/') && i !== 'injector/providers/names.ts'), []);
+    const webhook = Object.keys(bundle('webhook').metafile.inputs);
+    assert.ok(webhook.includes('injector/providers/index.ts'), 'the webhook bundles the provider registry');
+    assert.deepEqual(webhook.filter((i) => i.startsWith('agent/providers/')), []);
+  });
+
   void test('node-vault is bundled without axios: it always gets our transport', () => {
     for (const name of ['agent', 'sidekey']) {
       const inputs = Object.keys(bundle(name).metafile.inputs);
