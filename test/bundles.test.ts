@@ -25,6 +25,7 @@ import { assertNoLeak } from './support/no-leak.ts';
 import { startFakeKubeApi } from './support/fake-kube-api.ts';
 import { startOpenBao } from '../devkit/backends/openbao.ts';
 import { createTestCa } from './support/test-ca.ts';
+import { PROVIDERS } from '../injector/providers/names.ts';
 
 const run = promisify(execFile);
 const PACKAGE_VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
@@ -89,7 +90,7 @@ void describe('bundle contents', () => {
     const inputs = Object.keys(metafile.inputs);
     assert.deepEqual(fromPackage(inputs, '@kubernetes/client-node'), []);
     const eager = eagerInputs(metafile);
-    for (const provider of ['aws', 'vault', 'file']) {
+    for (const provider of PROVIDERS) {
       const module = `agent/providers/${provider}.ts`;
       assert.ok(inputs.includes(module), `${module} is bundled`);
       assert.ok(!eager.has(module), `${module} is not loaded at start`);
