@@ -1,34 +1,21 @@
 // Each provider's part of the agent: for every provider some file uses, its declaration turns the pod's
 // annotations, identity and the webhook's defaults into agent configuration, env and volumes, or refuses
 // combinations that could never work, with the fix. Providers nothing uses only warn about their annotations.
-import type { AgentConfig } from './agent-config.ts';
-import type { AnnotationRequest } from './annotations.ts';
 import { annotationProblem } from './annotations.ts';
-import type { PodIdentity } from './identity.ts';
 import type { JsonObject } from './patch.ts';
 import type { Problem } from './problems.ts';
-import type { ProblemDraft } from './providers/declaration.ts';
+import type { ProblemDraft, ProviderWiring, ResolveInput } from './providers/declaration.ts';
 import { DECLARATIONS } from './providers/index.ts';
 import type { InjectionSettings } from './settings.ts';
 
-export interface Backends {
-  /** The agent configuration's provider sections (aws, vault). */
-  readonly config: Partial<Pick<AgentConfig, 'aws' | 'vault'>>;
-  /** Env, mounts and volumes the agent container needs for its providers, in provider order. */
-  readonly env: readonly JsonObject[];
-  readonly mounts: readonly JsonObject[];
-  readonly volumes: readonly JsonObject[];
+/** Every used provider's wiring, merged in provider order: config sections, and the agent's env, mounts and volumes. */
+export interface Backends extends Required<ProviderWiring> {
   readonly problems: readonly Problem[];
   readonly warnings: readonly string[];
 }
 
-export interface BackendInput {
-  readonly request: AnnotationRequest;
-  readonly identity: PodIdentity;
-  readonly settings: InjectionSettings;
-  /** The pod sets automountServiceAccountToken: false. */
-  readonly noServiceAccountToken: boolean;
-}
+/** The pod's annotations and identity, and the webhook's settings: what each provider resolves from. */
+export type BackendInput = Omit<ResolveInput<InjectionSettings>, 'firstFile'>;
 
 export function resolveBackends(input: BackendInput): Backends {
   const drafts: ProblemDraft[] = [];
