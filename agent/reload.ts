@@ -130,6 +130,19 @@ async function sendReload(spec: Exclude<ReloadSpec, { kind: 'none' }>, deps: Rel
   }
 }
 
+/** One reload, counted and logged; a failure is logged, not thrown (the next change tries again). */
+async function reloadNow(spec: ReloadSpec, deps: ReloadDeps): Promise<void> {
+  if (spec.kind === 'none') return;
+  try {
+    const what = await sendReload(spec, deps);
+    deps.metrics.reloads.inc({ kind: spec.kind, result: 'ok' });
+    deps.log.info({ reload: what }, 'app reloaded');
+  } catch (error) {
+    deps.metrics.reloads.inc({ kind: spec.kind, result: 'failed' });
+    deps.log.warn({ reason: error instanceof ReloadFailure ? error.message : 'unexpected error' }, 'app reload failed');
+  }
+}
+
 export function createReloader(spec: ReloadSpec, deps: ReloadDeps): Reloader {
   let timer: unknown;
   /** When the first request not yet served by a reload came (monotonic ms). */
@@ -139,18 +152,6 @@ export function createReloader(spec: ReloadSpec, deps: ReloadDeps): Reloader {
   let pending = false;
   let waiters: (() => void)[] = [];
 
-  async function reloadNow(): Promise<void> {
-    if (spec.kind === 'none') return;
-    try {
-      const what = await sendReload(spec, deps);
-      deps.metrics.reloads.inc({ kind: spec.kind, result: 'ok' });
-      deps.log.info({ reload: what }, 'app reloaded');
-    } catch (error) {
-      deps.metrics.reloads.inc({ kind: spec.kind, result: 'failed' });
-      deps.log.warn({ reason: error instanceof ReloadFailure ? error.message : 'unexpected error' }, 'app reload failed');
-    }
-  }
-
   function fire(): void {
     timer = undefined;
     firstAt = undefined;
@@ -158,7 +159,7 @@ export function createReloader(spec: ReloadSpec, deps: ReloadDeps): Reloader {
       pending = true;
       return;
     }
-    running = reloadNow().finally(() => {
+    running = reloadNow(spec, deps).finally(() => {
       running = undefined;
       if (pending) {
         pending = false;

@@ -33,7 +33,7 @@ function checkPath(provider: Provider, path: string): string | undefined {
   return undefined;
 }
 
-/** Splits `text` at the last (or first) `mark` into what precedes it and what follows, if it holds one. */
+/** Splits `text` around the character at `index` (none when it is negative): what precedes it and what follows. */
 function splitAt(text: string, index: number): { readonly rest: string; readonly tail?: string } {
   return index < 0 ? { rest: text } : { rest: text.slice(0, index), tail: text.slice(index + 1) };
 }
