@@ -17,9 +17,6 @@ import { QUANTITY, injectionSettingsSchema } from './settings.ts';
 import { parseReload } from './reload.ts';
 import type { ReloadRequest } from './reload.ts';
 
-export type { AnnotationLimits };
-export { MAX_PROBLEMS } from './annotation-spec.ts';
-
 export interface FileRequest {
   readonly name: string;
   readonly ref: SecretReference;
@@ -140,6 +137,9 @@ export const EXAMPLES: Readonly<Record<string, string>> = Object.fromEntries(ANN
 /** Keys also (or only) written `<key>-<name>`, one file each. */
 export const FILE_KEYS: readonly string[] = ANNOTATIONS.filter((a) => a.read === 'file' || a.perFile === true).map((a) => a.key);
 
+/** Keys read before the others (inject, status). */
+const GATES: ReadonlySet<string> = new Set(ANNOTATIONS.filter((a) => a.read === 'gate').map((a) => a.key));
+
 const POD_READERS: ReadonlyMap<string, KeyReader> = new Map(
   ANNOTATIONS.flatMap((a) => (typeof a.read === 'function' ? [[a.key, a.read] as const] : [])),
 );
@@ -168,7 +168,7 @@ export function optsIn(inject: string | undefined): inject is string {
 
 const emptyRequest = (): Draft => ({ files: [], reload: { kind: 'none' }, providers: {} });
 
-/** The pod's own annotations without the prefix, or undefined when it has more than MAX_OWN_ANNOTATIONS. */
+/** The pod's own annotations without the prefix (the first MAX_OWN_ANNOTATIONS of them), and how many it has. */
 function ownAnnotations(annotations: Readonly<Record<string, string>>): { readonly own: Map<string, string>; readonly count: number } {
   const own = new Map<string, string>();
   let count = 0;
@@ -207,7 +207,7 @@ function readPodKeys(own: ReadonlyMap<string, string>, ctx: KeyContext): Map<str
       ctx.findings.truncated = true;
       break;
     }
-    if (key === 'inject' || key === 'status') continue;
+    if (GATES.has(key)) continue;
     const fileKey = FILE_KEYS.find((k) => key.startsWith(`${k}-`));
     if (fileKey === undefined) {
       readPodKey(key, value, ctx);
