@@ -8,7 +8,7 @@ import { Findings, patternField } from './annotation-spec.ts';
 import type { AnnotationLimits, AnnotationSpec, Draft, KeyContext, KeyReader } from './annotation-spec.ts';
 import { PROBLEM_CODES, example, quote } from './problems.ts';
 import type { Problem } from './problems.ts';
-import { PROVIDER_ANNOTATIONS } from './providers/index.ts';
+import { PROVIDER_ANNOTATIONS, PROVIDER_DOCS } from './providers/index.ts';
 import { PROVIDERS } from './providers/names.ts';
 import type { SecretReference } from './reference.ts';
 import { readFiles, readRefresh } from './annotation-files.ts';
@@ -104,10 +104,15 @@ const readPodRefresh: KeyReader = (value, ctx, key) => {
   if (ms !== undefined) ctx.draft.refreshMs = ms;
 };
 
+const SECRET_DOC = [
+  `one output file \`<name>\` from a reference \`<provider>:<path>[#<field>][@<version>]\` (providers ${PROVIDERS.map((p) => `\`${p}\``).join(', ')})`,
+  ...PROVIDER_DOCS.flatMap((d) => (d.referenceNote === undefined ? [] : [d.referenceNote])),
+].join('; ');
+
 /** The pod's files, their mount and its reload: the table's rows before the providers'. */
 const FILE_ANNOTATIONS: readonly AnnotationSpec[] = [
   { key: 'inject', example: 'true', doc: '`"true"` opts the pod in; absent or `"false"` leaves it untouched', default: 'absent', read: 'gate' },
-  { key: 'secret', example: 'aws:prod/db#password', doc: `one output file \`<name>\` from a reference \`<provider>:<path>[#<field>][@<version>]\` (providers ${PROVIDERS.map((p) => `\`${p}\``).join(', ')}); \`vault:auth/…\` and \`vault:sys/…\` are refused unless the webhook's \`vault.allowSystemPaths\``, default: '—', read: 'file' },
+  { key: 'secret', example: 'aws:prod/db#password', doc: SECRET_DOC, default: '—', read: 'file' },
   { key: 'template', example: 'postgres://{{ .username }}:{{ .password }}@db/app', doc: 'render file `<name>` from the secret\'s fields: `{{ .field }}` (and `{{ . }}` for a single field); no other actions', default: '—', read: 'file' },
   { key: 'format', example: 'json', doc: '`raw`, `json`, `yaml`, `env` or `properties`', default: '`raw` for one field, `json` for a whole secret', read: 'file' },
   { key: 'refresh', example: '1h', doc: `Go-style duration between fetches, for the pod (\`refresh\`) or one file (\`refresh-<name>\`); shorter than the webhook's floor (${defaults.minRefresh}) is refused`, default: '`1h` (AWS, Vault KV); lease-driven for Vault dynamic secrets; file store: watched', read: readPodRefresh, perFile: true },

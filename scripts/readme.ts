@@ -10,10 +10,15 @@ import type { ProviderErrorCode } from '../agent/provider.ts';
 import type { RenderErrorCode } from '../agent/render-error.ts';
 import { ANNOTATIONS } from '../injector/annotations.ts';
 import type { AnnotationSpec } from '../injector/annotation-spec.ts';
+import type { ProviderDocs } from '../injector/providers/declaration.ts';
+import { PROVIDER_DOCS } from '../injector/providers/index.ts';
 import { ANNOTATION_PREFIX } from '../injector/constants.ts';
 import type { ProblemCode } from '../injector/problems.ts';
 
 export const README = join(resolve(import.meta.dirname, '..'), 'README.md');
+
+/** What every provider says for one fix, comma-joined in provider order. */
+const listed = (part: (docs: ProviderDocs) => readonly string[]): string => PROVIDER_DOCS.flatMap(part).join(', ');
 
 /** Every admission problem code with its fix. */
 export const ADMISSION_FIXES: Readonly<Record<ProblemCode, string>> = {
@@ -28,7 +33,7 @@ export const ADMISSION_FIXES: Readonly<Record<ProblemCode, string>> = {
   SK_BAD_FILE_NAME: 'Use a file name of one path segment of `[A-Za-z0-9_.-]`, not starting with `.` (e.g. `secret-db-password`).',
   SK_DUPLICATE_FILE: 'Two annotations produce the same file (also case-insensitively): rename one.',
   SK_ORPHAN_ANNOTATION: 'A `template-`, `format-` or `refresh-<name>` has no `secret-<name>`: add it or fix the name.',
-  SK_BAD_REFERENCE: 'Write the reference as `<provider>:<path>[#<field>][@<version>]`, e.g. `aws:prod/db#password`, `vault:secret/app/db#password`.',
+  SK_BAD_REFERENCE: `Write the reference as \`<provider>:<path>[#<field>][@<version>]\`, e.g. ${listed((d) => (d.referenceExample === undefined ? [] : [`\`${d.referenceExample}\``]))}.`,
   SK_BAD_TEMPLATE: 'Templates allow only `{{ .field }}` and `{{ . }}`, up to 64 KiB; drop `#field` from the reference when the template names fields.',
   SK_BAD_FORMAT: 'Use `raw`, `json`, `yaml`, `env` or `properties`; `env`/`properties` need a whole secret (no `#field`); a template replaces the format.',
   SK_BAD_DURATION: 'Use a Go-style duration (`90s`, `15m`, `1h30m`) between the webhook\'s floor (`minRefresh`) and 24 days.',
@@ -41,8 +46,8 @@ export const ADMISSION_FIXES: Readonly<Record<ProblemCode, string>> = {
   SK_UID_REQUIRED: '`reload: signal:*` needs the app\'s UID: set `runAsUser` on the pod or the container (a process may signal only its own UID without CAP_KILL).',
   SK_BAD_LOG_LEVEL: 'Set `sidekey.io/log-level` to `error`, `warn`, `info` or `debug`, or drop it (the agent logs at `info`).',
   SK_BAD_QUANTITY: 'Use a Kubernetes quantity: `agent-cpu: 10m`, `agent-memory: 48Mi` (at least 32Mi), `tmpfs-size: 1Mi`.',
-  SK_BAD_BACKEND_SETTING: 'Fix the backend annotation: `aws-region` like `eu-west-1`, `vault-addr` an http(s) URL, `vault-auth` one of kubernetes, jwt, approle.',
-  SK_MISSING_SETTING: 'The backend needs a setting that is neither annotated nor configured in the webhook (region, Vault address or role, approle Secret, the file store): add the annotation the message names.',
+  SK_BAD_BACKEND_SETTING: `Fix the backend annotation: ${listed((d) => d.annotationHints)}.`,
+  SK_MISSING_SETTING: `The backend needs a setting that is neither annotated nor configured in the webhook (${listed((d) => [d.missingSettings])}): add the annotation the message names.`,
   SK_RESERVED_NAME: 'Rename your container or volume: `sidekey-agent`, `sidekey-init` and `sidekey-*` volumes belong to Sidekey.',
 };
 

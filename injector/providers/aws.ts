@@ -37,6 +37,7 @@ export const aws = declareProvider({
       }),
     },
   ],
+  docs: { referenceExample: 'aws:prod/db#password', annotationHints: ['`aws-region` like `eu-west-1`'], missingSettings: 'region' },
   // Env vars set by the EKS pod identity webhook (IRSA) and the EKS Pod Identity agent, and the service endpoints
   // the app's AWS SDK is pointed at (a VPC or FIPS endpoint, a local emulator): the agent signs in and reads where
   // the app would.

@@ -62,6 +62,18 @@ export interface ProviderWiring {
   readonly volumes?: readonly JsonObject[];
 }
 
+/** The provider's parts of the README's annotation reference and troubleshooting fixes. */
+export interface ProviderDocs {
+  /** A valid reference, shown in the fix for SK_BAD_REFERENCE. */
+  readonly referenceExample?: string;
+  /** Said of its references in the `secret-<name>` row, e.g. which paths are refused. */
+  readonly referenceNote?: string;
+  /** What its annotations look like when right, for SK_BAD_BACKEND_SETTING. */
+  readonly annotationHints: readonly string[];
+  /** The settings a pod may lack for it, for SK_MISSING_SETTING. */
+  readonly missingSettings: string;
+}
+
 export interface ProviderDeclaration<Shape extends z.ZodRawShape = z.ZodRawShape> {
   readonly name: Provider;
   /** Whether empty, "." and ".." path segments are refused (everything but names that may hold them, such as ARNs). */
@@ -72,6 +84,7 @@ export interface ProviderDeclaration<Shape extends z.ZodRawShape = z.ZodRawShape
   readonly settings: Shape;
   readonly flags: Readonly<Record<string, FlagSpec>>;
   readonly annotations: readonly AnnotationSpec[];
+  readonly docs: ProviderDocs;
   readonly identity?: IdentityWiring;
   /** Volume names a pod may not use because this provider's agent mounts them. */
   readonly reservedVolumes: readonly string[];

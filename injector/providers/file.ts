@@ -42,6 +42,7 @@ export const file = declareProvider({
   settings,
   flags: { 'file-store': { path: ['fileStore'], kind: 'string', help: 'enable file: references with this store path' } },
   annotations: [],
+  docs: { annotationHints: [], missingSettings: 'the file store' },
   reservedVolumes: [],
   unused: () => undefined,
   resolve: ({ settings: { fileStore, fileStoreVolume }, firstFile }, out) => {

@@ -2,7 +2,7 @@
 // rules, settings schema, flags, annotation table, README tables and the agent's wiring all derive from it.
 import type { AnnotationSpec } from '../annotation-spec.ts';
 import { aws } from './aws.ts';
-import type { FlagSpec, IdentityWiring } from './declaration.ts';
+import type { FlagSpec, IdentityWiring, ProviderDocs } from './declaration.ts';
 import { file } from './file.ts';
 import { PROVIDERS } from './names.ts';
 import type { Provider } from './names.ts';
@@ -24,6 +24,9 @@ export const PROVIDER_SETTINGS = Object.assign({}, ...DECLARATIONS.map((d) => d.
 export const PROVIDER_FLAGS: Readonly<Record<string, FlagSpec>> = Object.assign({}, ...DECLARATIONS.map((d) => d.flags)) as Record<string, FlagSpec>;
 
 export const PROVIDER_ANNOTATIONS: readonly AnnotationSpec[] = DECLARATIONS.flatMap((d) => d.annotations);
+
+/** The providers' parts of the docs, in provider order. */
+export const PROVIDER_DOCS: readonly ProviderDocs[] = DECLARATIONS.map((d) => d.docs);
 
 export const PROVIDER_RESERVED_VOLUMES: readonly string[] = DECLARATIONS.flatMap((d) => d.reservedVolumes);
 

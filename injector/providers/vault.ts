@@ -61,6 +61,12 @@ export const vault = declareProvider({
     { key: 'vault-approle-secret', example: 'payments-approle', doc: 'approle: the Kubernetes Secret (keys `role-id`, `secret-id`) mounted into the agent only', default: '—', read: vaultField('approleSecret', DNS_SUBDOMAIN, 'a Secret name (keys role-id and secret-id)') },
     { key: 'vault-ca', example: 'configmap:vault-ca#ca.crt', doc: 'the CA of an https Vault behind a private CA: `configmap:<name>[#<key>]` or `secret:<name>[#<key>]` in the pod\'s namespace (key `ca.crt` by default), mounted read-only into the agent only; replaces the webhook\'s CA for this pod', default: 'the webhook\'s `vault.caCert` or `vault.caFrom`, else the public roots', read: readCa },
   ],
+  docs: {
+    referenceExample: 'vault:secret/app/db#password',
+    referenceNote: '`vault:auth/…` and `vault:sys/…` are refused unless the webhook\'s `vault.allowSystemPaths`',
+    annotationHints: ['`vault-addr` an http(s) URL', '`vault-auth` one of kubernetes, jwt, approle'],
+    missingSettings: 'Vault address or role, approle Secret',
+  },
   reservedVolumes: [APPROLE_VOLUME, VAULT_CA_VOLUME],
   unused: (request) => (Object.keys(vaultRequest(request)).length > 0 ? `${ANNOTATION_PREFIX}vault-* annotations are ignored: no secret uses vault:` : undefined),
   resolve: resolveVault,
