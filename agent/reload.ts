@@ -7,6 +7,7 @@ import type { ClientRequest, IncomingMessage, RequestOptions } from 'node:http';
 import { constants } from 'node:os';
 import type { Logger } from 'pino';
 import type { ReloadSpec } from '../injector/agent-config.ts';
+import { unreachable } from '../injector/unreachable.ts';
 import { errnoOf } from './errno.ts';
 import type { AgentMetrics } from './metrics.ts';
 import { findMainProcess, stillSameProcess } from './process-finder.ts';
@@ -117,6 +118,31 @@ async function postReload(url: string, deps: ReloadDeps): Promise<string> {
   }
 }
 
+/** Sends the reload; returns what was done, for the log. */
+async function sendReload(spec: Exclude<ReloadSpec, { kind: 'none' }>, deps: ReloadDeps): Promise<string> {
+  switch (spec.kind) {
+    case 'signal':
+      return sendSignal(spec, deps);
+    case 'http':
+      return postReload(spec.url, deps);
+    default:
+      return unreachable(spec, 'reload kind');
+  }
+}
+
+/** One reload, counted and logged; a failure is logged, not thrown (the next change tries again). */
+async function reloadNow(spec: ReloadSpec, deps: ReloadDeps): Promise<void> {
+  if (spec.kind === 'none') return;
+  try {
+    const what = await sendReload(spec, deps);
+    deps.metrics.reloads.inc({ kind: spec.kind, result: 'ok' });
+    deps.log.info({ reload: what }, 'app reloaded');
+  } catch (error) {
+    deps.metrics.reloads.inc({ kind: spec.kind, result: 'failed' });
+    deps.log.warn({ reason: error instanceof ReloadFailure ? error.message : 'unexpected error' }, 'app reload failed');
+  }
+}
+
 export function createReloader(spec: ReloadSpec, deps: ReloadDeps): Reloader {
   let timer: unknown;
   /** When the first request not yet served by a reload came (monotonic ms). */
@@ -126,18 +152,6 @@ export function createReloader(spec: ReloadSpec, deps: ReloadDeps): Reloader {
   let pending = false;
   let waiters: (() => void)[] = [];
 
-  async function reloadNow(): Promise<void> {
-    if (spec.kind === 'none') return;
-    try {
-      const what = spec.kind === 'signal' ? await sendSignal(spec, deps) : await postReload(spec.url, deps);
-      deps.metrics.reloads.inc({ kind: spec.kind, result: 'ok' });
-      deps.log.info({ reload: what }, 'app reloaded');
-    } catch (error) {
-      deps.metrics.reloads.inc({ kind: spec.kind, result: 'failed' });
-      deps.log.warn({ reason: error instanceof ReloadFailure ? error.message : 'unexpected error' }, 'app reload failed');
-    }
-  }
-
   function fire(): void {
     timer = undefined;
     firstAt = undefined;
@@ -145,7 +159,7 @@ export function createReloader(spec: ReloadSpec, deps: ReloadDeps): Reloader {
       pending = true;
       return;
     }
-    running = reloadNow().finally(() => {
+    running = reloadNow(spec, deps).finally(() => {
       running = undefined;
       if (pending) {
         pending = false;

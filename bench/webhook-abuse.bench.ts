@@ -17,6 +17,7 @@ import { Agent, request } from 'node:https';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
+import { connect as connectTcp } from 'node:net';
 import { connect } from 'node:tls';
 import type { TLSSocket } from 'node:tls';
 import { cpuMs, rssMiB } from './proc.ts';
@@ -120,7 +121,9 @@ const FLOOD_ADDRESS = '127.0.0.2';
 const heldConnections = (count: number): Abuse => (target) => {
   const sockets: TLSSocket[] = [];
   for (let i = 0; i < count; i += 1) {
-    const socket = connect({ host: '127.0.0.1', port: target.port, ca: target.ca, localAddress: FLOOD_ADDRESS });
+    const tcp = connectTcp({ host: '127.0.0.1', port: target.port, localAddress: FLOOD_ADDRESS });
+    tcp.on('error', () => undefined);
+    const socket = connect({ host: '127.0.0.1', socket: tcp, ca: target.ca });
     socket.on('error', () => undefined);
     sockets.push(socket);
   }

@@ -2,8 +2,10 @@
 // volume or setting it adds, and the agent configuration it carries (paths and settings, never values).
 import type { Operation } from 'rfc6902';
 import { parseAgentConfig } from '../injector/agent-config.ts';
+import type { AgentConfig } from '../injector/agent-config.ts';
 import { CONFIG_ENV } from '../injector/constants.ts';
 import { formatReference } from '../injector/reference.ts';
+import { unreachable } from '../injector/unreachable.ts';
 
 interface ContainerLike {
   name?: string;
@@ -23,27 +25,49 @@ function containerName(pod: PodLike, list: string, index: string): string {
   return containers?.[Number(index)]?.name ?? `${list}[${index}]`;
 }
 
-function describeAgent(c: ContainerLike, list: string): string[] {
-  const kind = list === 'initContainers' ? (c.restartPolicy === 'Always' ? 'native sidecar' : 'init container') : 'sidecar container';
-  const probe = c.startupProbe?.httpGet;
-  const lines = [
-    `+ ${kind} ${String(c.name)}  image ${String(c.image)}`,
-    `    runs as uid ${String(c.securityContext?.runAsUser ?? 'image default')}, read-only root filesystem: ${String(c.securityContext?.readOnlyRootFilesystem === true)}` +
-      (probe === undefined ? '' : `, startupProbe GET ${String(probe.path)} :${String(probe.port)} (passes after the first complete write)`),
-  ];
+/** What an injected container is, by the list it is in and its restart policy. */
+function containerKind(c: ContainerLike, list: string): string {
+  if (list !== 'initContainers') return 'sidecar container';
+  return c.restartPolicy === 'Always' ? 'native sidecar' : 'init container';
+}
+
+function describeReload(reload: AgentConfig['reload']): string {
+  switch (reload.kind) {
+    case 'none':
+      return 'none';
+    case 'signal':
+      return `${reload.signal} to container ${reload.container}`;
+    case 'http':
+      return `POST ${reload.url}`;
+    default:
+      return unreachable(reload, 'reload kind');
+  }
+}
+
+/** The agent configuration a container carries: its role and reload, and one line per file (paths, never values). */
+function describeConfig(c: ContainerLike): string[] {
   const raw = c.env?.find((e) => e.name === CONFIG_ENV)?.value;
   const parsed = raw === undefined ? undefined : parseAgentConfig(raw);
-  if (parsed?.ok === true) {
-    const config = parsed.value;
-    const reload = config.reload.kind === 'signal' ? `${config.reload.signal} to container ${config.reload.container}` : config.reload.kind === 'http' ? `POST ${config.reload.url}` : 'none';
-    lines.push(`    ${CONFIG_ENV}: role ${config.role}, file mode 0${config.fileMode.toString(8)}, reload ${reload}`);
-    for (const f of config.files) {
+  if (parsed?.ok !== true) return [];
+  const config = parsed.value;
+  return [
+    `    ${CONFIG_ENV}: role ${config.role}, file mode 0${config.fileMode.toString(8)}, reload ${describeReload(config.reload)}`,
+    ...config.files.map((f) => {
       const how = f.template === undefined ? (f.format ?? 'default format') : 'template';
       const every = f.refreshMs === undefined ? '' : `, refresh ${f.refreshMs / 1000}s`;
-      lines.push(`      file ${f.name.padEnd(12)} <- ${formatReference(f.ref)} (${how}${every})`);
-    }
-  }
-  return lines;
+      return `      file ${f.name.padEnd(12)} <- ${formatReference(f.ref)} (${how}${every})`;
+    }),
+  ];
+}
+
+function describeAgent(c: ContainerLike, list: string): string[] {
+  const probe = c.startupProbe?.httpGet;
+  const startup = probe === undefined ? '' : `, startupProbe GET ${String(probe.path)} :${String(probe.port)} (passes after the first complete write)`;
+  return [
+    `+ ${containerKind(c, list)} ${String(c.name)}  image ${String(c.image)}`,
+    `    runs as uid ${String(c.securityContext?.runAsUser ?? 'image default')}, read-only root filesystem: ${String(c.securityContext?.readOnlyRootFilesystem === true)}${startup}`,
+    ...describeConfig(c),
+  ];
 }
 
 const asList = <T>(value: unknown): T[] => (Array.isArray(value) ? value : [value]) as T[];

@@ -4,7 +4,7 @@
 // cost it ~11 MiB of private memory and ~70 ms (zod/mini: ~1 MiB). Same validation, same English messages.
 import { en } from 'zod/locales';
 import * as z from 'zod/mini';
-import { PROVIDERS } from './reference.ts';
+import { PROVIDERS } from './providers/names.ts';
 import { MAX_CA_PEM_BYTES } from './vault-ca.ts';
 
 z.config(en());

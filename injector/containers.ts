@@ -2,19 +2,12 @@
 // "restricted"), the memory volume and the read-only mounts for the app containers.
 import { LOG_LEVEL_ENV } from './agent-config.ts';
 import type { AgentConfig } from './agent-config.ts';
-import { APPROLE_DIR, APPROLE_VOLUME } from './backends.ts';
 import { AGENT_SECRETS_DIR, CONFIG_ENV, SECRETS_VOLUME } from './constants.ts';
 import type { InjectionPlan } from './plan.ts';
 import type { JsonObject } from './patch.ts';
 import { proxyEnv } from './proxy.ts';
 import type { InjectionSettings } from './settings.ts';
-import { DEFAULT_CA_KEY, VAULT_CA_DIR, VAULT_CA_VOLUME } from './vault-ca.ts';
-import type { CaObject } from './vault-ca.ts';
 
-/** Env var naming the embedded file store for the agent (set only when the pod uses file: references). */
-export const FILE_STORE_ENV = 'SIDEKEY_FILE_STORE';
-/** The volume holding the file store when the webhook's fileStoreVolume names one. */
-export const FILE_STORE_VOLUME = 'sidekey-file-store';
 export const AGENT_PORT_NAME = 'sidekey-http';
 
 function image(settings: InjectionSettings): string {
@@ -38,12 +31,11 @@ function securityContext(plan: InjectionPlan): JsonObject {
 
 function env(plan: InjectionPlan, configText: string, settings: InjectionSettings): JsonObject[] {
   const fieldRef = (name: string, fieldPath: string): JsonObject => ({ name, valueFrom: { fieldRef: { fieldPath } } });
-  const { fileStore } = plan.backends;
   return [
     { name: CONFIG_ENV, value: configText },
     fieldRef('POD_NAME', 'metadata.name'),
     fieldRef('POD_NAMESPACE', 'metadata.namespace'),
-    ...(fileStore === undefined ? [] : [{ name: FILE_STORE_ENV, value: fileStore }]),
+    ...plan.backends.env,
     ...(plan.logLevel === undefined ? [] : [{ name: LOG_LEVEL_ENV, value: plan.logLevel }]),
     ...proxyEnv(settings.proxy),
     ...plan.identity.env,
@@ -53,9 +45,7 @@ function env(plan: InjectionPlan, configText: string, settings: InjectionSetting
 function mounts(plan: InjectionPlan): JsonObject[] {
   return [
     { name: SECRETS_VOLUME, mountPath: AGENT_SECRETS_DIR },
-    ...(plan.backends.approleSecret === undefined ? [] : [{ name: APPROLE_VOLUME, mountPath: APPROLE_DIR, readOnly: true }]),
-    ...(plan.backends.vaultCa === undefined ? [] : [{ name: VAULT_CA_VOLUME, mountPath: VAULT_CA_DIR, readOnly: true }]),
-    ...(plan.backends.fileStoreVolume === undefined ? [] : [{ name: FILE_STORE_VOLUME, mountPath: plan.backends.fileStore, readOnly: true }]),
+    ...plan.backends.mounts,
     ...plan.identity.mounts,
   ];
 }
@@ -103,24 +93,8 @@ export function agentContainer(input: AgentContainerInput): JsonObject {
 export function agentVolumes(plan: InjectionPlan): JsonObject[] {
   return [
     { name: SECRETS_VOLUME, emptyDir: { medium: 'Memory', sizeLimit: plan.tmpfsSize } },
-    ...(plan.backends.approleSecret === undefined ? [] : [{ name: APPROLE_VOLUME, secret: { secretName: plan.backends.approleSecret, defaultMode: 0o444 } }]),
-    ...(plan.backends.vaultCa === undefined ? [] : [vaultCaVolume(plan.backends.vaultCa)]),
-    ...fileStoreVolume(plan.backends.fileStoreVolume),
+    ...plan.backends.volumes,
   ];
-}
-
-/** Only the CA key, under the name the agent reads: a missing object or key holds the pod with a FailedMount event naming it. */
-function vaultCaVolume(ca: CaObject): JsonObject {
-  const items = [{ key: ca.key, path: DEFAULT_CA_KEY }];
-  return ca.kind === 'secret'
-    ? { name: VAULT_CA_VOLUME, secret: { secretName: ca.name, items, defaultMode: 0o444 } }
-    : { name: VAULT_CA_VOLUME, configMap: { name: ca.name, items, defaultMode: 0o444 } };
-}
-
-function fileStoreVolume(source: InjectionPlan['backends']['fileStoreVolume']): JsonObject[] {
-  if (source?.hostPath !== undefined) return [{ name: FILE_STORE_VOLUME, hostPath: { path: source.hostPath, type: 'Directory' } }];
-  if (source?.configMap !== undefined) return [{ name: FILE_STORE_VOLUME, configMap: { name: source.configMap, defaultMode: 0o444 } }];
-  return [];
 }
 
 /** The read-only mount app containers get. */

@@ -2,7 +2,8 @@
 // the problems listed, the sidekey.io annotations read, the files and the containers that get the mount.
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { MAX_OWN_ANNOTATIONS, MAX_PROBLEMS, MAX_TARGETS } from './annotations.ts';
+import { MAX_PROBLEMS } from './annotation-spec.ts';
+import { MAX_OWN_ANNOTATIONS, MAX_TARGETS } from './annotations.ts';
 import { mutatePod } from './mutate.ts';
 import type { MutateResult } from './mutate.ts';
 import { formatProblem } from './problems.ts';

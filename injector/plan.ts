@@ -5,7 +5,7 @@ import { AGENT_CONFIG_VERSION } from './agent-config.ts';
 import type { AgentConfig, Mode } from './agent-config.ts';
 import { MAX_TARGETS, annotationProblem } from './annotations.ts';
 import type { AnnotationRequest } from './annotations.ts';
-import { APPROLE_VOLUME, resolveBackends } from './backends.ts';
+import { resolveBackends } from './backends.ts';
 import type { Backends } from './backends.ts';
 import {
   AGENT_CONTAINER, AGENT_PORT, AGENT_SECRETS_DIR, ANNOTATION_PREFIX, INIT_CONTAINER, SECRETS_VOLUME, STATE_VOLUME,
@@ -20,8 +20,10 @@ import { PROBLEM_CODES, quote } from './problems.ts';
 import type { Problem } from './problems.ts';
 import { quantityValue, scaleQuantity } from './quantity.ts';
 import { STOPPING_SIGNALS } from './reload.ts';
+import type { ReloadRequest } from './reload.ts';
+import { unreachable } from './unreachable.ts';
 import type { InjectionSettings } from './settings.ts';
-import { VAULT_CA_VOLUME } from './vault-ca.ts';
+import { IDENTITY_WIRING, PROVIDER_RESERVED_VOLUMES } from './providers/index.ts';
 
 export interface MutateOptions {
   readonly settings: InjectionSettings;
@@ -49,7 +51,7 @@ export type PlanResult =
   | { readonly ok: false; readonly problems: readonly Problem[]; readonly warnings: readonly string[] };
 
 const RESERVED_CONTAINERS: readonly string[] = [AGENT_CONTAINER, INIT_CONTAINER];
-const RESERVED_VOLUMES: readonly string[] = [SECRETS_VOLUME, STATE_VOLUME, APPROLE_VOLUME, VAULT_CA_VOLUME];
+const RESERVED_VOLUMES: readonly string[] = [SECRETS_VOLUME, STATE_VOLUME, ...PROVIDER_RESERVED_VOLUMES];
 const MIN_AGENT_MEMORY = 32 * 1024 * 1024;
 const MAX_LISTED = 8;
 
@@ -85,7 +87,7 @@ export function planInjection(pod: Pod, request: AnnotationRequest, options: Mut
   });
   out.warnings.push(...ownership.warnings);
   const appContainers = [...targets, ...pod.spec.containers, ...(pod.spec.initContainers ?? [])];
-  const identity = collectIdentity(appContainers);
+  const identity = collectIdentity(appContainers, IDENTITY_WIRING);
   const backends = resolveBackends({ request, identity, settings, noServiceAccountToken: pod.spec.automountServiceAccountToken === false });
   out.problems.push(...backends.problems);
   out.warnings.push(...backends.warnings);
@@ -234,15 +236,38 @@ export function choosePort(pod: Pod): number {
   return port;
 }
 
+/** init-only writes once and exits; sidecar keeps refreshing. */
+function agentRole(mode: Mode): AgentConfig['role'] {
+  switch (mode) {
+    case 'sidecar':
+      return 'run';
+    case 'init-only':
+      return 'init';
+    default:
+      return unreachable(mode, 'mode');
+  }
+}
+
+/** The agent's reload: a signal goes to the chosen target's main process (none when the pod has no target). */
+function agentReload(reload: ReloadRequest, signalTarget: Container | undefined): AgentConfig['reload'] {
+  switch (reload.kind) {
+    case 'none':
+      return { kind: 'none' };
+    case 'signal':
+      return signalTarget === undefined ? { kind: 'none' } : { kind: 'signal', signal: reload.signal, container: signalTarget.name };
+    case 'http':
+      return { kind: 'http', url: reload.url };
+    default:
+      return unreachable(reload, 'reload kind');
+  }
+}
+
 function buildConfig(input: ConfigInput): AgentConfig {
   const { request, ownership, backends } = input;
-  const reload: AgentConfig['reload'] = input.signalTarget !== undefined && request.reload.kind === 'signal'
-    ? { kind: 'signal', signal: request.reload.signal, container: input.signalTarget.name }
-    : request.reload.kind === 'http' ? { kind: 'http', url: request.reload.url } : { kind: 'none' };
   return {
     version: AGENT_CONFIG_VERSION,
     mode: input.mode,
-    role: input.mode === 'init-only' ? 'init' : 'run',
+    role: agentRole(input.mode),
     secretsDir: AGENT_SECRETS_DIR,
     port: choosePort(input.pod),
     fileMode: ownership.fileMode,
@@ -257,8 +282,7 @@ function buildConfig(input: ConfigInput): AgentConfig {
         ...(refreshMs === undefined ? {} : { refreshMs }),
       };
     }),
-    reload,
-    ...(backends.aws === undefined ? {} : { aws: backends.aws }),
-    ...(backends.vault === undefined ? {} : { vault: backends.vault }),
+    reload: agentReload(request.reload, input.signalTarget),
+    ...backends.config,
   };
 }

@@ -1,5 +1,5 @@
-// Generates the README's annotation reference and troubleshooting tables from the code: the annotation keys
-// and examples of injector/annotations.ts, the defaults of the injection settings schema, the admission
+// Generates the README's annotation reference and troubleshooting tables from the code: the annotation table
+// of injector/annotations.ts (with each provider's rows), the admission
 // problem codes and the agent's error codes. The tables below are typed by those codes, so a new code
 // without a documented fix fails the typecheck, and scripts/readme.test.ts fails when README.md drifts.
 //   node scripts/readme.ts          check (exit 1 on drift)
@@ -8,49 +8,17 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { ProviderErrorCode } from '../agent/provider.ts';
 import type { RenderErrorCode } from '../agent/render-error.ts';
-import { EXAMPLES } from '../injector/annotations.ts';
+import { ANNOTATIONS } from '../injector/annotations.ts';
+import type { AnnotationSpec } from '../injector/annotation-spec.ts';
+import type { ProviderDocs } from '../injector/providers/declaration.ts';
+import { PROVIDER_DOCS } from '../injector/providers/index.ts';
 import { ANNOTATION_PREFIX } from '../injector/constants.ts';
 import type { ProblemCode } from '../injector/problems.ts';
-import { injectionSettingsSchema } from '../injector/settings.ts';
 
 export const README = join(resolve(import.meta.dirname, '..'), 'README.md');
 
-const defaults = injectionSettingsSchema.parse({});
-
-interface AnnotationDoc {
-  readonly meaning: string;
-  readonly default: string;
-  /** Per-file annotations are written `<key>-<name>`. */
-  readonly perFile?: boolean;
-}
-
-/** One entry per key of EXAMPLES (the test checks both directions). */
-export const ANNOTATION_DOCS: Readonly<Record<string, AnnotationDoc>> = {
-  inject: { meaning: '`"true"` opts the pod in; absent or `"false"` leaves it untouched', default: 'absent' },
-  secret: { meaning: 'one output file `<name>` from a reference `<provider>:<path>[#<field>][@<version>]` (providers `aws`, `vault`, `file`); a `vault:` path with an `auth`, `sys` or `identity` segment anywhere but last (`vault:auth/…`, `vault:team-a/sys/…`: a namespace may come first) is refused unless the webhook\'s `vault.allowSystemPaths`', default: '—', perFile: true },
-  template: { meaning: 'render file `<name>` from the secret\'s fields: `{{ .field }}` (and `{{ . }}` for a single field); no other actions', default: '—', perFile: true },
-  format: { meaning: '`raw`, `json`, `yaml`, `env` or `properties`', default: '`raw` for one field, `json` for a whole secret', perFile: true },
-  refresh: { meaning: `Go-style duration between fetches, for the pod (\`refresh\`) or one file (\`refresh-<name>\`); shorter than the webhook's floor (${defaults.minRefresh}) is refused`, default: '`1h` (AWS, Vault KV); lease-driven for Vault dynamic secrets; file store: watched' },
-  'mount-path': { meaning: 'where app containers see the files (read-only)', default: `\`${defaults.mountPath}\`` },
-  containers: { meaning: 'comma list of the containers that get the mount', default: 'all app containers' },
-  'file-mode': { meaning: 'octal mode of the written files (no execute bits)', default: '`0400` when the app\'s UID is known, `0440` with only an fsGroup, else `0444` plus a warning' },
-  reload: { meaning: '`none`, `signal:<SIG>` (needs a known UID; sets shareProcessNamespace) or `http:<url on 127.0.0.1/localhost>` (POST; plain http: an https URL is refused, the agent could not verify it)', default: '`none`' },
-  'reload-container': { meaning: 'the container whose main process gets the signal', default: 'the first mounted container' },
-  mode: { meaning: '`sidecar` (native sidecar) or `init-only` (write once; Jobs); `classic` (for clusters without native sidecars) was removed and is refused', default: `\`${defaults.defaultMode}\`` },
-  'aws-region': { meaning: 'AWS region of the secrets', default: 'the pod\'s AWS_REGION (IRSA), else the webhook\'s `aws.region`' },
-  'vault-addr': { meaning: 'Vault/OpenBao address: https only unless the webhook\'s `vault.allowHttp`; one of `vault.allowedAddrs` when the operator lists them', default: 'the webhook\'s `vault.addr`' },
-  'vault-role': { meaning: 'Vault role for kubernetes/jwt auth', default: 'the webhook\'s `vault.role`' },
-  'vault-auth-path': { meaning: 'auth mount path without `auth/` (no `.` or `..` segments)', default: 'the webhook\'s `vault.authPath`, else the auth method\'s name (`kubernetes`, `jwt`, `approle`)' },
-  'vault-auth': { meaning: '`kubernetes`, `jwt` or `approle`', default: `\`${defaults.vault.auth}\`` },
-  'vault-namespace': { meaning: 'Vault Enterprise / OpenBao namespace', default: 'the webhook\'s `vault.namespace`' },
-  'vault-approle-secret': { meaning: 'approle: the Kubernetes Secret (keys `role-id`, `secret-id`) mounted into the agent only', default: '—' },
-  'vault-ca': { meaning: 'the CA of an https Vault behind a private CA: `configmap:<name>[#<key>]` or `secret:<name>[#<key>]` in the pod\'s namespace (key `ca.crt` by default), mounted read-only into the agent only; replaces the webhook\'s CA for this pod', default: 'the webhook\'s `vault.caCert` or `vault.caFrom`, else the public roots' },
-  'agent-cpu': { meaning: 'CPU request of the agent (no CPU limit)', default: `\`${defaults.resources.cpu}\`` },
-  'agent-memory': { meaning: 'memory request of the agent, at least 32Mi (less is refused); the limit is twice this', default: `\`${defaults.resources.memory}\`` },
-  'tmpfs-size': { meaning: '`sizeLimit` of the memory volume holding the files; a rotation keeps the old and the new set side by side, so give it at least twice the rendered files (a larger set is written once and then fails `TOO_LARGE`, naming the size it needs)', default: `\`${defaults.tmpfsSize}\`` },
-  'log-level': { meaning: 'log level of the agent: `error`, `warn`, `info` or `debug` (env `SIDEKEY_LOG_LEVEL` of the agent container)', default: '`info`' },
-  status: { meaning: 'written by the webhook (`injected <hash>`); a pod created with it is accepted unchanged only when it holds exactly what the webhook injects for its annotations (a copy of an injected pod), else refused', default: 'set by the webhook' },
-};
+/** What every provider says for one fix, comma-joined in provider order. */
+const listed = (part: (docs: ProviderDocs) => readonly string[]): string => PROVIDER_DOCS.flatMap(part).join(', ');
 
 /** Every admission problem code with its fix. */
 export const ADMISSION_FIXES: Readonly<Record<ProblemCode, string>> = {
@@ -65,7 +33,7 @@ export const ADMISSION_FIXES: Readonly<Record<ProblemCode, string>> = {
   SK_BAD_FILE_NAME: 'Use a file name of one path segment of `[A-Za-z0-9_.-]`, not starting with `.` (e.g. `secret-db-password`).',
   SK_DUPLICATE_FILE: 'Two annotations produce the same file (also case-insensitively): rename one.',
   SK_ORPHAN_ANNOTATION: 'A `template-`, `format-` or `refresh-<name>` has no `secret-<name>`: add it or fix the name.',
-  SK_BAD_REFERENCE: 'Write the reference as `<provider>:<path>[#<field>][@<version>]`, e.g. `aws:prod/db#password`, `vault:secret/app/db#password`.',
+  SK_BAD_REFERENCE: `Write the reference as \`<provider>:<path>[#<field>][@<version>]\`, e.g. ${listed((d) => (d.referenceExample === undefined ? [] : [`\`${d.referenceExample}\``]))}.`,
   SK_BAD_TEMPLATE: 'Templates allow only `{{ .field }}` and `{{ . }}`, up to 64 KiB; drop `#field` from the reference when the template names fields.',
   SK_BAD_FORMAT: 'Use `raw`, `json`, `yaml`, `env` or `properties`; `env`/`properties` need a whole secret (no `#field`); a template replaces the format.',
   SK_BAD_DURATION: 'Use a Go-style duration (`90s`, `15m`, `1h30m`) between the webhook\'s floor (`minRefresh`) and 24 days.',
@@ -78,8 +46,8 @@ export const ADMISSION_FIXES: Readonly<Record<ProblemCode, string>> = {
   SK_UID_REQUIRED: '`reload: signal:*` needs the app\'s UID: set `runAsUser` on the pod or the container (a process may signal only its own UID without CAP_KILL).',
   SK_BAD_LOG_LEVEL: 'Set `sidekey.io/log-level` to `error`, `warn`, `info` or `debug`, or drop it (the agent logs at `info`).',
   SK_BAD_QUANTITY: 'Use a Kubernetes quantity: `agent-cpu: 10m`, `agent-memory: 48Mi` (at least 32Mi), `tmpfs-size: 1Mi`.',
-  SK_BAD_BACKEND_SETTING: 'Fix the backend annotation: `aws-region` like `eu-west-1`, `vault-addr` an http(s) URL, `vault-auth` one of kubernetes, jwt, approle.',
-  SK_MISSING_SETTING: 'The backend needs a setting that is neither annotated nor configured in the webhook (region, Vault address or role, approle Secret, the file store): add the annotation the message names.',
+  SK_BAD_BACKEND_SETTING: `Fix the backend annotation: ${listed((d) => d.annotationHints)}.`,
+  SK_MISSING_SETTING: `The backend needs a setting that is neither annotated nor configured in the webhook (${listed((d) => [d.missingSettings])}): add the annotation the message names.`,
   SK_RESERVED_NAME: 'Rename your container or volume: `sidekey-agent`, `sidekey-init` and `sidekey-*` volumes belong to Sidekey.',
 };
 
@@ -107,11 +75,14 @@ function table(header: readonly string[], rows: readonly (readonly string[])[]):
   return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
 }
 
+/** The README's annotation reference, by key: the rows of the annotation table (the test checks both directions). */
+export const ANNOTATION_DOCS: Readonly<Record<string, Pick<AnnotationSpec, 'doc' | 'default'>>> = Object.fromEntries(ANNOTATIONS.map((a) => [a.key, a]));
+
 export function annotationsSection(): string {
-  const rows = Object.entries(ANNOTATION_DOCS).map(([key, doc]) => {
-    const name = doc.perFile === true ? `${key}-<name>` : key;
-    const exampleKey = doc.perFile === true ? `${key}-db` : key;
-    return [`\`${ANNOTATION_PREFIX}${name}\``, doc.meaning, doc.default, `\`${ANNOTATION_PREFIX}${exampleKey}: "${EXAMPLES[key] ?? ''}"\``];
+  const rows = ANNOTATIONS.map((a) => {
+    const name = a.read === 'file' ? `${a.key}-<name>` : a.key;
+    const exampleKey = a.read === 'file' ? `${a.key}-db` : a.key;
+    return [`\`${ANNOTATION_PREFIX}${name}\``, a.doc, a.default, `\`${ANNOTATION_PREFIX}${exampleKey}: "${a.example}"\``];
   });
   return table(['annotation', 'meaning', 'default', 'example'], rows);
 }

@@ -25,6 +25,7 @@ import { assertNoLeak } from './support/no-leak.ts';
 import { startFakeKubeApi } from './support/fake-kube-api.ts';
 import { startOpenBao } from '../devkit/backends/openbao.ts';
 import { createTestCa } from './support/test-ca.ts';
+import { PROVIDERS } from '../injector/providers/names.ts';
 
 const run = promisify(execFile);
 const PACKAGE_VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
@@ -89,7 +90,7 @@ void describe('bundle contents', () => {
     const inputs = Object.keys(metafile.inputs);
     assert.deepEqual(fromPackage(inputs, '@kubernetes/client-node'), []);
     const eager = eagerInputs(metafile);
-    for (const provider of ['aws', 'vault', 'file']) {
+    for (const provider of PROVIDERS) {
       const module = `agent/providers/${provider}.ts`;
       assert.ok(inputs.includes(module), `${module} is bundled`);
       assert.ok(!eager.has(module), `${module} is not loaded at start`);
@@ -98,6 +99,14 @@ void describe('bundle contents', () => {
       assert.notDeepEqual(fromPackage(inputs, sdk), [], `${sdk} is bundled`);
       assert.deepEqual(fromPackage(eager, sdk), [], `${sdk} is not loaded at start`);
     }
+  });
+
+  void test('each side carries only its half of a provider: no declaration in the agent, no fetch code in the webhook', () => {
+    const agent = Object.keys(bundle('agent').metafile.inputs);
+    assert.deepEqual(agent.filter((i) => i.startsWith('injector/providers/') && i !== 'injector/providers/names.ts'), []);
+    const webhook = Object.keys(bundle('webhook').metafile.inputs);
+    assert.ok(webhook.includes('injector/providers/index.ts'), 'the webhook bundles the provider registry');
+    assert.deepEqual(webhook.filter((i) => i.startsWith('agent/providers/')), []);
   });
 
   void test('node-vault is bundled without axios: it always gets our transport', () => {

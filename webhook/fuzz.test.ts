@@ -67,7 +67,7 @@ class Fuzzer {
   }
 
   annotationKey(): string {
-    const known = Object.keys(EXAMPLES).filter((k) => !(FILE_KEYS as readonly string[]).includes(k));
+    const known = Object.keys(EXAMPLES).filter((k) => !FILE_KEYS.includes(k));
     if (this.rnd() < 0.5) return `sidekey.io/${this.pick(FILE_KEYS)}-${this.rnd() < 0.7 ? this.pick(['db', 'a.b', 'DB']) : this.text(false)}`;
     return `sidekey.io/${this.rnd() < 0.8 ? this.pick(known) : this.text(false)}`;
   }

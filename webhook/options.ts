@@ -3,25 +3,16 @@
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import type { ParseResult } from '../injector/agent-config.ts';
+import type { FlagSpec } from '../injector/providers/declaration.ts';
+import { PROVIDER_FLAGS } from '../injector/providers/index.ts';
 import { parseWebhookConfig } from './config.ts';
 import type { WebhookConfig } from './config.ts';
 
-type Kind = 'string' | 'int' | 'list' | 'image';
+type Setting = FlagSpec;
 
-interface Setting {
-  readonly path: readonly string[];
-  readonly kind: Kind;
-  readonly help: string;
-}
-
-/** Flags shared by `webhook` and `render`: each maps to a field of the webhook configuration. */
+/** Flags shared by `webhook` and `render`: each maps to a field of the webhook configuration; providers add theirs. */
 export const SETTINGS: Readonly<Record<string, Setting>> = {
-  'vault-addr': { path: ['vault', 'addr'], kind: 'string', help: 'default Vault/OpenBao address' },
-  'vault-role': { path: ['vault', 'role'], kind: 'string', help: 'default Vault role' },
-  'vault-auth': { path: ['vault', 'auth'], kind: 'string', help: 'default Vault auth: kubernetes|jwt|approle' },
-  'vault-auth-path': { path: ['vault', 'authPath'], kind: 'string', help: 'default Vault auth mount path' },
-  'vault-namespace': { path: ['vault', 'namespace'], kind: 'string', help: 'default Vault namespace' },
-  'aws-region': { path: ['aws', 'region'], kind: 'string', help: 'default AWS region' },
+  ...PROVIDER_FLAGS,
   'agent-image': { path: ['image'], kind: 'image', help: 'agent image REPOSITORY:TAG (or @sha256:...)' },
   'agent-cpu': { path: ['resources', 'cpu'], kind: 'string', help: 'agent CPU request' },
   'agent-memory': { path: ['resources', 'memory'], kind: 'string', help: 'agent memory request (limit: twice)' },
@@ -30,7 +21,6 @@ export const SETTINGS: Readonly<Record<string, Setting>> = {
   'mount-path': { path: ['mountPath'], kind: 'string', help: 'default mount path in app containers' },
   'tmpfs-size': { path: ['tmpfsSize'], kind: 'string', help: 'default memory volume size' },
   'min-refresh': { path: ['minRefresh'], kind: 'string', help: 'shortest refresh allowed' },
-  'file-store': { path: ['fileStore'], kind: 'string', help: 'enable file: references with this store path' },
   port: { path: ['port'], kind: 'int', help: 'HTTPS port' },
   'metrics-port': { path: ['metricsPort'], kind: 'int', help: 'metrics HTTP port' },
   'tls-cert': { path: ['tlsCert'], kind: 'string', help: 'PEM certificate file' },
@@ -53,7 +43,7 @@ export function settingsUsage(): string {
     .join('\n');
 }
 
-function convert(kind: Kind, text: string): unknown {
+function convert(kind: Setting['kind'], text: string): unknown {
   switch (kind) {
     case 'int':
       return /^\d+$/.test(text) ? Number(text) : text;
