@@ -5,6 +5,7 @@
 import { createServer as createHttpServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
+import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
@@ -87,73 +88,86 @@ function send(res: ServerResponse, status: number, body: unknown, close: boolean
 /** Prometheus scrapers: a few at a time. */
 const METRICS_MAX_CONNECTIONS = 32;
 
-export async function startWebhook(deps: WebhookDeps): Promise<RunningWebhook> {
-  const { config, log, metrics } = deps;
-  const now = deps.now ?? ((): number => performance.now());
-  const files = { certFile: config.tlsCert, keyFile: config.tlsKey };
-  const pair = await loadTls(files);
-  metrics.setCertificateExpiry(certificateNotAfter(pair.cert));
-  const ctx = reviewContext(config);
-  let ready = false;
-  let draining = false;
+/** Whether the webhook takes admissions: ready once listening, draining after SIGTERM. */
+interface Phase {
+  ready: boolean;
+  draining: boolean;
+}
 
+type AnyRoute = AdmissionRoute<ReviewResult> | AdmissionRoute<WorkloadResult>;
+
+/** The admission endpoints by path: /mutate for pods, /validate and /validate/warn for workloads. */
+function admissionRoutes(config: Readonly<WebhookConfig>, metrics: WebhookMetrics): ReadonlyMap<string, AnyRoute> {
+  const ctx = reviewContext(config);
+  const mutate: AdmissionRoute<ReviewResult> = {
+    review: (text) => reviewAdmission(text, ctx),
+    observe: (result, seconds) => { metrics.observeAdmission(result, seconds); },
+    event: 'admission',
+    noteworthy: ['injected', 'denied'],
+  };
+  const workload = (action: WorkloadAction): AdmissionRoute<WorkloadResult> => ({
+    review: (text) => reviewWorkload(text, ctx, action),
+    observe: (result, seconds) => { metrics.observeWorkloadCheck(result, seconds); },
+    event: 'workload_check',
+    noteworthy: ['denied', 'warned'],
+  });
+  return new Map<string, AnyRoute>([['/mutate', mutate], ...WORKLOAD_ACTIONS.map((a) => [WORKLOAD_PATHS[a], workload(a)] as const)]);
+}
+
+type Admit = <R extends string>(req: IncomingMessage, res: ServerResponse, started: number, route: AdmissionRoute<R>) => Promise<void>;
+
+/** Reads, answers, counts and logs one admission, within the shared body budget and in-flight bound. */
+function createAdmit(config: Readonly<WebhookConfig>, log: Logger, now: () => number, phase: Phase): Admit {
   const budget = new BodyBudget(config.maxBodyBytes);
-  const admit = async <R extends string>(req: IncomingMessage, res: ServerResponse, started: number, route: AdmissionRoute<R>): Promise<void> => {
-    const type = req.headers['content-type'] ?? '';
-    let outcome: ReviewOutcome<R | 'invalid'>;
+  const answer = async <R extends string>(req: IncomingMessage, res: ServerResponse, route: AdmissionRoute<R>): Promise<ReviewOutcome<R | 'invalid'>> => {
     const full = budget.enter();
-    if (full === undefined) res.once('close', () => { budget.leave(); });
-    if (full !== undefined) {
-      outcome = { status: 503, body: { error: full }, result: 'invalid', detail: 'busy' };
-    } else if (!/^application\/json\s*(;|$)/i.test(type)) {
-      outcome = { status: 415, body: { error: 'Content-Type must be application/json' }, result: 'invalid', detail: 'content type' };
+    if (full !== undefined) return { status: 503, body: { error: full }, result: 'invalid', detail: 'busy' };
+    res.once('close', () => { budget.leave(); });
+    if (!/^application\/json\s*(;|$)/i.test(req.headers['content-type'] ?? '')) {
       req.resume();
-    } else {
-      const body = await budget.read(req);
-      outcome = body.ok ? route.review(body.text) : { status: body.status, body: { error: body.error }, result: 'invalid', detail: body.error };
+      return { status: 415, body: { error: 'Content-Type must be application/json' }, result: 'invalid', detail: 'content type' };
     }
+    const body = await budget.read(req);
+    return body.ok ? route.review(body.text) : { status: body.status, body: { error: body.error }, result: 'invalid', detail: body.error };
+  };
+  return async (req, res, started, route) => {
+    const outcome = await answer(req, res, route);
     // A refused body is not read to its end: close the connection rather than drain it.
     const refused = outcome.status === 413 || outcome.status === 503;
-    send(res, outcome.status, outcome.body, draining || refused, refused ? { 'retry-after': '1' } : {});
+    send(res, outcome.status, outcome.body, phase.draining || refused, refused ? { 'retry-after': '1' } : {});
     if (refused) res.once('finish', () => req.destroy());
     const seconds = (now() - started) / 1000;
     route.observe(outcome.result, seconds);
     const level = route.noteworthy.includes(outcome.result) ? 'info' : 'debug';
     log[level]({ event: route.event, result: outcome.result, detail: outcome.detail, uid: outcome.uid, namespace: outcome.namespace, dryRun: outcome.dryRun, ms: Math.round(seconds * 1e4) / 10 }, route.event);
   };
-  const mutateRoute: AdmissionRoute<ReviewResult> = {
-    review: (text) => reviewAdmission(text, ctx),
-    observe: (result, seconds) => { metrics.observeAdmission(result, seconds); },
-    event: 'admission',
-    noteworthy: ['injected', 'denied'],
-  };
-  const workloadRoute = (action: WorkloadAction): AdmissionRoute<WorkloadResult> => ({
-    review: (text) => reviewWorkload(text, ctx, action),
-    observe: (result, seconds) => { metrics.observeWorkloadCheck(result, seconds); },
-    event: 'workload_check',
-    noteworthy: ['denied', 'warned'],
-  });
-  const workloadRoutes = new Map(WORKLOAD_ACTIONS.map((a) => [WORKLOAD_PATHS[a], workloadRoute(a)]));
+}
 
-  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+/** Routes a request on the TLS port: admissions, then the probes. */
+function createHandler(routes: ReadonlyMap<string, AnyRoute>, admit: Admit, now: () => number, phase: Phase): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = now();
-    const path = (req.url ?? '/').split('?')[0];
-    const workload = workloadRoutes.get(path ?? '');
-    if (path === '/mutate' || workload !== undefined) {
-      if (req.method !== 'POST') send(res, 405, { error: 'use POST' }, false);
-      else if (workload === undefined) await admit(req, res, started, mutateRoute);
-      else await admit(req, res, started, workload);
+    const path = (req.url ?? '/').split('?')[0] ?? '';
+    const route = routes.get(path);
+    if (route !== undefined) {
+      if (req.method === 'POST') await admit(req, res, started, route);
+      else send(res, 405, { error: 'use POST' }, false);
     } else if (path === '/healthz' && req.method === 'GET') {
-      send(res, 200, { status: 'ok' }, draining);
+      send(res, 200, { status: 'ok' }, phase.draining);
     } else if (path === '/readyz' && req.method === 'GET') {
-      send(res, ready && !draining ? 200 : 503, { status: ready && !draining ? 'ready' : 'not ready' }, draining);
+      const ready = phase.ready && !phase.draining;
+      send(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready' }, phase.draining);
     } else {
-      send(res, 404, { error: 'not found' }, draining);
+      send(res, 404, { error: 'not found' }, phase.draining);
     }
   };
+}
 
-  const tlsOptions = { cert: pair.cert, key: pair.key, minVersion: 'TLSv1.2', handshakeTimeout: SERVER_LIMITS.handshakeTimeoutMs } as const;
-  const server = createHttpsServer({ ...tlsOptions, connectionsCheckingInterval: SERVER_LIMITS.checkIntervalMs }, (req, res) => {
+const TLS_OPTIONS = { minVersion: 'TLSv1.2', handshakeTimeout: SERVER_LIMITS.handshakeTimeoutMs } as const;
+
+/** The HTTPS server with every connection and time bound of SERVER_LIMITS. */
+function createAdmissionServer(pair: TlsPair, handle: (req: IncomingMessage, res: ServerResponse) => Promise<void>, log: Logger): HttpsServer {
+  const server = createHttpsServer({ ...TLS_OPTIONS, cert: pair.cert, key: pair.key, connectionsCheckingInterval: SERVER_LIMITS.checkIntervalMs }, (req, res) => {
     handle(req, res).catch((err: unknown) => {
       log.error({ event: 'handler_error', err: { message: (err as Error).message } }, 'request failed');
       if (!res.headersSent) send(res, 500, { error: 'internal error' }, true);
@@ -164,7 +178,12 @@ export async function startWebhook(deps: WebhookDeps): Promise<RunningWebhook> {
   server.keepAliveTimeout = SERVER_LIMITS.keepAliveTimeoutMs;
   server.headersTimeout = SERVER_LIMITS.headersTimeoutMs;
   server.requestTimeout = SERVER_LIMITS.requestTimeoutMs;
-  const metricsServer = createHttpServer({ connectionsCheckingInterval: SERVER_LIMITS.checkIntervalMs }, (req, res) => {
+  return server;
+}
+
+/** Prometheus /metrics on plain HTTP, a few scrapers at a time. */
+function createMetricsServer(metrics: WebhookMetrics): Server {
+  const server = createHttpServer({ connectionsCheckingInterval: SERVER_LIMITS.checkIntervalMs }, (req, res) => {
     if ((req.url ?? '').split('?')[0] !== '/metrics' || req.method !== 'GET') {
       send(res, 404, { error: 'not found' }, false);
       return;
@@ -177,16 +196,38 @@ export async function startWebhook(deps: WebhookDeps): Promise<RunningWebhook> {
       () => { send(res, 500, { error: 'metrics unavailable' }, false); },
     );
   });
+  server.maxConnections = METRICS_MAX_CONNECTIONS;
+  server.headersTimeout = SERVER_LIMITS.headersTimeoutMs;
+  server.requestTimeout = SERVER_LIMITS.requestTimeoutMs;
+  return server;
+}
 
-  metricsServer.maxConnections = METRICS_MAX_CONNECTIONS;
-  metricsServer.headersTimeout = SERVER_LIMITS.headersTimeoutMs;
-  metricsServer.requestTimeout = SERVER_LIMITS.requestTimeoutMs;
+/** Closes both servers: idle connections at once, the rest when their requests end, all after 10 s. */
+async function closeServers(servers: readonly Server[]): Promise<void> {
+  const closing = Promise.all(servers.map(closeServer));
+  for (const s of servers) s.closeIdleConnections();
+  const hard = setTimeout(() => {
+    for (const s of servers) s.closeAllConnections();
+  }, 10_000);
+  await closing;
+  clearTimeout(hard);
+}
 
+export async function startWebhook(deps: WebhookDeps): Promise<RunningWebhook> {
+  const { config, log, metrics } = deps;
+  const now = deps.now ?? ((): number => performance.now());
+  const files = { certFile: config.tlsCert, keyFile: config.tlsKey };
+  const pair = await loadTls(files);
+  metrics.setCertificateExpiry(certificateNotAfter(pair.cert));
+  const phase: Phase = { ready: false, draining: false };
+  const handle = createHandler(admissionRoutes(config, metrics), createAdmit(config, log, now, phase), now, phase);
+  const server = createAdmissionServer(pair, handle, log);
+  const metricsServer = createMetricsServer(metrics);
   const watcher = watchTls({
     files,
     current: pair,
     apply: (next: TlsPair) => {
-      server.setSecureContext({ ...tlsOptions, cert: next.cert, key: next.key });
+      server.setSecureContext({ ...TLS_OPTIONS, cert: next.cert, key: next.key });
       metrics.setCertificateExpiry(certificateNotAfter(next.cert));
     },
     log,
@@ -196,15 +237,7 @@ export async function startWebhook(deps: WebhookDeps): Promise<RunningWebhook> {
   });
   const close = async (): Promise<void> => {
     await watcher.close();
-    const closing = Promise.all([closeServer(server), closeServer(metricsServer)]);
-    server.closeIdleConnections();
-    metricsServer.closeIdleConnections();
-    const hard = setTimeout(() => {
-      server.closeAllConnections();
-      metricsServer.closeAllConnections();
-    }, 10_000);
-    await closing;
-    clearTimeout(hard);
+    await closeServers([server, metricsServer]);
   };
   // A start that fails half-way (a port taken) closes what it opened, so the process exits instead of
   // answering /healthz without /mutate or metrics.
@@ -217,14 +250,14 @@ export async function startWebhook(deps: WebhookDeps): Promise<RunningWebhook> {
     await close();
     throw err;
   }
-  ready = true;
+  phase.ready = true;
   log.info({ event: 'listening', port, metricsPort }, 'webhook listening');
 
   return {
     port,
     metricsPort,
     async drain(): Promise<void> {
-      draining = true;
+      phase.draining = true;
       log.info({ event: 'draining', seconds: config.drainSeconds }, 'draining');
       await new Promise((r) => {
         setTimeout(r, config.drainSeconds * 1000);

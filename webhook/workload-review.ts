@@ -38,22 +38,30 @@ function unchecked(text: string): ReviewOutcome<WorkloadResult> {
   return { uid, dryRun: false, status: 200, result: 'skipped', detail, body: respond(uid, { allowed: true, warnings: [warning] }) };
 }
 
+/** Why a request is not checked at all (a wrong kind, operation or namespace; an unchanged template), if it is not. */
+function skipReason(request: ReviewRequest, ctx: ReviewContext): { readonly detail: string; readonly warning?: string } | undefined {
+  const { group, kind } = request.kind;
+  if (!isCheckedWorkload(group, kind) || (request.subResource ?? '') !== '') {
+    return { detail: 'not a workload', warning: `sidekey checks the pod templates of Deployments, StatefulSets, DaemonSets, ReplicaSets, Jobs and CronJobs only; check the webhook rules (got ${quote(kind)})` };
+  }
+  if (request.operation !== 'CREATE' && request.operation !== 'UPDATE') return { detail: `operation ${quote(request.operation, 16)}` };
+  if (request.namespace !== undefined && ctx.excludedNamespaces.has(request.namespace)) return { detail: 'excluded namespace' };
+  // Controllers and the garbage collector update workloads made before this check existed (a ReplicaSet
+  // scaled down, a finalizer added): only a new or changed template is checked, or they would be blocked.
+  if (request.operation === 'UPDATE' && isDeepStrictEqual(findTemplate(request.oldObject, kind)?.template, findTemplate(request.object, kind)?.template)) {
+    return { detail: 'template unchanged' };
+  }
+  return undefined;
+}
+
 function decide(request: ReviewRequest, ctx: ReviewContext, action: WorkloadAction): ReviewOutcome<WorkloadResult> {
   const base = outcomeBase(request);
   const answer = (result: WorkloadResult, detail: string, warnings: readonly string[] = []): ReviewOutcome<WorkloadResult> => ({
     ...base, status: 200, result, detail, body: respond(request.uid, { allowed: true, ...warningsField(warnings) }),
   });
-  const { group, kind } = request.kind;
-  if (!isCheckedWorkload(group, kind) || (request.subResource ?? '') !== '') {
-    return answer('skipped', 'not a workload', [`sidekey checks the pod templates of Deployments, StatefulSets, DaemonSets, ReplicaSets, Jobs and CronJobs only; check the webhook rules (got ${quote(kind)})`]);
-  }
-  if (request.operation !== 'CREATE' && request.operation !== 'UPDATE') return answer('skipped', `operation ${quote(request.operation, 16)}`);
-  if (request.namespace !== undefined && ctx.excludedNamespaces.has(request.namespace)) return answer('skipped', 'excluded namespace');
-  // Controllers and the garbage collector update workloads made before this check existed (a ReplicaSet
-  // scaled down, a finalizer added): only a new or changed template is checked, or they would be blocked.
-  if (request.operation === 'UPDATE' && isDeepStrictEqual(findTemplate(request.oldObject, kind)?.template, findTemplate(request.object, kind)?.template)) {
-    return answer('skipped', 'template unchanged');
-  }
+  const skip = skipReason(request, ctx);
+  if (skip !== undefined) return answer('skipped', skip.detail, skip.warning === undefined ? [] : [skip.warning]);
+  const { kind } = request.kind;
   const check = checkTemplate(kind, request.object, ctx);
   switch (check.kind) {
     case 'skipped':
