@@ -14,6 +14,7 @@ import { RefreshLoop } from './refresh-loop.ts';
 import { createReloader } from './reload.ts';
 import { monotonicClock } from './timing.ts';
 import { nodeTimers, type Timers } from './timers.ts';
+import { defined } from '../injector/defined.ts';
 
 /** kubelet's default terminationMessagePath: `kubectl describe pod` shows what is written there. */
 export const TERMINATION_LOG = '/dev/termination-log';
@@ -85,12 +86,12 @@ async function setUp(options: AgentOptions, metrics: AgentMetrics): Promise<Runn
   const timers = options.timers ?? nodeTimers;
   await mkdir(config.secretsDir, { recursive: true });
   const providers = await loadProviders(options, metrics, now);
-  const reloader = createReloader(config.reload, { log, metrics, timers, ...(options.procRoot === undefined ? {} : { procRoot: options.procRoot }) });
+  const reloader = createReloader(config.reload, { log, metrics, timers, ...defined({ procRoot: options.procRoot }) });
   const loop = new RefreshLoop({
     config,
     providers,
     write: async (payload) => {
-      const result = await writeAtomic(config.secretsDir, payload, { mode: config.fileMode, ...(config.fileGroup === undefined ? {} : { gid: config.fileGroup }) });
+      const result = await writeAtomic(config.secretsDir, payload, { mode: config.fileMode, ...defined({ gid: config.fileGroup }) });
       if (result.replaced) return 'replaced';
       return result.written ? 'first' : 'unchanged';
     },

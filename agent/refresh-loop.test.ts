@@ -7,6 +7,7 @@ import { createMetrics } from './metrics.ts';
 import { ProviderError } from './provider.ts';
 import type { FetchOutcome, Lease, SecretProvider } from './provider.ts';
 import { BACKEND_CALL_TIMEOUT_MS, RefreshLoop, type LoopDeps } from './refresh-loop.ts';
+import { defined } from '../injector/defined.ts';
 
 type Answer = (ref: SecretReference) => FetchOutcome;
 
@@ -43,7 +44,7 @@ function fakeProvider(name: Provider, answer: Answer): Fake {
 const ok = (ref: SecretReference, value: Record<string, unknown>, version = 'v1', lease?: Lease): FetchOutcome => ({
   ok: true,
   ref,
-  fetched: { value: { kind: 'object', value }, version, ...(lease === undefined ? {} : { lease }) },
+  fetched: { value: { kind: 'object', value }, version, ...defined({ lease }) },
 });
 
 function config(files: FileSpec[], over: Partial<AgentConfig> = {}): AgentConfig {
@@ -51,7 +52,7 @@ function config(files: FileSpec[], over: Partial<AgentConfig> = {}): AgentConfig
 }
 
 function file(name: string, path: string, field?: string, refreshMs?: number): FileSpec {
-  return { name, ref: { provider: 'file', path, ...(field === undefined ? {} : { field }) }, ...(refreshMs === undefined ? {} : { refreshMs }) };
+  return { name, ref: { provider: 'file', path, ...defined({ field }) }, ...defined({ refreshMs }) };
 }
 
 interface Harness {

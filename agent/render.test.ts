@@ -11,6 +11,7 @@ import type { SecretValue } from './provider.ts';
 import { renderFile } from './render.ts';
 import { RenderError } from './render-error.ts';
 import { renderTemplate } from './template.ts';
+import { defined } from '../injector/defined.ts';
 
 const DB: SecretValue = { kind: 'object', value: { username: 'app', password: "p@ss w'rd", port: 5432, nested: { host: 'db.local' } } };
 const JSON_TEXT: SecretValue = { kind: 'text', value: '{"username":"app","password":"hunter2"}' };
@@ -18,7 +19,7 @@ const BINARY: SecretValue = { kind: 'binary', value: new Uint8Array([0, 1, 2, 25
 
 function spec(over: Partial<FileSpec> & { field?: string }): Pick<FileSpec, 'name' | 'ref' | 'format' | 'template'> {
   const { field, ...rest } = over;
-  return { name: 'out', ref: { provider: 'file', path: 'p', ...(field === undefined ? {} : { field }) }, ...rest };
+  return { name: 'out', ref: { provider: 'file', path: 'p', ...defined({ field }) }, ...rest };
 }
 
 const text = (bytes: Uint8Array): string => Buffer.from(bytes).toString('utf8');

@@ -5,6 +5,7 @@ import type { AgentConfig, FileSpec } from '../injector/agent-config.ts';
 import type { Provider, SecretReference } from '../injector/reference.ts';
 import type { Lease } from './provider.ts';
 import { effectiveInterval } from './timing.ts';
+import { defined } from '../injector/defined.ts';
 
 export interface Source {
   readonly key: string;
@@ -46,7 +47,7 @@ export function buildSources(config: Readonly<AgentConfig>, now: number): Source
   const groups = new Map<string, { ref: SecretReference; files: FileState[] }>();
   for (const spec of config.files) {
     const key = sourceKey(spec.ref);
-    const group = groups.get(key) ?? { ref: { provider: spec.ref.provider, path: spec.ref.path, ...(spec.ref.version === undefined ? {} : { version: spec.ref.version }) }, files: [] };
+    const group = groups.get(key) ?? { ref: { provider: spec.ref.provider, path: spec.ref.path, ...defined({ version: spec.ref.version }) }, files: [] };
     group.files.push({ spec });
     groups.set(key, group);
   }

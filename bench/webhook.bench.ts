@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
 import { realisticReview } from './review.ts';
+import { defined } from '../injector/defined.ts';
 
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 10);
 const FIXED_RATE = 500;
@@ -71,7 +72,7 @@ function startServer(args: readonly string[]): Promise<Started> {
         const fields = line.startsWith('{') ? (JSON.parse(line) as { port?: number; metricsPort?: number }) : {};
         if (typeof fields.port === 'number') {
           found = true;
-          resolve({ child, port: fields.port, ...(fields.metricsPort === undefined ? {} : { metricsPort: fields.metricsPort }) });
+          resolve({ child, port: fields.port, ...defined({ metricsPort: fields.metricsPort }) });
           return;
         }
       }

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { renderTemplate } from '../agent/template.ts';
 import type { WebhookConfigInput } from '../webhook/config.ts';
+import { defined } from '../injector/defined.ts';
 
 export const BACKENDS = ['file', 'vault', 'aws'] as const;
 export type BackendName = (typeof BACKENDS)[number];
@@ -46,7 +47,7 @@ function annotations(reference: string, refresh?: string): Record<string, string
     'secret-password': `${reference}#password`,
     'secret-db-url': reference,
     'template-db-url': TEMPLATE,
-    ...(refresh === undefined ? {} : { refresh }),
+    ...defined({ refresh }),
   };
 }
 

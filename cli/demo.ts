@@ -12,6 +12,7 @@ import { describePatch } from './demo-patch.ts';
 import { startLocalWebhook } from '../devkit/local-webhook.ts';
 import type { LocalWebhook } from '../devkit/local-webhook.ts';
 import type { Status } from '../devkit/apps/secrets-dir.ts';
+import { defined } from '../injector/defined.ts';
 
 const APP_PORT = 8080;
 const ROTATION_TIMEOUT_MS = 30_000;
@@ -83,7 +84,7 @@ async function runWithRunner(admitted: unknown, backend: DemoBackend, onLog: (c:
 async function runUnprivileged(admitted: unknown, backend: DemoBackend, onLog: (c: string, l: string) => void): Promise<Running> {
   const { runFallback } = await import('./demo-fallback.ts');
   const token = backend.serviceAccountToken;
-  const pod = await runFallback(admitted, { agentEnv: backend.agentEnv, onLog, ...(token === undefined ? {} : { serviceAccountToken: token }) });
+  const pod = await runFallback(admitted, { agentEnv: backend.agentEnv, onLog, ...defined({ serviceAccountToken: token }) });
   return {
     how: 'plain processes (not root: no namespaces or tmpfs; the files go to a private temp dir)',
     startedAt: pod.startedAt,

@@ -1,6 +1,7 @@
 // One small HTTP(S) client for test helpers and the demo: send a request, collect the whole answer as text.
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { defined } from '../injector/defined.ts';
 
 export interface HttpAnswer {
   readonly status: number;
@@ -23,7 +24,7 @@ export interface HttpCall {
 export function httpCall(url: URL, call: HttpCall): Promise<HttpAnswer> {
   const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
-    const options = { method: call.method, headers: { ...call.headers }, timeout: call.timeoutMs, ...(call.ca === undefined ? {} : { ca: call.ca }), ...(call.servername === undefined ? {} : { servername: call.servername }) };
+    const options = { method: call.method, headers: { ...call.headers }, timeout: call.timeoutMs, ...defined({ ca: call.ca }), ...defined({ servername: call.servername }) };
     const req = send(url, options, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));

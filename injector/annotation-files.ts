@@ -10,6 +10,7 @@ import { PROBLEM_CODES, quote } from './problems.ts';
 import { parseReference } from './reference-parse.ts';
 import type { SecretReference } from './reference.ts';
 import { templateFields, templateSyntaxProblem } from './template-syntax.ts';
+import { defined } from './defined.ts';
 
 /** The per-file annotations of one file name, by key (secret, template, format, refresh). */
 export interface FileDraft {
@@ -94,9 +95,9 @@ function readFile(name: string, entry: FileDraft, findings: Findings, limits: An
   return {
     name,
     ref,
-    ...(format === undefined ? {} : { format }),
-    ...(entry.template === undefined ? {} : { template: entry.template }),
-    ...(refreshMs === undefined ? {} : { refreshMs }),
+    ...defined({ format }),
+    ...defined({ template: entry.template }),
+    ...defined({ refreshMs }),
   };
 }
 

@@ -7,6 +7,7 @@ import type { InjectionPlan } from './plan.ts';
 import type { JsonObject } from './patch.ts';
 import { proxyEnv } from './proxy.ts';
 import type { InjectionSettings } from './settings.ts';
+import { defined } from './defined.ts';
 
 export const AGENT_PORT_NAME = 'sidekey-http';
 
@@ -24,7 +25,7 @@ function securityContext(plan: InjectionPlan): JsonObject {
     readOnlyRootFilesystem: true,
     runAsNonRoot: true,
     runAsUser,
-    ...(runAsGroup === undefined ? {} : { runAsGroup }),
+    ...defined({ runAsGroup }),
     seccompProfile: { type: 'RuntimeDefault' },
   };
 }

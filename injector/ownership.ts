@@ -3,6 +3,7 @@
 // target container's UID when the pod spec states it; with an fsGroup files are group-readable; with neither
 // they are world-readable inside the pod-private volume, and admission says how to tighten that.
 import type { Container, PodSpec } from './pod-shape.ts';
+import { defined } from './defined.ts';
 
 /** The UID/GID of the agent when the app's are unknown (distroless "nonroot"). */
 export const DEFAULT_AGENT_UID = 65532;
@@ -51,7 +52,7 @@ interface FileAccess {
 /** The mode (and group) an explicit `file-mode` gets; a warning when some targets may not read the files. */
 function explicitAccess(fileMode: number, fsGroup: number | undefined, strangers: readonly string[], runAsUser: number): FileAccess {
   const fileGroup = fsGroup !== undefined && (fileMode & 0o040) !== 0 ? fsGroup : undefined;
-  const access = { fileMode, ...(fileGroup === undefined ? {} : { fileGroup }) };
+  const access = { fileMode, ...defined({ fileGroup }) };
   if ((fileMode & 0o004) !== 0 || fileGroup !== undefined || strangers.length === 0) return access;
   return { ...access, warning: `file-mode ${fileMode.toString(8).padStart(4, '0')}: ${names(strangers)} may not run as UID ${runAsUser} and may not read the files` };
 }
@@ -80,9 +81,9 @@ export function decideOwnership(input: OwnershipInput): Ownership {
     input.fileMode === undefined ? defaultAccess(fsGroup, strangers) : explicitAccess(input.fileMode, fsGroup, strangers, runAsUser);
   return {
     runAsUser,
-    ...(gid === undefined ? {} : { runAsGroup: gid }),
+    ...defined({ runAsGroup: gid }),
     fileMode,
-    ...(fileGroup === undefined ? {} : { fileGroup }),
+    ...defined({ fileGroup }),
     warnings: warning === undefined ? [] : [warning],
   };
 }

@@ -24,6 +24,7 @@ import type { ReloadRequest } from './reload.ts';
 import { unreachable } from './unreachable.ts';
 import type { InjectionSettings } from './settings.ts';
 import { IDENTITY_WIRING, PROVIDER_RESERVED_VOLUMES } from './providers/index.ts';
+import { defined } from './defined.ts';
 
 export interface MutateOptions {
   readonly settings: InjectionSettings;
@@ -82,8 +83,8 @@ export function planInjection(pod: Pod, request: AnnotationRequest, options: Mut
   const ownership = decideOwnership({
     spec: pod.spec,
     targets,
-    ...(signalTarget === undefined ? {} : { signalTarget }),
-    ...(request.fileMode === undefined ? {} : { fileMode: request.fileMode }),
+    ...defined({ signalTarget }),
+    ...defined({ fileMode: request.fileMode }),
   });
   out.warnings.push(...ownership.warnings);
   const appContainers = [...targets, ...pod.spec.containers, ...(pod.spec.initContainers ?? [])];
@@ -106,7 +107,7 @@ export function planInjection(pod: Pod, request: AnnotationRequest, options: Mut
       backends,
       resources,
       tmpfsSize: request.tmpfsSize ?? settings.tmpfsSize,
-      ...(request.logLevel === undefined ? {} : { logLevel: request.logLevel }),
+      ...defined({ logLevel: request.logLevel }),
       config,
     },
     warnings: out.warnings,
@@ -271,15 +272,15 @@ function buildConfig(input: ConfigInput): AgentConfig {
     secretsDir: AGENT_SECRETS_DIR,
     port: choosePort(input.pod),
     fileMode: ownership.fileMode,
-    ...(ownership.fileGroup === undefined ? {} : { fileGroup: ownership.fileGroup }),
+    ...defined({ fileGroup: ownership.fileGroup }),
     files: request.files.map((f) => {
       const refreshMs = f.refreshMs ?? request.refreshMs;
       return {
         name: f.name,
         ref: { ...f.ref },
-        ...(f.format === undefined ? {} : { format: f.format }),
-        ...(f.template === undefined ? {} : { template: f.template }),
-        ...(refreshMs === undefined ? {} : { refreshMs }),
+        ...defined({ format: f.format }),
+        ...defined({ template: f.template }),
+        ...defined({ refreshMs }),
       };
     }),
     reload: agentReload(request.reload, input.signalTarget),

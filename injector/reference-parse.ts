@@ -4,6 +4,7 @@ import { PROVIDERS } from './providers/names.ts';
 import type { Provider } from './providers/names.ts';
 import { declarationOf } from './providers/index.ts';
 import type { SecretReference } from './reference.ts';
+import { defined } from './defined.ts';
 
 export type ReferenceResult =
   | { readonly ok: true; readonly ref: SecretReference }
@@ -60,6 +61,6 @@ export function parseReference(text: string): ReferenceResult {
   if (problem !== undefined) return fail(problem);
   return {
     ok: true,
-    ref: { provider, path, ...(field === undefined ? {} : { field }), ...(version === undefined ? {} : { version }) },
+    ref: { provider, path, ...defined({ field }), ...defined({ version }) },
   };
 }

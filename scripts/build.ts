@@ -13,6 +13,7 @@ import { build, type Metafile, type Plugin } from 'esbuild';
 import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { isBuiltin } from 'node:module';
 import { join, resolve } from 'node:path';
+import { defined } from '../injector/defined.ts';
 
 export const ROOT = resolve(import.meta.dirname, '..');
 export const DIST = join(ROOT, 'dist');
@@ -164,7 +165,7 @@ async function bundle(spec: BundleSpec, outDir: string): Promise<BuiltBundle> {
   });
   writeFileSync(join(outDir, `${spec.name}.meta.json`), JSON.stringify(result.metafile));
   const bytes = Object.keys(result.metafile.outputs).filter((o) => o.endsWith('.mjs')).reduce((sum, o) => sum + statSync(resolve(o)).size, 0);
-  return { name: spec.name, file, ...(dir === undefined ? {} : { dir }), bytes, metafile: result.metafile };
+  return { name: spec.name, file, ...defined({ dir }), bytes, metafile: result.metafile };
 }
 
 /** Builds every bundle into a fresh outDir (dist/ by default; the tests build into their own). */

@@ -10,6 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { buildAll, ROOT } from '../scripts/build.ts';
 import { packageCli } from '../scripts/package-cli.ts';
 import { requireTool } from '../devkit/process.ts';
+import { defined } from '../injector/defined.ts';
 
 const KUBECTL = requireTool(join(ROOT, '.tools', 'cluster', 'bin', 'kubectl'), 'kubectl (npm run setup builds it)');
 const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
@@ -27,7 +28,7 @@ const env: NodeJS.ProcessEnv = {
 };
 
 function sh(cmd: string, args: readonly string[], input?: string): { status: number; stdout: string; stderr: string } {
-  const r = spawnSync(cmd, args, { cwd: home, env, encoding: 'utf8', ...(input === undefined ? {} : { input }) });
+  const r = spawnSync(cmd, args, { cwd: home, env, encoding: 'utf8', ...defined({ input }) });
   return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 

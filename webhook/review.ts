@@ -9,6 +9,7 @@ import type { Problem } from '../injector/problems.ts';
 import { validator } from '../injector/schema-predicate.ts';
 import { ALWAYS_EXCLUDED_NAMESPACES } from './config.ts';
 import type { WebhookConfig } from './config.ts';
+import { defined } from '../injector/defined.ts';
 
 const API_VERSION = 'admission.k8s.io/v1';
 const MAX_WARNING = 256;
@@ -121,7 +122,7 @@ export function parseReview(text: string): { readonly ok: true; readonly request
 
 /** The outcome fields every answer to a request carries, for the log line. */
 export function outcomeBase(request: ReviewRequest): { uid: string; namespace?: string; dryRun: boolean } {
-  return { uid: request.uid, ...(request.namespace === undefined ? {} : { namespace: request.namespace }), dryRun: request.dryRun ?? false };
+  return { uid: request.uid, ...defined({ namespace: request.namespace }), dryRun: request.dryRun ?? false };
 }
 
 /** Handles one AdmissionReview request body. */

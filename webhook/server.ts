@@ -19,6 +19,7 @@ import { BodyBudget, MAX_IN_FLIGHT } from './body.ts';
 import { capConnections } from './connections.ts';
 import { certificateNotAfter, loadTls, watchTls } from './tls.ts';
 import type { TlsPair } from './tls.ts';
+import { defined } from '../injector/defined.ts';
 
 export interface WebhookDeps {
   readonly config: Readonly<WebhookConfig>;
@@ -271,7 +272,7 @@ export async function startWebhook(deps: WebhookDeps): Promise<RunningWebhook> {
 function listen(server: Server, port: number, host: string | undefined, backlog?: number): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen({ port, host, ...(backlog === undefined ? {} : { backlog }) }, () => {
+    server.listen({ port, host, ...defined({ backlog }) }, () => {
       server.off('error', reject);
       resolve((server.address() as AddressInfo).port);
     });

@@ -8,6 +8,7 @@ import { tableConfig } from '../test/support/admission-cases.ts';
 import { MAX_JSON_VALUES, reviewAdmission, reviewContext } from './review.ts';
 import { WORKLOAD_ACTIONS, reviewWorkload } from './workload-review.ts';
 import type { WorkloadAction } from './workload-review.ts';
+import { defined } from '../injector/defined.ts';
 
 type Json = Record<string, unknown>;
 
@@ -24,7 +25,7 @@ const GROUPS: Readonly<Record<string, string>> = { Deployment: 'apps', StatefulS
 const KINDS = Object.keys(GROUPS);
 
 const template = (annotations: Record<string, string> | undefined, spec: Json = { containers: [{ name: 'web', image: 'nginx' }] }): Json => ({
-  metadata: { labels: { app: 'web' }, ...(annotations === undefined ? {} : { annotations }) },
+  metadata: { labels: { app: 'web' }, ...defined({ annotations }) },
   spec,
 });
 
@@ -52,8 +53,8 @@ function body(object: unknown, r: Request = {}): string {
       kind: { group: r.group ?? GROUPS[kind] ?? 'apps', version: 'v1', kind },
       namespace: r.namespace ?? 'shop',
       operation: r.operation ?? 'CREATE',
-      ...(r.subResource === undefined ? {} : { subResource: r.subResource }),
-      ...(r.oldObject === undefined ? {} : { oldObject: r.oldObject }),
+      ...defined({ subResource: r.subResource }),
+      ...defined({ oldObject: r.oldObject }),
       object,
     },
   });

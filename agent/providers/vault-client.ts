@@ -13,6 +13,7 @@ import nodeVault from 'node-vault';
 import type * as z from 'zod/mini';
 import { requestPromiseFor } from './vault-transport.ts';
 import type { TransportOptions } from './vault-transport.ts';
+import { defined } from '../../injector/defined.ts';
 
 export interface VaultClientOptions extends TransportOptions {
   readonly addr: string;
@@ -65,12 +66,12 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
     endpoint: options.addr,
     apiVersion: 'v1',
     pathPrefix: '',
-    ...(options.namespace === undefined ? {} : { namespace: options.namespace }),
+    ...defined({ namespace: options.namespace }),
     debug: () => undefined,
     // The transport always verifies certificates, so node-vault's VAULT_SKIP_VERIFY has no effect.
     'request-promise': requestPromiseFor({
-      ...(options.ca === undefined ? {} : { ca: options.ca }),
-      ...(options.proxyEnv === undefined ? {} : { proxyEnv: options.proxyEnv }),
+      ...defined({ ca: options.ca }),
+      ...defined({ proxyEnv: options.proxyEnv }),
     }),
     requestOptions: { timeout: options.timeoutMs ?? 10_000 },
   });

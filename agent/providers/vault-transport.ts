@@ -10,6 +10,7 @@ import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { ProxyEnv } from './proxy-env.ts';
+import { defined } from '../../injector/defined.ts';
 
 /** The request options node-vault passes: its rpDefaults, the client's requestOptions and the call's own. */
 export interface TransportRequest {
@@ -88,7 +89,7 @@ export function createTransport(options: TransportOptions = {}): Transport {
   const httpAgent = new HttpAgent({ keepAlive: true, timeout: 30_000, ...proxy });
   // Made on the first HTTPS call: in the agent bundle, node:https (and OpenSSL's TLS side) loads only then.
   let httpsAgent: HttpsAgent | undefined;
-  const secureAgent = (): HttpsAgent => (httpsAgent ??= new HttpsAgent({ keepAlive: true, timeout: 30_000, rejectUnauthorized: true, ...proxy, ...(ca === undefined ? {} : { ca }) }));
+  const secureAgent = (): HttpsAgent => (httpsAgent ??= new HttpsAgent({ keepAlive: true, timeout: 30_000, rejectUnauthorized: true, ...proxy, ...defined({ ca }) }));
 
   return (options) =>
     new Promise<TransportResponse>((resolve, reject) => {

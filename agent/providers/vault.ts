@@ -14,6 +14,7 @@ import { createVaultClient } from './vault-client.ts';
 import type { VaultClient } from './vault-client.ts';
 import { VaultReader } from './vault-reader.ts';
 import { VaultSession, type VaultSessionOptions } from './vault-session.ts';
+import { defined } from '../../injector/defined.ts';
 
 export interface VaultProviderOptions extends VaultSessionOptions {
   readonly client?: VaultClient;
@@ -66,9 +67,9 @@ function buildClient(settings: Readonly<VaultSettings>, env: ProviderDeps['env']
   const proxy = proxyEnvOf(env);
   return createVaultClient({
     addr: settings.addr,
-    ...(settings.namespace === undefined ? {} : { namespace: settings.namespace }),
-    ...(ca === undefined ? {} : { ca }),
-    ...(proxy === undefined ? {} : { proxyEnv: proxy }),
+    ...defined({ namespace: settings.namespace }),
+    ...defined({ ca }),
+    ...defined({ proxyEnv: proxy }),
   });
 }
 

@@ -21,6 +21,7 @@ import { VENV_BIN, freePort, requireTool, startProcess, waitUntil } from '../pro
 import type { ManagedProcess } from '../process.ts';
 import { startTokenReviewServer } from './token-review.ts';
 import type { TokenReviewServer } from './token-review.ts';
+import { defined } from '../../injector/defined.ts';
 
 export const BAO_BINARY = join(VENV_BIN, 'bao');
 
@@ -122,7 +123,7 @@ export async function startOpenBao(options: OpenBaoOptions = {}): Promise<OpenBa
   const handle: OpenBaoHandle = {
     addr,
     rootToken,
-    ...(caFile === undefined ? {} : { caFile }),
+    ...defined({ caFile }),
     process: proc,
     api,
     async enableKv(path, version, opts): Promise<void> {
@@ -169,7 +170,7 @@ export async function startOpenBao(options: OpenBaoOptions = {}): Promise<OpenBa
         kubernetes_host: apiserver.host,
         kubernetes_ca_cert: apiserver.caPem,
         disable_local_ca_jwt: true,
-        ...(apiserver.reviewerJwt === undefined ? {} : { token_reviewer_jwt: apiserver.reviewerJwt }),
+        ...defined({ token_reviewer_jwt: apiserver.reviewerJwt }),
       });
       await api('POST', `auth/kubernetes/role/${role}`, {
         bound_service_account_names: [serviceAccount],

@@ -27,6 +27,7 @@ import type { VolumeMount } from './container-script.ts';
 import { connectThrough, serveUnixToTcp } from './forward.ts';
 import { containerArgv, containerEnv, containerUser, fieldValue, isSidecar, podIdentity, quantityBytes, startupProbe } from './pod-spec.ts';
 import type { Container, Image, Pod, PodIdentity } from './pod-spec.ts';
+import { defined } from '../../injector/defined.ts';
 
 export type { Image, Pod } from './pod-spec.ts';
 
@@ -161,7 +162,7 @@ class PodRun implements RunningPod {
   }
 
   private event(container: string, what: PodEvent['what'], exitCode?: number | null): void {
-    const event: PodEvent = { at: Date.now(), container, what, ...(exitCode === undefined ? {} : { exitCode }) };
+    const event: PodEvent = { at: Date.now(), container, what, ...defined({ exitCode }) };
     this.events.push(event);
     this.options.onEvent?.(event);
   }

@@ -11,6 +11,7 @@ import { DEFAULT_CA_KEY, VAULT_CA_DIR, VAULT_CA_FILE, VAULT_CA_VOLUME } from '..
 import type { CaObject } from '../vault-ca.ts';
 import type { ProblemDraft, ProviderWiring, ResolveInput, ResolveOutput } from './declaration.ts';
 import type { POD_VAULT_AUTH, VaultDefaults } from './vault-settings.ts';
+import { defined } from '../defined.ts';
 
 /** Where the approle Secret is mounted in agent containers (never in app containers). */
 export const APPROLE_DIR = '/sidekey/vault-approle';
@@ -60,8 +61,8 @@ export function resolveVault(input: VaultInput, out: ResolveOutput): ProviderWir
     auth,
     // Each method's own mount by default: an approle pod logs in at auth/approle, not auth/kubernetes.
     authPath: asked.authPath ?? defaults.authPath ?? auth,
-    ...(role === undefined ? {} : { role }),
-    ...(namespace === undefined ? {} : { namespace }),
+    ...defined({ role }),
+    ...defined({ namespace }),
     ...(auth === 'approle' ? { roleIdFile: `${APPROLE_DIR}/role-id`, secretIdFile: `${APPROLE_DIR}/secret-id` } : { tokenFile: SA_TOKEN_FILE }),
     ...trust.settings,
   };

@@ -19,6 +19,7 @@ import { shellQuote as quote } from '../../devkit/pod-runner/container-script.ts
 import { containerArgv, containerEnv, quantityBytes, startupProbe, type Container, type Pod, type RunAs } from '../../devkit/pod-runner/pod-spec.ts';
 import { bindFile, startNamespaced, type SandboxProcess } from '../support/node-sandbox.ts';
 import type { ImageConfig } from './images.ts';
+import { defined } from '../../injector/defined.ts';
 
 const run = promisify(execFile);
 
@@ -153,7 +154,7 @@ export function startContainer(spec: ContainerSpec): RunningContainer {
   const imageEnv = Object.fromEntries(image.config.Env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
   const identity = { name: pod.metadata?.name ?? 'pod', namespace: pod.metadata?.namespace ?? 'default', uid: pod.metadata?.uid ?? 'pod-uid' };
   const env = containerEnv(pod, identity, container, { entrypoint: image.config.Entrypoint ?? [], env: imageEnv });
-  const argv = containerArgv(container, { entrypoint: image.config.Entrypoint ?? [], ...(image.config.Cmd === undefined ? {} : { cmd: image.config.Cmd }) }, env);
+  const argv = containerArgv(container, { entrypoint: image.config.Entrypoint ?? [], ...defined({ cmd: image.config.Cmd }) }, env);
   const user = runAs(spec);
   const workingDir = container.workingDir ?? image.config.WorkingDir ?? '/';
   const work = mkdtempSync(join(tmpdir(), 'sidekey-container-'));

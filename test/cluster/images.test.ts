@@ -30,6 +30,7 @@ import { DISTROLESS_NODE, PINNED_NODE } from './base-images.ts';
 import { argsOf, execForm, parseDockerfile, splitFlags } from './dockerfile.ts';
 import { projectVolume, startContainer, unpackImage, type ContainerSpec, type UnpackedImage } from './image-runner.ts';
 import { AssemblySession, assembleImage, type ImageInfo } from './images.ts';
+import { defined } from '../../injector/defined.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'sidekey-images-test-'));
 const session = new AssemblySession();
@@ -46,7 +47,7 @@ async function assemble(lines: readonly string[], options: { ignore?: string; bu
   const dockerfile = join(dir, 'case.Dockerfile');
   writeFileSync(dockerfile, `${lines.join('\n')}\n`);
   if (options.ignore !== undefined) writeFileSync(`${dockerfile}.dockerignore`, options.ignore);
-  const info = await assembleImage({ dockerfile, tag: 'sidekey.test/case:1', out: join(dir, 'image.tar'), ...(options.buildArgs === undefined ? {} : { buildArgs: options.buildArgs }) }, session);
+  const info = await assembleImage({ dockerfile, tag: 'sidekey.test/case:1', out: join(dir, 'image.tar'), ...defined({ buildArgs: options.buildArgs }) }, session);
   return { info, image: unpackImage(info.archive, dir) };
 }
 

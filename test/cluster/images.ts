@@ -38,6 +38,7 @@ import {
   type Stage,
 } from './dockerfile.ts';
 import { writeTar, type TarEntry } from './tar.ts';
+import { defined } from '../../injector/defined.ts';
 
 export interface ImageSpec {
   /** Path of the Dockerfile; the build context is the project root. */
@@ -246,12 +247,12 @@ class FinalStage {
 
   config(): ImageConfig {
     return {
-      ...(this.user === undefined ? {} : { User: this.user }),
+      ...defined({ User: this.user }),
       ...(this.exposed.size === 0 ? {} : { ExposedPorts: Object.fromEntries([...this.exposed].map((p) => [p, {}])) }),
       Env: [...this.env].map(([k, v]) => `${k}=${v}`),
-      ...(this.entrypoint === undefined ? {} : { Entrypoint: this.entrypoint }),
-      ...(this.cmd === undefined ? {} : { Cmd: this.cmd }),
-      ...(this.workdir === undefined ? {} : { WorkingDir: this.workdir }),
+      ...defined({ Entrypoint: this.entrypoint }),
+      ...defined({ Cmd: this.cmd }),
+      ...defined({ WorkingDir: this.workdir }),
       Labels: this.labels,
     };
   }

@@ -4,6 +4,7 @@
 import type { Status } from '../../devkit/apps/secrets-dir.ts';
 import type { Cluster } from './cluster.ts';
 import { APP_IMAGE } from './project-images.ts';
+import { defined } from '../../injector/defined.ts';
 
 export const APP_PORT = 8080;
 export const APP_UID = 1000;
@@ -33,8 +34,8 @@ export function appTemplate(options: AppTemplateOptions): Json {
     metadata: { labels: { app: 'sidekey-e2e', ...options.labels }, annotations },
     spec: {
       terminationGracePeriodSeconds: 3,
-      ...(options.restartPolicy === undefined ? {} : { restartPolicy: options.restartPolicy }),
-      ...(options.serviceAccount === undefined ? {} : { serviceAccountName: options.serviceAccount }),
+      ...defined({ restartPolicy: options.restartPolicy }),
+      ...defined({ serviceAccountName: options.serviceAccount }),
       securityContext: { runAsUser: APP_UID, runAsGroup: APP_UID, runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } },
       ...(options.irsa === true ? { volumes: [irsaVolume] } : {}),
       containers: [{

@@ -12,6 +12,7 @@ import { APP_IMAGES, testImages } from '../../devkit/pod-runner/images.ts';
 import type { ImageOptions } from '../../devkit/pod-runner/images.ts';
 import { runPod } from '../../devkit/pod-runner/pod-runner.ts';
 import type { Pod, RunPodOptions, RunningPod } from '../../devkit/pod-runner/pod-runner.ts';
+import { defined } from '../../injector/defined.ts';
 
 export { assertNoLeak, fingerprint };
 export type { Status };
@@ -51,8 +52,8 @@ export function appPod(options: AppPodOptions): Pod {
   const annotations = Object.fromEntries(Object.entries(options.annotations).map(([k, v]) => [`sidekey.io/${k}`, v]));
   const sa = options.serviceAccount;
   const securityContext = {
-    ...(options.runAsUser === undefined ? {} : { runAsUser: options.runAsUser }),
-    ...(options.fsGroup === undefined ? {} : { fsGroup: options.fsGroup }),
+    ...defined({ runAsUser: options.runAsUser }),
+    ...defined({ fsGroup: options.fsGroup }),
   };
   return {
     apiVersion: 'v1',
@@ -60,8 +61,8 @@ export function appPod(options: AppPodOptions): Pod {
     metadata: { name: options.name, namespace: 'e2e', annotations },
     spec: {
       terminationGracePeriodSeconds: 5,
-      ...(options.restartPolicy === undefined ? {} : { restartPolicy: options.restartPolicy }),
-      ...(sa === undefined ? {} : { serviceAccountName: sa }),
+      ...defined({ restartPolicy: options.restartPolicy }),
+      ...defined({ serviceAccountName: sa }),
       securityContext,
       volumes: sa === undefined ? [] : [{ name: 'kube-api-access-e2e', projected: { sources: [{ serviceAccountToken: { path: 'token', expirationSeconds: 3607 } }] } }],
       containers: [
@@ -87,8 +88,8 @@ export async function admitAndRun(webhook: LocalWebhook, pod: Pod, options: RunO
   assert.ok(admission.allowed, `the webhook refused the pod: ${admission.allowed ? '' : admission.message}`);
   const running = await runPod(admission.pod as Pod, {
     images: testImages(options),
-    ...(options.services === undefined ? {} : { services: options.services }),
-    ...(options.serviceAccountToken === undefined ? {} : { serviceAccountToken: options.serviceAccountToken }),
+    ...defined({ services: options.services }),
+    ...defined({ serviceAccountToken: options.serviceAccountToken }),
   });
   return { pod: running, admission };
 }
