@@ -13,13 +13,28 @@ const IMPORT_BOUNDARIES = [
     files: ['agent/**', 'webhook/**', 'injector/**', 'cli/**'],
     ignores: ['**/*.test.ts', '**/testdata/**', 'cli/demo*.ts'],
     forbid: {
-      devkit: 'shipped code does not import devkit/ (release bundles do not carry it); only the demo (cli/demo*.ts) and tests do',
+      devkit:
+        'shipped code does not import devkit/ (release bundles do not carry it); only the demo (cli/demo*.ts) and tests do',
       test: 'shipped code does not import test/',
     },
   },
-  { files: ['cli/demo*.ts', 'cli/**/*.test.ts'], forbid: { test: 'cli/ does not import test/: what the demo shares with the tests belongs in devkit/' } },
-  { files: ['test/**'], forbid: { cli: 'test/ does not import cli/: what the tests share with the demo belongs in devkit/; run the CLI as a process' } },
-  { files: ['devkit/**'], forbid: { cli: 'devkit/ does not import cli/: the demo builds on devkit/, not the reverse', test: 'devkit/ does not import test/: the demo uses devkit/ and must not pull in tests' } },
+  {
+    files: ['cli/demo*.ts', 'cli/**/*.test.ts'],
+    forbid: { test: 'cli/ does not import test/: what the demo shares with the tests belongs in devkit/' },
+  },
+  {
+    files: ['test/**'],
+    forbid: {
+      cli: 'test/ does not import cli/: what the tests share with the demo belongs in devkit/; run the CLI as a process',
+    },
+  },
+  {
+    files: ['devkit/**'],
+    forbid: {
+      cli: 'devkit/ does not import cli/: the demo builds on devkit/, not the reverse',
+      test: 'devkit/ does not import test/: the demo uses devkit/ and must not pull in tests',
+    },
+  },
 ];
 
 /** A relative import climbing to the repository's <folder>/; dynamic import() is checked by its own selector. */
@@ -29,8 +44,17 @@ const importBoundaryConfigs = IMPORT_BOUNDARIES.map(({ files, ignores = [], forb
   files,
   ignores,
   rules: {
-    'no-restricted-imports': ['error', { patterns: Object.entries(forbid).map(([folder, message]) => ({ regex: climbsTo(folder), message })) }],
-    'no-restricted-syntax': ['error', ...Object.entries(forbid).map(([folder, message]) => ({ selector: `ImportExpression[source.value=/${climbsTo(folder)}/]`, message }))],
+    'no-restricted-imports': [
+      'error',
+      { patterns: Object.entries(forbid).map(([folder, message]) => ({ regex: climbsTo(folder), message })) },
+    ],
+    'no-restricted-syntax': [
+      'error',
+      ...Object.entries(forbid).map(([folder, message]) => ({
+        selector: `ImportExpression[source.value=/${climbsTo(folder)}/]`,
+        message,
+      })),
+    ],
   },
 }));
 
@@ -47,6 +71,12 @@ export default tseslint.config(
       'max-depth': ['error', 4],
       'max-params': ['error', 5],
       complexity: ['error', 15],
+      // Lines fit 120 columns (the formatter wraps code; comments are wrapped by hand); a long string, template
+      // or URL stays whole, since splitting a message makes it hard to find from a log line.
+      'max-len': [
+        'error',
+        { code: 120, ignoreStrings: true, ignoreTemplateLiterals: true, ignoreRegExpLiterals: true, ignoreUrls: true },
+      ],
       // Shipped code: a function fits on a screen. Tests are exempt (a describe block holds its cases).
       'max-lines-per-function': ['error', { max: 60, skipBlankLines: true, skipComments: true }],
     },

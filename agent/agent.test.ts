@@ -37,7 +37,13 @@ function backend(): FakeBackend {
             fetched: {
               value: { kind: 'object' as const, value: { username: 'u', password: fake.password } },
               version: `v${fake.password.length}`,
-              lease: { id: 'database/creds/ro/l1', durationMs: 3_600_000, renewable: true, renewedAt: Date.now(), issuedAt: Date.now() },
+              lease: {
+                id: 'database/creds/ro/l1',
+                durationMs: 3_600_000,
+                renewable: true,
+                renewedAt: Date.now(),
+                issuedAt: Date.now(),
+              },
             },
           })),
         ),
@@ -55,7 +61,11 @@ function backend(): FakeBackend {
   return fake;
 }
 
-async function setUp(t: TestContext, over: Partial<AgentConfig>, tmpfsSize?: string): Promise<{ config: AgentConfig; fake: FakeBackend }> {
+async function setUp(
+  t: TestContext,
+  over: Partial<AgentConfig>,
+  tmpfsSize?: string,
+): Promise<{ config: AgentConfig; fake: FakeBackend }> {
   const dir = await mkdtemp(path.join(tmpdir(), 'sidekey-agent-'));
   if (tmpfsSize !== undefined) {
     await mkdir(path.join(dir, 'secrets'));
@@ -80,11 +90,25 @@ async function setUp(t: TestContext, over: Partial<AgentConfig>, tmpfsSize?: str
 }
 
 async function started(port: () => number): Promise<void> {
-  while (port() === 0 || (await fetch(`http://127.0.0.1:${port()}/startup`)).status !== 200) await new Promise((resolve) => setTimeout(resolve, 10));
+  while (port() === 0 || (await fetch(`http://127.0.0.1:${port()}/startup`)).status !== 200)
+    await new Promise((resolve) => setTimeout(resolve, 10));
 }
 
-function options(config: AgentConfig, fake: FakeBackend, stop: AbortSignal, extra: Partial<AgentOptions> = {}): AgentOptions {
-  return { config, env: {}, log: pino({ level: 'silent' }), stop, port: 0, loadProvider: () => Promise.resolve(fake.provider), ...extra };
+function options(
+  config: AgentConfig,
+  fake: FakeBackend,
+  stop: AbortSignal,
+  extra: Partial<AgentOptions> = {},
+): AgentOptions {
+  return {
+    config,
+    env: {},
+    log: pino({ level: 'silent' }),
+    stop,
+    port: 0,
+    loadProvider: () => Promise.resolve(fake.provider),
+    ...extra,
+  };
 }
 
 void describe('runAgent', () => {
@@ -92,11 +116,16 @@ void describe('runAgent', () => {
     const { config, fake } = await setUp(t, {});
     const controller = new AbortController();
     let port = 0;
-    const done = runAgent(options(config, fake, controller.signal, { revokeOnExit: true, onListening: (p) => (port = p) }));
+    const done = runAgent(
+      options(config, fake, controller.signal, { revokeOnExit: true, onListening: (p) => (port = p) }),
+    );
     await started(() => port);
     controller.abort();
     assert.equal(await done, 0);
-    assert.deepEqual(fake.revoked.map((l) => l.map((x) => x.id)), [['database/creds/ro/l1']]);
+    assert.deepEqual(
+      fake.revoked.map((l) => l.map((x) => x.id)),
+      [['database/creds/ro/l1']],
+    );
   });
 
   void it('never revokes in the init role (init-only: the app goes on using what it wrote)', async (t) => {
@@ -110,7 +139,9 @@ void describe('runAgent', () => {
     let clock = Date.now();
     const controller = new AbortController();
     let port = 0;
-    const done = runAgent(options(config, fake, controller.signal, { now: () => clock, onListening: (p) => (port = p) }));
+    const done = runAgent(
+      options(config, fake, controller.signal, { now: () => clock, onListening: (p) => (port = p) }),
+    );
     await started(() => port);
     assert.equal((await fetch(`http://127.0.0.1:${port}/readyz`)).status, 200);
     clock += 61_000;
@@ -123,7 +154,11 @@ void describe('runAgent', () => {
   });
 
   void it('keeps the last good files when the tmpfs is full, and recovers', async (t) => {
-    const { config, fake } = await setUp(t, { files: [{ name: 'pw', ref: { provider: 'vault', path: 'kv/app', field: 'password' } }] }, '64k');
+    const { config, fake } = await setUp(
+      t,
+      { files: [{ name: 'pw', ref: { provider: 'vault', path: 'kv/app', field: 'password' } }] },
+      '64k',
+    );
     const controller = new AbortController();
     let port = 0;
     const done = runAgent(options(config, fake, controller.signal, { onListening: (p) => (port = p) }));
@@ -132,7 +167,8 @@ void describe('runAgent', () => {
     fake.password = 'x'.repeat(100_000);
     fake.change();
     const metrics = async (): Promise<string> => (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-    while (!(await metrics()).includes('sidekey_agent_writes_total{result="failed"}')) await new Promise((resolve) => setTimeout(resolve, 10));
+    while (!(await metrics()).includes('sidekey_agent_writes_total{result="failed"}'))
+      await new Promise((resolve) => setTimeout(resolve, 10));
     assert.equal(await readFile(file, 'utf8'), 'p');
     fake.password = 'recovered';
     fake.change();
@@ -152,7 +188,14 @@ void describe('runAgent', () => {
     let onStoreChange = (): void => undefined;
     const plain = (name: 'vault' | 'file'): SecretProvider => ({
       name,
-      fetchMany: (refs) => Promise.resolve(refs.map((ref) => ({ ok: true as const, ref, fetched: { value: { kind: 'object' as const, value: { k: store } }, version: store } }))),
+      fetchMany: (refs) =>
+        Promise.resolve(
+          refs.map((ref) => ({
+            ok: true as const,
+            ref,
+            fetched: { value: { kind: 'object' as const, value: { k: store } }, version: store },
+          })),
+        ),
       watch: (fn) => {
         if (name === 'file') onStoreChange = fn;
         return () => undefined;
@@ -176,7 +219,13 @@ void describe('runAgent', () => {
     t.mock.method(Date, 'now', () => realNow() - step);
     const controller = new AbortController();
     let port = 0;
-    const done = runAgent(options(config, fake, controller.signal, { timers, onListening: (p) => (port = p), loadProvider: (name) => Promise.resolve(plain(name === 'file' ? 'file' : 'vault')) }));
+    const done = runAgent(
+      options(config, fake, controller.signal, {
+        timers,
+        onListening: (p) => (port = p),
+        loadProvider: (name) => Promise.resolve(plain(name === 'file' ? 'file' : 'vault')),
+      }),
+    );
     await started(() => port);
     // The clock is set back an hour; then the store changes and the agent plans its next wake: the Vault
     // secret, due within 60 s of the first fetch.
@@ -184,21 +233,28 @@ void describe('runAgent', () => {
     delays.length = 0;
     store = 'two';
     onStoreChange();
-    while ((await readFile(path.join(config.secretsDir, 'plain'), 'utf8')) !== 'two') await new Promise((resolve) => setTimeout(resolve, 10));
+    while ((await readFile(path.join(config.secretsDir, 'plain'), 'utf8')) !== 'two')
+      await new Promise((resolve) => setTimeout(resolve, 10));
     await new Promise((resolve) => setTimeout(resolve, 100));
     controller.abort();
     assert.equal(await done, 0);
     const planned = delays.filter((ms) => ms !== BACKEND_CALL_TIMEOUT_MS);
     assert.ok(planned.length > 0);
-    assert.ok(Math.max(...planned) <= 60_000, `the next refresh is planned within its 60 s interval, not an hour later: ${planned.join(', ')} ms`);
+    assert.ok(
+      Math.max(...planned) <= 60_000,
+      `the next refresh is planned within its 60 s interval, not an hour later: ${planned.join(', ')} ms`,
+    );
   });
 
   void it('writes the one-line reason of a failed start to the termination log', async (t) => {
     const { config, fake } = await setUp(t, { role: 'init', mode: 'init-only' });
     const terminationLog = path.join(path.dirname(config.secretsDir), 'termination-log');
     await writeFile(terminationLog, 'a longer message from an earlier run\n');
-    const refuse = (): Promise<SecretProvider> => Promise.reject(new ProviderError('CONFIG', 'vault settings are missing'));
-    const code = await runAgent(options(config, fake, new AbortController().signal, { terminationLog, loadProvider: refuse }));
+    const refuse = (): Promise<SecretProvider> =>
+      Promise.reject(new ProviderError('CONFIG', 'vault settings are missing'));
+    const code = await runAgent(
+      options(config, fake, new AbortController().signal, { terminationLog, loadProvider: refuse }),
+    );
     assert.equal(code, 1);
     assert.equal(await readFile(terminationLog, 'utf8'), 'CONFIG: vault settings are missing\n');
   });

@@ -37,15 +37,30 @@ export interface AgentOptions {
   readonly random?: () => number;
   readonly timers?: Timers;
   readonly procRoot?: string;
-  /** Where a failed init writes its one-line reason (kubelet's terminationMessagePath); only an existing file is written. */
+  /**
+   * Where a failed init writes its one-line reason (kubelet's terminationMessagePath); only an existing file is
+   * written.
+   */
   readonly terminationLog?: string;
   /** Provider loading (the lazy loader by default; tests hand in fakes for fault injection). */
   readonly loadProvider?: typeof loadProvider;
 }
 
-async function loadProviders(options: AgentOptions, metrics: AgentMetrics, now: () => number): Promise<Map<Provider, SecretProvider>> {
+async function loadProviders(
+  options: AgentOptions,
+  metrics: AgentMetrics,
+  now: () => number,
+): Promise<Map<Provider, SecretProvider>> {
   const names = [...new Set(options.config.files.map((f) => f.ref.provider))];
-  const deps = { config: options.config, env: options.env, log: options.log, now, countCall: (p: Provider, op: string) => { metrics.countCall(p, op); } };
+  const deps = {
+    config: options.config,
+    env: options.env,
+    log: options.log,
+    now,
+    countCall: (p: Provider, op: string) => {
+      metrics.countCall(p, op);
+    },
+  };
   const loaded = new Map<Provider, SecretProvider>();
   const load = options.loadProvider ?? loadProvider;
   for (const name of names) loaded.set(name, await load(name, { ...deps, log: options.log.child({ provider: name }) }));
@@ -53,7 +68,17 @@ async function loadProviders(options: AgentOptions, metrics: AgentMetrics, now: 
 }
 
 function waitFor(signal: AbortSignal): Promise<void> {
-  return signal.aborted ? Promise.resolve() : new Promise((resolve) => { signal.addEventListener('abort', () => { resolve(); }, { once: true }); });
+  return signal.aborted
+    ? Promise.resolve()
+    : new Promise((resolve) => {
+        signal.addEventListener(
+          'abort',
+          () => {
+            resolve();
+          },
+          { once: true },
+        );
+      });
 }
 
 /** The one-line reason of a failed start, on stderr and in the termination log (opened r+: never created). */
@@ -91,7 +116,10 @@ async function setUp(options: AgentOptions, metrics: AgentMetrics): Promise<Runn
     config,
     providers,
     write: async (payload) => {
-      const result = await writeAtomic(config.secretsDir, payload, { mode: config.fileMode, ...defined({ gid: config.fileGroup }) });
+      const result = await writeAtomic(config.secretsDir, payload, {
+        mode: config.fileMode,
+        ...defined({ gid: config.fileGroup }),
+      });
       if (result.replaced) return 'replaced';
       return result.written ? 'first' : 'unchanged';
     },
@@ -104,7 +132,17 @@ async function setUp(options: AgentOptions, metrics: AgentMetrics): Promise<Runn
     random: options.random ?? Math.random,
     timers,
   });
-  return { loop, now, providers, cleanups: [() => reloader.idle(), () => { reloader.close(); }] };
+  return {
+    loop,
+    now,
+    providers,
+    cleanups: [
+      () => reloader.idle(),
+      () => {
+        reloader.close();
+      },
+    ],
+  };
 }
 
 async function shutDown(running: Running, options: AgentOptions): Promise<void> {
@@ -116,7 +154,10 @@ async function shutDown(running: Running, options: AgentOptions): Promise<void> 
       try {
         await provider.revoke?.(leases.get(name) ?? []);
       } catch (error) {
-        options.log.warn({ provider: name, code: error instanceof ProviderError ? error.code : 'UNKNOWN' }, 'revoke on exit failed');
+        options.log.warn(
+          { provider: name, code: error instanceof ProviderError ? error.code : 'UNKNOWN' },
+          'revoke on exit failed',
+        );
       }
     }
   }
@@ -129,7 +170,12 @@ async function runInit(running: Running, options: AgentOptions): Promise<number>
   let timer: unknown;
   const outcome = await Promise.race([
     running.loop.whenComplete().then(() => 'done' as const),
-    new Promise<'timeout'>((resolve) => (timer = timers.setTimeout(() => { resolve('timeout'); }, timeoutMs))),
+    new Promise<'timeout'>(
+      (resolve) =>
+        (timer = timers.setTimeout(() => {
+          resolve('timeout');
+        }, timeoutMs)),
+    ),
     waitFor(options.stop).then(() => 'stopped' as const),
   ]);
   timers.clearTimeout(timer);
@@ -138,7 +184,10 @@ async function runInit(running: Running, options: AgentOptions): Promise<number>
     options.log.info({ files: options.config.files.length }, 'secrets written; init done');
     return 0;
   }
-  const why = outcome === 'timeout' ? `not all secrets could be fetched within ${timeoutMs} ms` : 'stopped before all secrets were written';
+  const why =
+    outcome === 'timeout'
+      ? `not all secrets could be fetched within ${timeoutMs} ms`
+      : 'stopped before all secrets were written';
   const reason = `${why}: ${running.loop.failureSummary() || 'no answer yet'}`;
   options.log.error({ reason }, 'init failed');
   await reportFailure(reason, options.terminationLog);
@@ -147,14 +196,25 @@ async function runInit(running: Running, options: AgentOptions): Promise<number>
 
 async function runSidecar(running: Running, options: AgentOptions, metrics: AgentMetrics): Promise<number> {
   const { loop, now } = running;
-  const server: OpsServer = await startOpsServer(options.port ?? options.config.port, { started: () => loop.complete, staleFiles: () => loop.staleFiles(now()) }, metrics.registry);
+  const server: OpsServer = await startOpsServer(
+    options.port ?? options.config.port,
+    { started: () => loop.complete, staleFiles: () => loop.staleFiles(now()) },
+    metrics.registry,
+  );
   options.onListening?.(server.port);
   running.cleanups.unshift(() => server.close());
   for (const [name, provider] of running.providers) {
-    const unsubscribe = provider.watch?.(() => { loop.poke(name); });
+    const unsubscribe = provider.watch?.(() => {
+      loop.poke(name);
+    });
     if (unsubscribe !== undefined) running.cleanups.push(unsubscribe);
   }
-  void loop.whenComplete().then(() => { options.log.info({ files: options.config.files.length, port: server.port }, 'secrets in place; startup probe passes'); });
+  void loop.whenComplete().then(() => {
+    options.log.info(
+      { files: options.config.files.length, port: server.port },
+      'secrets in place; startup probe passes',
+    );
+  });
   await waitFor(options.stop);
   options.log.info('stopping');
   await shutDown(running, options);
@@ -168,7 +228,10 @@ export async function runAgent(options: AgentOptions): Promise<number> {
   try {
     running = await setUp(options, metrics);
   } catch (error) {
-    const reason = error instanceof ProviderError ? `${error.code}: ${error.message}` : `setup failed: ${error instanceof Error ? error.message : 'unknown error'}`;
+    const reason =
+      error instanceof ProviderError
+        ? `${error.code}: ${error.message}`
+        : `setup failed: ${error instanceof Error ? error.message : 'unknown error'}`;
     options.log.error({ reason }, 'agent cannot start');
     await reportFailure(reason, options.terminationLog);
     return 1;

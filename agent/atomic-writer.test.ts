@@ -8,7 +8,8 @@ import { DATA_DIR, cleanPayloadPath, writeAtomic, WriterError } from './atomic-w
 
 const NODE = process.execPath;
 const enc = (s: string): Uint8Array => Buffer.from(s);
-const payloadOf = (o: Record<string, string>): Map<string, Uint8Array> => new Map(Object.entries(o).map(([k, v]) => [k, enc(v)]));
+const payloadOf = (o: Record<string, string>): Map<string, Uint8Array> =>
+  new Map(Object.entries(o).map(([k, v]) => [k, enc(v)]));
 
 async function tempDir(): Promise<string> {
   return fs.mkdtemp(path.join(tmpdir(), 'sidekey-writer-'));
@@ -39,7 +40,12 @@ async function visible(target: string): Promise<Record<string, string>> {
 }
 
 void describe('cleanPayloadPath', () => {
-  const good: [string, string][] = [['a', 'a'], ['foo//bar', 'foo/bar'], ['./x/./y', 'x/y'], ['.dotfile', '.dotfile']];
+  const good: [string, string][] = [
+    ['a', 'a'],
+    ['foo//bar', 'foo/bar'],
+    ['./x/./y', 'x/y'],
+    ['.dotfile', '.dotfile'],
+  ];
   for (const [raw, want] of good) {
     void it(`accepts ${raw}`, () => {
       assert.equal(cleanPayloadPath(raw), want);
@@ -48,7 +54,10 @@ void describe('cleanPayloadPath', () => {
   const bad = ['', '/abs', 'a/../b', '..', '..data', '..x/y', 'x'.repeat(256), `${'a/'.repeat(2049)}a`];
   for (const raw of bad) {
     void it(`rejects ${raw.slice(0, 20)}`, () => {
-      assert.throws(() => cleanPayloadPath(raw), (e: unknown) => e instanceof WriterError && e.code === 'BAD_PATH');
+      assert.throws(
+        () => cleanPayloadPath(raw),
+        (e: unknown) => e instanceof WriterError && e.code === 'BAD_PATH',
+      );
     });
   }
 });
@@ -128,7 +137,10 @@ void describe('writeAtomic on a full tmpfs', () => {
   void it('fails with ENOSPC and leaves the last good data whole', async () => {
     await writeAtomic(target, payloadOf({ a: 'good-a', b: 'good-b' }), { mode: 0o400 });
     const huge = payloadOf({ a: 'x'.repeat(40_000), b: 'y'.repeat(40_000) });
-    await assert.rejects(writeAtomic(target, huge, { mode: 0o400 }), (e: unknown) => e instanceof WriterError && e.errno === 'ENOSPC');
+    await assert.rejects(
+      writeAtomic(target, huge, { mode: 0o400 }),
+      (e: unknown) => e instanceof WriterError && e.errno === 'ENOSPC',
+    );
     assert.deepEqual(await visible(target), { a: 'good-a', b: 'good-b' });
     const next = await writeAtomic(target, payloadOf({ a: 'new-a', b: 'new-b' }), { mode: 0o400 });
     assert.equal(next.written, true);
@@ -147,13 +159,26 @@ void describe('writeAtomic on a tmpfs of 256 KiB: left-overs and sets too large 
     await fs.rm(target, { recursive: true, force: true });
   });
   /** Two files of totalKib KiB together. */
-  const set = (fill: string, totalKib: number): Record<string, string> => ({ a: fill.repeat(totalKib * 512), b: fill.repeat(totalKib * 512) });
+  const set = (fill: string, totalKib: number): Record<string, string> => ({
+    a: fill.repeat(totalKib * 512),
+    b: fill.repeat(totalKib * 512),
+  });
 
   void it('a set left behind by a kill before the swap is removed before the next write (a third of the tmpfs each)', async () => {
     await writeAtomic(target, payloadOf(set('o', 90)), { mode: 0o400 });
-    const killed = spawnSync(NODE, [path.join(import.meta.dirname, 'testdata/kill-writer.ts'), target, 'rename', '1', JSON.stringify(set('k', 90))]);
+    const killed = spawnSync(NODE, [
+      path.join(import.meta.dirname, 'testdata/kill-writer.ts'),
+      target,
+      'rename',
+      '1',
+      JSON.stringify(set('k', 90)),
+    ]);
     assert.equal(killed.signal, 'SIGKILL', killed.stderr.toString());
-    assert.equal((await fs.readdir(target)).filter((n) => /^\.\.\d{4}_/.test(n)).length, 2, 'the killed writer left its whole set behind');
+    assert.equal(
+      (await fs.readdir(target)).filter((n) => /^\.\.\d{4}_/.test(n)).length,
+      2,
+      'the killed writer left its whole set behind',
+    );
     for (const fill of ['n', 'm']) {
       await writeAtomic(target, payloadOf(set(fill, 90)), { mode: 0o400 });
       assert.deepEqual(await visible(target), set(fill, 90));
@@ -167,7 +192,10 @@ void describe('writeAtomic on a tmpfs of 256 KiB: left-overs and sets too large 
       assert.ok(e instanceof WriterError);
       assert.equal(e.code, 'TOO_LARGE');
       assert.equal(e.errno, 'ENOSPC');
-      assert.match(e.message, /the set of 2 file\(s\) takes 156 KiB .* the volume holds 256 KiB: set sidekey\.io\/tmpfs-size to at least 1Mi/);
+      assert.match(
+        e.message,
+        /the set of 2 file\(s\) takes 156 KiB .* the volume holds 256 KiB: set sidekey\.io\/tmpfs-size to at least 1Mi/,
+      );
       return true;
     });
     assert.deepEqual(await visible(target), set('1', 150), 'the last good set stays');
@@ -187,7 +215,13 @@ void describe('writeAtomic crash safety', () => {
       const target = await tempDir();
       await writeAtomic(target, payloadOf({ a: 'old', b: 'old', gone: 'old' }), { mode: 0o440 });
       const next = { a: 'new', b: 'new', c: 'new' };
-      const child = spawnSync(NODE, [path.join(import.meta.dirname, 'testdata/kill-writer.ts'), target, op, String(nth), JSON.stringify(next)]);
+      const child = spawnSync(NODE, [
+        path.join(import.meta.dirname, 'testdata/kill-writer.ts'),
+        target,
+        op,
+        String(nth),
+        JSON.stringify(next),
+      ]);
       assert.equal(child.signal, 'SIGKILL', child.stderr.toString());
       // Mid-crash, the set read through ..data is whole: all old or all new.
       const data = path.join(target, await fs.readlink(path.join(target, DATA_DIR)));

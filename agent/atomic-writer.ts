@@ -119,12 +119,18 @@ function withParents(paths: Iterable<string>): Set<string> {
   return all;
 }
 
-async function sameAsOld(fs: WriterFs, oldDir: string, payload: ReadonlyMap<string, Uint8Array>, options: WriteOptions): Promise<boolean> {
+async function sameAsOld(
+  fs: WriterFs,
+  oldDir: string,
+  payload: ReadonlyMap<string, Uint8Array>,
+  options: WriteOptions,
+): Promise<boolean> {
   for (const [rel, data] of payload) {
     const file = path.join(oldDir, rel);
     try {
       const stat = await fs.lstat(file);
-      if ((stat.mode & 0o7777) !== options.mode || (options.gid !== undefined && stat.gid !== options.gid)) return false;
+      if ((stat.mode & 0o7777) !== options.mode || (options.gid !== undefined && stat.gid !== options.gid))
+        return false;
       if (!Buffer.from(data).equals(await fs.readFile(file))) return false;
     } catch (error) {
       if (errnoOf(error) === 'ENOENT') return false;
@@ -140,7 +146,12 @@ async function setOwnership(fs: WriterFs, p: string, mode: number, gid: number |
 }
 
 /** Steps 5-7: a new timestamped directory holding the whole payload. */
-async function writeTsDir(target: string, payload: ReadonlyMap<string, Uint8Array>, options: WriteOptions, fs: WriterFs): Promise<string> {
+async function writeTsDir(
+  target: string,
+  payload: ReadonlyMap<string, Uint8Array>,
+  options: WriteOptions,
+  fs: WriterFs,
+): Promise<string> {
   const tsDir = await fs.mkdtemp(path.join(target, tsPrefix((options.now ?? Date.now)())));
   try {
     await setOwnership(fs, tsDir, 0o755, options.gid);
@@ -176,7 +187,11 @@ async function swapDataLink(target: string, tsName: string, fs: WriterFs): Promi
 }
 
 /** Step 10: `seg -> ..data/seg` for every first segment, created when missing. */
-async function createUserVisibleLinks(target: string, payload: ReadonlyMap<string, Uint8Array>, fs: WriterFs): Promise<void> {
+async function createUserVisibleLinks(
+  target: string,
+  payload: ReadonlyMap<string, Uint8Array>,
+  fs: WriterFs,
+): Promise<void> {
   const firsts = new Set([...payload.keys()].map((p) => p.split('/')[0] ?? p));
   for (const seg of firsts) {
     const link = path.join(target, seg);
@@ -195,7 +210,8 @@ async function createUserVisibleLinks(target: string, payload: ReadonlyMap<strin
 /** Removes `..<timestamp>` directories other than `keep` (what `..data` points to) and a left-over `..data_tmp`. */
 async function removeOrphanDirs(target: string, keep: string | undefined, fs: WriterFs): Promise<void> {
   for (const entry of await fs.readdir(target, { withFileTypes: true })) {
-    if ((TS_DIR_PREFIX.test(entry.name) && entry.name !== keep) || entry.name === DATA_TMP) await fs.rm(path.join(target, entry.name), { recursive: true, force: true });
+    if ((TS_DIR_PREFIX.test(entry.name) && entry.name !== keep) || entry.name === DATA_TMP)
+      await fs.rm(path.join(target, entry.name), { recursive: true, force: true });
   }
 }
 
@@ -204,7 +220,12 @@ async function removeOrphanDirs(target: string, keep: string | undefined, fs: Wr
  * directories other than the current one. Stale links are found in the target itself rather than in the old
  * directory's listing, so links left by a writer killed after the swap are removed by the next call too.
  */
-async function removeStale(target: string, payload: ReadonlyMap<string, Uint8Array>, keep: string, fs: WriterFs): Promise<void> {
+async function removeStale(
+  target: string,
+  payload: ReadonlyMap<string, Uint8Array>,
+  keep: string,
+  fs: WriterFs,
+): Promise<void> {
   const firsts = new Set([...payload.keys()].map((p) => p.split('/')[0] ?? p));
   await removeOrphanDirs(target, keep, fs);
   for (const entry of await fs.readdir(target, { withFileTypes: true })) {
@@ -215,7 +236,12 @@ async function removeStale(target: string, payload: ReadonlyMap<string, Uint8Arr
   }
 }
 
-async function writeSteps(target: string, payload: ReadonlyMap<string, Uint8Array>, options: WriteOptions, fs: WriterFs): Promise<WriteResult> {
+async function writeSteps(
+  target: string,
+  payload: ReadonlyMap<string, Uint8Array>,
+  options: WriteOptions,
+  fs: WriterFs,
+): Promise<WriteResult> {
   const old = await readlinkOrUndefined(fs, path.join(target, DATA_DIR));
   let removed = false;
   if (old !== undefined) {
@@ -235,7 +261,11 @@ async function writeSteps(target: string, payload: ReadonlyMap<string, Uint8Arra
 }
 
 /** Writes `payload` (relative path -> bytes) into `target` as one atomic set. Throws WriterError. */
-export async function writeAtomic(target: string, payload: ReadonlyMap<string, Uint8Array>, options: WriteOptions): Promise<WriteResult> {
+export async function writeAtomic(
+  target: string,
+  payload: ReadonlyMap<string, Uint8Array>,
+  options: WriteOptions,
+): Promise<WriteResult> {
   const fs = options.fs ?? nodeFs;
   const cleaned = new Map<string, Uint8Array>();
   for (const [rel, data] of payload) cleaned.set(cleanPayloadPath(rel), data);
@@ -248,7 +278,11 @@ export async function writeAtomic(target: string, payload: ReadonlyMap<string, U
       const tooLarge = await tooLargeFor(target, cleaned, fs);
       if (tooLarge !== undefined) throw new WriterError('TOO_LARGE', tooLarge, errno);
     }
-    throw new WriterError('WRITE_FAILED', `writing ${cleaned.size} file(s) to ${target} failed: ${errno ?? 'unknown error'}`, errno);
+    throw new WriterError(
+      'WRITE_FAILED',
+      `writing ${cleaned.size} file(s) to ${target} failed: ${errno ?? 'unknown error'}`,
+      errno,
+    );
   }
 }
 
@@ -260,7 +294,11 @@ const MI = 1024 * 1024;
  * whole pages), so the old and the new set never fit side by side. Undefined when it would fit (the space is
  * taken by something else).
  */
-async function tooLargeFor(target: string, payload: ReadonlyMap<string, Uint8Array>, fs: WriterFs): Promise<string | undefined> {
+async function tooLargeFor(
+  target: string,
+  payload: ReadonlyMap<string, Uint8Array>,
+  fs: WriterFs,
+): Promise<string | undefined> {
   let total: number;
   try {
     const stats = await fs.statfs(target);
@@ -268,7 +306,10 @@ async function tooLargeFor(target: string, payload: ReadonlyMap<string, Uint8Arr
   } catch {
     return undefined;
   }
-  const setBytes = [...payload.values()].reduce((sum, data) => sum + Math.max(PAGE, Math.ceil(data.byteLength / PAGE) * PAGE), PAGE);
+  const setBytes = [...payload.values()].reduce(
+    (sum, data) => sum + Math.max(PAGE, Math.ceil(data.byteLength / PAGE) * PAGE),
+    PAGE,
+  );
   if (2 * setBytes <= total) return undefined;
   const neededMi = Math.ceil((2 * setBytes + PAGE * 4) / MI);
   return `the set of ${payload.size} file(s) takes ${Math.ceil(setBytes / 1024)} KiB and a rotation keeps the old and the new set side by side, but the volume holds ${Math.floor(total / 1024)} KiB: set sidekey.io/tmpfs-size to at least ${neededMi}Mi`;

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createMetrics } from './metrics.ts';
 
-const sample = (text: string, name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+const sample = (text: string, name: string): number =>
+  Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
 
 void describe('agent metrics', () => {
   void it('exposes process health: CPU counted between scrapes, memory, heap, file descriptors, start time', async () => {
@@ -16,15 +17,29 @@ void describe('agent metrics', () => {
       assert.match(second, new RegExp(`^# TYPE ${metric} counter$`, 'm'));
       assert.ok(sample(second, metric) >= sample(first, metric), `${metric} never decreases`);
     }
-    assert.ok(sample(second, 'sidekey_agent_process_cpu_user_seconds_total') - sample(first, 'sidekey_agent_process_cpu_user_seconds_total') >= 0.02);
-    assert.ok(sample(second, 'sidekey_agent_process_cpu_seconds_total') >= sample(second, 'sidekey_agent_process_cpu_user_seconds_total'));
-    for (const metric of ['process_resident_memory_bytes', 'nodejs_heap_size_used_bytes', 'process_open_fds', 'process_start_time_seconds']) {
+    assert.ok(
+      sample(second, 'sidekey_agent_process_cpu_user_seconds_total') -
+        sample(first, 'sidekey_agent_process_cpu_user_seconds_total') >=
+        0.02,
+    );
+    assert.ok(
+      sample(second, 'sidekey_agent_process_cpu_seconds_total') >=
+        sample(second, 'sidekey_agent_process_cpu_user_seconds_total'),
+    );
+    for (const metric of [
+      'process_resident_memory_bytes',
+      'nodejs_heap_size_used_bytes',
+      'process_open_fds',
+      'process_start_time_seconds',
+    ]) {
       assert.ok(sample(second, `sidekey_agent_${metric}`) > 0, metric);
     }
   });
 
   void it('process metrics are the documented set, without a sampler that would wake an idle agent', async () => {
-    const names = (await createMetrics().registry.getMetricsAsJSON()).map((m) => m.name).filter((n) => /^sidekey_agent_(process|nodejs)_/.test(n));
+    const names = (await createMetrics().registry.getMetricsAsJSON())
+      .map((m) => m.name)
+      .filter((n) => /^sidekey_agent_(process|nodejs)_/.test(n));
     assert.deepEqual(names.sort(), [
       'sidekey_agent_nodejs_external_memory_bytes',
       'sidekey_agent_nodejs_heap_size_total_bytes',

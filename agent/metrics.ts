@@ -35,7 +35,8 @@ const PROCESS_PREFIX = 'sidekey_agent_';
  * OpenTelemetry API for exemplars; together ~1.3 MiB of RSS and private memory in every pod. CPU is counted here.
  */
 function registerProcessMetrics(registry: Registry): void {
-  for (const register of [residentMemory, heapSizeAndUsed, openFileDescriptors, maxFileDescriptors, startTime]) register(registry, { prefix: PROCESS_PREFIX });
+  for (const register of [residentMemory, heapSizeAndUsed, openFileDescriptors, maxFileDescriptors, startTime])
+    register(registry, { prefix: PROCESS_PREFIX });
   const cpuSeconds = (name: string, help: string, read: (usage: NodeJS.CpuUsage) => number): void => {
     let counted = 0;
     registry.registerMetric(

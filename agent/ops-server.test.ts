@@ -7,7 +7,13 @@ import { createMetrics } from './metrics.ts';
 import { DEFAULT_OPS_LIMITS, startOpsServer, type OpsLimits } from './ops-server.ts';
 
 async function server(t: TestContext, limits: Partial<OpsLimits> = {}): Promise<number> {
-  const ops = await startOpsServer(0, { started: () => true, staleFiles: () => [] }, createMetrics().registry, '127.0.0.1', { ...DEFAULT_OPS_LIMITS, ...limits });
+  const ops = await startOpsServer(
+    0,
+    { started: () => true, staleFiles: () => [] },
+    createMetrics().registry,
+    '127.0.0.1',
+    { ...DEFAULT_OPS_LIMITS, ...limits },
+  );
   t.after(() => ops.close());
   return ops.port;
 }
@@ -25,7 +31,9 @@ async function silent(t: TestContext, port: number): Promise<Socket> {
 function closedWithin(socket: Socket, withinMs: number): Promise<boolean> {
   if (socket.destroyed || socket.readableEnded) return Promise.resolve(true);
   return new Promise((resolve) => {
-    const timer = setTimeout(() => { resolve(false); }, withinMs);
+    const timer = setTimeout(() => {
+      resolve(false);
+    }, withinMs);
     socket.once('close', () => {
       clearTimeout(timer);
       resolve(true);
@@ -35,7 +43,9 @@ function closedWithin(socket: Socket, withinMs: number): Promise<boolean> {
 
 async function statusOf(port: number, headers: Record<string, string> = {}): Promise<number> {
   const socket = connect(port, '127.0.0.1');
-  const lines = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+  const lines = Object.entries(headers)
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('');
   socket.end(`GET /healthz HTTP/1.1\r\nhost: agent\r\nconnection: close\r\n${lines}\r\n`);
   let answer = '';
   socket.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')));
@@ -50,7 +60,10 @@ void describe('ops server limits', () => {
     const held = await Promise.all(Array.from({ length: 4 }, () => silent(t, port)));
     const extra = await silent(t, port);
     assert.equal(await closedWithin(extra, 2000), true, 'the fifth connection is closed');
-    assert.equal(held.some((s) => s.destroyed), false);
+    assert.equal(
+      held.some((s) => s.destroyed),
+      false,
+    );
   });
 
   void it('closes a connection that never sends a request (half-open flood)', async (t) => {
@@ -65,7 +78,9 @@ void describe('ops server limits', () => {
     const socket = await silent(t, port);
     socket.write('GET /healthz HTTP/1.1\r\n');
     const drip = setInterval(() => socket.write('x-drip: 1\r\n'), 100);
-    t.after(() => { clearInterval(drip); });
+    t.after(() => {
+      clearInterval(drip);
+    });
     assert.equal(await closedWithin(socket, 5000), true);
   });
 

@@ -39,7 +39,14 @@ export interface OpsLimits {
   readonly checkIntervalMs: number;
 }
 
-export const DEFAULT_OPS_LIMITS: OpsLimits = { maxConnections: 64, headersTimeoutMs: 5000, requestTimeoutMs: 10_000, idleTimeoutMs: 5000, maxHeaderBytes: 8192, checkIntervalMs: 30_000 };
+export const DEFAULT_OPS_LIMITS: OpsLimits = {
+  maxConnections: 64,
+  headersTimeoutMs: 5000,
+  requestTimeoutMs: 10_000,
+  idleTimeoutMs: 5000,
+  maxHeaderBytes: 8192,
+  checkIntervalMs: 30_000,
+};
 
 export interface OpsServer {
   readonly port: number;
@@ -48,7 +55,11 @@ export interface OpsServer {
 
 function handler(status: OpsStatus, registry: Registry) {
   return async (path: string): Promise<{ code: number; type: string; body: string }> => {
-    const text = (code: number, body: string): { code: number; type: string; body: string } => ({ code, type: 'text/plain; charset=utf-8', body: `${body}\n` });
+    const text = (code: number, body: string): { code: number; type: string; body: string } => ({
+      code,
+      type: 'text/plain; charset=utf-8',
+      body: `${body}\n`,
+    });
     switch (path) {
       case '/healthz':
         return text(200, 'ok');
@@ -67,7 +78,13 @@ function handler(status: OpsStatus, registry: Registry) {
   };
 }
 
-export async function startOpsServer(port: number, status: OpsStatus, registry: Registry, host?: string, limits: OpsLimits = DEFAULT_OPS_LIMITS): Promise<OpsServer> {
+export async function startOpsServer(
+  port: number,
+  status: OpsStatus,
+  registry: Registry,
+  host?: string,
+  limits: OpsLimits = DEFAULT_OPS_LIMITS,
+): Promise<OpsServer> {
   const route = handler(status, registry);
   const options = {
     maxHeaderSize: limits.maxHeaderBytes,
@@ -83,7 +100,9 @@ export async function startOpsServer(port: number, status: OpsStatus, registry: 
     }
     route(new URL(req.url ?? '/', 'http://agent').pathname).then(
       ({ code, type, body }) => {
-        res.writeHead(code, { 'content-type': type, 'cache-control': 'no-store' }).end(req.method === 'HEAD' ? undefined : body);
+        res
+          .writeHead(code, { 'content-type': type, 'cache-control': 'no-store' })
+          .end(req.method === 'HEAD' ? undefined : body);
       },
       () => {
         res.writeHead(500).end();

@@ -26,7 +26,9 @@ interface ProcInfo extends ProcessIdentity {
   readonly ppid: number;
 }
 
-/** Parses /proc/<pid>/stat; comm (field 2) may hold spaces and parentheses, so fields are counted after the last ")". */
+/**
+ * Parses /proc/<pid>/stat; comm (field 2) may hold spaces and parentheses, so fields are counted after the last ")".
+ */
 export function parseStat(text: string): { ppid: number; startTime: bigint } | undefined {
   const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
   const ppid = Number(fields[1]);
@@ -48,7 +50,10 @@ async function readInfo(procRoot: string, pid: number, marker: string): Promise<
 
 export async function findMainProcess(container: string, procRoot = '/proc'): Promise<ProcessIdentity | undefined> {
   const marker = `${RELOAD_TARGET_ENV}=${container}`;
-  const pids = (await fs.readdir(procRoot)).filter((n) => /^\d+$/.test(n)).map(Number).filter((pid) => pid !== process.pid);
+  const pids = (await fs.readdir(procRoot))
+    .filter((n) => /^\d+$/.test(n))
+    .map(Number)
+    .filter((pid) => pid !== process.pid);
   const infos = (await Promise.all(pids.map((pid) => readInfo(procRoot, pid, marker)))).filter((i) => i !== undefined);
   const candidates = new Set(infos.map((i) => i.pid));
   const topmost = infos.filter((i) => !candidates.has(i.ppid));
@@ -58,7 +63,11 @@ export async function findMainProcess(container: string, procRoot = '/proc'): Pr
 }
 
 /** True when `identity` still names the same marked process (guards against pid reuse). */
-export async function stillSameProcess(identity: ProcessIdentity, container: string, procRoot = '/proc'): Promise<boolean> {
+export async function stillSameProcess(
+  identity: ProcessIdentity,
+  container: string,
+  procRoot = '/proc',
+): Promise<boolean> {
   const info = await readInfo(procRoot, identity.pid, `${RELOAD_TARGET_ENV}=${container}`);
   return info?.startTime === identity.startTime;
 }

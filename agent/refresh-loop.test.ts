@@ -48,7 +48,17 @@ const ok = (ref: SecretReference, value: Record<string, unknown>, version = 'v1'
 });
 
 function config(files: FileSpec[], over: Partial<AgentConfig> = {}): AgentConfig {
-  return { version: 1, mode: 'sidecar', role: 'run', secretsDir: '/unused', port: 1, fileMode: 0o400, files, reload: { kind: 'none' }, ...over };
+  return {
+    version: 1,
+    mode: 'sidecar',
+    role: 'run',
+    secretsDir: '/unused',
+    port: 1,
+    fileMode: 0o400,
+    files,
+    reload: { kind: 'none' },
+    ...over,
+  };
 }
 
 function file(name: string, path: string, field?: string, refreshMs?: number): FileSpec {
@@ -104,7 +114,12 @@ function harness(t: TestContext, cfg: AgentConfig, fake: Fake, random = 0.5): Ha
     metrics: createMetrics(),
     now: () => Date.now(),
     random: () => random,
-    timers: { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (handle) => { clearTimeout(handle as NodeJS.Timeout); } },
+    timers: {
+      setTimeout: (fn, ms) => setTimeout(fn, ms),
+      clearTimeout: (handle) => {
+        clearTimeout(handle as NodeJS.Timeout);
+      },
+    },
   };
   h.loop = new RefreshLoop(deps);
   t.after(() => h.loop.stop());
@@ -113,7 +128,11 @@ function harness(t: TestContext, cfg: AgentConfig, fake: Fake, random = 0.5): Ha
 
 void describe('RefreshLoop', () => {
   void it('fetches every source in one batch, shares one fetch between fields, writes once, no reload at first', async (t) => {
-    const files = [file('user', 'db', 'username'), file('pass', 'db', 'password'), ...Array.from({ length: 25 }, (_, i) => file(`f${i}`, `s${i}`, 'k'))];
+    const files = [
+      file('user', 'db', 'username'),
+      file('pass', 'db', 'password'),
+      ...Array.from({ length: 25 }, (_, i) => file(`f${i}`, `s${i}`, 'k')),
+    ];
     const fake = fakeProvider('file', (ref) => ok(ref, { username: 'app', password: 'pw', k: ref.path }));
     const h = harness(t, config(files), fake);
     h.loop.start();
@@ -159,7 +178,9 @@ void describe('RefreshLoop', () => {
 
   void it('backs off exponentially on errors, keeps the files, and reports staleness', async (t) => {
     let failing = false;
-    const fake = fakeProvider('file', (ref) => (failing ? { ok: false, ref, error: new ProviderError('UNAVAILABLE', 'down') } : ok(ref, { k: 'v' })));
+    const fake = fakeProvider('file', (ref) =>
+      failing ? { ok: false, ref, error: new ProviderError('UNAVAILABLE', 'down') } : ok(ref, { k: 'v' }),
+    );
     const h = harness(t, config([file('a', 's', 'k', 60_000)], { staleAfterMs: 120_000 }), fake, 0);
     h.loop.start();
     await h.advance(0);
@@ -185,7 +206,13 @@ void describe('RefreshLoop', () => {
     let serial = 0;
     const fake = fakeProvider('file', (ref) => {
       serial += 1;
-      return ok(ref, { u: `user${serial}` }, `lease${serial}`, { id: `l${serial}`, durationMs: 60_000, renewable: true, renewedAt: Date.now(), issuedAt: Date.now() });
+      return ok(ref, { u: `user${serial}` }, `lease${serial}`, {
+        id: `l${serial}`,
+        durationMs: 60_000,
+        renewable: true,
+        renewedAt: Date.now(),
+        issuedAt: Date.now(),
+      });
     });
     const maxTtlAt = 1_000_000 + 150_000;
     fake.renew = (lease) => ({ ...lease, renewedAt: Date.now(), durationMs: Math.min(60_000, maxTtlAt - Date.now()) });
@@ -207,7 +234,13 @@ void describe('RefreshLoop', () => {
     let serial = 0;
     const fake = fakeProvider('file', (ref) => {
       serial += 1;
-      return ok(ref, { u: `user${serial}` }, `lease${serial}`, { id: `l${serial}`, durationMs: 600_000, renewable: true, renewedAt: Date.now(), issuedAt: Date.now() });
+      return ok(ref, { u: `user${serial}` }, `lease${serial}`, {
+        id: `l${serial}`,
+        durationMs: 600_000,
+        renewable: true,
+        renewedAt: Date.now(),
+        issuedAt: Date.now(),
+      });
     });
     const h = harness(t, config([file('u', 'creds', 'u')]), fake, 0);
     h.loop.start();
@@ -223,7 +256,13 @@ void describe('RefreshLoop', () => {
     let serial = 0;
     const fake = fakeProvider('file', (ref) => {
       serial += 1;
-      return ok(ref, { u: `user${serial}` }, `lease${serial}`, { id: `l${serial}`, durationMs: 60_000, renewable: true, renewedAt: Date.now(), issuedAt: Date.now() });
+      return ok(ref, { u: `user${serial}` }, `lease${serial}`, {
+        id: `l${serial}`,
+        durationMs: 60_000,
+        renewable: true,
+        renewedAt: Date.now(),
+        issuedAt: Date.now(),
+      });
     });
     fake.renew = () => {
       throw new ProviderError('LEASE_EXPIRED', 'lease not found');
@@ -236,7 +275,9 @@ void describe('RefreshLoop', () => {
     assert.equal(fake.calls.length, 2, 'fetched again right after the failed renewal');
     assert.equal(h.writes.at(-1)?.get('u'), 'user2');
     assert.equal(h.reloads, 1);
-    const logged = h.logs.map((line) => JSON.parse(line) as { msg: string; code?: string; retryInMs?: number }).find((l) => l.code === 'LEASE_EXPIRED');
+    const logged = h.logs
+      .map((line) => JSON.parse(line) as { msg: string; code?: string; retryInMs?: number })
+      .find((l) => l.code === 'LEASE_EXPIRED');
     assert.equal(logged?.msg, 'lease renewal failed; fetching a new credential');
     assert.equal(logged.retryInMs, 0, 'the log names the retry that happens: at once');
   });
@@ -260,7 +301,13 @@ void describe('RefreshLoop', () => {
   void it('stop() gives up a backend call in flight instead of waiting for it (SIGTERM during a hung call)', async (t) => {
     const fake = fakeProvider('file', (ref) => ok(ref, { k: 'v' }));
     let calls = 0;
-    fake.provider = { ...fake.provider, fetchMany: () => { calls += 1; return new Promise(() => undefined); } };
+    fake.provider = {
+      ...fake.provider,
+      fetchMany: () => {
+        calls += 1;
+        return new Promise(() => undefined);
+      },
+    };
     const h = harness(t, config([file('f', 's', 'k', 60_000)]), fake, 0);
     h.loop.start();
     await h.advance(0);
@@ -278,8 +325,13 @@ void describe('RefreshLoop', () => {
     h.failWrites = true;
     h.loop.start();
     await h.advance(0);
-    const logged = h.logs.map((line) => JSON.parse(line) as { msg: string; errno?: string }).filter((l) => l.errno === 'ENOSPC');
-    assert.deepEqual(logged.map((l) => l.msg), ['writing secrets failed; no files are in place yet']);
+    const logged = h.logs
+      .map((line) => JSON.parse(line) as { msg: string; errno?: string })
+      .filter((l) => l.errno === 'ENOSPC');
+    assert.deepEqual(
+      logged.map((l) => l.msg),
+      ['writing secrets failed; no files are in place yet'],
+    );
     assert.match(h.loop.failureSummary(), /write ENOSPC/);
     h.failWrites = false;
     await h.advance(2000);

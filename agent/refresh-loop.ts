@@ -119,7 +119,8 @@ export class RefreshLoop {
   /** Leases currently held, by provider (for optional revocation at shutdown). */
   leases(): Map<Provider, Lease[]> {
     const out = new Map<Provider, Lease[]>();
-    for (const s of this.#sources) if (s.lease !== undefined) out.set(s.provider, [...(out.get(s.provider) ?? []), s.lease]);
+    for (const s of this.#sources)
+      if (s.lease !== undefined) out.set(s.provider, [...(out.get(s.provider) ?? []), s.lease]);
     return out;
   }
 
@@ -135,7 +136,9 @@ export class RefreshLoop {
 
   /** One line naming each failing file and its error code (init's exit reason). */
   failureSummary(): string {
-    const failing = this.#sources.filter((s) => s.lastError !== undefined && s.files.some((f) => f.written === undefined));
+    const failing = this.#sources.filter(
+      (s) => s.lastError !== undefined && s.files.some((f) => f.written === undefined),
+    );
     const reasons = failing.map((s) => `${s.files.map((f) => f.spec.name).join(',')}: ${s.lastError ?? ''}`);
     if (this.#lastWriteError !== undefined) reasons.push(this.#lastWriteError);
     return reasons.join('; ');
@@ -146,23 +149,33 @@ export class RefreshLoop {
     this.#deps.timers.clearTimeout(this.#timer);
     let wake = Math.min(...this.#sources.map((s) => s.dueAt));
     if (this.#retryWriteAt !== undefined) wake = Math.min(wake, this.#retryWriteAt);
-    this.#timer = this.#deps.timers.setTimeout(() => {
-      this.#running = this.#tick().finally(() => {
-        this.#running = undefined;
-        this.#schedule();
-      });
-    }, clampDelay(wake - this.#deps.now()));
+    this.#timer = this.#deps.timers.setTimeout(
+      () => {
+        this.#running = this.#tick().finally(() => {
+          this.#running = undefined;
+          this.#schedule();
+        });
+      },
+      clampDelay(wake - this.#deps.now()),
+    );
   }
 
   async #tick(): Promise<void> {
     const now = this.#deps.now();
     const due = this.#sources.filter(
-      (s) => s.dueAt <= now || (s.next === 'fetch' && s.failures === 0 && s.lease === undefined && s.dueAt <= now + s.intervalMs * INTERVAL_JITTER),
+      (s) =>
+        s.dueAt <= now ||
+        (s.next === 'fetch' &&
+          s.failures === 0 &&
+          s.lease === undefined &&
+          s.dueAt <= now + s.intervalMs * INTERVAL_JITTER),
     );
     const random = this.#deps.random();
     try {
       await Promise.all([
-        ...this.#byProvider(due.filter((s) => s.next === 'fetch')).map(([p, group]) => this.#fetchGroup(p, group, random)),
+        ...this.#byProvider(due.filter((s) => s.next === 'fetch')).map(([p, group]) =>
+          this.#fetchGroup(p, group, random),
+        ),
         ...due.filter((s) => s.next === 'renew').map((s) => this.#renew(s)),
       ]);
       await this.#writeIfChanged();
@@ -185,21 +198,31 @@ export class RefreshLoop {
       if (provider === undefined) throw new ProviderError('CONFIG', `provider ${providerName} is not loaded`);
       outcomes = await this.#bounded(providerName, provider.fetchMany(group.map((s) => s.ref)));
     } catch (error) {
-      const known = error instanceof ProviderError ? error : new ProviderError('UNAVAILABLE', `${providerName}: fetch failed`);
+      const known =
+        error instanceof ProviderError ? error : new ProviderError('UNAVAILABLE', `${providerName}: fetch failed`);
       outcomes = group.map((s) => ({ ok: false, ref: s.ref, error: known }));
     }
     this.#deps.metrics.fetchDuration.observe({ provider: providerName }, (this.#deps.now() - started) / 1000);
     const now = this.#deps.now();
     await Promise.all(
       group.map(async (source, i) => {
-        const outcome = outcomes[i] ?? { ok: false, ref: source.ref, error: new ProviderError('BAD_RESPONSE', `${providerName}: no answer for a reference`) };
+        const outcome = outcomes[i] ?? {
+          ok: false,
+          ref: source.ref,
+          error: new ProviderError('BAD_RESPONSE', `${providerName}: no answer for a reference`),
+        };
         if (outcome.ok) await this.#accept(source, outcome.fetched, now, random);
         else this.#fail(source, outcome.error, now);
       }),
     );
   }
 
-  async #accept(source: Source, fetched: Extract<FetchOutcome, { ok: true }>['fetched'], now: number, random: number): Promise<void> {
+  async #accept(
+    source: Source,
+    fetched: Extract<FetchOutcome, { ok: true }>['fetched'],
+    now: number,
+    random: number,
+  ): Promise<void> {
     let rendered: Uint8Array[];
     try {
       rendered = await Promise.all(source.files.map((f) => renderFile(f.spec, fetched.value)));
@@ -209,7 +232,10 @@ export class RefreshLoop {
     }
     source.files.forEach((f, i) => (f.bytes = rendered[i]));
     if (source.version !== undefined && source.version !== fetched.version) {
-      this.#deps.log.info({ source: source.key, files: source.files.map((f) => f.spec.name) }, 'secret version changed');
+      this.#deps.log.info(
+        { source: source.key, files: source.files.map((f) => f.spec.name) },
+        'secret version changed',
+      );
     }
     source.version = fetched.version;
     source.fetchedAt = now;
@@ -233,7 +259,12 @@ export class RefreshLoop {
       return;
     }
     const renewable = source.lease.renewable && this.#deps.providers.get(source.provider)?.renewLease !== undefined;
-    const plan = planLease({ ...source.lease, renewable }, source.issuedDurationMs ?? source.lease.durationMs, now, random);
+    const plan = planLease(
+      { ...source.lease, renewable },
+      source.issuedDurationMs ?? source.lease.durationMs,
+      now,
+      random,
+    );
     source.next = plan.action === 'renew' ? 'renew' : 'fetch';
     source.dueAt = plan.at;
   }
@@ -244,7 +275,9 @@ export class RefreshLoop {
     if (backoff) source.failures += 1;
     source.lastError = `${code} (${errorMessage(error)})`;
     source.next = 'fetch';
-    source.dueAt = backoff ? now + Math.min(backoffDelay(source.failures, this.#deps.random()), Math.max(source.intervalMs, 1000)) : now;
+    source.dueAt = backoff
+      ? now + Math.min(backoffDelay(source.failures, this.#deps.random()), Math.max(source.intervalMs, 1000))
+      : now;
     this.#deps.metrics.fetchErrors.inc({ provider: source.provider, code });
     const retryInMs = Math.round(source.dueAt - now);
     this.#deps.log.warn(
@@ -295,7 +328,8 @@ export class RefreshLoop {
     if (files.some((f) => f.bytes === undefined)) return;
     const dirty = files.filter((f) => changed(f.bytes, f.written));
     const now = this.#deps.now();
-    for (const s of this.#sources) for (const f of s.files) if (!dirty.includes(f) && s.fetchedAt !== undefined) f.goodAt = s.fetchedAt;
+    for (const s of this.#sources)
+      for (const f of s.files) if (!dirty.includes(f) && s.fetchedAt !== undefined) f.goodAt = s.fetchedAt;
     this.#updateGauges(files);
     if (dirty.length === 0) return;
     const hadPrevious = this.#complete;
@@ -304,13 +338,17 @@ export class RefreshLoop {
       this.#writeFailures = 0;
       this.#retryWriteAt = undefined;
       this.#lastWriteError = undefined;
-      for (const s of this.#sources) for (const f of s.files) {
-        f.written = f.bytes;
-        if (s.fetchedAt !== undefined) f.goodAt = s.fetchedAt;
-      }
+      for (const s of this.#sources)
+        for (const f of s.files) {
+          f.written = f.bytes;
+          if (s.fetchedAt !== undefined) f.goodAt = s.fetchedAt;
+        }
       this.#updateGauges(files);
       this.#deps.metrics.writes.inc({ result: outcome === 'unchanged' ? 'unchanged' : 'ok' });
-      this.#deps.log.info({ files: dirty.map((f) => f.spec.name) }, hadPrevious || outcome === 'replaced' ? 'secrets updated' : 'secrets written');
+      this.#deps.log.info(
+        { files: dirty.map((f) => f.spec.name) },
+        hadPrevious || outcome === 'replaced' ? 'secrets updated' : 'secrets written',
+      );
       this.#checkComplete();
       if (outcome === 'replaced') this.#deps.reload();
     } catch (error) {
@@ -323,17 +361,21 @@ export class RefreshLoop {
     this.#writeFailures += 1;
     this.#retryWriteAt = now + backoffDelay(this.#writeFailures, this.#deps.random());
     this.#deps.metrics.writes.inc({ result: 'failed' });
-    const errno = error instanceof Error && 'errno' in error && typeof error.errno === 'string' ? error.errno : undefined;
+    const errno =
+      error instanceof Error && 'errno' in error && typeof error.errno === 'string' ? error.errno : undefined;
     const reported = error instanceof WriterError ? { code: error.code, error: error.message } : {};
     this.#lastWriteError = `write ${error instanceof WriterError ? `${error.code} (${error.message})` : (errno ?? 'failed')}`;
     this.#deps.log.error(
       { ...reported, errno, files: dirty.map((f) => f.spec.name), retryInMs: Math.round(this.#retryWriteAt - now) },
-      hadPrevious ? 'writing secrets failed; the last good files stay in place' : 'writing secrets failed; no files are in place yet',
+      hadPrevious
+        ? 'writing secrets failed; the last good files stay in place'
+        : 'writing secrets failed; no files are in place yet',
     );
   }
 
   #updateGauges(files: readonly FileState[]): void {
-    for (const f of files) if (f.goodAt !== undefined) this.#deps.metrics.lastSuccess.set({ file: f.spec.name }, f.goodAt / 1000);
+    for (const f of files)
+      if (f.goodAt !== undefined) this.#deps.metrics.lastSuccess.set({ file: f.spec.name }, f.goodAt / 1000);
   }
 
   #checkComplete(): void {

@@ -9,7 +9,12 @@ import { findMainProcess, parseStat } from './process-finder.ts';
 import { createReloader, loopbackTarget, type ReloadDeps } from './reload.ts';
 import { startReloadApp } from './testdata/start-reload-app.ts';
 
-const timers = { setTimeout: (fn: () => void, ms: number) => setTimeout(fn, ms), clearTimeout: (h: unknown) => { clearTimeout(h as NodeJS.Timeout); } };
+const timers = {
+  setTimeout: (fn: () => void, ms: number) => setTimeout(fn, ms),
+  clearTimeout: (h: unknown) => {
+    clearTimeout(h as NodeJS.Timeout);
+  },
+};
 
 function deps(metrics: AgentMetrics, over: Partial<ReloadDeps> = {}): ReloadDeps {
   return { log: pino({ level: 'silent' }), metrics, timers, debounceMs: 20, sleep: () => Promise.resolve(), ...over };
@@ -72,7 +77,11 @@ void describe('reload by http', () => {
     });
     srv.listen(0, '127.0.0.1');
     await once(srv, 'listening');
-    return { url: `http://127.0.0.1:${(srv.address() as AddressInfo).port}/-/reload`, posts: () => posts, close: () => srv.close() };
+    return {
+      url: `http://127.0.0.1:${(srv.address() as AddressInfo).port}/-/reload`,
+      posts: () => posts,
+      close: () => srv.close(),
+    };
   }
 
   void it('POSTs once per burst and retries a failed attempt', async (t) => {
@@ -118,7 +127,10 @@ void describe('reload by http, hardened', () => {
       redirecting.close();
     });
     const metrics = createMetrics();
-    const reloader = createReloader({ kind: 'http', url: `http://127.0.0.1:${(redirecting.address() as AddressInfo).port}/-/reload` }, deps(metrics));
+    const reloader = createReloader(
+      { kind: 'http', url: `http://127.0.0.1:${(redirecting.address() as AddressInfo).port}/-/reload` },
+      deps(metrics),
+    );
     reloader.request();
     await reloader.idle();
     assert.equal(elsewhere, 0);
@@ -126,7 +138,10 @@ void describe('reload by http, hardened', () => {
   });
 
   void it('refuses a URL off the loopback interface without connecting', async () => {
-    assert.throws(() => loopbackTarget('http://10.0.0.1/reload'), /must be http\(s\) on 127\.0\.0\.1, localhost or \[::1\]/);
+    assert.throws(
+      () => loopbackTarget('http://10.0.0.1/reload'),
+      /must be http\(s\) on 127\.0\.0\.1, localhost or \[::1\]/,
+    );
     assert.deepEqual(loopbackTarget('http://localhost:8080/r?x=1').options.path, '/r?x=1');
     const metrics = createMetrics();
     const reloader = createReloader({ kind: 'http', url: 'http://example.com/reload' }, deps(metrics));
@@ -172,13 +187,16 @@ void describe('reload debounce (fake clock)', () => {
     const clock = fakeClock();
     const posts: number[] = [];
     const metrics = createMetrics();
-    const reloader = createReloader({ kind: 'http', url: 'http://127.0.0.1:1/-/reload' }, {
-      ...deps(metrics, { timers: clock.timers, now: clock.now, debounceMs: 500 }),
-      post: () => {
-        posts.push(clock.now());
-        return Promise.resolve(200);
+    const reloader = createReloader(
+      { kind: 'http', url: 'http://127.0.0.1:1/-/reload' },
+      {
+        ...deps(metrics, { timers: clock.timers, now: clock.now, debounceMs: 500 }),
+        post: () => {
+          posts.push(clock.now());
+          return Promise.resolve(200);
+        },
       },
-    });
+    );
     for (let t = 0; t < 10_000; t += 400) {
       reloader.request();
       await clock.advance(400);
@@ -190,13 +208,16 @@ void describe('reload debounce (fake clock)', () => {
   void it('a single burst still gives one reload after the quiet debounce', async () => {
     const clock = fakeClock();
     const posts: number[] = [];
-    const reloader = createReloader({ kind: 'http', url: 'http://127.0.0.1:1/-/reload' }, {
-      ...deps(createMetrics(), { timers: clock.timers, now: clock.now, debounceMs: 500 }),
-      post: () => {
-        posts.push(clock.now());
-        return Promise.resolve(200);
+    const reloader = createReloader(
+      { kind: 'http', url: 'http://127.0.0.1:1/-/reload' },
+      {
+        ...deps(createMetrics(), { timers: clock.timers, now: clock.now, debounceMs: 500 }),
+        post: () => {
+          posts.push(clock.now());
+          return Promise.resolve(200);
+        },
       },
-    });
+    );
     reloader.request();
     await clock.advance(100);
     reloader.request();

@@ -50,8 +50,12 @@ async function sendSignal(spec: Extract<ReloadSpec, { kind: 'signal' }>, deps: R
   const signal = spec.signal as NodeJS.Signals;
   if (!(signal in constants.signals)) throw new ReloadFailure(`unknown signal ${spec.signal}`);
   const target = await findMainProcess(spec.container, deps.procRoot);
-  if (target === undefined) throw new ReloadFailure(`no process of container "${spec.container}" found (shareProcessNamespace and the same UID are needed)`);
-  if (!(await stillSameProcess(target, spec.container, deps.procRoot))) throw new ReloadFailure(`process ${target.pid} exited before the signal`);
+  if (target === undefined)
+    throw new ReloadFailure(
+      `no process of container "${spec.container}" found (shareProcessNamespace and the same UID are needed)`,
+    );
+  if (!(await stillSameProcess(target, spec.container, deps.procRoot)))
+    throw new ReloadFailure(`process ${target.pid} exited before the signal`);
   try {
     (deps.kill ?? process.kill)(target.pid, signal);
   } catch (error) {
@@ -77,7 +81,16 @@ export function loopbackTarget(text: string): { readonly secure: boolean; readon
     throw new ReloadFailure('the reload URL must be http(s) on 127.0.0.1, localhost or [::1]');
   }
   const host = url.hostname === '[::1]' ? '::1' : url.hostname === 'localhost' ? '127.0.0.1' : url.hostname;
-  return { secure: url.protocol === 'https:', options: { host, port: url.port === '' ? undefined : Number(url.port), path: `${url.pathname}${url.search}`, method: 'POST', headers: { 'content-length': '0' } } };
+  return {
+    secure: url.protocol === 'https:',
+    options: {
+      host,
+      port: url.port === '' ? undefined : Number(url.port),
+      path: `${url.pathname}${url.search}`,
+      method: 'POST',
+      headers: { 'content-length': '0' },
+    },
+  };
 }
 
 export type PostFn = (text: string, timeoutMs: number) => Promise<number>;
@@ -85,7 +98,9 @@ export type PostFn = (text: string, timeoutMs: number) => Promise<number>;
 /** One POST with an empty body; resolves to the status code, rejects with a ReloadFailure naming the cause. */
 export const postStatus: PostFn = (text, timeoutMs) => {
   const { secure, options } = loopbackTarget(text);
-  const { request } = process.getBuiltinModule(secure ? 'node:https' : 'node:http') as { request: (o: RequestOptions, cb: (res: IncomingMessage) => void) => ClientRequest };
+  const { request } = process.getBuiltinModule(secure ? 'node:https' : 'node:http') as {
+    request: (o: RequestOptions, cb: (res: IncomingMessage) => void) => ClientRequest;
+  };
   return new Promise((resolve, reject) => {
     const req = request({ ...options, agent: false, timeout: timeoutMs }, (res) => {
       res.resume();
@@ -93,7 +108,11 @@ export const postStatus: PostFn = (text, timeoutMs) => {
     });
     req.on('timeout', () => req.destroy(new ReloadFailure(`no answer within ${timeoutMs} ms`)));
     req.on('error', (error: Error) => {
-      reject(error instanceof ReloadFailure ? error : new ReloadFailure(`POST failed: ${'code' in error ? String(error.code) : error.name}`));
+      reject(
+        error instanceof ReloadFailure
+          ? error
+          : new ReloadFailure(`POST failed: ${'code' in error ? String(error.code) : error.name}`),
+      );
     });
     req.end();
   });
@@ -101,7 +120,8 @@ export const postStatus: PostFn = (text, timeoutMs) => {
 
 async function postOnce(url: string, post: PostFn): Promise<void> {
   const status = await post(url, HTTP_TIMEOUT_MS);
-  if (status >= 300 && status <= 399) throw new ReloadFailure(`POST answered HTTP ${status}; redirects are not followed`);
+  if (status >= 300 && status <= 399)
+    throw new ReloadFailure(`POST answered HTTP ${status}; redirects are not followed`);
   if (status < 200 || status > 299) throw new ReloadFailure(`POST answered HTTP ${status}`);
 }
 

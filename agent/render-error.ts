@@ -1,6 +1,7 @@
 // Errors of rendering a secret into a file. Messages name the file, the field or the format, never a value.
 
-export type RenderErrorCode = 'FIELD_MISSING' | 'NOT_AN_OBJECT' | 'BAD_KEY' | 'BAD_VALUE' | 'TEMPLATE_SYNTAX' | 'TOO_LARGE';
+export type RenderErrorCode =
+  'FIELD_MISSING' | 'NOT_AN_OBJECT' | 'BAD_KEY' | 'BAD_VALUE' | 'TEMPLATE_SYNTAX' | 'TOO_LARGE';
 
 export class RenderError extends Error {
   readonly code: RenderErrorCode;

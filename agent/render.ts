@@ -6,11 +6,19 @@ import type { SecretValue } from './provider.ts';
 import { RenderError } from './render-error.ts';
 import { MAX_OUTPUT_BYTES, renderTemplate } from './template.ts';
 
-type Selected = { readonly kind: 'object'; readonly value: Readonly<Record<string, unknown>> } | { readonly kind: 'scalar'; readonly value: unknown };
+type Selected =
+  | { readonly kind: 'object'; readonly value: Readonly<Record<string, unknown>> }
+  | { readonly kind: 'scalar'; readonly value: unknown };
 
 const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const SHELL_SAFE = /^[A-Za-z0-9_./:@%+,=-]*$/;
-const PROPERTIES_ESCAPES: Readonly<Record<string, string>> = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t', '\f': '\\f' };
+const PROPERTIES_ESCAPES: Readonly<Record<string, string>> = {
+  '\\': '\\\\',
+  '\n': '\\n',
+  '\r': '\\r',
+  '\t': '\\t',
+  '\f': '\\f',
+};
 
 function isRecord(value: unknown): value is Readonly<Record<string, unknown>> {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
@@ -50,9 +58,11 @@ function select(name: string, value: SecretValue, field: string | undefined): Se
     return object === undefined ? { kind: 'scalar', value: value.value } : { kind: 'object', value: object };
   }
   const object = asObject(value);
-  if (object === undefined) throw new RenderError('NOT_AN_OBJECT', `file "${name}": field "${field}" asked of a secret that is not an object`);
+  if (object === undefined)
+    throw new RenderError('NOT_AN_OBJECT', `file "${name}": field "${field}" asked of a secret that is not an object`);
   const selected = lookupField(object, field);
-  if (selected === undefined || selected === null) throw new RenderError('FIELD_MISSING', `file "${name}": field "${field}" is missing`);
+  if (selected === undefined || selected === null)
+    throw new RenderError('FIELD_MISSING', `file "${name}": field "${field}" is missing`);
   return isRecord(selected) ? { kind: 'object', value: selected } : { kind: 'scalar', value: selected };
 }
 
@@ -67,7 +77,10 @@ function jsonReplacer(_key: string, value: unknown): unknown {
   return value instanceof Uint8Array ? Buffer.from(value).toString('base64') : value;
 }
 
-/** What single quotes cannot carry for every reader: `'` ends them; python-dotenv reads a double backslash and a backslash-quote as escapes. */
+/**
+ * What single quotes cannot carry for every reader: `'` ends them; python-dotenv reads a double backslash and a
+ * backslash-quote as escapes.
+ */
 const SINGLE_UNSAFE = /['\r\n]|\\\\|\\$/;
 /** What double quotes cannot carry: sh expands `$`, backquotes and backslashes; dotenv readers expand backslash-n. */
 const DOUBLE_UNSAFE = /["$`\\\r\n]/;
@@ -83,7 +96,10 @@ function envValue(file: string, key: string, text: string): string {
   if (!SINGLE_UNSAFE.test(text)) return `'${text}'`;
   if (!DOUBLE_UNSAFE.test(text)) return `"${text}"`;
   const why = /[\r\n]/.test(text) ? 'a line break' : 'a single quote or backslash together with one of " $ ` \\';
-  throw new RenderError('BAD_VALUE', `file "${file}": the value of key "${key.slice(0, 64)}" holds ${why}, which env readers disagree on; use format json, properties or raw, or a template`);
+  throw new RenderError(
+    'BAD_VALUE',
+    `file "${file}": the value of key "${key.slice(0, 64)}" holds ${why}, which env readers disagree on; use format json, properties or raw, or a template`,
+  );
 }
 
 /** Java .properties escaping; every code unit outside printable ASCII becomes \\uXXXX (surrogates included). */
@@ -101,21 +117,37 @@ function propertiesEscape(text: string, isKey: boolean): string {
   return out;
 }
 
-function entries(name: string, selected: Selected, field: string | undefined, format: OutputFormat): [string, string][] {
-  const pairs: [string, unknown][] = selected.kind === 'object' ? Object.entries(selected.value) : [[field ?? name, selected.value]];
+function entries(
+  name: string,
+  selected: Selected,
+  field: string | undefined,
+  format: OutputFormat,
+): [string, string][] {
+  const pairs: [string, unknown][] =
+    selected.kind === 'object' ? Object.entries(selected.value) : [[field ?? name, selected.value]];
   return pairs.map(([key, value]) => {
     if (format === 'env' && !ENV_KEY.test(key)) {
-      throw new RenderError('BAD_KEY', `file "${name}": key "${key.slice(0, 64)}" is not a valid environment variable name`);
+      throw new RenderError(
+        'BAD_KEY',
+        `file "${name}": key "${key.slice(0, 64)}" is not a valid environment variable name`,
+      );
     }
     return [key, leafText(value)];
   });
 }
 
-async function encode(name: string, selected: Selected, field: string | undefined, format: OutputFormat): Promise<Uint8Array | string> {
+async function encode(
+  name: string,
+  selected: Selected,
+  field: string | undefined,
+  format: OutputFormat,
+): Promise<Uint8Array | string> {
   switch (format) {
     case 'raw':
       if (selected.kind === 'scalar' && selected.value instanceof Uint8Array) return selected.value;
-      return selected.kind === 'scalar' ? leafText(selected.value) : `${JSON.stringify(selected.value, jsonReplacer)}\n`;
+      return selected.kind === 'scalar'
+        ? leafText(selected.value)
+        : `${JSON.stringify(selected.value, jsonReplacer)}\n`;
     case 'json':
       return `${JSON.stringify(selected.value, jsonReplacer, 2)}\n`;
     case 'yaml': {
@@ -123,9 +155,13 @@ async function encode(name: string, selected: Selected, field: string | undefine
       return stringify(JSON.parse(JSON.stringify(selected.value, jsonReplacer)) as unknown);
     }
     case 'env':
-      return entries(name, selected, field, format).map(([k, v]) => `${k}=${envValue(name, k, v)}\n`).join('');
+      return entries(name, selected, field, format)
+        .map(([k, v]) => `${k}=${envValue(name, k, v)}\n`)
+        .join('');
     case 'properties':
-      return entries(name, selected, field, format).map(([k, v]) => `${propertiesEscape(k, true)}=${propertiesEscape(v, false)}\n`).join('');
+      return entries(name, selected, field, format)
+        .map(([k, v]) => `${propertiesEscape(k, true)}=${propertiesEscape(v, false)}\n`)
+        .join('');
   }
 }
 
@@ -143,15 +179,24 @@ function templateLookup(value: SecretValue): (field: string) => string | undefin
  * Renders one file's content. A template reads the whole secret (`{{ . }}` and `{{ .field }}`); `#field` selects
  * for the formats. Rejects with RenderError, whose message never holds a secret value.
  */
-export async function renderFile(spec: Pick<FileSpec, 'name' | 'ref' | 'format' | 'template'>, value: SecretValue): Promise<Uint8Array> {
+export async function renderFile(
+  spec: Pick<FileSpec, 'name' | 'ref' | 'format' | 'template'>,
+  value: SecretValue,
+): Promise<Uint8Array> {
   let out: Uint8Array | string;
   if (spec.template !== undefined) {
     out = renderTemplate(spec.template, templateLookup(value));
   } else {
     const selected = select(spec.name, value, spec.ref.field);
-    out = await encode(spec.name, selected, spec.ref.field, spec.format ?? (selected.kind === 'object' ? 'json' : 'raw'));
+    out = await encode(
+      spec.name,
+      selected,
+      spec.ref.field,
+      spec.format ?? (selected.kind === 'object' ? 'json' : 'raw'),
+    );
   }
   const bytes = typeof out === 'string' ? Buffer.from(out, 'utf8') : out;
-  if (bytes.byteLength > MAX_OUTPUT_BYTES) throw new RenderError('TOO_LARGE', `file "${spec.name}": output is larger than ${MAX_OUTPUT_BYTES} bytes`);
+  if (bytes.byteLength > MAX_OUTPUT_BYTES)
+    throw new RenderError('TOO_LARGE', `file "${spec.name}": output is larger than ${MAX_OUTPUT_BYTES} bytes`);
   return bytes;
 }

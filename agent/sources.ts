@@ -39,7 +39,11 @@ export interface FileState {
   goodAt?: number;
 }
 
-export function sourceKey(ref: { readonly provider: Provider; readonly path: string; readonly version?: string | undefined }): string {
+export function sourceKey(ref: {
+  readonly provider: Provider;
+  readonly path: string;
+  readonly version?: string | undefined;
+}): string {
   return `${ref.provider}:${ref.path}@${ref.version ?? ''}`;
 }
 
@@ -47,7 +51,10 @@ export function buildSources(config: Readonly<AgentConfig>, now: number): Source
   const groups = new Map<string, { ref: SecretReference; files: FileState[] }>();
   for (const spec of config.files) {
     const key = sourceKey(spec.ref);
-    const group = groups.get(key) ?? { ref: { provider: spec.ref.provider, path: spec.ref.path, ...defined({ version: spec.ref.version }) }, files: [] };
+    const group = groups.get(key) ?? {
+      ref: { provider: spec.ref.provider, path: spec.ref.path, ...defined({ version: spec.ref.version }) },
+      files: [],
+    };
     group.files.push({ spec });
     groups.set(key, group);
   }

@@ -11,11 +11,14 @@ export type Lookup = (field: string) => string | undefined;
 
 function fieldValue(field: string, lookup: Lookup): string {
   const value = lookup(field);
-  if (value === undefined) throw new RenderError('FIELD_MISSING', `template: field "${field === '' ? '.' : field}" is missing`);
+  if (value === undefined)
+    throw new RenderError('FIELD_MISSING', `template: field "${field === '' ? '.' : field}" is missing`);
   return value;
 }
 
-/** Renders `template`; `lookup('')` is the whole value. Throws RenderError (FIELD_MISSING, TEMPLATE_SYNTAX, TOO_LARGE). */
+/**
+ * Renders `template`; `lookup('')` is the whole value. Throws RenderError (FIELD_MISSING, TEMPLATE_SYNTAX, TOO_LARGE).
+ */
 export function renderTemplate(template: string, lookup: Lookup, maxBytes: number = MAX_OUTPUT_BYTES): string {
   const tokens = tokenizeTemplate(template);
   if (!tokens.ok) throw new RenderError('TEMPLATE_SYNTAX', `template: ${templateSyntaxProblem(tokens.offset)}`);

@@ -1,13 +1,24 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { backoffDelay, clampDelay, effectiveInterval, jitteredInterval, MAX_TIMER_MS, monotonicClock, planLease } from './timing.ts';
+import {
+  backoffDelay,
+  clampDelay,
+  effectiveInterval,
+  jitteredInterval,
+  MAX_TIMER_MS,
+  monotonicClock,
+  planLease,
+} from './timing.ts';
 import { REFRESH_FLOOR_MS } from '../injector/constants.ts';
 
 void describe('timing', () => {
   void it('the agent clock starts at the wall time and then follows only the monotonic clock', () => {
     let wall = 1_700_000_000_000;
     let mono = 500;
-    const now = monotonicClock(() => wall, () => mono);
+    const now = monotonicClock(
+      () => wall,
+      () => mono,
+    );
     assert.equal(now(), 1_700_000_000_000);
     wall -= 3_600_000;
     mono += 10_000;
@@ -30,8 +41,16 @@ void describe('timing', () => {
   });
 
   void it('backs off exponentially with equal jitter up to the cap', () => {
-    const table: [number, number, number][] = [[1, 0, 500], [1, 1, 1000], [2, 0, 1000], [5, 0.5, 12_000], [40, 0, 150_000], [40, 1, 300_000]];
-    for (const [attempt, random, want] of table) assert.equal(backoffDelay(attempt, random), want, `attempt ${attempt} random ${random}`);
+    const table: [number, number, number][] = [
+      [1, 0, 500],
+      [1, 1, 1000],
+      [2, 0, 1000],
+      [5, 0.5, 12_000],
+      [40, 0, 150_000],
+      [40, 1, 300_000],
+    ];
+    for (const [attempt, random, want] of table)
+      assert.equal(backoffDelay(attempt, random), want, `attempt ${attempt} random ${random}`);
   });
 
   void it('plans lease renewal and replacement like Vault lifetime watcher', () => {
@@ -41,6 +60,9 @@ void describe('timing', () => {
     // Near max TTL the renewal came back with 5 s left: replace it before the grace period.
     const short = { ...lease, durationMs: 5000, renewedAt: 100_000 };
     assert.deepEqual(planLease(short, 60_000, 100_000, 0), { action: 'refetch', at: 100_000 });
-    assert.ok(planLease({ ...lease, durationMs: 2000 * 3_600_000 }, 2000 * 3_600_000, 0, 0.5).at > MAX_TIMER_MS, 'callers clamp');
+    assert.ok(
+      planLease({ ...lease, durationMs: 2000 * 3_600_000 }, 2000 * 3_600_000, 0, 0.5).at > MAX_TIMER_MS,
+      'callers clamp',
+    );
   });
 });

@@ -17,7 +17,10 @@ export const BACKOFF_MAX_MS = 300_000;
  * performance.now(). Due times, fetch times and lease ages are kept on it, so a wall-clock step (NTP, a VM
  * resumed, a node's clock set back) neither stalls the refresh nor lets a lease expire unrenewed.
  */
-export function monotonicClock(wallNow: () => number = Date.now, monotonicNow: () => number = () => performance.now()): () => number {
+export function monotonicClock(
+  wallNow: () => number = Date.now,
+  monotonicNow: () => number = () => performance.now(),
+): () => number {
   const offset = wallNow() - monotonicNow();
   return () => offset + monotonicNow();
 }

@@ -69,7 +69,11 @@ function cpuTicks(pid: number): number {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function start(command: string, args: readonly string[], env: Record<string, string>): ChildProcess {
-  const child = spawn(command, args, { cwd: ROOT, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: work, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(command, args, {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: work, ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let errors = '';
   child.stderr.on('data', (c: Buffer) => (errors = (errors + c.toString()).slice(-4000)));
   child.once('exit', (code, signal) => {
@@ -125,7 +129,8 @@ async function measure(launch: () => ChildProcess, dir: string, names: readonly 
 }
 
 const fmt = (n: number, digits = 1): string => n.toFixed(digits);
-const row = (cells: readonly string[], widths: readonly number[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[0] ?? 10) : c.padStart(widths[i] ?? 10))).join('  ');
+const row = (cells: readonly string[], widths: readonly number[]): string =>
+  cells.map((c, i) => (i === 0 ? c.padEnd(widths[0] ?? 10) : c.padStart(widths[i] ?? 10))).join('  ');
 const print = (line = ''): boolean => process.stdout.write(`${line}\n`);
 
 // ---------------------------------------------------------------------------------------------------------
@@ -133,12 +138,24 @@ const print = (line = ''): boolean => process.stdout.write(`${line}\n`);
 const DEPENDENCIES: readonly [string, string][] = [
   ['bare node (setInterval)', ''],
   ['+ pino', "const { pino } = await import('pino'); pino({}, process.stderr).info('x');"],
-  ['+ node:http server listening', "const { createServer } = await import('node:http'); createServer().listen(0, '127.0.0.1');"],
-  ['+ prom-client (registry + all default metrics)', "const p = await import('prom-client'); p.collectDefaultMetrics({ register: new p.Registry() });"],
-  ['+ zod + yaml', "const { z } = await import('zod'); z.object({ a: z.string() }).parse({ a: 'x' }); await import('yaml');"],
+  [
+    '+ node:http server listening',
+    "const { createServer } = await import('node:http'); createServer().listen(0, '127.0.0.1');",
+  ],
+  [
+    '+ prom-client (registry + all default metrics)',
+    "const p = await import('prom-client'); p.collectDefaultMetrics({ register: new p.Registry() });",
+  ],
+  [
+    '+ zod + yaml',
+    "const { z } = await import('zod'); z.object({ a: z.string() }).parse({ a: 'x' }); await import('yaml');",
+  ],
   ['+ chokidar (watching a dir)', "const { watch } = await import('chokidar'); watch(process.env.DIR);"],
   ['+ node-vault (client)', "const nv = (await import('node-vault')).default; nv({ endpoint: 'http://127.0.0.1:1' });"],
-  ['+ AWS SDK (SecretsManagerClient)', "const { SecretsManagerClient } = await import('@aws-sdk/client-secrets-manager'); new SecretsManagerClient({ region: 'us-east-1' });"],
+  [
+    '+ AWS SDK (SecretsManagerClient)',
+    "const { SecretsManagerClient } = await import('@aws-sdk/client-secrets-manager'); new SecretsManagerClient({ region: 'us-east-1' });",
+  ],
   ['+ @kubernetes/client-node (never in the agent)', "await import('@kubernetes/client-node');"],
 ];
 
@@ -148,26 +165,55 @@ async function dependencyCosts(): Promise<void> {
   print(row(['process', 'RSS', 'anon', '+RSS', '+anon'], widths));
   let base: Memory | undefined;
   for (const [label, code] of DEPENDENCIES) {
-    const child = start(process.execPath, ['--input-type=module', '-e', `${code} setInterval(() => {}, 1 << 30);`], { DIR: work });
+    const child = start(process.execPath, ['--input-type=module', '-e', `${code} setInterval(() => {}, 1 << 30);`], {
+      DIR: work,
+    });
     await sleep(2000);
     const memory = memoryOf(child.pid ?? 0);
     await stop(child);
     base ??= memory;
-    print(row([label, fmt(memory.rssMiB), fmt(memory.anonMiB), fmt(memory.rssMiB - base.rssMiB), fmt(memory.anonMiB - base.anonMiB)], widths));
+    print(
+      row(
+        [
+          label,
+          fmt(memory.rssMiB),
+          fmt(memory.anonMiB),
+          fmt(memory.rssMiB - base.rssMiB),
+          fmt(memory.anonMiB - base.anonMiB),
+        ],
+        widths,
+      ),
+    );
   }
 }
 
 // ---------------------------------------------------------------------------------------------------------
 // 2. Against bao agent
 function agentConfig(dir: string, port: number, files: AgentConfig['files'], extra: Partial<AgentConfig>): string {
-  const config: AgentConfig = { version: 1, mode: 'sidecar', role: 'run', secretsDir: dir, port, fileMode: 0o400, files, reload: { kind: 'none' }, ...extra };
+  const config: AgentConfig = {
+    version: 1,
+    mode: 'sidecar',
+    role: 'run',
+    secretsDir: dir,
+    port,
+    fileMode: 0o400,
+    files,
+    reload: { kind: 'none' },
+    ...extra,
+  };
   return JSON.stringify(config);
 }
 
-function baoAgentConfig(bao: OpenBaoHandle, dir: string, approle: { roleIdFile: string; secretIdFile: string }, n: number): string {
+function baoAgentConfig(
+  bao: OpenBaoHandle,
+  dir: string,
+  approle: { roleIdFile: string; secretIdFile: string },
+  n: number,
+): string {
   const templates = Array.from(
     { length: n },
-    (_, i) => `template {\n  destination = "${join(dir, `s${i}`)}"\n  perms = "0400"\n  contents = "{{ with secret \\"kv2/data/app/s${i}\\" }}{{ .Data.data.password }}{{ end }}"\n}`,
+    (_, i) =>
+      `template {\n  destination = "${join(dir, `s${i}`)}"\n  perms = "0400"\n  contents = "{{ with secret \\"kv2/data/app/s${i}\\" }}{{ .Data.data.password }}{{ end }}"\n}`,
   );
   return `vault {
   address = "${bao.addr}"${bao.caFile === undefined ? '' : `\n  ca_cert = "${bao.caFile}"`}
@@ -196,18 +242,38 @@ async function versusBaoAgent(agentBundle: string, tls: boolean, counts: readonl
     await bao.writePolicy('read-all', READ_ALL_POLICY);
     const approle = await bao.setupAppRole('bench', ['read-all'], work);
     await bao.enableKv('kv2', 2);
-    for (let i = 0; i < Math.max(...counts); i++) await bao.api('POST', `kv2/data/app/s${i}`, { data: { password: `bench-${i}` } });
+    for (let i = 0; i < Math.max(...counts); i++)
+      await bao.api('POST', `kv2/data/app/s${i}`, { data: { password: `bench-${i}` } });
     for (const n of counts) {
       const names = Array.from({ length: n }, (_, i) => `s${i}`);
-      const files = names.map((name, i) => ({ name, ref: { provider: 'vault' as const, path: `kv2/app/s${i}`, field: 'password' } }));
-      const vault = { addr: bao.addr, auth: 'approle' as const, authPath: 'approle', ...approle, ...(bao.caFile === undefined ? {} : { caFile: bao.caFile }) };
+      const files = names.map((name, i) => ({
+        name,
+        ref: { provider: 'vault' as const, path: `kv2/app/s${i}`, field: 'password' },
+      }));
+      const vault = {
+        addr: bao.addr,
+        auth: 'approle' as const,
+        authPath: 'approle',
+        ...approle,
+        ...(bao.caFile === undefined ? {} : { caFile: bao.caFile }),
+      };
       const sidekeyDir = mkdtempSync(join(work, 'sidekey-'));
       const config = agentConfig(sidekeyDir, await freePort(), files, { vault });
-      results.set(`sidekey vault ${n}${suffix}`, await measure(() => startAgent(agentBundle, { SIDEKEY_CONFIG: config, SIDEKEY_LOG_LEVEL: 'warn' }), sidekeyDir, names));
+      results.set(
+        `sidekey vault ${n}${suffix}`,
+        await measure(
+          () => startAgent(agentBundle, { SIDEKEY_CONFIG: config, SIDEKEY_LOG_LEVEL: 'warn' }),
+          sidekeyDir,
+          names,
+        ),
+      );
       const baoDir = mkdtempSync(join(work, 'bao-'));
       const hcl = join(work, `bao-agent-${n}${tls ? '-tls' : ''}.hcl`);
       writeFileSync(hcl, baoAgentConfig(bao, baoDir, approle, n));
-      results.set(`bao agent ${n}${suffix}`, await measure(() => start(BAO_REAL_BINARY, ['agent', `-config=${hcl}`, '-log-level=warn'], {}), baoDir, names));
+      results.set(
+        `bao agent ${n}${suffix}`,
+        await measure(() => start(BAO_REAL_BINARY, ['agent', `-config=${hcl}`, '-log-level=warn'], {}), baoDir, names),
+      );
     }
   } finally {
     await bao.stop();
@@ -217,23 +283,34 @@ async function versusBaoAgent(agentBundle: string, tls: boolean, counts: readonl
 
 // ---------------------------------------------------------------------------------------------------------
 // 3. AWS
-async function awsCosts(agentBundle: string): Promise<{ perN: [number, number][]; agent: Run; one: Run; firstRound: number; secondRound: number }> {
+async function awsCosts(
+  agentBundle: string,
+): Promise<{ perN: [number, number][]; agent: Run; one: Run; firstRound: number; secondRound: number }> {
   const moto = await startMoto();
   const proxy = await startFaultProxy(moto.endpoint);
   try {
-    for (let i = 0; i < 500; i++) await moto.admin.send(new CreateSecretCommand({ Name: `bench/s${i}`, SecretString: JSON.stringify({ password: `bench-${i}` }) }));
+    for (let i = 0; i < 500; i++)
+      await moto.admin.send(
+        new CreateSecretCommand({ Name: `bench/s${i}`, SecretString: JSON.stringify({ password: `bench-${i}` }) }),
+      );
     Object.assign(process.env, { AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing' });
     const perN: [number, number][] = [];
     for (const n of [1, 20, 21, 50, 100, 500]) {
       const { deps, calls } = testDeps({ aws: { region: moto.region } }, { AWS_ENDPOINT_URL: moto.endpoint });
       const provider = createAwsProvider(deps);
-      const outcomes = await provider.fetchMany(Array.from({ length: n }, (_, i) => ({ provider: 'aws' as const, path: `bench/s${i}` })));
+      const outcomes = await provider.fetchMany(
+        Array.from({ length: n }, (_, i) => ({ provider: 'aws' as const, path: `bench/s${i}` })),
+      );
       if (outcomes.some((o) => !o.ok)) throw new Error('an AWS fetch failed in the bench');
       perN.push([n, calls.length]);
       await provider.close();
     }
     const names = Array.from({ length: 50 }, (_, i) => `s${i}`);
-    const files = names.map((name, i) => ({ name, ref: { provider: 'aws' as const, path: `bench/s${i}`, field: 'password' }, refreshMs: 10_000 }));
+    const files = names.map((name, i) => ({
+      name,
+      ref: { provider: 'aws' as const, path: `bench/s${i}`, field: 'password' },
+      refreshMs: 10_000,
+    }));
     const dir = mkdtempSync(join(work, 'aws-'));
     const config = agentConfig(dir, await freePort(), files, { aws: { region: moto.region } });
     proxy.resetOperations();
@@ -242,7 +319,9 @@ async function awsCosts(agentBundle: string): Promise<{ perN: [number, number][]
     const agent = await measure(
       () => {
         const child = startAgent(agentBundle, env);
-        void filesReady(dir, names, performance.now(), child).then(() => (firstRound = proxy.operations().length)).catch(() => undefined);
+        void filesReady(dir, names, performance.now(), child)
+          .then(() => (firstRound = proxy.operations().length))
+          .catch(() => undefined);
         return child;
       },
       dir,
@@ -251,8 +330,17 @@ async function awsCosts(agentBundle: string): Promise<{ perN: [number, number][]
     // measure() idled for SETTLE + IDLE seconds, past the 10 s refresh: count one later round.
     const secondRound = proxy.operations().length - firstRound;
     const oneDir = mkdtempSync(join(work, 'aws-one-'));
-    const oneConfig = agentConfig(oneDir, await freePort(), [{ name: 's0', ref: { provider: 'aws', path: 'bench/s0', field: 'password' } }], { aws: { region: moto.region } });
-    const one = await measure(() => startAgent(agentBundle, { ...moto.env, SIDEKEY_CONFIG: oneConfig, SIDEKEY_LOG_LEVEL: 'warn' }), oneDir, ['s0']);
+    const oneConfig = agentConfig(
+      oneDir,
+      await freePort(),
+      [{ name: 's0', ref: { provider: 'aws', path: 'bench/s0', field: 'password' } }],
+      { aws: { region: moto.region } },
+    );
+    const one = await measure(
+      () => startAgent(agentBundle, { ...moto.env, SIDEKEY_CONFIG: oneConfig, SIDEKEY_LOG_LEVEL: 'warn' }),
+      oneDir,
+      ['s0'],
+    );
     return { perN, agent, one, firstRound, secondRound };
   } finally {
     await proxy.stop();
@@ -266,10 +354,18 @@ async function fileStoreOne(agentBundle: string): Promise<Run> {
   const store = mkdtempSync(join(work, 'store-'));
   writeFileSync(join(store, 's0.yaml'), 'password: bench-0\n');
   const dir = mkdtempSync(join(work, 'file-'));
-  const config = agentConfig(dir, await freePort(), [{ name: 's0', ref: { provider: 'file', path: 's0', field: 'password' } }], {});
-  return measure(() => startAgent(agentBundle, { SIDEKEY_CONFIG: config, SIDEKEY_FILE_STORE: store, SIDEKEY_LOG_LEVEL: 'warn' }), dir, ['s0']);
+  const config = agentConfig(
+    dir,
+    await freePort(),
+    [{ name: 's0', ref: { provider: 'file', path: 's0', field: 'password' } }],
+    {},
+  );
+  return measure(
+    () => startAgent(agentBundle, { SIDEKEY_CONFIG: config, SIDEKEY_FILE_STORE: store, SIDEKEY_LOG_LEVEL: 'warn' }),
+    dir,
+    ['s0'],
+  );
 }
-
 
 // ---------------------------------------------------------------------------------------------------------
 // 5. Steady state
@@ -327,7 +423,9 @@ async function soak(agentBundle: string): Promise<Map<string, SoakResult>> {
       const password = `soak-${i}-${round}`;
       writeFileSync(join(store, `s${i}.yaml`), `password: ${password}\n`);
       await bao.api('POST', `kv2/data/app/s${i}`, { data: { password } });
-      await moto.admin.send(new PutSecretValueCommand({ SecretId: `soak/s${i}`, SecretString: JSON.stringify({ password }) }));
+      await moto.admin.send(
+        new PutSecretValueCommand({ SecretId: `soak/s${i}`, SecretString: JSON.stringify({ password }) }),
+      );
     }
   };
   const timers: NodeJS.Timeout[] = [];
@@ -337,7 +435,8 @@ async function soak(agentBundle: string): Promise<Map<string, SoakResult>> {
     await bao.writePolicy('read-all', READ_ALL_POLICY);
     const approle = await bao.setupAppRole('soak', ['read-all'], work);
     await bao.enableKv('kv2', 2);
-    for (let i = 0; i < SOAK_SECRETS; i++) await moto.admin.send(new CreateSecretCommand({ Name: `soak/s${i}`, SecretString: '{}' }));
+    for (let i = 0; i < SOAK_SECRETS; i++)
+      await moto.admin.send(new CreateSecretCommand({ Name: `soak/s${i}`, SecretString: '{}' }));
     await rotate();
     const names = Array.from({ length: SOAK_SECRETS }, (_, i) => `s${i}`);
     const refs = {
@@ -354,18 +453,40 @@ async function soak(agentBundle: string): Promise<Map<string, SoakResult>> {
         reload: { kind: 'http', url: `http://127.0.0.1:${reloadPort}/${backend}` },
         ...(backend === 'vault' ? { vault } : backend === 'aws' ? { aws: { region: moto.region } } : {}),
       });
-      children.set(label, startAgent(agentBundle, { ...(backend === 'aws' ? moto.env : {}), SIDEKEY_CONFIG: config, SIDEKEY_FILE_STORE: store, SIDEKEY_LOG_LEVEL: 'warn' }));
+      children.set(
+        label,
+        startAgent(agentBundle, {
+          ...(backend === 'aws' ? moto.env : {}),
+          SIDEKEY_CONFIG: config,
+          SIDEKEY_FILE_STORE: store,
+          SIDEKEY_LOG_LEVEL: 'warn',
+        }),
+      );
       ports.set(label, port);
     }
     const hcl = join(work, 'soak-bao.hcl');
     const baoDir = mkdtempSync(join(work, 'soak-bao-'));
-    writeFileSync(hcl, baoAgentConfig(bao, baoDir, approle, SOAK_SECRETS).replace('static_secret_render_interval = "1h"', 'static_secret_render_interval = "10s"'));
+    writeFileSync(
+      hcl,
+      baoAgentConfig(bao, baoDir, approle, SOAK_SECRETS).replace(
+        'static_secret_render_interval = "1h"',
+        'static_secret_render_interval = "10s"',
+      ),
+    );
     children.set('bao agent', start(BAO_REAL_BINARY, ['agent', `-config=${hcl}`, '-log-level=warn'], {}));
-    timers.push(setInterval(() => void rotate().catch((e: unknown) => print(`rotation failed: ${String(e)}`)), ROTATE_MS));
+    timers.push(
+      setInterval(() => void rotate().catch((e: unknown) => print(`rotation failed: ${String(e)}`)), ROTATE_MS),
+    );
     // kubelet: liveness and readiness every 10 s on each Sidekey agent.
-    timers.push(setInterval(() => {
-      for (const port of ports.values()) for (const path of ['/healthz', '/readyz']) void fetch(`http://127.0.0.1:${port}${path}`).then((r) => r.text()).catch(() => undefined);
-    }, PROBE_MS));
+    timers.push(
+      setInterval(() => {
+        for (const port of ports.values())
+          for (const path of ['/healthz', '/readyz'])
+            void fetch(`http://127.0.0.1:${port}${path}`)
+              .then((r) => r.text())
+              .catch(() => undefined);
+      }, PROBE_MS),
+    );
     const samples = new Map<string, Sample[]>([...children.keys()].map((k) => [k, []]));
     const t0 = performance.now();
     const every = Math.max(5, SOAK_MINUTES);
@@ -402,7 +523,9 @@ function printSoak(results: ReadonlyMap<string, SoakResult>): void {
   const bao = results.get('bao agent');
   const end = (r: SoakResult): number => r.samples.at(-1)?.anonMiB ?? NaN;
   const widths = [16, 8, 8, 8, 8, 11, 11, 10, 8, 8];
-  print(row(['agent', 'start', 'middle', 'end', 'max', '1st half/h', '2nd half/h', 'end/bao', 'writes', 'reloads'], widths));
+  print(
+    row(['agent', 'start', 'middle', 'end', 'max', '1st half/h', '2nd half/h', 'end/bao', 'writes', 'reloads'], widths),
+  );
   for (const [label, r] of results) {
     const middle = r.samples[Math.floor(r.samples.length / 2)]?.anonMiB ?? NaN;
     const cells = [
@@ -411,7 +534,13 @@ function printSoak(results: ReadonlyMap<string, SoakResult>): void {
       fmt(middle),
       fmt(end(r)),
       fmt(Math.max(...r.samples.map((x) => x.anonMiB))),
-      fmt(slopePerHour(r.samples.filter((x) => x.minutes <= SOAK_MINUTES / 2), 0), 2),
+      fmt(
+        slopePerHour(
+          r.samples.filter((x) => x.minutes <= SOAK_MINUTES / 2),
+          0,
+        ),
+        2,
+      ),
       fmt(slopePerHour(r.samples, SOAK_MINUTES / 2), 2),
       bao === undefined ? '' : fmt(end(r) / end(bao), 2),
       label === 'bao agent' ? '' : String(r.writes),
@@ -424,40 +553,65 @@ function printSoak(results: ReadonlyMap<string, SoakResult>): void {
 
 // ---------------------------------------------------------------------------------------------------------
 async function main(): Promise<void> {
-  print(`sidekey agent benchmark (Node ${process.version}, idle window ${IDLE_SECONDS} s${ONLY === 'fresh' ? '' : `, soak ${SOAK_MINUTES} min`})`);
-  print(`agent started as the image starts it: node ${[...IMAGE.nodeFlags, '<bundle>'].join(' ')}, ${Object.entries(IMAGE.env).map(([k, v]) => `${k}=${v}`).join(' ')}\n`);
+  print(
+    `sidekey agent benchmark (Node ${process.version}, idle window ${IDLE_SECONDS} s${ONLY === 'fresh' ? '' : `, soak ${SOAK_MINUTES} min`})`,
+  );
+  print(
+    `agent started as the image starts it: node ${[...IMAGE.nodeFlags, '<bundle>'].join(' ')}, ${Object.entries(
+      IMAGE.env,
+    )
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ')}\n`,
+  );
   const built = await buildAll(join(work, 'dist'));
   const bundle = built.find((b) => b.name === 'agent');
   if (bundle === undefined) throw new Error('no agent bundle');
   if (ONLY !== 'fresh') {
-    print(`5. Steady state: ${SOAK_MINUTES} min, ${SOAK_SECRETS} secrets per agent rotated every ${ROTATE_MS / 1000} s, refresh 10 s, http reload, probes every ${PROBE_MS / 1000} s; private memory (RssAnon, MiB) and its slope (MiB/hour)`);
+    print(
+      `5. Steady state: ${SOAK_MINUTES} min, ${SOAK_SECRETS} secrets per agent rotated every ${ROTATE_MS / 1000} s, refresh 10 s, http reload, probes every ${PROBE_MS / 1000} s; private memory (RssAnon, MiB) and its slope (MiB/hour)`,
+    );
     printSoak(await soak(bundle.file));
     if (ONLY === 'soak') return;
     print();
   }
   await dependencyCosts();
 
-  print('\n2. sidekey agent (bundle) vs bao agent, same OpenBao (HTTP, and TLS with its dev CA), approle login, KV v2 (MiB, ms, millicores)');
-  const runs = new Map([...(await versusBaoAgent(bundle.file, false, [1, 50])), ...(await versusBaoAgent(bundle.file, true, [1]))]);
+  print(
+    '\n2. sidekey agent (bundle) vs bao agent, same OpenBao (HTTP, and TLS with its dev CA), approle login, KV v2 (MiB, ms, millicores)',
+  );
+  const runs = new Map([
+    ...(await versusBaoAgent(bundle.file, false, [1, 50])),
+    ...(await versusBaoAgent(bundle.file, true, [1])),
+  ]);
   const widths = [22, 8, 8, 14, 14];
   print(row(['process', 'RSS', 'anon', 'first file ms', 'idle mCPU'], widths));
-  for (const [label, r] of runs) print(row([label, fmt(r.rssMiB), fmt(r.anonMiB), fmt(r.firstFileMs, 0), fmt(r.idleMillicores, 2)], widths));
+  for (const [label, r] of runs)
+    print(row([label, fmt(r.rssMiB), fmt(r.anonMiB), fmt(r.firstFileMs, 0), fmt(r.idleMillicores, 2)], widths));
   for (const key of ['1', '50', '1 TLS']) {
     const s = runs.get(`sidekey vault ${key}`);
     const b = runs.get(`bao agent ${key}`);
     if (s === undefined || b === undefined) continue;
-    print(`ratio sidekey/bao, ${key.padStart(5)} secrets: RSS ${fmt(s.rssMiB / b.rssMiB, 2)}  private ${fmt(s.anonMiB / b.anonMiB, 2)}  time to files ${fmt(s.firstFileMs / b.firstFileMs, 2)}`);
+    print(
+      `ratio sidekey/bao, ${key.padStart(5)} secrets: RSS ${fmt(s.rssMiB / b.rssMiB, 2)}  private ${fmt(s.anonMiB / b.anonMiB, 2)}  time to files ${fmt(s.firstFileMs / b.firstFileMs, 2)}`,
+    );
   }
 
   print('\n3. AWS Secrets Manager (moto)');
   const aws = await awsCosts(bundle.file);
   print('calls per refresh for N secrets (target ceil(N/20)):');
-  for (const [n, calls] of aws.perN) print(`  N=${String(n).padStart(3)}  ${String(calls).padStart(3)} calls  (ceil(N/20) = ${Math.ceil(n / 20)})`);
+  for (const [n, calls] of aws.perN)
+    print(`  N=${String(n).padStart(3)}  ${String(calls).padStart(3)} calls  (ceil(N/20) = ${Math.ceil(n / 20)})`);
   const a = aws.agent;
-  print(`sidekey agent, 50 AWS secrets: RSS ${fmt(a.rssMiB)} MiB, anon ${fmt(a.anonMiB)} MiB, first file ${fmt(a.firstFileMs, 0)} ms, idle ${fmt(a.idleMillicores, 2)} mCPU`);
-  print(`  backend calls on the wire: ${aws.firstRound} for the first write, ${aws.secondRound} more in the next ${IDLE_SECONDS + SETTLE_MS / 1000} s (refresh 10 s)`);
+  print(
+    `sidekey agent, 50 AWS secrets: RSS ${fmt(a.rssMiB)} MiB, anon ${fmt(a.anonMiB)} MiB, first file ${fmt(a.firstFileMs, 0)} ms, idle ${fmt(a.idleMillicores, 2)} mCPU`,
+  );
+  print(
+    `  backend calls on the wire: ${aws.firstRound} for the first write, ${aws.secondRound} more in the next ${IDLE_SECONDS + SETTLE_MS / 1000} s (refresh 10 s)`,
+  );
 
-  print('\n4. One backend, one secret (target: RSS at most 60 MiB; private memory and time to the file against bao agent)');
+  print(
+    '\n4. One backend, one secret (target: RSS at most 60 MiB; private memory and time to the file against bao agent)',
+  );
   const bao = runs.get('bao agent 1');
   const baoTls = runs.get('bao agent 1 TLS');
   // Each row's ratios are against bao agent over the same transport (the file store and moto against HTTP).
@@ -473,7 +627,19 @@ async function main(): Promise<void> {
   print(row(['agent, 1 secret', 'RSS', 'anon', 'first file ms', 'anon/bao', 'time/bao'], widths4));
   for (const [label, r, reference] of one) {
     if (r === undefined || reference === undefined) continue;
-    print(row([label, fmt(r.rssMiB), fmt(r.anonMiB), fmt(r.firstFileMs, 0), fmt(r.anonMiB / reference.anonMiB, 2), fmt(r.firstFileMs / reference.firstFileMs, 2)], widths4));
+    print(
+      row(
+        [
+          label,
+          fmt(r.rssMiB),
+          fmt(r.anonMiB),
+          fmt(r.firstFileMs, 0),
+          fmt(r.anonMiB / reference.anonMiB, 2),
+          fmt(r.firstFileMs / reference.firstFileMs, 2),
+        ],
+        widths4,
+      ),
+    );
   }
 }
 

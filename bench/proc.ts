@@ -5,7 +5,9 @@ export function rssMiB(pid: number): number {
   return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
 }
 
-/** CPU time a process has run, all its threads, in milliseconds (schedstat counts nanoseconds, stat only 10 ms ticks). */
+/**
+ * CPU time a process has run, all its threads, in milliseconds (schedstat counts nanoseconds, stat only 10 ms ticks).
+ */
 export function cpuMs(pid: number): number {
   let ns = 0;
   for (const task of readdirSync(`/proc/${pid}/task`)) {

@@ -36,7 +36,15 @@ export function realisticReview(uid: string): string {
         'sidekey.io/vault-role': 'payments',
         'prometheus.io/scrape': 'true',
       },
-      ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'payments-api-6f7d8b9c4', uid: '3f1c2a9e-0b7d-4c1e-9a55-6d2f7f1b8c01', controller: true }],
+      ownerReferences: [
+        {
+          apiVersion: 'apps/v1',
+          kind: 'ReplicaSet',
+          name: 'payments-api-6f7d8b9c4',
+          uid: '3f1c2a9e-0b7d-4c1e-9a55-6d2f7f1b8c01',
+          controller: true,
+        },
+      ],
     },
     spec: {
       serviceAccountName: 'payments-api',
@@ -44,7 +52,15 @@ export function realisticReview(uid: string): string {
       containers: [container('api', 8080), container('worker', 8081), container('metrics', 9102)],
       volumes: [
         { name: 'config', configMap: { name: 'payments-api' } },
-        { name: 'kube-api-access-7xk2p', projected: { sources: [{ serviceAccountToken: { expirationSeconds: 3607, path: 'token' } }, { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } }] } },
+        {
+          name: 'kube-api-access-7xk2p',
+          projected: {
+            sources: [
+              { serviceAccountToken: { expirationSeconds: 3607, path: 'token' } },
+              { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
+            ],
+          },
+        },
       ],
     },
   };
@@ -57,7 +73,10 @@ export function realisticReview(uid: string): string {
       resource: { group: '', version: 'v1', resource: 'pods' },
       namespace: 'payments',
       operation: 'CREATE',
-      userInfo: { username: 'system:serviceaccount:kube-system:replicaset-controller', groups: ['system:serviceaccounts', 'system:authenticated'] },
+      userInfo: {
+        username: 'system:serviceaccount:kube-system:replicaset-controller',
+        groups: ['system:serviceaccounts', 'system:authenticated'],
+      },
       object: pod,
       dryRun: false,
     },

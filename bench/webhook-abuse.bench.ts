@@ -45,7 +45,23 @@ interface Target {
 type Abuse = (target: Target) => () => void;
 
 function start(bundle: string, certFile: string, keyFile: string): Promise<Server> {
-  const args = [bundle, '--port', '0', '--metrics-port', '0', '--tls-cert', certFile, '--tls-key', keyFile, '--sidecar-mode', 'native', '--aws-region', 'eu-west-1', '--vault-addr', 'https://vault.vault.svc:8200'];
+  const args = [
+    bundle,
+    '--port',
+    '0',
+    '--metrics-port',
+    '0',
+    '--tls-cert',
+    certFile,
+    '--tls-key',
+    keyFile,
+    '--sidecar-mode',
+    'native',
+    '--aws-region',
+    'eu-west-1',
+    '--vault-addr',
+    'https://vault.vault.svc:8200',
+  ];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     let out = '';
@@ -64,21 +80,35 @@ function start(bundle: string, certFile: string, keyFile: string): Promise<Serve
   });
 }
 
-/** One POST /mutate on a connection of its own; resolves with the status (0: the connection failed) and the time taken. */
-function post(target: Target, body: Buffer | string, options: { declared?: number; send?: number; agent?: Agent } = {}): { done: Promise<{ status: number; ms: number }>; stop: () => void } {
+/**
+ * One POST /mutate on a connection of its own; resolves with the status (0: the connection failed) and the time taken.
+ */
+function post(
+  target: Target,
+  body: Buffer | string,
+  options: { declared?: number; send?: number; agent?: Agent } = {},
+): { done: Promise<{ status: number; ms: number }>; stop: () => void } {
   const started = performance.now();
   const bytes = typeof body === 'string' ? Buffer.from(body) : body;
   let stop = (): void => undefined;
   const done = new Promise<{ status: number; ms: number }>((resolve) => {
-    const req = request({
-      host: '127.0.0.1', port: target.port, path: '/mutate', method: 'POST', ca: target.ca, agent: options.agent ?? false,
-      headers: { 'content-type': 'application/json', 'content-length': options.declared ?? bytes.length },
-    }, (res) => {
-      res.resume();
-      res.on('end', () => {
-        resolve({ status: res.statusCode ?? 0, ms: performance.now() - started });
-      });
-    });
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port: target.port,
+        path: '/mutate',
+        method: 'POST',
+        ca: target.ca,
+        agent: options.agent ?? false,
+        headers: { 'content-type': 'application/json', 'content-length': options.declared ?? bytes.length },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => {
+          resolve({ status: res.statusCode ?? 0, ms: performance.now() - started });
+        });
+      },
+    );
     req.on('error', () => {
       resolve({ status: 0, ms: performance.now() - started });
     });
@@ -91,46 +121,54 @@ function post(target: Target, body: Buffer | string, options: { declared?: numbe
 
 /** A review of about `mib` MiB: the realistic pod with a long annotation. */
 function largeReview(mib: number): Buffer {
-  const review = JSON.parse(realisticReview('large')) as { request: { object: { metadata: { annotations: Record<string, string> } } } };
+  const review = JSON.parse(realisticReview('large')) as {
+    request: { object: { metadata: { annotations: Record<string, string> } } };
+  };
   review.request.object.metadata.annotations['example.com/padding'] = 'x'.repeat(Math.round(mib * MIB));
   return Buffer.from(JSON.stringify(review));
 }
 
-const concurrentReviews = (count: number, body: Buffer): Abuse => (target) => {
-  let stopped = false;
-  const loop = async (): Promise<void> => {
-    while (!stopped) await post(target, body).done;
+const concurrentReviews =
+  (count: number, body: Buffer): Abuse =>
+  (target) => {
+    let stopped = false;
+    const loop = async (): Promise<void> => {
+      while (!stopped) await post(target, body).done;
+    };
+    for (let i = 0; i < count; i += 1) void loop();
+    return () => {
+      stopped = true;
+    };
   };
-  for (let i = 0; i < count; i += 1) void loop();
-  return () => {
-    stopped = true;
-  };
-};
 
-const stalledUploads = (count: number, declared: number, send: number): Abuse => (target) => {
-  const body = Buffer.alloc(send, 0x20);
-  const uploads = Array.from({ length: count }, () => post(target, body, { declared, send }));
-  return () => {
-    for (const u of uploads) u.stop();
+const stalledUploads =
+  (count: number, declared: number, send: number): Abuse =>
+  (target) => {
+    const body = Buffer.alloc(send, 0x20);
+    const uploads = Array.from({ length: count }, () => post(target, body, { declared, send }));
+    return () => {
+      for (const u of uploads) u.stop();
+    };
   };
-};
 
 // The flood comes from another address than the normal admissions, as a hostile pod's does from the API server's.
 const FLOOD_ADDRESS = '127.0.0.2';
 
-const heldConnections = (count: number): Abuse => (target) => {
-  const sockets: TLSSocket[] = [];
-  for (let i = 0; i < count; i += 1) {
-    const tcp = connectTcp({ host: '127.0.0.1', port: target.port, localAddress: FLOOD_ADDRESS });
-    tcp.on('error', () => undefined);
-    const socket = connect({ host: '127.0.0.1', socket: tcp, ca: target.ca });
-    socket.on('error', () => undefined);
-    sockets.push(socket);
-  }
-  return () => {
-    for (const s of sockets) s.destroy();
+const heldConnections =
+  (count: number): Abuse =>
+  (target) => {
+    const sockets: TLSSocket[] = [];
+    for (let i = 0; i < count; i += 1) {
+      const tcp = connectTcp({ host: '127.0.0.1', port: target.port, localAddress: FLOOD_ADDRESS });
+      tcp.on('error', () => undefined);
+      const socket = connect({ host: '127.0.0.1', socket: tcp, ca: target.ca });
+      socket.on('error', () => undefined);
+      sockets.push(socket);
+    }
+    return () => {
+      for (const s of sockets) s.destroy();
+    };
   };
-};
 
 const review69 = (): Buffer => largeReview(6.9);
 const ABUSES: Readonly<Record<string, () => Abuse>> = {
@@ -143,7 +181,9 @@ const ABUSES: Readonly<Record<string, () => Abuse>> = {
 
 /** The realistic review with `count` more annotations named by `key`, with value `value`. */
 function annotated(count: number, key: (i: number) => string, value = ''): string {
-  const review = JSON.parse(realisticReview('cold')) as { request: { object: { metadata: { annotations: Record<string, string> } } } };
+  const review = JSON.parse(realisticReview('cold')) as {
+    request: { object: { metadata: { annotations: Record<string, string> } } };
+  };
   const { annotations } = review.request.object.metadata;
   for (let i = 0; i < count; i += 1) annotations[key(i)] = value;
   return JSON.stringify(review);
@@ -152,13 +192,19 @@ function annotated(count: number, key: (i: number) => string, value = ''): strin
 const TARGET_REVIEW_CPU_MS = 50;
 const COSTLY_REVIEWS: Readonly<Record<string, () => string>> = {
   'the normal 10 KB review': () => realisticReview('cold'),
-  '39,000 unknown 40-character sidekey.io keys': () => annotated(39_000, (i) => `sidekey.io/${i.toString(36).padStart(40, '-')}`, 'x'),
+  '39,000 unknown 40-character sidekey.io keys': () =>
+    annotated(39_000, (i) => `sidekey.io/${i.toString(36).padStart(40, '-')}`, 'x'),
   '280,000 empty annotations': () => annotated(280_000, (i) => `a${i.toString(36)}`),
-  'empty annotations just under the value bound': () => annotated(MAX_JSON_VALUES / 2 - 500, (i) => `a${i.toString(36)}`),
+  'empty annotations just under the value bound': () =>
+    annotated(MAX_JSON_VALUES / 2 - 500, (i) => `a${i.toString(36)}`),
 };
 
 /** The webhook's CPU time for one review, the first admission it answers, over a connection opened before. */
-async function coldReviewCpu(bundle: string, tls: { certFile: string; keyFile: string; ca: string }, body: string): Promise<{ ms: number; status: number }> {
+async function coldReviewCpu(
+  bundle: string,
+  tls: { certFile: string; keyFile: string; ca: string },
+  body: string,
+): Promise<{ ms: number; status: number }> {
   const server = await start(bundle, tls.certFile, tls.keyFile);
   const pid = server.child.pid ?? 0;
   const target = { port: server.port, ca: tls.ca };
@@ -168,7 +214,9 @@ async function coldReviewCpu(bundle: string, tls: { certFile: string; keyFile: s
       request({ host: '127.0.0.1', port: target.port, path: '/healthz', ca: tls.ca, agent }, (res) => {
         res.resume();
         res.on('end', resolve);
-      }).on('error', reject).end();
+      })
+        .on('error', reject)
+        .end();
     });
     await new Promise((r) => setTimeout(r, 300));
     const before = cpuMs(pid);
@@ -184,7 +232,9 @@ async function coldReviewCpu(bundle: string, tls: { certFile: string; keyFile: s
 
 /** Starts an abuse in a child process, so the load it puts on its own CPU does not delay the normal admissions. */
 function abuseProcess(name: string, target: Target): Promise<() => void> {
-  const child = spawn(process.execPath, [SELF, '--abuse', name, String(target.port), target.ca], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [SELF, '--abuse', name, String(target.port), target.ca], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   return new Promise((resolve) => {
     child.stdout.once('data', () => {
       resolve(() => child.kill('SIGKILL'));
@@ -208,12 +258,18 @@ interface Figures {
   readonly cpuMs: number;
   /** Over the keep-alive connections opened before the abuse, as the API server holds them. */
   readonly keepAlive: Probes;
-  /** Each on a connection of its own opened amid the abuse, as the API server's first admission after its connections closed. */
+  /**
+   * Each on a connection of its own opened amid the abuse, as the API server's first admission after its connections
+   * closed.
+   */
   readonly fresh: Probes;
 }
 
 function summarize(results: readonly { status: number; ms: number }[]): Probes {
-  const times = results.filter((r) => r.status === 200).map((r) => r.ms).sort((a, b) => a - b);
+  const times = results
+    .filter((r) => r.status === 200)
+    .map((r) => r.ms)
+    .sort((a, b) => a - b);
   return {
     sent: results.length,
     answered: times.length,
@@ -270,13 +326,23 @@ async function main(): Promise<void> {
     bundle = (await buildAll(join(dir, 'dist'))).find((b) => b.name === 'webhook')?.file;
   }
   if (bundle === undefined) throw new Error('the build made no webhook bundle');
-  const only = process.argv.indexOf('--only') > 0 ? process.argv[process.argv.indexOf('--only') + 1] ?? '' : '';
+  const only = process.argv.indexOf('--only') > 0 ? (process.argv[process.argv.indexOf('--only') + 1] ?? '') : '';
   const abuses = Object.keys(ABUSES).filter((n) => n.includes(only));
   const reviews = Object.entries(COSTLY_REVIEWS).filter(([n]) => n.includes(only));
-  if (abuses.length + reviews.length === 0) throw new Error(`--only ${only}: no abuse or review has that in its name (${[...Object.keys(ABUSES), ...Object.keys(COSTLY_REVIEWS)].join('; ')})`);
-  const scenarios: [string, string | undefined][] = abuses.length === 0 ? [] : [['baseline: idle, normal admissions only', undefined], ...abuses.map((n) => [n, n] as [string, string])];
-  process.stdout.write(`webhook abuse benchmark: ${bundle}, Node ${process.version}; ${ABUSE_MS / 1000} s per abuse, a normal admission every ${PROBE_EVERY_MS} ms\n`);
-  process.stdout.write(`targets: peak RSS < ${TARGET_RSS_MIB.toFixed(1)} MiB (60 % of ${LIMIT_MIB}Mi), slowest normal admission < ${TARGET_LATENCY_MS} ms, all answered\n\n`);
+  if (abuses.length + reviews.length === 0)
+    throw new Error(
+      `--only ${only}: no abuse or review has that in its name (${[...Object.keys(ABUSES), ...Object.keys(COSTLY_REVIEWS)].join('; ')})`,
+    );
+  const scenarios: [string, string | undefined][] =
+    abuses.length === 0
+      ? []
+      : [['baseline: idle, normal admissions only', undefined], ...abuses.map((n) => [n, n] as [string, string])];
+  process.stdout.write(
+    `webhook abuse benchmark: ${bundle}, Node ${process.version}; ${ABUSE_MS / 1000} s per abuse, a normal admission every ${PROBE_EVERY_MS} ms\n`,
+  );
+  process.stdout.write(
+    `targets: peak RSS < ${TARGET_RSS_MIB.toFixed(1)} MiB (60 % of ${LIMIT_MIB}Mi), slowest normal admission < ${TARGET_LATENCY_MS} ms, all answered\n\n`,
+  );
   let allMet = true;
   try {
     for (const [name, abuse] of scenarios) {
@@ -291,17 +357,24 @@ async function main(): Promise<void> {
       server.child.kill('SIGKILL');
       const met = f.peakRss < TARGET_RSS_MIB && within(f.keepAlive) && within(f.fresh);
       allMet &&= met;
-      process.stdout.write(`${name}: RSS idle ${idle.toFixed(0)} MiB, peak ${f.peakRss.toFixed(0)} MiB, webhook CPU ${(f.cpuMs / 1000).toFixed(2)} s  ${met ? 'meets' : 'MISSES'}\n`);
+      process.stdout.write(
+        `${name}: RSS idle ${idle.toFixed(0)} MiB, peak ${f.peakRss.toFixed(0)} MiB, webhook CPU ${(f.cpuMs / 1000).toFixed(2)} s  ${met ? 'meets' : 'MISSES'}\n`,
+      );
       process.stdout.write(`  normal admissions over keep-alive connections: ${describe(f.keepAlive)}\n`);
       process.stdout.write(`  normal admissions on new connections:         ${describe(f.fresh)}\n`);
     }
-    if (reviews.length > 0) process.stdout.write(`\nthe costliest reviews, each the first admission of a fresh webhook (target: at most ${TARGET_REVIEW_CPU_MS} ms of CPU):\n`);
+    if (reviews.length > 0)
+      process.stdout.write(
+        `\nthe costliest reviews, each the first admission of a fresh webhook (target: at most ${TARGET_REVIEW_CPU_MS} ms of CPU):\n`,
+      );
     for (const [name, build] of reviews) {
       const body = build();
       const { ms, status } = await coldReviewCpu(bundle, { certFile: tlsCert, keyFile: tlsKey, ca: ca.caCert }, body);
       const met = ms <= TARGET_REVIEW_CPU_MS && status === 200;
       allMet &&= met;
-      process.stdout.write(`  ${name} (${(body.length / 1024 / 1024).toFixed(2)} MiB): ${ms.toFixed(1)} ms of CPU, HTTP ${status}  ${met ? 'meets' : 'MISSES'}\n`);
+      process.stdout.write(
+        `  ${name} (${(body.length / 1024 / 1024).toFixed(2)} MiB): ${ms.toFixed(1)} ms of CPU, HTTP ${status}  ${met ? 'meets' : 'MISSES'}\n`,
+      );
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

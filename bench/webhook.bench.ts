@@ -1,4 +1,5 @@
-// `npm run bench:webhook`: the webhook (the production bundle, dist-style, built into a temp dir) against a baseline bare
+// `npm run bench:webhook`: the webhook (the production bundle, dist-style, built into a temp dir) against a baseline
+// bare
 // node:https server that parses the body and answers a fixed review, both driven with ~10 KB realistic
 // AdmissionReviews over keep-alive connections: at a fixed 500 admissions/s (open loop: requests leave on a
 // fixed schedule whatever the answers do; the worst lag behind it is printed) and at saturation (closed
@@ -35,7 +36,11 @@ const SELF = new URL(import.meta.url).pathname;
 
 /** The baseline server (run as `node bench/webhook.bench.ts --baseline CERT KEY`). */
 function runBaseline(certFile: string, keyFile: string): void {
-  const fixed = JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: 'fixed', allowed: true } });
+  const fixed = JSON.stringify({
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    response: { uid: 'fixed', allowed: true },
+  });
   const server = createServer({ cert: readFileSync(certFile), key: readFileSync(keyFile) }, (req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -61,7 +66,9 @@ interface Started {
 
 /** Starts a server process and waits for its first JSON line carrying `port`. */
 function startServer(args: readonly string[]): Promise<Started> {
-  const child = spawn('taskset', ['-c', SERVER_CPU, process.execPath, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn('taskset', ['-c', SERVER_CPU, process.execPath, ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   return new Promise((resolve, reject) => {
     let buffer = '';
     let found = false;
@@ -92,7 +99,9 @@ function startServer(args: readonly string[]): Promise<Started> {
 async function serverBuckets(metricsPort: number): Promise<Map<string, number>> {
   const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
   const buckets = new Map<string, number>();
-  for (const match of text.matchAll(/^sidekey_webhook_admission_duration_seconds_bucket\{le="([^"]+)",result="injected"\} (\d+)$/gm)) {
+  for (const match of text.matchAll(
+    /^sidekey_webhook_admission_duration_seconds_bucket\{le="([^"]+)",result="injected"\} (\d+)$/gm,
+  )) {
     buckets.set(match[1] ?? '', Number(match[2]));
   }
   return buckets;
@@ -102,7 +111,10 @@ async function serverBuckets(metricsPort: number): Promise<Map<string, number>> 
 function serverShare(before: Map<string, number>, after: Map<string, number>): string {
   const total = (after.get('+Inf') ?? 0) - (before.get('+Inf') ?? 0);
   return ['0.001', '0.0025', '0.005']
-    .map((le) => `${((((after.get(le) ?? 0) - (before.get(le) ?? 0)) / Math.max(total, 1)) * 100).toFixed(2)}% <= ${Number(le) * 1000} ms`)
+    .map(
+      (le) =>
+        `${((((after.get(le) ?? 0) - (before.get(le) ?? 0)) / Math.max(total, 1)) * 100).toFixed(2)}% <= ${Number(le) * 1000} ms`,
+    )
     .join(', ');
 }
 
@@ -113,7 +125,10 @@ function rssMiB(pid: number): number {
 
 /** Clock ticks a CPU spent busy (steal included: time the host gave to other machines), from /proc/stat. */
 function cpuBusyTicks(cpu: string): number {
-  const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith(`cpu${cpu} `)) ?? '';
+  const line =
+    readFileSync('/proc/stat', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith(`cpu${cpu} `)) ?? '';
   const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = line.split(/\s+/).slice(1).map(Number);
   return user + nice + system + irq + softirq + steal;
 }
@@ -126,7 +141,10 @@ function processTicks(pid: number): number {
 
 /** Busy ticks of the server's and the load generator's CPUs that were neither process's. */
 function foreignTicks(serverPid: number): { server: number; client: number } {
-  return { server: cpuBusyTicks(SERVER_CPU) - processTicks(serverPid), client: cpuBusyTicks(CLIENT_CPU) - processTicks(process.pid) };
+  return {
+    server: cpuBusyTicks(SERVER_CPU) - processTicks(serverPid),
+    client: cpuBusyTicks(CLIENT_CPU) - processTicks(process.pid),
+  };
 }
 
 interface RunResult {
@@ -153,7 +171,13 @@ function percentile(sorted: readonly number[], p: number): number {
  * Drives one server: `fixedRate` admissions/s open loop, or saturation (closed loop, one in flight per connection).
  * The agent's connections are the warm-up's, so no TLS handshake falls inside a measured run.
  */
-async function drive(port: number, agent: Agent, pid: number, fixedRate: number | undefined, seconds = SECONDS): Promise<RunResult> {
+async function drive(
+  port: number,
+  agent: Agent,
+  pid: number,
+  fixedRate: number | undefined,
+  seconds = SECONDS,
+): Promise<RunResult> {
   const latencies: number[] = [];
   let errors = 0;
   let seq = 0;
@@ -168,14 +192,24 @@ async function drive(port: number, agent: Agent, pid: number, fixedRate: number 
       lag = Math.max(lag, sent - scheduled);
       seq += 1;
       const body = BODIES[seq % BODIES.length] ?? '';
-      const req = request({ host: '127.0.0.1', port, path: '/mutate', method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
-        res.resume();
-        res.on('end', () => {
-          if (res.statusCode === 200) latencies.push(performance.now() - sent);
-          else errors += 1;
-          resolve();
-        });
-      });
+      const req = request(
+        {
+          host: '127.0.0.1',
+          port,
+          path: '/mutate',
+          method: 'POST',
+          agent,
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => {
+            if (res.statusCode === 200) latencies.push(performance.now() - sent);
+            else errors += 1;
+            resolve();
+          });
+        },
+      );
       req.on('error', () => {
         errors += 1;
         resolve();
@@ -187,9 +221,11 @@ async function drive(port: number, agent: Agent, pid: number, fixedRate: number 
   const started = performance.now();
   const end = started + seconds * 1000;
   if (fixedRate === undefined) {
-    await Promise.all(Array.from({ length: CONNECTIONS }, async () => {
-      while (performance.now() < end) await send(performance.now());
-    }));
+    await Promise.all(
+      Array.from({ length: CONNECTIONS }, async () => {
+        while (performance.now() < end) await send(performance.now());
+      }),
+    );
   } else {
     const inFlight: Promise<void>[] = [];
     let sent = 0;
@@ -204,10 +240,22 @@ async function drive(port: number, agent: Agent, pid: number, fixedRate: number 
   const foreignAfter = foreignTicks(pid);
   const cpuMs = ((processTicks(pid) - serverBefore) * 1000) / TICKS_PER_SECOND / Math.max(latencies.length, 1);
   const share = (ticks: number): number => Math.max(0, ticks / (elapsed * TICKS_PER_SECOND));
-  const others = { server: share(foreignAfter.server - foreignBefore.server), client: share(foreignAfter.client - foreignBefore.client) };
+  const others = {
+    server: share(foreignAfter.server - foreignBefore.server),
+    client: share(foreignAfter.client - foreignBefore.client),
+  };
   clearInterval(sampler);
   latencies.sort((a, b) => a - b);
-  return { rate: latencies.length / elapsed, p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), errors, peakRss, lag, cpuMs, others };
+  return {
+    rate: latencies.length / elapsed,
+    p50: percentile(latencies, 0.5),
+    p99: percentile(latencies, 0.99),
+    errors,
+    peakRss,
+    lag,
+    cpuMs,
+    others,
+  };
 }
 
 /**
@@ -239,9 +287,30 @@ async function main(): Promise<void> {
   const bundle = (await buildAll(join(dir, 'dist'))).find((b) => b.name === 'webhook');
   if (bundle === undefined) throw new Error('the build made no webhook bundle');
   const size = Buffer.byteLength(BODIES[0] ?? '');
-  process.stdout.write(`webhook benchmark: ${size} B reviews, ${CONNECTIONS} keep-alive TLS connections, ${SECONDS}s per run, Node ${process.version}, server on CPU ${SERVER_CPU}, load generator on CPU ${CLIENT_CPU}\n\n`);
+  process.stdout.write(
+    `webhook benchmark: ${size} B reviews, ${CONNECTIONS} keep-alive TLS connections, ${SECONDS}s per run, Node ${process.version}, server on CPU ${SERVER_CPU}, load generator on CPU ${CLIENT_CPU}\n\n`,
+  );
   const servers = [
-    { name: 'sidekey webhook', args: [bundle.file, '--log-level', 'info', '--port', '0', '--metrics-port', '0', '--tls-cert', join(dir, 'tls.crt'), '--tls-key', join(dir, 'tls.key'), '--sidecar-mode', 'native', '--vault-addr', 'https://vault.vault.svc:8200'] },
+    {
+      name: 'sidekey webhook',
+      args: [
+        bundle.file,
+        '--log-level',
+        'info',
+        '--port',
+        '0',
+        '--metrics-port',
+        '0',
+        '--tls-cert',
+        join(dir, 'tls.crt'),
+        '--tls-key',
+        join(dir, 'tls.key'),
+        '--sidecar-mode',
+        'native',
+        '--vault-addr',
+        'https://vault.vault.svc:8200',
+      ],
+    },
     { name: 'baseline https', args: [SELF, '--baseline', join(dir, 'tls.crt'), join(dir, 'tls.key')] },
   ];
   const rows: string[] = [];
@@ -261,8 +330,11 @@ async function main(): Promise<void> {
         const before = metricsPort === undefined ? undefined : await serverBuckets(metricsPort);
         const r = await drive(port, agent, child.pid ?? 0, rate);
         if (server.name === 'sidekey webhook' && rate !== undefined) webhookP99s.push(r.p99);
-        if (metricsPort !== undefined && before !== undefined) serverSide.push(`${label}: ${serverShare(before, await serverBuckets(metricsPort))}`);
-        rows.push(`${server.name.padEnd(16)} ${label.padEnd(11)} ${r.rate.toFixed(0).padStart(7)}/s  p50 ${r.p50.toFixed(2).padStart(6)} ms  p99 ${r.p99.toFixed(2).padStart(6)} ms  CPU ${r.cpuMs.toFixed(2)} ms/req  errors ${String(r.errors).padStart(3)}  lag ${rate === undefined ? '   -' : r.lag.toFixed(1).padStart(4)} ms  RSS idle ${idle.toFixed(0)} MiB, peak ${r.peakRss.toFixed(0)} MiB  others ${pct(r.others.server)}/${pct(r.others.client)}`);
+        if (metricsPort !== undefined && before !== undefined)
+          serverSide.push(`${label}: ${serverShare(before, await serverBuckets(metricsPort))}`);
+        rows.push(
+          `${server.name.padEnd(16)} ${label.padEnd(11)} ${r.rate.toFixed(0).padStart(7)}/s  p50 ${r.p50.toFixed(2).padStart(6)} ms  p99 ${r.p99.toFixed(2).padStart(6)} ms  CPU ${r.cpuMs.toFixed(2)} ms/req  errors ${String(r.errors).padStart(3)}  lag ${rate === undefined ? '   -' : r.lag.toFixed(1).padStart(4)} ms  RSS idle ${idle.toFixed(0)} MiB, peak ${r.peakRss.toFixed(0)} MiB  others ${pct(r.others.server)}/${pct(r.others.client)}`,
+        );
       }
       agent.destroy();
       child.kill('SIGTERM');
@@ -272,12 +344,20 @@ async function main(): Promise<void> {
     ca.dispose();
   }
   process.stdout.write(`${'server'.padEnd(16)} ${'load'.padEnd(11)} admissions\n${rows.join('\n')}\n\n`);
-  process.stdout.write(`time inside the webhook (its own histogram, body read to answer):\n  ${serverSide.join('\n  ')}\n`);
-  process.stdout.write(`machine load average (1 min) at the end: ${loadavg()[0]?.toFixed(1) ?? '?'} (a lag of many ms means the load generator itself was starved)\n`);
-  process.stdout.write(`others: the share of the server's / the load generator's CPU that other processes or the host took during the run; trust runs where both are near 0%\n`);
+  process.stdout.write(
+    `time inside the webhook (its own histogram, body read to answer):\n  ${serverSide.join('\n  ')}\n`,
+  );
+  process.stdout.write(
+    `machine load average (1 min) at the end: ${loadavg()[0]?.toFixed(1) ?? '?'} (a lag of many ms means the load generator itself was starved)\n`,
+  );
+  process.stdout.write(
+    `others: the share of the server's / the load generator's CPU that other processes or the host took during the run; trust runs where both are near 0%\n`,
+  );
   const median = [...webhookP99s].sort((a, b) => a - b)[Math.floor(webhookP99s.length / 2)] ?? Number.NaN;
   const verdict = median < TARGET_P99_MS ? 'meets' : 'MISSES';
-  process.stdout.write(`target: p99 < ${TARGET_P99_MS} ms at ${FIXED_RATE}/s: ${verdict} (median of ${webhookP99s.length} rounds: ${median.toFixed(2)} ms)\n`);
+  process.stdout.write(
+    `target: p99 < ${TARGET_P99_MS} ms at ${FIXED_RATE}/s: ${verdict} (median of ${webhookP99s.length} rounds: ${median.toFixed(2)} ms)\n`,
+  );
 }
 
 if (process.argv[2] === '--baseline') runBaseline(process.argv[3] ?? '', process.argv[4] ?? '');

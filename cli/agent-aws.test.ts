@@ -12,7 +12,15 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { AgentConfig } from '../injector/agent-config.ts';
 import { startMoto, type MotoHandle } from '../devkit/backends/moto.ts';
-import { freePort, metrics, reloadEndpoint, sample, startAgent, status, until } from '../agent/testdata/agent-process.ts';
+import {
+  freePort,
+  metrics,
+  reloadEndpoint,
+  sample,
+  startAgent,
+  status,
+  until,
+} from '../agent/testdata/agent-process.ts';
 
 const N = 25;
 const value = (i: number, round: number): string => `aws-secret-${round}-${i}-c0ffee`;
@@ -21,7 +29,9 @@ let moto: MotoHandle;
 before(async () => {
   moto = await startMoto();
   for (let i = 0; i < N; i++) {
-    await moto.admin.send(new CreateSecretCommand({ Name: `e2e/app-${i}`, SecretString: JSON.stringify({ password: value(i, 0) }) }));
+    await moto.admin.send(
+      new CreateSecretCommand({ Name: `e2e/app-${i}`, SecretString: JSON.stringify({ password: value(i, 0) }) }),
+    );
   }
 });
 after(() => moto.stop());
@@ -39,7 +49,11 @@ void describe('sidekey agent with AWS Secrets Manager (moto)', () => {
       secretsDir: path.join(dir, 'secrets'),
       port,
       fileMode: 0o400,
-      files: Array.from({ length: N }, (_, i) => ({ name: `app-${i}`, ref: { provider: 'aws' as const, path: `e2e/app-${i}`, field: 'password' }, refreshMs: 10_000 })),
+      files: Array.from({ length: N }, (_, i) => ({
+        name: `app-${i}`,
+        ref: { provider: 'aws' as const, path: `e2e/app-${i}`, field: 'password' },
+        refreshMs: 10_000,
+      })),
       reload: { kind: 'http', url: reload.url },
       aws: { region: moto.region },
     };
@@ -47,11 +61,18 @@ void describe('sidekey agent with AWS Secrets Manager (moto)', () => {
     startAgent(t, config, moto.env, secrets);
     await until('/startup', async () => (await status(port, '/startup')) === 200, 30_000);
     assert.equal(await readFile(path.join(dir, 'secrets/app-7'), 'utf8'), value(7, 0));
-    const calls = (text: string): number => sample(text, 'sidekey_agent_backend_calls_total{provider="aws",operation="BatchGetSecretValue"}');
+    const calls = (text: string): number =>
+      sample(text, 'sidekey_agent_backend_calls_total{provider="aws",operation="BatchGetSecretValue"}');
     assert.equal(calls(await metrics(port)), 2, 'ceil(25/20) calls for the first fetch');
 
-    await moto.admin.send(new PutSecretValueCommand({ SecretId: 'e2e/app-7', SecretString: JSON.stringify({ password: value(7, 1) }) }));
-    await until('the rotated file', async () => (await readFile(path.join(dir, 'secrets/app-7'), 'utf8')) === value(7, 1), 20_000);
+    await moto.admin.send(
+      new PutSecretValueCommand({ SecretId: 'e2e/app-7', SecretString: JSON.stringify({ password: value(7, 1) }) }),
+    );
+    await until(
+      'the rotated file',
+      async () => (await readFile(path.join(dir, 'secrets/app-7'), 'utf8')) === value(7, 1),
+      20_000,
+    );
     await until('the reload', () => Promise.resolve(reload.posts() === 1), 5000);
     assert.equal(calls(await metrics(port)), 4, 'one more refresh: two more calls');
 
@@ -84,11 +105,20 @@ void describe('sidekey agent with AWS Secrets Manager (moto)', () => {
       reload: { kind: 'none' },
       aws: { region: moto.region },
     };
-    const agent = startAgent(t, config, { ...moto.env, AWS_ENDPOINT_URL: `http://127.0.0.1:${(hole.address() as AddressInfo).port}` }, []);
+    const agent = startAgent(
+      t,
+      config,
+      { ...moto.env, AWS_ENDPOINT_URL: `http://127.0.0.1:${(hole.address() as AddressInfo).port}` },
+      [],
+    );
     await until('the agent calls the black hole', () => Promise.resolve(connected), 20_000);
     agent.child.kill('SIGTERM');
     // Not a timing assertion: a guard far below the 2-minute backstop the agent used to wait for.
-    const guard = new Promise<'still running'>((resolve) => setTimeout(() => { resolve('still running'); }, 20_000).unref());
+    const guard = new Promise<'still running'>((resolve) =>
+      setTimeout(() => {
+        resolve('still running');
+      }, 20_000).unref(),
+    );
     assert.equal(await Promise.race([agent.exited, guard]), 0, `the agent exits 0 on SIGTERM:\n${agent.output()}`);
   });
 });

@@ -6,7 +6,15 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import type { AgentConfig } from '../injector/agent-config.ts';
-import { freePort, metrics, reloadEndpoint, startAgent as startAgentProcess, status, until, type AgentProcess } from '../agent/testdata/agent-process.ts';
+import {
+  freePort,
+  metrics,
+  reloadEndpoint,
+  startAgent as startAgentProcess,
+  status,
+  until,
+  type AgentProcess,
+} from '../agent/testdata/agent-process.ts';
 import { startReloadApp } from '../agent/testdata/start-reload-app.ts';
 
 const SECRETS = ['pw-original-7f3a', 'tok-original-19bc', 'pw-rotated-55de', 'tok-rotated-a0e1'];
@@ -53,14 +61,19 @@ void describe('sidekey agent (role run)', () => {
     assert.equal(await status(port, '/readyz'), 200);
     assert.equal(await status(port, '/healthz'), 200);
     assert.equal(await readFile(path.join(dirs.secrets, 'password'), 'utf8'), SECRETS[0]);
-    assert.equal(await readFile(path.join(dirs.secrets, 'db.env'), 'utf8'), `username=app\npassword=${SECRETS[0] ?? ''}\n`);
+    assert.equal(
+      await readFile(path.join(dirs.secrets, 'db.env'), 'utf8'),
+      `username=app\npassword=${SECRETS[0] ?? ''}\n`,
+    );
     assert.equal(await readFile(path.join(dirs.secrets, 'auth-header'), 'utf8'), `Bearer ${SECRETS[1] ?? ''}`);
     assert.equal((await stat(path.join(dirs.secrets, 'password'))).mode & 0o777, 0o400);
 
     const rotated = Date.now();
     await writeFile(path.join(dirs.store, 'payments/db.yaml'), `username: app\npassword: ${SECRETS[2] ?? ''}\n`);
     await writeFile(path.join(dirs.store, 'payments/api.json'), JSON.stringify({ token: SECRETS[3] }));
-    await until('the rotated files', async () => (await readFile(path.join(dirs.secrets, 'auth-header'), 'utf8')).includes(SECRETS[3] ?? '-'));
+    await until('the rotated files', async () =>
+      (await readFile(path.join(dirs.secrets, 'auth-header'), 'utf8')).includes(SECRETS[3] ?? '-'),
+    );
     assert.equal(await readFile(path.join(dirs.secrets, 'password'), 'utf8'), SECRETS[2]);
     const latency = Date.now() - rotated;
     assert.ok(latency < 1500, `rotation took ${latency} ms`);
@@ -73,7 +86,11 @@ void describe('sidekey agent (role run)', () => {
 
     agent.child.kill('SIGTERM');
     assert.equal(await agent.exited, 0);
-    assert.equal(await readFile(path.join(dirs.secrets, 'password'), 'utf8'), SECRETS[2], 'files stay after the agent stops');
+    assert.equal(
+      await readFile(path.join(dirs.secrets, 'password'), 'utf8'),
+      SECRETS[2],
+      'files stay after the agent stops',
+    );
   });
 
   void it('signals the reload container once after a rotation', async (t) => {
@@ -82,7 +99,11 @@ void describe('sidekey agent (role run)', () => {
     const app = await startReloadApp(container);
     t.after(() => app.child.kill('SIGTERM'));
     const port = await freePort();
-    const agent = startAgent(t, config(dirs, port, { reload: { kind: 'signal', signal: 'SIGHUP', container } }), dirs.store);
+    const agent = startAgent(
+      t,
+      config(dirs, port, { reload: { kind: 'signal', signal: 'SIGHUP', container } }),
+      dirs.store,
+    );
     await until('/startup', async () => (await status(port, '/startup')) === 200);
     await writeFile(path.join(dirs.store, 'payments/db.yaml'), `username: app\npassword: ${SECRETS[2] ?? ''}\n`);
     await until('the reload', () => Promise.resolve(app.output().includes('main:SIGHUP')));
@@ -110,13 +131,22 @@ void describe('sidekey agent (role init)', () => {
 
   void it('retries for initTimeoutMs, then exits 1 with a one-line reason', async (t) => {
     const dirs = await workspace(t);
-    const files: AgentConfig['files'] = [{ name: 'missing', ref: { provider: 'file', path: 'payments/nope', field: 'x' } }];
+    const files: AgentConfig['files'] = [
+      { name: 'missing', ref: { provider: 'file', path: 'payments/nope', field: 'x' } },
+    ];
     const started = Date.now();
-    const agent = startAgent(t, config(dirs, 1, { mode: 'init-only', role: 'init', files, initTimeoutMs: 2500 }), dirs.store);
+    const agent = startAgent(
+      t,
+      config(dirs, 1, { mode: 'init-only', role: 'init', files, initTimeoutMs: 2500 }),
+      dirs.store,
+    );
     assert.equal(await agent.exited, 1);
     const elapsed = Date.now() - started;
     assert.ok(elapsed >= 2500 && elapsed < 10_000, `exited after ${elapsed} ms`);
-    const reason = agent.output().split('\n').filter((l) => l.startsWith('sidekey agent: '));
+    const reason = agent
+      .output()
+      .split('\n')
+      .filter((l) => l.startsWith('sidekey agent: '));
     assert.equal(reason.length, 1);
     assert.match(reason[0] ?? '', /within 2500 ms: missing: NOT_FOUND/);
     assert.ok((agent.output().match(/secret fetch failed/g)?.length ?? 0) >= 2, 'it retried');

@@ -28,12 +28,18 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   const parsed = parseAgentConfig(process.env[CONFIG_ENV] ?? '');
   if (!parsed.ok) {
-    process.stderr.write(`sidekey agent: ${process.env[CONFIG_ENV] === undefined ? `env ${CONFIG_ENV} is not set` : parsed.error}\n`);
+    process.stderr.write(
+      `sidekey agent: ${process.env[CONFIG_ENV] === undefined ? `env ${CONFIG_ENV} is not set` : parsed.error}\n`,
+    );
     return 2;
   }
   const requested = process.env.SIDEKEY_LOG_LEVEL ?? 'info';
   const log = pino(
-    { name: 'sidekey-agent', level: LOG_LEVELS.includes(requested) ? requested : 'info', base: { role: parsed.value.role, mode: parsed.value.mode } },
+    {
+      name: 'sidekey-agent',
+      level: LOG_LEVELS.includes(requested) ? requested : 'info',
+      base: { role: parsed.value.role, mode: parsed.value.mode },
+    },
     pino.destination({ dest: 1, sync: true }),
   );
   const controller = new AbortController();

@@ -13,8 +13,14 @@ export interface Subcommand {
 export type Subcommands = Readonly<Record<string, Subcommand>>;
 
 export const SHIPPED_SUBCOMMANDS: Subcommands = {
-  render: { summary: 'print what the webhook would do to manifests (-f FILE|DIR|-)', load: () => import('./render.ts') },
-  lint: { summary: 'check the sidekey.io annotations of manifests, print only problems', load: async () => ({ main: (await import('./render.ts')).lintMain }) },
+  render: {
+    summary: 'print what the webhook would do to manifests (-f FILE|DIR|-)',
+    load: () => import('./render.ts'),
+  },
+  lint: {
+    summary: 'check the sidekey.io annotations of manifests, print only problems',
+    load: async () => ({ main: (await import('./render.ts')).lintMain }),
+  },
   webhook: { summary: 'run the mutating admission webhook', load: () => import('./webhook.ts') },
   agent: { summary: 'run the in-pod agent (config from env SIDEKEY_CONFIG)', load: () => import('./agent.ts') },
 };
@@ -42,7 +48,9 @@ export async function runCommand(subcommands: Subcommands, argv: readonly string
   }
   const command = subcommands[name];
   if (command === undefined) {
-    process.stderr.write(`${PROGRAM}: ${name.startsWith('-') ? `unknown option "${name}"` : `unknown command "${name}"`}\n${usage(subcommands)}`);
+    process.stderr.write(
+      `${PROGRAM}: ${name.startsWith('-') ? `unknown option "${name}"` : `unknown command "${name}"`}\n${usage(subcommands)}`,
+    );
     return 2;
   }
   const module = await command.load();

@@ -48,14 +48,27 @@ function plainEnv(pod: PodLike, container: ContainerLike): Record<string, string
   const env: Record<string, string> = {};
   for (const v of container.env ?? []) {
     const field = v.valueFrom?.fieldRef?.fieldPath;
-    env[v.name] = field === 'metadata.name' ? (pod.metadata?.name ?? 'demo') : field === 'metadata.namespace' ? (pod.metadata?.namespace ?? 'default') : (v.value ?? '');
+    env[v.name] =
+      field === 'metadata.name'
+        ? (pod.metadata?.name ?? 'demo')
+        : field === 'metadata.namespace'
+          ? (pod.metadata?.namespace ?? 'default')
+          : (v.value ?? '');
   }
   return env;
 }
 
-function start(command: readonly string[], env: Record<string, string>, name: string, onLog: FallbackOptions['onLog']): ChildProcess {
+function start(
+  command: readonly string[],
+  env: Record<string, string>,
+  name: string,
+  onLog: FallbackOptions['onLog'],
+): ChildProcess {
   const [file, ...args] = command as [string, ...string[]];
-  const child = spawn(file, args, { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(file, args, {
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let partial = '';
   const onData = (chunk: Buffer): void => {
     const lines = (partial + chunk.toString('utf8')).split('\n');
@@ -71,7 +84,10 @@ async function waitOk(url: string, child: ChildProcess, what: string): Promise<v
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`${what} exited with code ${child.exitCode}`);
-    const ok = await fetch(url, { signal: AbortSignal.timeout(1000) }).then((r) => r.ok, () => false);
+    const ok = await fetch(url, { signal: AbortSignal.timeout(1000) }).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) return;
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -99,7 +115,8 @@ export async function runFallback(admitted: unknown, options: FallbackOptions): 
   const agentPort = await freePort();
   const appPort = await freePort();
   const vault = parsed.value.vault;
-  if (vault !== undefined && options.serviceAccountToken !== undefined) writeFileSync(join(dir, 'sa-token'), options.serviceAccountToken(), { mode: 0o600 });
+  if (vault !== undefined && options.serviceAccountToken !== undefined)
+    writeFileSync(join(dir, 'sa-token'), options.serviceAccountToken(), { mode: 0o600 });
   const config = {
     ...parsed.value,
     secretsDir: join(dir, 'secrets'),
@@ -108,7 +125,12 @@ export async function runFallback(admitted: unknown, options: FallbackOptions): 
   };
   const node = join(ROOT, 'node_modules', '.bin', 'node');
   const startedAt = Date.now();
-  const agentProcess = start([node, join(ROOT, 'cli', 'sidekey.ts'), 'agent'], { ...options.agentEnv, ...agentEnv, [CONFIG_ENV]: JSON.stringify(config) }, AGENT_CONTAINER, options.onLog);
+  const agentProcess = start(
+    [node, join(ROOT, 'cli', 'sidekey.ts'), 'agent'],
+    { ...options.agentEnv, ...agentEnv, [CONFIG_ENV]: JSON.stringify(config) },
+    AGENT_CONTAINER,
+    options.onLog,
+  );
   let appProcess: ChildProcess | undefined;
   const stop = async (): Promise<void> => {
     if (appProcess !== undefined) await stopChild(appProcess);
@@ -118,7 +140,12 @@ export async function runFallback(admitted: unknown, options: FallbackOptions): 
   try {
     await waitOk(`http://127.0.0.1:${agentPort}/startup`, agentProcess, AGENT_CONTAINER);
     const firstWriteAt = Date.now();
-    appProcess = start([node, join(ROOT, 'devkit', 'apps', 'reader.ts')], { ...plainEnv(pod, app), APP_SECRETS_DIR: join(dir, 'secrets'), APP_PORT: String(appPort) }, app.name, options.onLog);
+    appProcess = start(
+      [node, join(ROOT, 'devkit', 'apps', 'reader.ts')],
+      { ...plainEnv(pod, app), APP_SECRETS_DIR: join(dir, 'secrets'), APP_PORT: String(appPort) },
+      app.name,
+      options.onLog,
+    );
     const appStartedAt = Date.now();
     await waitOk(`http://127.0.0.1:${appPort}/status`, appProcess, app.name);
     return { agentPort, appPort, startedAt, firstWriteAt, appStartedAt, stop };

@@ -62,7 +62,10 @@ function describeConfig(c: ContainerLike): string[] {
 
 function describeAgent(c: ContainerLike, list: string): string[] {
   const probe = c.startupProbe?.httpGet;
-  const startup = probe === undefined ? '' : `, startupProbe GET ${String(probe.path)} :${String(probe.port)} (passes after the first complete write)`;
+  const startup =
+    probe === undefined
+      ? ''
+      : `, startupProbe GET ${String(probe.path)} :${String(probe.port)} (passes after the first complete write)`;
   return [
     `+ ${containerKind(c, list)} ${String(c.name)}  image ${String(c.image)}`,
     `    runs as uid ${String(c.securityContext?.runAsUser ?? 'image default')}, read-only root filesystem: ${String(c.securityContext?.readOnlyRootFilesystem === true)}${startup}`,
@@ -78,31 +81,44 @@ type Describer = (value: unknown, target: string) => string[];
 const CONTAINER_FIELDS: Readonly<Record<string, Describer>> = {
   volumeMounts: (value, target) =>
     asList<{ name?: string; mountPath?: string; readOnly?: boolean }>(value).map(
-      (m) => `+ container ${target}: mounts ${String(m.name)} at ${String(m.mountPath)}${m.readOnly === true ? ' (read-only)' : ''}`,
+      (m) =>
+        `+ container ${target}: mounts ${String(m.name)} at ${String(m.mountPath)}${m.readOnly === true ? ' (read-only)' : ''}`,
     ),
-  env: (value, target) => asList<{ name?: string; value?: string }>(value).map((e) => `+ container ${target}: env ${String(e.name)}=${String(e.value)} (marks the process to signal)`),
+  env: (value, target) =>
+    asList<{ name?: string; value?: string }>(value).map(
+      (e) => `+ container ${target}: env ${String(e.name)}=${String(e.value)} (marks the process to signal)`,
+    ),
 };
 
 function describeSpec(parts: readonly string[], value: unknown, pod: PodLike): string[] | undefined {
   const [list, index, field] = parts;
   if (list === 'volumes') {
     return asList<{ name?: string; emptyDir?: { medium?: string; sizeLimit?: string } }>(value).map(
-      (v) => `+ volume ${String(v.name)}: emptyDir medium ${v.emptyDir?.medium ?? 'disk'}, sizeLimit ${v.emptyDir?.sizeLimit ?? 'none'} (tmpfs: never on disk)`,
+      (v) =>
+        `+ volume ${String(v.name)}: emptyDir medium ${v.emptyDir?.medium ?? 'disk'}, sizeLimit ${v.emptyDir?.sizeLimit ?? 'none'} (tmpfs: never on disk)`,
     );
   }
-  if (list === 'shareProcessNamespace') return ["+ shareProcessNamespace: true (the agent can signal the app's main process)"];
+  if (list === 'shareProcessNamespace')
+    return ["+ shareProcessNamespace: true (the agent can signal the app's main process)"];
   if (list !== 'initContainers' && list !== 'containers') return undefined;
-  if (index === undefined || field === undefined) return asList<ContainerLike>(value).flatMap((c) => describeAgent(c, list));
+  if (index === undefined || field === undefined)
+    return asList<ContainerLike>(value).flatMap((c) => describeAgent(c, list));
   return CONTAINER_FIELDS[field]?.(value, containerName(pod, list, index));
 }
 
 function describeOperation(op: Operation & { value?: unknown }, pod: PodLike): string[] {
-  const parts = op.path.split('/').slice(1).map((p) => p.replaceAll('~1', '/').replaceAll('~0', '~'));
+  const parts = op.path
+    .split('/')
+    .slice(1)
+    .map((p) => p.replaceAll('~1', '/').replaceAll('~0', '~'));
   const [top, ...rest] = parts;
   if (top === 'spec') return describeSpec(rest, op.value, pod) ?? [`+ ${op.op} ${op.path}`];
   if (top === 'metadata' && rest[0] === 'annotations') {
     const key = rest[1];
-    if (key === undefined) return Object.entries((op.value ?? {}) as Record<string, unknown>).map(([k, v]) => `+ annotation ${k}: ${String(v)}`);
+    if (key === undefined)
+      return Object.entries((op.value ?? {}) as Record<string, unknown>).map(
+        ([k, v]) => `+ annotation ${k}: ${String(v)}`,
+      );
     return [`+ annotation ${key}: ${String(op.value)}`];
   }
   return [`+ ${op.op} ${op.path}`];

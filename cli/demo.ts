@@ -42,10 +42,22 @@ const ms = (n: number): string => `${Math.round(n)} ms`;
 const sleep = (n: number): Promise<void> => new Promise((r) => setTimeout(r, n));
 
 function demoPod(backend: DemoBackend, appImage: string): Record<string, unknown> {
-  const annotations: Record<string, string> = { [`${ANNOTATION_PREFIX}inject`]: 'true', [`${ANNOTATION_PREFIX}reload`]: 'signal:SIGHUP' };
+  const annotations: Record<string, string> = {
+    [`${ANNOTATION_PREFIX}inject`]: 'true',
+    [`${ANNOTATION_PREFIX}reload`]: 'signal:SIGHUP',
+  };
   for (const [key, value] of Object.entries(backend.annotations)) annotations[ANNOTATION_PREFIX + key] = value;
-  const saVolume = backend.serviceAccountToken === undefined ? [] : [{ name: 'kube-api-access-demo', projected: { sources: [{ serviceAccountToken: { path: 'token', expirationSeconds: 3607 } }] } }];
-  const saMount = saVolume.length === 0 ? [] : [{ name: 'kube-api-access-demo', mountPath: SA_TOKEN_DIR, readOnly: true }];
+  const saVolume =
+    backend.serviceAccountToken === undefined
+      ? []
+      : [
+          {
+            name: 'kube-api-access-demo',
+            projected: { sources: [{ serviceAccountToken: { path: 'token', expirationSeconds: 3607 } }] },
+          },
+        ];
+  const saMount =
+    saVolume.length === 0 ? [] : [{ name: 'kube-api-access-demo', mountPath: SA_TOKEN_DIR, readOnly: true }];
   return {
     apiVersion: 'v1',
     kind: 'Pod',
@@ -60,7 +72,11 @@ function demoPod(backend: DemoBackend, appImage: string): Record<string, unknown
   };
 }
 
-async function runWithRunner(admitted: unknown, backend: DemoBackend, onLog: (c: string, l: string) => void): Promise<Running> {
+async function runWithRunner(
+  admitted: unknown,
+  backend: DemoBackend,
+  onLog: (c: string, l: string) => void,
+): Promise<Running> {
   const { runPod } = await import('../devkit/pod-runner/pod-runner.ts');
   const { testImages } = await import('../devkit/pod-runner/images.ts');
   const token = backend.serviceAccountToken;
@@ -70,7 +86,8 @@ async function runWithRunner(admitted: unknown, backend: DemoBackend, onLog: (c:
     ...(token === undefined ? {} : { serviceAccountToken: () => token() }),
     onLog,
   });
-  const at = (container: string, what: string): number => pod.events.find((e) => e.container === container && e.what === what)?.at ?? Number.NaN;
+  const at = (container: string, what: string): number =>
+    pod.events.find((e) => e.container === container && e.what === what)?.at ?? Number.NaN;
   return {
     how: 'the local pod runner: mount, network and PID namespaces, a real tmpfs, setpriv to uid 1000',
     startedAt: at(AGENT_CONTAINER, 'started'),
@@ -81,10 +98,18 @@ async function runWithRunner(admitted: unknown, backend: DemoBackend, onLog: (c:
   };
 }
 
-async function runUnprivileged(admitted: unknown, backend: DemoBackend, onLog: (c: string, l: string) => void): Promise<Running> {
+async function runUnprivileged(
+  admitted: unknown,
+  backend: DemoBackend,
+  onLog: (c: string, l: string) => void,
+): Promise<Running> {
   const { runFallback } = await import('./demo-fallback.ts');
   const token = backend.serviceAccountToken;
-  const pod = await runFallback(admitted, { agentEnv: backend.agentEnv, onLog, ...defined({ serviceAccountToken: token }) });
+  const pod = await runFallback(admitted, {
+    agentEnv: backend.agentEnv,
+    onLog,
+    ...defined({ serviceAccountToken: token }),
+  });
   return {
     how: 'plain processes (not root: no namespaces or tmpfs; the files go to a private temp dir)',
     startedAt: pod.startedAt,
@@ -103,7 +128,9 @@ async function statusWhen(running: Running, ok: (s: Status) => boolean, timeoutM
     if (last !== undefined && ok(last)) return last;
     await sleep(20);
   }
-  throw new Error(`the app did not see the expected files within ${timeoutMs} ms (last seen: ${JSON.stringify(last?.files ?? {})})`);
+  throw new Error(
+    `the app did not see the expected files within ${timeoutMs} ms (last seen: ${JSON.stringify(last?.files ?? {})})`,
+  );
 }
 
 function fingerprints(backend: DemoBackend, fingerprint: (s: string) => string): { password: string; url: string } {
@@ -133,7 +160,8 @@ async function tell(story: Story): Promise<void> {
 /** (3) The pod the API server would send, and what the webhook's patch adds. */
 async function tellAdmission(story: Story, pod: ReturnType<typeof demoPod>): Promise<unknown> {
   out('\n(3) Admission: the API server would send this pod to the webhook');
-  for (const [k, v] of Object.entries((pod.metadata as { annotations: Record<string, string> }).annotations)) out(`      ${k}: ${v}`);
+  for (const [k, v] of Object.entries((pod.metadata as { annotations: Record<string, string> }).annotations))
+    out(`      ${k}: ${v}`);
   const answer = await story.webhook.admit(pod);
   if (!answer.allowed) throw new Error(`the webhook refused the demo pod: ${answer.message}`);
   story.timings.push(['admission (HTTPS round trip)', answer.ms]);
@@ -148,18 +176,23 @@ async function tellRun(story: Story, pod: unknown, fingerprint: Fingerprint): Pr
   const { backend, timings } = story;
   out('\n(4) Running the admitted pod');
   const onLog = (container: string, line: string): void => {
-    if (story.verbose || (container === 'app' && line.startsWith('app('))) out(`      [${container}] ${line.slice(0, 200)}`);
+    if (story.verbose || (container === 'app' && line.startsWith('app(')))
+      out(`      [${container}] ${line.slice(0, 200)}`);
   };
   const root = process.getuid?.() === 0;
   const running = root ? await runWithRunner(pod, backend, onLog) : await runUnprivileged(pod, backend, onLog);
   story.running = running;
   out(`    with ${running.how}`);
-  out(`    ${AGENT_CONTAINER} started, startup probe passed after ${ms(running.firstWriteAt - running.startedAt)} (first complete write); app started ${ms(running.appStartedAt - running.firstWriteAt)} later`);
+  out(
+    `    ${AGENT_CONTAINER} started, startup probe passed after ${ms(running.firstWriteAt - running.startedAt)} (first complete write); app started ${ms(running.appStartedAt - running.firstWriteAt)} later`,
+  );
   timings.push(['agent start to first complete write', running.firstWriteAt - running.startedAt]);
   const expected = fingerprints(backend, fingerprint);
   const first = await statusWhen(running, (s) => s.files.password?.sha256 === expected.password, ROTATION_TIMEOUT_MS);
   const pw = first.files.password;
-  out(`    the app (pid ${first.pid}, uid ${first.uid}) reads password sha256:${String(pw?.sha256)} (mode ${String(pw?.mode)}, owner uid ${String(pw?.uid)}) and db-url sha256:${String(first.files['db-url']?.sha256)}`);
+  out(
+    `    the app (pid ${first.pid}, uid ${first.uid}) reads password sha256:${String(pw?.sha256)} (mode ${String(pw?.mode)}, owner uid ${String(pw?.uid)}) and db-url sha256:${String(first.files['db-url']?.sha256)}`,
+  );
   out(`    both match the store (${backend.refreshNote})`);
   return running;
 }
@@ -171,31 +204,55 @@ async function tellRotation(story: Story, running: Running, i: number, fingerpri
   const rotatedAt = performance.now();
   await story.backend.rotate();
   const next = fingerprints(story.backend, fingerprint);
-  const after = await statusWhen(running, (s) => s.files.password?.sha256 === next.password && s.files['db-url']?.sha256 === next.url, ROTATION_TIMEOUT_MS);
+  const after = await statusWhen(
+    running,
+    (s) => s.files.password?.sha256 === next.password && s.files['db-url']?.sha256 === next.url,
+    ROTATION_TIMEOUT_MS,
+  );
   const latency = performance.now() - rotatedAt;
   story.timings.push([`rotation ${i}: store write to app reloaded`, latency]);
   await sleep(500);
   const settled = await running.status();
   const reloads = settled.reloads - before.reloads;
   const samePid = settled.pid === before.pid;
-  out(`    the app reloaded after ${ms(latency)}: ${after.reasons.at(-1) ?? '?'} to the same process (pid ${settled.pid}: ${samePid ? 'no restart' : 'RESTARTED'}), ${reloads} reload${reloads === 1 ? '' : 's'}`);
+  out(
+    `    the app reloaded after ${ms(latency)}: ${after.reasons.at(-1) ?? '?'} to the same process (pid ${settled.pid}: ${samePid ? 'no restart' : 'RESTARTED'}), ${reloads} reload${reloads === 1 ? '' : 's'}`,
+  );
   out(`    password sha256:${next.password} and db-url sha256:${next.url} match the store`);
-  if (!samePid || reloads !== 1) throw new Error(`expected one reload of the same process, saw ${reloads} reloads, same pid: ${String(samePid)}`);
+  if (!samePid || reloads !== 1)
+    throw new Error(`expected one reload of the same process, saw ${reloads} reloads, same pid: ${String(samePid)}`);
 }
 
 async function cleanUp(story: Partial<Story>): Promise<void> {
-  const report = (what: string) => (e: unknown): void => {
-    out(`    (stopping the ${what}: ${(e as Error).message})`);
-  };
+  const report =
+    (what: string) =>
+    (e: unknown): void => {
+      out(`    (stopping the ${what}: ${(e as Error).message})`);
+    };
   await story.running?.stop().catch(report('pod'));
   await story.webhook?.close().catch(report('webhook'));
   await story.backend?.stop().catch(report('store'));
 }
 
-export async function main(argv: readonly string[]): Promise<number> {
+interface DemoArgs {
+  readonly backend: BackendName;
+  readonly rotations: number;
+  readonly verbose: boolean;
+}
+
+/** The demo's options, or the exit code of a usage answer (0 for --help, 2 for a mistake). */
+function readArgs(argv: readonly string[]): DemoArgs | number {
   let args;
   try {
-    args = parseArgs({ args: [...argv], options: { backend: { type: 'string', default: 'file' }, rotations: { type: 'string', default: '2' }, verbose: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } } });
+    args = parseArgs({
+      args: [...argv],
+      options: {
+        backend: { type: 'string', default: 'file' },
+        rotations: { type: 'string', default: '2' },
+        verbose: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
   } catch (error) {
     process.stderr.write(`sidekey demo: ${(error as Error).message}\n${USAGE}`);
     return 2;
@@ -204,38 +261,61 @@ export async function main(argv: readonly string[]): Promise<number> {
     out(USAGE);
     return 0;
   }
-  const backendName = args.values.backend;
+  const backend = args.values.backend;
   const rotations = Number(args.values.rotations);
-  if (!(BACKENDS as readonly string[]).includes(backendName) || !Number.isInteger(rotations) || rotations < 1 || rotations > 50) {
+  if (
+    !(BACKENDS as readonly string[]).includes(backend) ||
+    !Number.isInteger(rotations) ||
+    rotations < 1 ||
+    rotations > 50
+  ) {
     process.stderr.write(`sidekey demo: --backend must be file, vault or aws and --rotations 1..50\n${USAGE}`);
     return 2;
   }
+  return { backend: backend as BackendName, rotations, verbose: args.values.verbose };
+}
+
+/** (1) and (2): the secret store and the webhook, then the rest of the story. */
+async function runStory(
+  story: Partial<Story> & { readonly timings: [string, number][] },
+  backendName: BackendName,
+): Promise<number> {
+  const { timings } = story;
+  out(
+    `Sidekey demo: secrets from a store into a running pod's memory, rotated without a restart (backend: ${backendName})`,
+  );
+  out('\n(1) Starting the secret store');
+  let t = performance.now();
+  story.backend = await startBackend(backendName);
+  timings.push(['secret store start', performance.now() - t]);
+  out(`    ${story.backend.description}`);
+  out('\n(2) Starting the webhook (the real HTTPS server, a throwaway certificate)');
+  t = performance.now();
+  story.webhook = await startLocalWebhook(story.backend.settings);
+  timings.push(['webhook start', performance.now() - t]);
+  out(`    listening on ${story.webhook.url}`);
+  await tell(story as Story);
+  return 0;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const args = readArgs(argv);
+  if (typeof args === 'number') return args;
   const wall = performance.now();
   const timings: [string, number][] = [];
-  const story: Partial<Story> = { timings, rotations, verbose: args.values.verbose };
+  const story: Partial<Story> & { readonly timings: [string, number][] } = {
+    timings,
+    rotations: args.rotations,
+    verbose: args.verbose,
+  };
   const interrupted = new Promise<number>((resolve) => {
     process.once('SIGINT', () => {
       resolve(130);
     });
   });
-  const run = async (): Promise<number> => {
-    out(`Sidekey demo: secrets from a store into a running pod's memory, rotated without a restart (backend: ${backendName})`);
-    out('\n(1) Starting the secret store');
-    let t = performance.now();
-    story.backend = await startBackend(backendName as BackendName);
-    timings.push(['secret store start', performance.now() - t]);
-    out(`    ${story.backend.description}`);
-    out('\n(2) Starting the webhook (the real HTTPS server, a throwaway certificate)');
-    t = performance.now();
-    story.webhook = await startLocalWebhook(story.backend.settings);
-    timings.push(['webhook start', performance.now() - t]);
-    out(`    listening on ${story.webhook.url}`);
-    await tell(story as Story);
-    return 0;
-  };
   let code: number;
   try {
-    code = await Promise.race([run(), interrupted]);
+    code = await Promise.race([runStory(story, args.backend), interrupted]);
   } catch (error) {
     out(`\nThe demo failed: ${(error as Error).message}`);
     code = 1;

@@ -69,7 +69,9 @@ export function manifestFiles(path: string): readonly string[] {
   return readdirSync(path, { withFileTypes: true })
     .filter((e) => !e.name.startsWith('.'))
     .sort((a, b) => (a.name < b.name ? -1 : 1))
-    .flatMap((e) => (e.isDirectory() ? manifestFiles(join(path, e.name)) : MANIFEST_FILE.test(e.name) ? [join(path, e.name)] : []));
+    .flatMap((e) =>
+      e.isDirectory() ? manifestFiles(join(path, e.name)) : MANIFEST_FILE.test(e.name) ? [join(path, e.name)] : [],
+    );
 }
 
 const processIo: RenderIo = {
@@ -105,7 +107,10 @@ function parseCli(command: Command, argv: readonly string[], io: RenderIo): Job 
   if (command === 'lint' && values.output !== undefined) return usageError('lint prints no manifests: drop -o');
   if (command === 'render' && values.strict !== undefined) return usageError('--strict belongs to sidekey lint');
   if (output !== 'yaml' && output !== 'json') return usageError(`-o must be yaml or json, not "${output}"`);
-  const flags = Object.fromEntries(Object.entries(values).filter(([k]) => k in PARSE_OPTIONS)) as Record<string, string | boolean | undefined>;
+  const flags = Object.fromEntries(Object.entries(values).filter(([k]) => k in PARSE_OPTIONS)) as Record<
+    string,
+    string | boolean | undefined
+  >;
   const loaded = loadConfig({ flags, env: io.env, readFile: io.readFile });
   if (!loaded.ok) {
     io.stderr(`sidekey ${command}: ${loaded.error}\n`);
@@ -175,17 +180,25 @@ function unquotedValues(doc: Document): string[] {
       if (typeof value === 'string') return;
       const source = pair.value.source ?? String(value);
       const what = value === null ? 'null' : typeof value === 'boolean' ? 'a boolean' : 'a number';
-      lines.push(`annotation ${JSON.stringify(key)}: YAML reads the unquoted ${source} as ${what}, but annotation values are strings (kubectl refuses it); quote it; example: ${key}: ${JSON.stringify(source)}`);
+      lines.push(
+        `annotation ${JSON.stringify(key)}: YAML reads the unquoted ${source} as ${what}, but annotation values are strings (kubectl refuses it); quote it; example: ${key}: ${JSON.stringify(source)}`,
+      );
     },
   });
   return lines;
 }
 
 /** The manifest to print, or undefined when it is refused; problems, warnings and notes go to `report`. */
-function renderManifest(manifest: unknown, ctx: ReviewContext, report: (line: string) => void, outcome: Outcome): unknown {
+function renderManifest(
+  manifest: unknown,
+  ctx: ReviewContext,
+  report: (line: string) => void,
+  outcome: Outcome,
+): unknown {
   const namespace = (manifest as { metadata?: { namespace?: unknown } }).metadata?.namespace;
   if (typeof namespace === 'string' && ctx.excludedNamespaces.has(namespace)) {
-    if (mutateManifest(manifest, ctx).kind !== 'other') report(`note: namespace "${namespace}" is excluded from injection: the webhook never sees this pod`);
+    if (mutateManifest(manifest, ctx).kind !== 'other')
+      report(`note: namespace "${namespace}" is excluded from injection: the webhook never sees this pod`);
     return manifest;
   }
   const result = mutateManifest(manifest, ctx);
@@ -218,7 +231,8 @@ export function run(command: Command, argv: readonly string[], io: RenderIo): nu
   }
   if (command === 'lint') return outcome.failed || (job.strict && outcome.warned) ? 1 : 0;
   if (outcome.failed) return 1;
-  if (job.output === 'json') io.stdout(`${JSON.stringify({ apiVersion: 'v1', kind: 'List', items: outcome.manifests }, null, 2)}\n`);
+  if (job.output === 'json')
+    io.stdout(`${JSON.stringify({ apiVersion: 'v1', kind: 'List', items: outcome.manifests }, null, 2)}\n`);
   else io.stdout(outcome.manifests.map((m) => stringify(m, { lineWidth: 0 })).join('---\n'));
   return 0;
 }

@@ -4,4 +4,7 @@
 // cli/release.ts, which never imports the demo.
 import { DEMO_SUMMARY, SHIPPED_SUBCOMMANDS, runCommand } from './commands.ts';
 
-process.exitCode = await runCommand({ ...SHIPPED_SUBCOMMANDS, demo: { summary: DEMO_SUMMARY, load: () => import('./demo.ts') } }, process.argv.slice(2));
+process.exitCode = await runCommand(
+  { ...SHIPPED_SUBCOMMANDS, demo: { summary: DEMO_SUMMARY, load: () => import('./demo.ts') } },
+  process.argv.slice(2),
+);

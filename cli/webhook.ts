@@ -40,7 +40,10 @@ export async function main(argv: readonly string[]): Promise<number> {
   // Buffered, asynchronous writes: an admission never waits for whoever reads stdout, and at hundreds of
   // admissions per second lines go out 4 KiB at a time instead of one write (and one wake-up of the reader)
   // each. A line waits at most a second; pino writes what is left when the process exits.
-  const log = pino({ level: config.logLevel, base: { component: 'webhook' } }, destination({ dest: 1, sync: false, minLength: LOG_BUFFER_BYTES, periodicFlush: LOG_FLUSH_MS }));
+  const log = pino(
+    { level: config.logLevel, base: { component: 'webhook' } },
+    destination({ dest: 1, sync: false, minLength: LOG_BUFFER_BYTES, periodicFlush: LOG_FLUSH_MS }),
+  );
   const unsupported = await checkNativeSidecars(config.sidecarMode, { env: process.env, log });
   if (unsupported !== undefined) {
     log.fatal({ event: 'start_failed', err: { message: unsupported } }, 'webhook failed to start');

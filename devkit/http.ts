@@ -24,7 +24,13 @@ export interface HttpCall {
 export function httpCall(url: URL, call: HttpCall): Promise<HttpAnswer> {
   const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
-    const options = { method: call.method, headers: { ...call.headers }, timeout: call.timeoutMs, ...defined({ ca: call.ca }), ...defined({ servername: call.servername }) };
+    const options = {
+      method: call.method,
+      headers: { ...call.headers },
+      timeout: call.timeoutMs,
+      ...defined({ ca: call.ca }),
+      ...defined({ servername: call.servername }),
+    };
     const req = send(url, options, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));

@@ -17,8 +17,20 @@ import { createMetrics } from '../webhook/metrics.ts';
 import { startWebhook } from '../webhook/server.ts';
 
 export type AdmissionAnswer =
-  | { readonly allowed: true; readonly pod: unknown; readonly patch: readonly Operation[]; readonly warnings: readonly string[]; readonly ms: number }
-  | { readonly allowed: false; readonly message: string; readonly codes: readonly string[]; readonly warnings: readonly string[]; readonly ms: number };
+  | {
+      readonly allowed: true;
+      readonly pod: unknown;
+      readonly patch: readonly Operation[];
+      readonly warnings: readonly string[];
+      readonly ms: number;
+    }
+  | {
+      readonly allowed: false;
+      readonly message: string;
+      readonly codes: readonly string[];
+      readonly warnings: readonly string[];
+      readonly ms: number;
+    };
 
 export interface LocalWebhook {
   readonly url: string;
@@ -35,15 +47,35 @@ interface ReviewResponse {
   };
 }
 
-/** Starts the webhook with these settings (port and TLS files are chosen here); logs go to `logStream` (default: nowhere). */
-export async function startLocalWebhook(settings: WebhookConfigInput, logStream?: DestinationStream): Promise<LocalWebhook> {
+/**
+ * Starts the webhook with these settings (port and TLS files are chosen here); logs go to `logStream` (default:
+ * nowhere).
+ */
+export async function startLocalWebhook(
+  settings: WebhookConfigInput,
+  logStream?: DestinationStream,
+): Promise<LocalWebhook> {
   const dir = mkdtempSync(join(tmpdir(), 'sidekey-webhook-'));
   const tls = createLoopbackCert();
   writeFileSync(join(dir, 'tls.crt'), tls.cert);
   writeFileSync(join(dir, 'tls.key'), tls.key, { mode: 0o600 });
-  const config = { ...webhookConfigSchema.parse({ ...settings, tlsCert: join(dir, 'tls.crt'), tlsKey: join(dir, 'tls.key'), drainSeconds: 0 }), port: 0, metricsPort: 0 };
+  const config = {
+    ...webhookConfigSchema.parse({
+      ...settings,
+      tlsCert: join(dir, 'tls.crt'),
+      tlsKey: join(dir, 'tls.key'),
+      drainSeconds: 0,
+    }),
+    port: 0,
+    metricsPort: 0,
+  };
   const log = logStream === undefined ? pino({ level: 'silent' }) : pino({ level: config.logLevel }, logStream);
-  const server = await startWebhook({ config, log, metrics: createMetrics({ defaultMetrics: false }), host: '127.0.0.1' });
+  const server = await startWebhook({
+    config,
+    log,
+    metrics: createMetrics({ defaultMetrics: false }),
+    host: '127.0.0.1',
+  });
   const url = `https://127.0.0.1:${server.port}/mutate`;
   return {
     url,
@@ -77,10 +109,14 @@ export async function startLocalWebhook(settings: WebhookConfigInput, logStream?
         const codes = (response.status?.details?.causes ?? []).map((c) => c.reason ?? '');
         return { allowed: false, message: response.status?.message ?? '', codes, warnings, ms };
       }
-      const patch = response.patch === undefined ? [] : (JSON.parse(Buffer.from(response.patch, 'base64').toString('utf8')) as Operation[]);
+      const patch =
+        response.patch === undefined
+          ? []
+          : (JSON.parse(Buffer.from(response.patch, 'base64').toString('utf8')) as Operation[]);
       const patched = structuredClone(pod);
       const errors = applyPatch(patched, patch).filter((e) => e !== null);
-      if (errors.length > 0) throw new Error(`the webhook's patch does not apply: ${errors.map((e) => e.message).join('; ')}`);
+      if (errors.length > 0)
+        throw new Error(`the webhook's patch does not apply: ${errors.map((e) => e.message).join('; ')}`);
       return { allowed: true, pod: patched, patch, warnings, ms };
     },
     async close(): Promise<void> {

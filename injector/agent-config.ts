@@ -20,7 +20,8 @@ export type Mode = (typeof MODES)[number];
  * Why `classic` (init container plus regular sidecar, for clusters before native sidecars) is refused, and what
  * to use instead: the chart requires Kubernetes 1.30, and every cluster from 1.29 on runs native sidecars.
  */
-export const CLASSIC_REMOVED = 'classic mode was removed: Sidekey needs native sidecars (Kubernetes 1.29+); use sidecar (the default), or init-only for Jobs';
+export const CLASSIC_REMOVED =
+  'classic mode was removed: Sidekey needs native sidecars (Kubernetes 1.29+); use sidecar (the default), or init-only for Jobs';
 
 export const VAULT_AUTH_METHODS = ['kubernetes', 'jwt', 'approle', 'token'] as const;
 
@@ -62,7 +63,11 @@ export type FileSpec = z.infer<typeof fileSchema>;
 const reloadSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('none') }),
   /** Signal the main process of `container` (found by RELOAD_TARGET_ENV in the shared PID namespace). */
-  z.strictObject({ kind: z.literal('signal'), signal: z.string().check(z.regex(/^SIG[A-Z0-9]+$/)), container: z.string().check(z.minLength(1)) }),
+  z.strictObject({
+    kind: z.literal('signal'),
+    signal: z.string().check(z.regex(/^SIG[A-Z0-9]+$/)),
+    container: z.string().check(z.minLength(1)),
+  }),
   /** POST to a loopback URL. */
   z.strictObject({ kind: z.literal('http'), url: z.url() }),
 ]);

@@ -20,14 +20,23 @@ export interface FileDraft {
   readonly refresh?: string;
 }
 
-export function readRefresh(value: string, findings: Findings, key: string, limits: AnnotationLimits): number | undefined {
+export function readRefresh(
+  value: string,
+  findings: Findings,
+  key: string,
+  limits: AnnotationLimits,
+): number | undefined {
   const ms = parseDuration(value);
   if (ms === undefined || ms <= 0) {
     findings.add(PROBLEM_CODES.badDuration, key, 'is not a Go-style duration such as 90s, 15m or 1h30m');
     return undefined;
   }
   if (ms < limits.minRefreshMs) {
-    findings.add(PROBLEM_CODES.badDuration, key, `is shorter than the floor of ${formatDuration(limits.minRefreshMs)} that protects the backends`);
+    findings.add(
+      PROBLEM_CODES.badDuration,
+      key,
+      `is shorter than the floor of ${formatDuration(limits.minRefreshMs)} that protects the backends`,
+    );
     return undefined;
   }
   if (ms > 2 ** 31 - 1) {
@@ -37,10 +46,17 @@ export function readRefresh(value: string, findings: Findings, key: string, limi
   return ms;
 }
 
-export function readFiles(perFile: ReadonlyMap<string, FileDraft>, findings: Findings, limits: AnnotationLimits): FileRequest[] {
+export function readFiles(
+  perFile: ReadonlyMap<string, FileDraft>,
+  findings: Findings,
+  limits: AnnotationLimits,
+): FileRequest[] {
   const files: FileRequest[] = [];
   if (perFile.size > MAX_FILES) {
-    findings.push({ code: PROBLEM_CODES.tooMany, message: `the pod names ${perFile.size} files (secret-, template-, format-, refresh-<name>); the agent writes at most ${MAX_FILES}` });
+    findings.push({
+      code: PROBLEM_CODES.tooMany,
+      message: `the pod names ${perFile.size} files (secret-, template-, format-, refresh-<name>); the agent writes at most ${MAX_FILES}`,
+    });
     return files;
   }
   const lowerNames = new Map<string, string>();
@@ -52,7 +68,11 @@ export function readFiles(perFile: ReadonlyMap<string, FileDraft>, findings: Fin
     if (!checkFileName(name, entry, findings)) continue;
     const clash = lowerNames.get(name.toLowerCase());
     if (clash !== undefined) {
-      findings.add(PROBLEM_CODES.duplicateFile, `secret-${name}`, `names the same file as "${ANNOTATION_PREFIX}secret-${clash}" on a case-insensitive file system; rename one`);
+      findings.add(
+        PROBLEM_CODES.duplicateFile,
+        `secret-${name}`,
+        `names the same file as "${ANNOTATION_PREFIX}secret-${clash}" on a case-insensitive file system; rename one`,
+      );
       continue;
     }
     lowerNames.set(name.toLowerCase(), name);
@@ -60,7 +80,11 @@ export function readFiles(perFile: ReadonlyMap<string, FileDraft>, findings: Fin
     if (file !== undefined) files.push(file);
   }
   if (files.length === 0 && findings.problems.length === 0) {
-    findings.add(PROBLEM_CODES.noSecrets, 'inject', `is "true" but the pod has no ${ANNOTATION_PREFIX}secret-<name> annotation`);
+    findings.add(
+      PROBLEM_CODES.noSecrets,
+      'inject',
+      `is "true" but the pod has no ${ANNOTATION_PREFIX}secret-<name> annotation`,
+    );
   }
   return files;
 }
@@ -69,28 +93,43 @@ function checkFileName(name: string, entry: FileDraft, findings: Findings): bool
   const keys = Object.keys(entry);
   if (!FILE_NAME.test(name) || name.includes('..')) {
     for (const k of keys) {
-      findings.add(PROBLEM_CODES.badFileName, `${k}-${name}`, 'the file name must be one path segment of [A-Za-z0-9_.-], not starting with "." and without ".."');
+      findings.add(
+        PROBLEM_CODES.badFileName,
+        `${k}-${name}`,
+        'the file name must be one path segment of [A-Za-z0-9_.-], not starting with "." and without ".."',
+      );
     }
     return false;
   }
   if (entry.secret === undefined) {
-    for (const k of keys) findings.add(PROBLEM_CODES.orphan, `${k}-${name}`, `has no matching "${ANNOTATION_PREFIX}secret-${name}"`);
+    for (const k of keys)
+      findings.add(PROBLEM_CODES.orphan, `${k}-${name}`, `has no matching "${ANNOTATION_PREFIX}secret-${name}"`);
     return false;
   }
   return true;
 }
 
-function readFile(name: string, entry: FileDraft, findings: Findings, limits: AnnotationLimits): FileRequest | undefined {
+function readFile(
+  name: string,
+  entry: FileDraft,
+  findings: Findings,
+  limits: AnnotationLimits,
+): FileRequest | undefined {
   const parsed = parseReference(entry.secret ?? '');
   if (!parsed.ok) {
-    findings.add(PROBLEM_CODES.badReference, `secret-${name}`, `${parsed.problem}; the grammar is <provider>:<path>[#<field>][@<version>]`);
+    findings.add(
+      PROBLEM_CODES.badReference,
+      `secret-${name}`,
+      `${parsed.problem}; the grammar is <provider>:<path>[#<field>][@<version>]`,
+    );
     return undefined;
   }
   const ref = parsed.ref;
   const before = findings.problems.length;
   const format = entry.format === undefined ? undefined : readFormat(name, entry, ref, findings);
   if (entry.template !== undefined) checkTemplate(name, entry.template, ref, findings);
-  const refreshMs = entry.refresh === undefined ? undefined : readRefresh(entry.refresh, findings, `refresh-${name}`, limits);
+  const refreshMs =
+    entry.refresh === undefined ? undefined : readRefresh(entry.refresh, findings, `refresh-${name}`, limits);
   if (findings.problems.length > before) return undefined;
   return {
     name,
@@ -101,15 +140,32 @@ function readFile(name: string, entry: FileDraft, findings: Findings, limits: An
   };
 }
 
-function readFormat(name: string, entry: FileDraft, ref: SecretReference, findings: Findings): OutputFormat | undefined {
+function readFormat(
+  name: string,
+  entry: FileDraft,
+  ref: SecretReference,
+  findings: Findings,
+): OutputFormat | undefined {
   const key = `format-${name}`;
   const format = OUTPUT_FORMATS.find((f) => f === entry.format);
   if (format === undefined) {
-    findings.add(PROBLEM_CODES.badFormat, key, `must be one of ${OUTPUT_FORMATS.join(', ')}, not ${quote(entry.format ?? '')}`);
+    findings.add(
+      PROBLEM_CODES.badFormat,
+      key,
+      `must be one of ${OUTPUT_FORMATS.join(', ')}, not ${quote(entry.format ?? '')}`,
+    );
   } else if (entry.template !== undefined) {
-    findings.add(PROBLEM_CODES.badFormat, key, `conflicts with "${ANNOTATION_PREFIX}template-${name}": a template replaces the format; keep one`);
+    findings.add(
+      PROBLEM_CODES.badFormat,
+      key,
+      `conflicts with "${ANNOTATION_PREFIX}template-${name}": a template replaces the format; keep one`,
+    );
   } else if ((format === 'env' || format === 'properties') && ref.field !== undefined) {
-    findings.add(PROBLEM_CODES.badFormat, key, `${format} writes key=value lines of a whole secret; drop "#${ref.field}" from the reference`);
+    findings.add(
+      PROBLEM_CODES.badFormat,
+      key,
+      `${format} writes key=value lines of a whole secret; drop "#${ref.field}" from the reference`,
+    );
   } else {
     return format;
   }
@@ -126,6 +182,10 @@ function checkTemplate(name: string, template: string, ref: SecretReference, fin
   if (!syntax.ok) {
     findings.add(PROBLEM_CODES.badTemplate, key, templateSyntaxProblem(syntax.offset));
   } else if (ref.field !== undefined && syntax.fields.some((f) => f !== '')) {
-    findings.add(PROBLEM_CODES.badTemplate, key, `uses {{ .field }} but the reference selects the single field "#${ref.field}"; drop it from "${ANNOTATION_PREFIX}secret-${name}" or use {{ . }}`);
+    findings.add(
+      PROBLEM_CODES.badTemplate,
+      key,
+      `uses {{ .field }} but the reference selects the single field "#${ref.field}"; drop it from "${ANNOTATION_PREFIX}secret-${name}" or use {{ . }}`,
+    );
   }
 }

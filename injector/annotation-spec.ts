@@ -76,7 +76,13 @@ export interface AnnotationSpec {
 }
 
 /** A reader of a value that must match `pattern` within `max` characters; `store` puts it into the draft. */
-export function patternField(code: Problem['code'], pattern: RegExp, what: string, max: number, store: (draft: Draft, value: string) => void): KeyReader {
+export function patternField(
+  code: Problem['code'],
+  pattern: RegExp,
+  what: string,
+  max: number,
+  store: (draft: Draft, value: string) => void,
+): KeyReader {
   return (value, { draft, findings }, key) => {
     if (value.length <= max && pattern.test(value)) store(draft, value);
     else findings.add(code, key, `is not ${what}`);

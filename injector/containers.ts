@@ -44,11 +44,7 @@ function env(plan: InjectionPlan, configText: string, settings: InjectionSetting
 }
 
 function mounts(plan: InjectionPlan): JsonObject[] {
-  return [
-    { name: SECRETS_VOLUME, mountPath: AGENT_SECRETS_DIR },
-    ...plan.backends.mounts,
-    ...plan.identity.mounts,
-  ];
+  return [{ name: SECRETS_VOLUME, mountPath: AGENT_SECRETS_DIR }, ...plan.backends.mounts, ...plan.identity.mounts];
 }
 
 function probes(port: number): JsonObject {
@@ -69,7 +65,10 @@ export interface AgentContainerInput {
   readonly settings: InjectionSettings;
 }
 
-/** Role run is a native sidecar (an init container with restartPolicy Always and probes); role init writes once and exits. */
+/**
+ * Role run is a native sidecar (an init container with restartPolicy Always and probes); role init writes once and
+ * exits.
+ */
 export function agentContainer(input: AgentContainerInput): JsonObject {
   const { plan, config } = input;
   const running = config.role === 'run';

@@ -12,7 +12,8 @@ export const HTTP_URL_PATTERN = /^https?:\/\/[^\s/?#@]+(\/[^\s?#@]*)?$/;
 export function parseHttpUrl(text: string, example: string): HttpUrl {
   if (text.length > 512 || !URL.canParse(text)) return { ok: false, problem: `is not a URL such as ${example}` };
   const url = new URL(text);
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') return { ok: false, problem: 'must be an http or https URL' };
+  if (url.protocol !== 'https:' && url.protocol !== 'http:')
+    return { ok: false, problem: 'must be an http or https URL' };
   if (url.username !== '' || url.password !== '') return { ok: false, problem: 'must not carry credentials' };
   return { ok: true, url };
 }

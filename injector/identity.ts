@@ -28,14 +28,20 @@ function dirname(path: string): string {
  * the providers copy (injector/providers/: the IRSA and EKS Pod Identity env and volumes for aws).
  */
 export function collectIdentity(containers: readonly Container[], wiring: IdentityWiring): PodIdentity {
-  const saMount = containers.flatMap((c) => c.volumeMounts ?? []).find((m) => SA_TOKEN_DIRS.includes(trimSlashes(m.mountPath)));
+  const saMount = containers
+    .flatMap((c) => c.volumeMounts ?? [])
+    .find((m) => SA_TOKEN_DIRS.includes(trimSlashes(m.mountPath)));
   const source = containers.find((c) => (c.env ?? []).some((e) => wiring.markerEnv.includes(e.name)));
   const env = (source?.env ?? []).filter((e) => wiring.env.includes(e.name));
-  const tokenDirs = env.filter((e) => wiring.tokenFileEnv.includes(e.name) && typeof e['value'] === 'string').map((e) => dirname(e['value'] as string));
+  const tokenDirs = env
+    .filter((e) => wiring.tokenFileEnv.includes(e.name) && typeof e['value'] === 'string')
+    .map((e) => dirname(e['value'] as string));
   const providerMounts = (source?.volumeMounts ?? []).filter(
     (m) => wiring.volumes.includes(m.name) || tokenDirs.includes(trimSlashes(m.mountPath)),
   );
-  const regionVar = wiring.regionEnv.map((n) => env.find((e) => e.name === n)?.['value']).find((v) => typeof v === 'string');
+  const regionVar = wiring.regionEnv
+    .map((n) => env.find((e) => e.name === n)?.['value'])
+    .find((v) => typeof v === 'string');
   const mounts = [...(saMount === undefined ? [] : [saMount]), ...providerMounts].map((m) => cloneJson(m));
   return {
     env: env.map((e) => cloneJson(e)),

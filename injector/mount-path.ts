@@ -13,12 +13,39 @@ const FORBIDDEN_SUBTREES: readonly string[] = [
 ];
 /** Directories that must stay as the image has them (shadowing them breaks the container). */
 const SYSTEM_DIRS: readonly string[] = [
-  '/bin', '/boot', '/etc', '/lib', '/lib32', '/lib64', '/libx32', '/opt', '/root', '/run', '/sbin', '/srv',
-  '/tmp', '/usr', '/usr/bin', '/usr/lib', '/usr/local', '/usr/sbin', '/usr/share', '/var', '/var/lib',
-  '/var/log', '/var/run', '/var/tmp', '/home', '/run/secrets', '/var/run/secrets', '/app',
+  '/bin',
+  '/boot',
+  '/etc',
+  '/lib',
+  '/lib32',
+  '/lib64',
+  '/libx32',
+  '/opt',
+  '/root',
+  '/run',
+  '/sbin',
+  '/srv',
+  '/tmp',
+  '/usr',
+  '/usr/bin',
+  '/usr/lib',
+  '/usr/local',
+  '/usr/sbin',
+  '/usr/share',
+  '/var',
+  '/var/lib',
+  '/var/log',
+  '/var/run',
+  '/var/tmp',
+  '/home',
+  '/run/secrets',
+  '/var/run/secrets',
+  '/app',
 ];
 
-/** The path without trailing slashes; most paths have none, and then no regex runs (this is on every admission's path). */
+/**
+ * The path without trailing slashes; most paths have none, and then no regex runs (this is on every admission's path).
+ */
 export function trimSlashes(path: string): string {
   return path.endsWith('/') ? path.replace(/\/+$/, '') : path;
 }
@@ -46,8 +73,7 @@ export interface ExistingMount {
 }
 
 export type MountCheck =
-  | { readonly ok: true; readonly nestedIn?: ExistingMount }
-  | { readonly ok: false; readonly clash: ExistingMount };
+  { readonly ok: true; readonly nestedIn?: ExistingMount } | { readonly ok: false; readonly clash: ExistingMount };
 
 /** Refuses a path equal to or above an existing mount; reports one it would sit inside. */
 export function checkAgainstMounts(path: string, mounts: readonly ExistingMount[]): MountCheck {

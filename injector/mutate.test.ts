@@ -35,7 +35,16 @@ interface Case {
 }
 
 const FIXTURES = new URL('./fixtures/', import.meta.url);
-const RESTRICTED_VOLUMES = ['configMap', 'csi', 'downwardAPI', 'emptyDir', 'ephemeral', 'persistentVolumeClaim', 'projected', 'secret'];
+const RESTRICTED_VOLUMES = [
+  'configMap',
+  'csi',
+  'downwardAPI',
+  'emptyDir',
+  'ephemeral',
+  'persistentVolumeClaim',
+  'projected',
+  'secret',
+];
 
 export function loadCases(): { file: string; cases: Case[] }[] {
   return readdirSync(FIXTURES)
@@ -60,7 +69,10 @@ function assertSubset(actual: unknown, expected: unknown, path = ''): void {
   assert.ok(actual !== null && typeof actual === 'object', `at ${path || '/'}: expected an object or array`);
   if (Array.isArray(expected)) {
     assert.ok(Array.isArray(actual), `at ${path}: expected an array`);
-    assert.ok(actual.length >= expected.length, `at ${path}: expected at least ${expected.length} items, got ${actual.length}`);
+    assert.ok(
+      actual.length >= expected.length,
+      `at ${path}: expected at least ${expected.length} items, got ${actual.length}`,
+    );
   }
   for (const [key, value] of Object.entries(expected)) {
     assertSubset((actual as Record<string, unknown>)[key], value, `${path}/${key}`);
@@ -68,7 +80,13 @@ function assertSubset(actual: unknown, expected: unknown, path = ''): void {
 }
 
 function pointer(obj: unknown, path: string): unknown {
-  return path.split('/').slice(1).reduce<unknown>((o, k) => (o !== null && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined), obj);
+  return path
+    .split('/')
+    .slice(1)
+    .reduce<unknown>(
+      (o, k) => (o !== null && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined),
+      obj,
+    );
 }
 
 function assertRestricted(container: Record<string, unknown>): void {
@@ -96,7 +114,10 @@ function checkInjected(c: Case, result: Extract<MutateResult, { kind: 'injected'
   }
   const patched = structuredClone(input);
   const errors = applyPatch(patched, structuredClone(result.patch) as Parameters<typeof applyPatch>[1]);
-  assert.deepEqual(errors.filter((e) => e !== null), []);
+  assert.deepEqual(
+    errors.filter((e) => e !== null),
+    [],
+  );
   assert.deepEqual(patched, result.pod, 'the patch turns the input into the mutated pod');
   const again = mutatePod(structuredClone(result.pod), { settings: injectionSettingsSchema.parse(c.settings ?? {}) });
   assert.equal(again.kind, 'skipped', 'a second admission is a no-op');
@@ -111,10 +132,17 @@ function checkInjected(c: Case, result: Extract<MutateResult, { kind: 'injected'
     assert.deepEqual(parsed.value, result.configs[container.name]);
   }
   for (const volume of spec.volumes ?? []) {
-    assert.ok(Object.keys(volume).some((k) => RESTRICTED_VOLUMES.includes(k)), `volume ${volume.name} is allowed under restricted`);
+    assert.ok(
+      Object.keys(volume).some((k) => RESTRICTED_VOLUMES.includes(k)),
+      `volume ${volume.name} is allowed under restricted`,
+    );
   }
   assert.match(result.pod.metadata?.annotations?.['sidekey.io/status'] ?? '', /^injected [0-9a-f]{16}$/);
-  assert.equal(result.pod.metadata?.labels?.['sidekey.io/injected'], 'true', 'the label a PodMonitor selects agents by');
+  assert.equal(
+    result.pod.metadata?.labels?.['sidekey.io/injected'],
+    'true',
+    'the label a PodMonitor selects agents by',
+  );
   const { expect } = c;
   if (expect.pod !== undefined) assertSubset(result.pod, expect.pod);
   if (expect.config !== undefined) assertSubset(result.configs[AGENT_CONTAINER], expect.config);
@@ -123,7 +151,11 @@ function checkInjected(c: Case, result: Extract<MutateResult, { kind: 'injected'
 
 function checkWarnings(expect: Expect, warnings: readonly string[]): void {
   if (expect.noWarnings === true) assert.deepEqual(warnings, []);
-  for (const w of expect.warnings ?? []) assert.ok(warnings.some((x) => x.includes(w)), `a warning mentions ${w}: ${warnings.join(' | ')}`);
+  for (const w of expect.warnings ?? [])
+    assert.ok(
+      warnings.some((x) => x.includes(w)),
+      `a warning mentions ${w}: ${warnings.join(' | ')}`,
+    );
 }
 
 for (const { file, cases } of loadCases()) {
@@ -139,9 +171,17 @@ for (const { file, cases } of loadCases()) {
         if (expect.codes !== undefined) {
           assert.equal(result.kind, 'denied', JSON.stringify(result).slice(0, 400));
           const text = result.problems.map(formatProblem);
-          assert.deepEqual([...new Set(result.problems.map((p) => p.code))].sort(), [...expect.codes].sort(), text.join('\n'));
+          assert.deepEqual(
+            [...new Set(result.problems.map((p) => p.code))].sort(),
+            [...expect.codes].sort(),
+            text.join('\n'),
+          );
           if (expect.count !== undefined) assert.equal(result.problems.length, expect.count, text.join('\n'));
-          for (const m of expect.messages ?? []) assert.ok(text.some((t) => t.includes(m)), `a problem says ${m}:\n${text.join('\n')}`);
+          for (const m of expect.messages ?? [])
+            assert.ok(
+              text.some((t) => t.includes(m)),
+              `a problem says ${m}:\n${text.join('\n')}`,
+            );
           for (const n of expect.never ?? []) assert.ok(!JSON.stringify(result).includes(n), `never echoes ${n}`);
           for (const t of text) assert.match(t, /^(annotation "sidekey\.io\/[^"]+"|pod): /);
           return;
@@ -162,11 +202,19 @@ void describe('agent configuration size', () => {
       annotations[`sidekey.io/secret-${name}`] = 'vault:secret/app/db';
       annotations[`sidekey.io/template-${name}`] = template;
     }
-    const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'big', annotations }, spec: { containers: [{ name: 'app', image: 'app' }] } };
+    const pod = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'big', annotations },
+      spec: { containers: [{ name: 'app', image: 'app' }] },
+    };
     const settings = injectionSettingsSchema.parse({ vault: { addr: 'https://vault.example:8200', role: 'app' } });
     const result = mutatePod(pod, { settings });
     if (result.kind !== 'denied') return assert.fail(`expected a denial, got ${result.kind}`);
-    assert.deepEqual(result.problems.map((p) => p.code), ['SK_CONFIG_TOO_LARGE']);
+    assert.deepEqual(
+      result.problems.map((p) => p.code),
+      ['SK_CONFIG_TOO_LARGE'],
+    );
     const message = formatProblem(result.problems[0]!);
     assert.match(message, /128 KiB/);
     assert.doesNotMatch(message, /xxxx/);
@@ -175,14 +223,27 @@ void describe('agent configuration size', () => {
 
 void describe('setting annotations', () => {
   void it('refuses a bad value with the code of its kind, naming the annotation', () => {
-    const codes = { 'agent-cpu': 'SK_BAD_QUANTITY', 'agent-memory': 'SK_BAD_QUANTITY', 'tmpfs-size': 'SK_BAD_QUANTITY', 'aws-region': 'SK_BAD_BACKEND_SETTING', 'vault-role': 'SK_BAD_BACKEND_SETTING' };
+    const codes = {
+      'agent-cpu': 'SK_BAD_QUANTITY',
+      'agent-memory': 'SK_BAD_QUANTITY',
+      'tmpfs-size': 'SK_BAD_QUANTITY',
+      'aws-region': 'SK_BAD_BACKEND_SETTING',
+      'vault-role': 'SK_BAD_BACKEND_SETTING',
+    };
     const settings = injectionSettingsSchema.parse({});
     for (const [key, code] of Object.entries(codes)) {
-      const annotations = { 'sidekey.io/inject': 'true', 'sidekey.io/secret-db': 'aws:prod/db', [`sidekey.io/${key}`]: 'not valid!' };
+      const annotations = {
+        'sidekey.io/inject': 'true',
+        'sidekey.io/secret-db': 'aws:prod/db',
+        [`sidekey.io/${key}`]: 'not valid!',
+      };
       const pod = { metadata: { name: 'a', annotations }, spec: { containers: [{ name: 'app', image: 'app' }] } };
       const result = mutatePod(pod, { settings });
       if (result.kind !== 'denied') return assert.fail(`${key}: expected a denial, got ${result.kind}`);
-      assert.deepEqual(result.problems.map((p) => [p.annotation, p.code]), [[key, code]]);
+      assert.deepEqual(
+        result.problems.map((p) => [p.annotation, p.code]),
+        [[key, code]],
+      );
       assert.match(result.problems[0]?.example ?? '', new RegExp(`^sidekey\\.io/${key}: "`));
     }
   });

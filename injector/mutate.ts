@@ -40,7 +40,8 @@ export type MutateResult =
 /** Mutates a pod (the `object` of an AdmissionReview, or a workload's pod template with its metadata). */
 export function mutatePod(input: unknown, options: MutateOptions): MutateResult {
   const shape = checkPodShape(input);
-  if (!shape.ok) return { kind: 'denied', problems: [{ code: PROBLEM_CODES.notAPod, message: shape.problem }], warnings: [] };
+  if (!shape.ok)
+    return { kind: 'denied', problems: [{ code: PROBLEM_CODES.notAPod, message: shape.problem }], warnings: [] };
   const status = shape.pod.metadata?.annotations?.[STATUS_ANNOTATION];
   if (status !== undefined && claimsInjection(status)) return verifyInjected(shape.pod, status, options);
   return mutateShaped(shape.pod, options);
@@ -50,19 +51,23 @@ export function mutatePod(input: unknown, options: MutateOptions): MutateResult 
 function verifyInjected(pod: Pod, status: string, options: MutateOptions): MutateResult {
   const again = mutateShaped(withoutInjection(pod, STATUS_ANNOTATION), options);
   if (again.kind !== 'injected') return again;
-  if (status === `${STATUS_PREFIX} ${again.hash}` && holds(pod.spec, again.pod.spec)) return { kind: 'skipped', reason: 'already injected' };
+  if (status === `${STATUS_PREFIX} ${again.hash}` && holds(pod.spec, again.pod.spec))
+    return { kind: 'skipped', reason: 'already injected' };
   const problem: Problem = {
     code: PROBLEM_CODES.badStatus,
     annotation: 'status',
-    message: `claims the injection ${quote(status.slice(STATUS_PREFIX.length).trim(), 64)}, but this webhook injects ${again.hash} for the pod's annotations, or the pod lacks part of it `
-      + '(set by hand, or annotations edited after injection): remove sidekey.io/status, the sidekey-agent and sidekey-init containers and the sidekey-* volumes, '
-      + 'and submit the pod again (or render it afresh with `sidekey render`)',
+    message:
+      `claims the injection ${quote(status.slice(STATUS_PREFIX.length).trim(), 64)}, but this webhook injects ${again.hash} for the pod's annotations, or the pod lacks part of it ` +
+      '(set by hand, or annotations edited after injection): remove sidekey.io/status, the sidekey-agent and sidekey-init containers and the sidekey-* volumes, ' +
+      'and submit the pod again (or render it afresh with `sidekey render`)',
   };
   return { kind: 'denied', problems: [problem], warnings: again.warnings };
 }
 
 function mutateShaped(pod: Pod, options: MutateOptions): MutateResult {
-  const decision = parseAnnotations(pod.metadata?.annotations ?? {}, { minRefreshMs: parseDuration(options.settings.minRefresh) ?? 0 });
+  const decision = parseAnnotations(pod.metadata?.annotations ?? {}, {
+    minRefreshMs: parseDuration(options.settings.minRefresh) ?? 0,
+  });
   if (decision.kind === 'skip') return { kind: 'skipped', reason: decision.reason };
   if (decision.problems.length > 0) return { kind: 'denied', problems: decision.problems, warnings: decision.warnings };
   const planned = planInjection(pod, decision.request, options);
@@ -75,9 +80,21 @@ function mutateShaped(pod: Pod, options: MutateOptions): MutateResult {
   const oversized = oversizedConfig(agent);
   if (oversized !== undefined) return { kind: 'denied', problems: [oversized], warnings };
   const hash = specHash(plan, agent, options);
-  patch.set(mutated.metadata?.annotations ?? {}, ['metadata', 'annotations'], STATUS_ANNOTATION, `${STATUS_PREFIX} ${hash}`);
+  patch.set(
+    mutated.metadata?.annotations ?? {},
+    ['metadata', 'annotations'],
+    STATUS_ANNOTATION,
+    `${STATUS_PREFIX} ${hash}`,
+  );
   labelInjected(mutated, patch);
-  return { kind: 'injected', pod: mutated, patch: patch.operations, warnings, configs: { [agent.name]: agent.config }, hash };
+  return {
+    kind: 'injected',
+    pod: mutated,
+    patch: patch.operations,
+    warnings,
+    configs: { [agent.name]: agent.config },
+    hash,
+  };
 }
 
 /** Adds `sidekey.io/injected: "true"`, creating the labels map when the pod has none. */
@@ -110,12 +127,20 @@ function copyForEdit(pod: Pod, plan: InjectionPlan): Pod {
   const edited = new Set([...plan.targets, ...(plan.signalTarget === undefined ? [] : [plan.signalTarget])]);
   const copyContainer = (c: Container): Container =>
     edited.has(c.name)
-      ? { ...c, ...(c.volumeMounts === undefined ? {} : { volumeMounts: [...c.volumeMounts] }), ...(c.env === undefined ? {} : { env: [...c.env] }) }
+      ? {
+          ...c,
+          ...(c.volumeMounts === undefined ? {} : { volumeMounts: [...c.volumeMounts] }),
+          ...(c.env === undefined ? {} : { env: [...c.env] }),
+        }
       : c;
   const { spec } = pod;
   return {
     ...pod,
-    metadata: { ...pod.metadata, annotations: { ...pod.metadata?.annotations }, ...(pod.metadata?.labels === undefined ? {} : { labels: { ...pod.metadata.labels } }) },
+    metadata: {
+      ...pod.metadata,
+      annotations: { ...pod.metadata?.annotations },
+      ...(pod.metadata?.labels === undefined ? {} : { labels: { ...pod.metadata.labels } }),
+    },
     spec: {
       ...spec,
       containers: spec.containers.map(copyContainer),
@@ -125,7 +150,10 @@ function copyForEdit(pod: Pod, plan: InjectionPlan): Pod {
   };
 }
 
-/** The added agent container's configuration, and its JSON text (the env value; serialized once, it is also measured and hashed). */
+/**
+ * The added agent container's configuration, and its JSON text (the env value; serialized once, it is also measured and
+ * hashed).
+ */
 interface AddedAgent {
   readonly name: string;
   readonly config: AgentConfig;
@@ -140,7 +168,10 @@ interface AddedAgent {
 function inject(pod: Pod, plan: InjectionPlan, options: MutateOptions, patch: PatchRecorder): AddedAgent {
   const spec = pod.spec as PodSpec & JsonObject;
   const targets = new Set(plan.targets);
-  const lists = [['containers', spec.containers], ['initContainers', spec.initContainers ?? []]] as const;
+  const lists = [
+    ['containers', spec.containers],
+    ['initContainers', spec.initContainers ?? []],
+  ] as const;
   for (const [list, containers] of lists) {
     containers.forEach((container, index) => {
       const path = ['spec', list, index];

@@ -33,13 +33,20 @@ spec:
 void it('injects a pod whose lists and maps are null, as the API server would read it', () => {
   const pod: unknown = parse(HELM_OUTPUT);
   const result = mutatePod(pod, { settings: injectionSettingsSchema.parse({ aws: { region: 'eu-west-1' } }) });
-  if (result.kind !== 'injected') assert.fail(result.kind === 'denied' ? result.problems.map((p) => p.message).join('\n') : result.reason);
+  if (result.kind !== 'injected')
+    assert.fail(result.kind === 'denied' ? result.problems.map((p) => p.message).join('\n') : result.reason);
   const patched = structuredClone(pod) as Record<string, unknown>;
-  assert.deepEqual(applyPatch(patched, structuredClone(result.patch) as never).filter((e) => e !== null), []);
+  assert.deepEqual(
+    applyPatch(patched, structuredClone(result.patch) as never).filter((e) => e !== null),
+    [],
+  );
   const shape = checkPodShape(patched);
   assert.ok(shape.ok);
   const [app] = shape.pod.spec.containers;
-  assert.deepEqual(app?.volumeMounts?.map((m) => m.name), ['sidekey-secrets']);
+  assert.deepEqual(
+    app?.volumeMounts?.map((m) => m.name),
+    ['sidekey-secrets'],
+  );
   assert.equal(shape.pod.spec.initContainers?.[0]?.name, 'sidekey-agent');
   assert.equal(result.configs['sidekey-agent']?.fileMode, 0o400, 'the runAsUser under a null runAsGroup is read');
 });

@@ -50,11 +50,19 @@ interface FileAccess {
 }
 
 /** The mode (and group) an explicit `file-mode` gets; a warning when some targets may not read the files. */
-function explicitAccess(fileMode: number, fsGroup: number | undefined, strangers: readonly string[], runAsUser: number): FileAccess {
+function explicitAccess(
+  fileMode: number,
+  fsGroup: number | undefined,
+  strangers: readonly string[],
+  runAsUser: number,
+): FileAccess {
   const fileGroup = fsGroup !== undefined && (fileMode & 0o040) !== 0 ? fsGroup : undefined;
   const access = { fileMode, ...defined({ fileGroup }) };
   if ((fileMode & 0o004) !== 0 || fileGroup !== undefined || strangers.length === 0) return access;
-  return { ...access, warning: `file-mode ${fileMode.toString(8).padStart(4, '0')}: ${names(strangers)} may not run as UID ${runAsUser} and may not read the files` };
+  return {
+    ...access,
+    warning: `file-mode ${fileMode.toString(8).padStart(4, '0')}: ${names(strangers)} may not run as UID ${runAsUser} and may not read the files`,
+  };
 }
 
 /** The tightest mode every target can read: 0400 for one UID, 0440 with an fsGroup, else 0444 with a warning. */
@@ -78,7 +86,9 @@ export function decideOwnership(input: OwnershipInput): Ownership {
   const fsGroup = spec.securityContext?.fsGroup;
   const strangers = targets.filter((_, i) => uids[i] !== runAsUser).map((c) => c.name);
   const { fileMode, fileGroup, warning } =
-    input.fileMode === undefined ? defaultAccess(fsGroup, strangers) : explicitAccess(input.fileMode, fsGroup, strangers, runAsUser);
+    input.fileMode === undefined
+      ? defaultAccess(fsGroup, strangers)
+      : explicitAccess(input.fileMode, fsGroup, strangers, runAsUser);
   return {
     runAsUser,
     ...defined({ runAsGroup: gid }),

@@ -8,7 +8,13 @@ import type { AnnotationRequest } from './annotations.ts';
 import { resolveBackends } from './backends.ts';
 import type { Backends } from './backends.ts';
 import {
-  AGENT_CONTAINER, AGENT_PORT, AGENT_SECRETS_DIR, ANNOTATION_PREFIX, INIT_CONTAINER, SECRETS_VOLUME, STATE_VOLUME,
+  AGENT_CONTAINER,
+  AGENT_PORT,
+  AGENT_SECRETS_DIR,
+  ANNOTATION_PREFIX,
+  INIT_CONTAINER,
+  SECRETS_VOLUME,
+  STATE_VOLUME,
 } from './constants.ts';
 import { collectIdentity } from './identity.ts';
 import type { PodIdentity } from './identity.ts';
@@ -89,7 +95,12 @@ export function planInjection(pod: Pod, request: AnnotationRequest, options: Mut
   out.warnings.push(...ownership.warnings);
   const appContainers = [...targets, ...pod.spec.containers, ...(pod.spec.initContainers ?? [])];
   const identity = collectIdentity(appContainers, IDENTITY_WIRING);
-  const backends = resolveBackends({ request, identity, settings, noServiceAccountToken: pod.spec.automountServiceAccountToken === false });
+  const backends = resolveBackends({
+    request,
+    identity,
+    settings,
+    noServiceAccountToken: pod.spec.automountServiceAccountToken === false,
+  });
   out.problems.push(...backends.problems);
   out.warnings.push(...backends.warnings);
   const resources = chooseResources(request, settings, out);
@@ -117,28 +128,53 @@ export function planInjection(pod: Pod, request: AnnotationRequest, options: Mut
 function checkReservedNames(pod: Pod, out: Collector): void {
   const containers = [...pod.spec.containers, ...(pod.spec.initContainers ?? [])].map((c) => c.name);
   for (const name of containers.filter((n) => RESERVED_CONTAINERS.includes(n))) {
-    out.problems.push(problem(PROBLEM_CODES.reservedName, undefined, `a container is already named ${quote(name)}; that name is reserved for the injected agent`));
+    out.problems.push(
+      problem(
+        PROBLEM_CODES.reservedName,
+        undefined,
+        `a container is already named ${quote(name)}; that name is reserved for the injected agent`,
+      ),
+    );
   }
   for (const name of (pod.spec.volumes ?? []).map((v) => v.name).filter((n) => RESERVED_VOLUMES.includes(n))) {
-    out.problems.push(problem(PROBLEM_CODES.reservedName, undefined, `a volume is already named ${quote(name)}; that name is reserved for the injected agent`));
+    out.problems.push(
+      problem(
+        PROBLEM_CODES.reservedName,
+        undefined,
+        `a volume is already named ${quote(name)}; that name is reserved for the injected agent`,
+      ),
+    );
   }
 }
 
 /** Host namespaces the injection cannot live with: the API server or the scheduler would refuse the result. */
 function checkHostNamespaces(pod: Pod, request: AnnotationRequest, out: Collector): void {
   if (pod.spec.hostNetwork === true) {
-    out.problems.push(problem(PROBLEM_CODES.hostNamespace, undefined,
-      'the pod sets hostNetwork: the agent\'s port would be a port of the node, so a second injected pod could not run on that node and the agent\'s /metrics would be open on the node\'s address; drop hostNetwork, or give this pod its secrets another way'));
+    out.problems.push(
+      problem(
+        PROBLEM_CODES.hostNamespace,
+        undefined,
+        "the pod sets hostNetwork: the agent's port would be a port of the node, so a second injected pod could not run on that node and the agent's /metrics would be open on the node's address; drop hostNetwork, or give this pod its secrets another way",
+      ),
+    );
   }
   if (pod.spec.hostPID === true && request.reload.kind === 'signal') {
-    out.problems.push(problem(PROBLEM_CODES.hostNamespace, 'reload',
-      'a signal reload needs shareProcessNamespace, which the API server refuses together with the pod\'s hostPID: use reload http:<loopback URL>, or drop hostPID'));
+    out.problems.push(
+      problem(
+        PROBLEM_CODES.hostNamespace,
+        'reload',
+        "a signal reload needs shareProcessNamespace, which the API server refuses together with the pod's hostPID: use reload http:<loopback URL>, or drop hostPID",
+      ),
+    );
   }
 }
 
 function chooseMode(request: AnnotationRequest, options: MutateOptions, out: Collector): Mode {
   const mode = request.mode ?? options.settings.defaultMode;
-  if (mode === 'init-only' && (request.refreshMs !== undefined || request.files.some((f) => f.refreshMs !== undefined))) {
+  if (
+    mode === 'init-only' &&
+    (request.refreshMs !== undefined || request.files.some((f) => f.refreshMs !== undefined))
+  ) {
     out.warnings.push(`${ANNOTATION_PREFIX}refresh is ignored in mode init-only: the files are written once`);
   }
   if (mode === 'init-only' && request.reload.kind !== 'none') {
@@ -150,7 +186,13 @@ function chooseMode(request: AnnotationRequest, options: MutateOptions, out: Col
 function chooseTargets(pod: Pod, request: AnnotationRequest, out: Collector): Container[] {
   if (request.containers === undefined) {
     if (pod.spec.containers.length <= MAX_TARGETS) return [...pod.spec.containers];
-    out.problems.push(problem(PROBLEM_CODES.tooMany, undefined, `all ${pod.spec.containers.length} containers would get the mount, at most ${MAX_TARGETS} can: name the ones that read the secrets in ${ANNOTATION_PREFIX}containers`));
+    out.problems.push(
+      problem(
+        PROBLEM_CODES.tooMany,
+        undefined,
+        `all ${pod.spec.containers.length} containers would get the mount, at most ${MAX_TARGETS} can: name the ones that read the secrets in ${ANNOTATION_PREFIX}containers`,
+      ),
+    );
     return [];
   }
   const all = [...pod.spec.containers, ...(pod.spec.initContainers ?? [])];
@@ -159,7 +201,13 @@ function chooseTargets(pod: Pod, request: AnnotationRequest, out: Collector): Co
   for (const name of request.containers) {
     const found = byName.get(name);
     if (found === undefined) {
-      out.problems.push(problem(PROBLEM_CODES.unknownContainer, 'containers', `the pod has no container ${quote(name, 63)} (it has ${listNames(all.map((c) => c.name))})`));
+      out.problems.push(
+        problem(
+          PROBLEM_CODES.unknownContainer,
+          'containers',
+          `the pod has no container ${quote(name, 63)} (it has ${listNames(all.map((c) => c.name))})`,
+        ),
+      );
     } else {
       targets.push(found);
     }
@@ -167,55 +215,109 @@ function chooseTargets(pod: Pod, request: AnnotationRequest, out: Collector): Co
   return targets;
 }
 
-function checkMountPath(mountPath: string, targets: readonly Container[], annotation: string | undefined, out: Collector): void {
+function checkMountPath(
+  mountPath: string,
+  targets: readonly Container[],
+  annotation: string | undefined,
+  out: Collector,
+): void {
   const bad = mountPathProblem(mountPath);
   if (bad !== undefined) {
-    out.problems.push(problem(PROBLEM_CODES.badMountPath, annotation, `${annotation === undefined ? 'the configured mount path ' : ''}${bad}`));
+    out.problems.push(
+      problem(
+        PROBLEM_CODES.badMountPath,
+        annotation,
+        `${annotation === undefined ? 'the configured mount path ' : ''}${bad}`,
+      ),
+    );
     return;
   }
-  const mounts = targets.flatMap((c) => (c.volumeMounts ?? []).map((m) => ({ container: c.name, mountPath: m.mountPath })));
+  const mounts = targets.flatMap((c) =>
+    (c.volumeMounts ?? []).map((m) => ({ container: c.name, mountPath: m.mountPath })),
+  );
   const check = checkAgainstMounts(mountPath, mounts);
   if (!check.ok) {
     out.problems.push(
-      problem(PROBLEM_CODES.mountConflict, annotation ?? 'mount-path', `would cover the existing mount ${quote(check.clash.mountPath, 80)} of container ${quote(check.clash.container, 63)}; choose a directory of its own`),
+      problem(
+        PROBLEM_CODES.mountConflict,
+        annotation ?? 'mount-path',
+        `would cover the existing mount ${quote(check.clash.mountPath, 80)} of container ${quote(check.clash.container, 63)}; choose a directory of its own`,
+      ),
     );
   } else if (check.nestedIn !== undefined) {
-    out.warnings.push(`the secrets are mounted inside ${check.nestedIn.mountPath.slice(0, 60)} of container ${check.nestedIn.container}`);
+    out.warnings.push(
+      `the secrets are mounted inside ${check.nestedIn.mountPath.slice(0, 60)} of container ${check.nestedIn.container}`,
+    );
   }
 }
 
-function chooseSignalTarget(pod: Pod, request: AnnotationRequest, targets: readonly Container[], out: Collector): Container | undefined {
+function chooseSignalTarget(
+  pod: Pod,
+  request: AnnotationRequest,
+  targets: readonly Container[],
+  out: Collector,
+): Container | undefined {
   if (request.reload.kind !== 'signal') {
-    if (request.reloadContainer !== undefined) out.warnings.push(`${ANNOTATION_PREFIX}reload-container is ignored without reload: signal:<SIG>`);
+    if (request.reloadContainer !== undefined)
+      out.warnings.push(`${ANNOTATION_PREFIX}reload-container is ignored without reload: signal:<SIG>`);
     return undefined;
   }
   const running = targets.filter((c) => pod.spec.containers.includes(c) || c.restartPolicy === 'Always');
   const name = request.reloadContainer ?? running[0]?.name;
   const target = running.find((c) => c.name === name);
   if (target === undefined) {
-    const which = name === undefined ? 'no long-running container mounts the files' : `${quote(name, 63)} is not a long-running container that mounts the files`;
-    out.problems.push(problem(PROBLEM_CODES.unknownContainer, 'reload-container', `${which}; name one of ${listNames(running.map((c) => c.name))}`));
+    const which =
+      name === undefined
+        ? 'no long-running container mounts the files'
+        : `${quote(name, 63)} is not a long-running container that mounts the files`;
+    out.problems.push(
+      problem(
+        PROBLEM_CODES.unknownContainer,
+        'reload-container',
+        `${which}; name one of ${listNames(running.map((c) => c.name))}`,
+      ),
+    );
     return undefined;
   }
   const uid = effectiveUid(pod.spec, target);
   if (uid === undefined || uid === 0) {
     const why = uid === 0 ? 'runs as root, and the agent may not' : 'has no runAsUser';
-    out.problems.push(problem(PROBLEM_CODES.uidRequired, 'reload',
-      `a signal needs the agent to run as the app's UID (no capabilities under Pod Security restricted), but container ${quote(target.name, 63)} ${why}; set securityContext.runAsUser to its non-root UID, or use reload http:<loopback URL>`));
+    out.problems.push(
+      problem(
+        PROBLEM_CODES.uidRequired,
+        'reload',
+        `a signal needs the agent to run as the app's UID (no capabilities under Pod Security restricted), but container ${quote(target.name, 63)} ${why}; set securityContext.runAsUser to its non-root UID, or use reload http:<loopback URL>`,
+      ),
+    );
     return undefined;
   }
-  out.warnings.push(`reload ${request.reload.signal} shares the process namespace: containers see each other's processes, the app is not PID 1`);
-  if (STOPPING_SIGNALS.includes(request.reload.signal)) out.warnings.push(`reload ${request.reload.signal} stops most processes; the kubelet then restarts the container`);
+  out.warnings.push(
+    `reload ${request.reload.signal} shares the process namespace: containers see each other's processes, the app is not PID 1`,
+  );
+  if (STOPPING_SIGNALS.includes(request.reload.signal))
+    out.warnings.push(`reload ${request.reload.signal} stops most processes; the kubelet then restarts the container`);
   return target;
 }
 
-function chooseResources(request: AnnotationRequest, settings: InjectionSettings, out: Collector): InjectionPlan['resources'] {
+function chooseResources(
+  request: AnnotationRequest,
+  settings: InjectionSettings,
+  out: Collector,
+): InjectionPlan['resources'] {
   const memory = request.agentMemory ?? settings.resources.memory;
   const tooSmall = (quantityValue(memory) ?? 0) < MIN_AGENT_MEMORY;
   if (tooSmall && request.agentMemory !== undefined) {
-    out.problems.push(problem(PROBLEM_CODES.badQuantity, 'agent-memory', `${quote(memory, 32)} is below 32Mi: the agent needs about 40 MiB and would be OOM-killed; request at least 32Mi (the limit is twice the request)`));
+    out.problems.push(
+      problem(
+        PROBLEM_CODES.badQuantity,
+        'agent-memory',
+        `${quote(memory, 32)} is below 32Mi: the agent needs about 40 MiB and would be OOM-killed; request at least 32Mi (the limit is twice the request)`,
+      ),
+    );
   } else if (tooSmall) {
-    out.warnings.push(`agent memory ${memory} (the webhook's resources.memory) is below 32Mi: the agent needs about 40 MiB and may be OOM-killed`);
+    out.warnings.push(
+      `agent memory ${memory} (the webhook's resources.memory) is below 32Mi: the agent needs about 40 MiB and may be OOM-killed`,
+    );
   }
   return { cpu: request.agentCpu ?? settings.resources.cpu, memory, memoryLimit: scaleQuantity(memory, 2) };
 }
@@ -231,7 +333,11 @@ interface ConfigInput {
 
 /** The first port from AGENT_PORT that no container declares (pods share one network namespace). */
 export function choosePort(pod: Pod): number {
-  const used = new Set([...pod.spec.containers, ...(pod.spec.initContainers ?? [])].flatMap((c) => (c.ports ?? []).map((p) => p.containerPort)));
+  const used = new Set(
+    [...pod.spec.containers, ...(pod.spec.initContainers ?? [])].flatMap((c) =>
+      (c.ports ?? []).map((p) => p.containerPort),
+    ),
+  );
   let port = AGENT_PORT;
   while (used.has(port)) port += 1;
   return port;
@@ -255,7 +361,9 @@ function agentReload(reload: ReloadRequest, signalTarget: Container | undefined)
     case 'none':
       return { kind: 'none' };
     case 'signal':
-      return signalTarget === undefined ? { kind: 'none' } : { kind: 'signal', signal: reload.signal, container: signalTarget.name };
+      return signalTarget === undefined
+        ? { kind: 'none' }
+        : { kind: 'signal', signal: reload.signal, container: signalTarget.name };
     case 'http':
       return { kind: 'http', url: reload.url };
     default:

@@ -44,7 +44,8 @@ export interface Problem {
 
 /** `annotation "sidekey.io/secret-db": <message>; example: sidekey.io/secret-db: "aws:prod/db#password"` */
 export function formatProblem(problem: Problem): string {
-  const where = problem.annotation === undefined ? 'pod' : `annotation ${printable(ANNOTATION_PREFIX + problem.annotation)}`;
+  const where =
+    problem.annotation === undefined ? 'pod' : `annotation ${printable(ANNOTATION_PREFIX + problem.annotation)}`;
   const example = problem.example === undefined ? '' : `; example: ${problem.example}`;
   return `${where}: ${problem.message}${example}`;
 }
@@ -62,7 +63,9 @@ const SAFE_VALUE = /^[A-Za-z0-9_.,:/+=-]*$/;
  * safe characters are repeated; anything else (a template, a URL with credentials, free text) is described.
  */
 export function quote(text: string, max = 40): string {
-  return text.length <= max && SAFE_VALUE.test(text) ? JSON.stringify(text) : `(a value of ${text.length} characters, not shown)`;
+  return text.length <= max && SAFE_VALUE.test(text)
+    ? JSON.stringify(text)
+    : `(a value of ${text.length} characters, not shown)`;
 }
 
 /** An annotation key for a message: printable and capped (keys are names, never values). */

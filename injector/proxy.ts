@@ -15,24 +15,34 @@ const PROXY_URL_PATTERN = /^https?:\/\/[^\s/?#@]+\/?$/;
  * One NO_PROXY entry as Node's proxy support matches it: `*` (everything), a host or IP (exactly), `.domain`
  * or `*.domain` (the domain's subdomains), each optionally `:port`; IPv6 in brackets.
  */
-export const NO_PROXY_ENTRY = /^(\*|(\*?\.)?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?)$/;
+export const NO_PROXY_ENTRY =
+  /^(\*|(\*?\.)?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?)$/;
 
 function proxyUrl(which: string): z.ZodString {
   return z
     .string()
-    .regex(PROXY_URL_PATTERN, 'must be http://host:port or https://host:port, without credentials or a path (credentials would be visible in every injected pod spec)')
+    .regex(
+      PROXY_URL_PATTERN,
+      'must be http://host:port or https://host:port, without credentials or a path (credentials would be visible in every injected pod spec)',
+    )
     .superRefine((text, ctx) => {
       const parsed = parseHttpUrl(text, 'http://proxy.example.com:3128');
       if (!parsed.ok) ctx.addIssue({ code: 'custom', message: parsed.problem });
     })
-    .describe(`Proxy for the agents' ${which} backend calls, e.g. http://proxy.corp:3128 (env ${which === 'https' ? 'HTTPS_PROXY' : 'HTTP_PROXY'} of every agent).`);
+    .describe(
+      `Proxy for the agents' ${which} backend calls, e.g. http://proxy.corp:3128 (env ${which === 'https' ? 'HTTPS_PROXY' : 'HTTP_PROXY'} of every agent).`,
+    );
 }
 
 const noProxyEntry = z
   .string()
   .max(253)
   .superRefine((entry, ctx) => {
-    if (entry.includes('/')) ctx.addIssue({ code: 'custom', message: `"${entry.slice(0, 64)}" is a CIDR range, which the agent's HTTP client (Node) does not match: list the addresses, or a domain suffix such as .svc` });
+    if (entry.includes('/'))
+      ctx.addIssue({
+        code: 'custom',
+        message: `"${entry.slice(0, 64)}" is a CIDR range, which the agent's HTTP client (Node) does not match: list the addresses, or a domain suffix such as .svc`,
+      });
   })
   .regex(NO_PROXY_ENTRY, 'must be *, a host or IP, or .domain / *.domain for its subdomains, optionally with :port');
 
@@ -43,10 +53,14 @@ export const proxySchema = z
     noProxy: z
       .array(noProxyEntry)
       .max(200)
-      .describe('Hosts the agents reach directly (env NO_PROXY, comma-joined): an exact host or IP, .domain or *.domain for subdomains (a bare domain matches only itself), optional :port, or *. No CIDR ranges. List a Vault on a private network, e.g. [vault.vault.svc, .svc.cluster.local, 10.0.12.7].')
+      .describe(
+        'Hosts the agents reach directly (env NO_PROXY, comma-joined): an exact host or IP, .domain or *.domain for subdomains (a bare domain matches only itself), optional :port, or *. No CIDR ranges. List a Vault on a private network, e.g. [vault.vault.svc, .svc.cluster.local, 10.0.12.7].',
+      )
       .default([]),
   })
-  .describe('Egress proxy for injected agents, given to each as HTTPS_PROXY / HTTP_PROXY / NO_PROXY and used by its Vault and AWS clients (STS included); the reload POST to loopback and the EKS Pod Identity endpoint are never proxied.');
+  .describe(
+    'Egress proxy for injected agents, given to each as HTTPS_PROXY / HTTP_PROXY / NO_PROXY and used by its Vault and AWS clients (STS included); the reload POST to loopback and the EKS Pod Identity endpoint are never proxied.',
+  );
 
 export type ProxySettings = z.infer<typeof proxySchema>;
 

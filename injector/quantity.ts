@@ -3,7 +3,16 @@
 
 const FORM = /^(\d+(?:\.\d+)?)(m|k|Ki|M|Mi|G|Gi|T|Ti)?$/;
 const FACTORS: Readonly<Record<string, number>> = {
-  '': 1, m: 1e-3, k: 1e3, Ki: 1024, M: 1e6, Mi: 1024 ** 2, G: 1e9, Gi: 1024 ** 3, T: 1e12, Ti: 1024 ** 4,
+  '': 1,
+  m: 1e-3,
+  k: 1e3,
+  Ki: 1024,
+  M: 1e6,
+  Mi: 1024 ** 2,
+  G: 1e9,
+  Gi: 1024 ** 3,
+  T: 1e12,
+  Ti: 1024 ** 4,
 };
 
 /** The quantity in base units (bytes for memory, cores for CPU), or undefined. */

@@ -7,8 +7,7 @@ import type { SecretReference } from './reference.ts';
 import { defined } from './defined.ts';
 
 export type ReferenceResult =
-  | { readonly ok: true; readonly ref: SecretReference }
-  | { readonly ok: false; readonly problem: string };
+  { readonly ok: true; readonly ref: SecretReference } | { readonly ok: false; readonly problem: string };
 
 const PATH_CHARS = /^[A-Za-z0-9_.+=,:/-]+$/;
 const FIELD_CHARS = /^[A-Za-z0-9_.-]+$/;
@@ -56,7 +55,8 @@ export function parseReference(text: string): ReferenceResult {
     if (problem !== undefined) return fail(problem);
   }
   const { rest: path, tail: field } = splitAt(beforeVersion, beforeVersion.indexOf('#'));
-  if (field !== undefined && (!FIELD_CHARS.test(field) || field.length > 128)) return fail('the #field is empty or not [A-Za-z0-9_.-]');
+  if (field !== undefined && (!FIELD_CHARS.test(field) || field.length > 128))
+    return fail('the #field is empty or not [A-Za-z0-9_.-]');
   const problem = checkPath(provider, path);
   if (problem !== undefined) return fail(problem);
   return {

@@ -14,8 +14,16 @@ export interface SecretReference {
   readonly version?: string;
 }
 
-/** The reference written back as text (for logs and metrics: it names a path, never a value); also takes the agent config's `ref`. */
-export function formatReference(ref: { readonly provider: Provider; readonly path: string; readonly field?: string | undefined; readonly version?: string | undefined }): string {
+/**
+ * The reference written back as text (for logs and metrics: it names a path, never a value); also takes the agent
+ * config's `ref`.
+ */
+export function formatReference(ref: {
+  readonly provider: Provider;
+  readonly path: string;
+  readonly field?: string | undefined;
+  readonly version?: string | undefined;
+}): string {
   return `${ref.provider}:${ref.path}${ref.field === undefined ? '' : `#${ref.field}`}${ref.version === undefined ? '' : `@${ref.version}`}`;
 }
 

@@ -12,7 +12,8 @@ export type ReloadRequest =
   | { readonly kind: 'signal'; readonly signal: (typeof RELOAD_SIGNALS)[number] }
   | { readonly kind: 'http'; readonly url: string };
 
-export type ReloadResult = { readonly ok: true; readonly reload: ReloadRequest } | { readonly ok: false; readonly problem: string };
+export type ReloadResult =
+  { readonly ok: true; readonly reload: ReloadRequest } | { readonly ok: false; readonly problem: string };
 
 const LOOPBACK_HOSTS: readonly string[] = ['127.0.0.1', 'localhost', '[::1]'];
 
@@ -37,7 +38,7 @@ function loopbackProblem(text: string): string | undefined {
   const parsed = parseHttpUrl(text, 'http://127.0.0.1:8080/-/reload');
   if (!parsed.ok) return `the http reload target ${parsed.problem}`;
   if (!LOOPBACK_HOSTS.includes(parsed.url.hostname)) {
-    return 'the http reload URL must be on 127.0.0.1, localhost or [::1] (the pod\'s own network namespace), so secrets never trigger calls elsewhere';
+    return "the http reload URL must be on 127.0.0.1, localhost or [::1] (the pod's own network namespace), so secrets never trigger calls elsewhere";
   }
   if (parsed.url.protocol === 'https:') {
     // The agent verifies TLS against the public CAs only: no app certificate for a loopback address passes.

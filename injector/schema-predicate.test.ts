@@ -9,10 +9,30 @@ import { podShapeSchema } from './pod-shape.ts';
 import { seededRandom } from '../test/support/seeded-random.ts';
 import { validator } from './schema-predicate.ts';
 
-
 const ODD_VALUES: readonly unknown[] = [
-  undefined, null, true, 0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 53, '', 'a', '😀', '😀😀', 'ab', 'abc',
-  'x'.repeat(9), [], [1], [''], {}, { name: 'x' }, { name: '' }, Object.create(null) as object,
+  undefined,
+  null,
+  true,
+  0,
+  -1,
+  1.5,
+  Number.NaN,
+  Number.POSITIVE_INFINITY,
+  2 ** 53,
+  '',
+  'a',
+  '😀',
+  '😀😀',
+  'ab',
+  'abc',
+  'x'.repeat(9),
+  [],
+  [1],
+  [''],
+  {},
+  { name: 'x' },
+  { name: '' },
+  Object.create(null) as object,
 ];
 
 type Json = unknown;
@@ -40,7 +60,13 @@ function alter(value: Json, next: () => number): Json {
   }
   if (roll < 0.3 && keys.length > 0) Reflect.deleteProperty(target, pick(keys));
   else if (roll < 0.7 && keys.length > 0) target[pick(keys)] = pick(ODD_VALUES);
-  else if (roll < 0.8) Object.defineProperty(target, pick(['constructor', '__proto__', 'toString']), { value: pick(ODD_VALUES), enumerable: true, configurable: true, writable: true });
+  else if (roll < 0.8)
+    Object.defineProperty(target, pick(['constructor', '__proto__', 'toString']), {
+      value: pick(ODD_VALUES),
+      enumerable: true,
+      configurable: true,
+      writable: true,
+    });
   else if (roll < 0.85) (target as Record<symbol, unknown>)[Symbol('s')] = 'x';
   else target[pick(['extra', 'name', 'minimum'])] = pick(ODD_VALUES);
   return copy;
@@ -56,7 +82,11 @@ function agreesWithSchema(schema: z.ZodType, valid: Json, seed: number, count: n
     const parsed = schema.safeParse(value);
     const problem = validate(value);
     if (!parsed.success) refused += 1;
-    assert.equal(problem === undefined, parsed.success, `seed ${seed}, case ${i}: ${(JSON.stringify(value) as string | undefined)?.slice(0, 300) ?? 'undefined'}`);
+    assert.equal(
+      problem === undefined,
+      parsed.success,
+      `seed ${seed}, case ${i}: ${(JSON.stringify(value) as string | undefined)?.slice(0, 300) ?? 'undefined'}`,
+    );
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
       assert.equal(problem, `${issue?.path.map(String).join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`);
@@ -96,7 +126,18 @@ const KINDS = z.looseObject({
   items: z.array(z.looseObject({ name: z.string().min(1) })).min(1),
   flag: z.boolean().optional(),
 });
-const KINDS_VALID = { kind: 'Pod', request: { any: 1 }, label: 'ab😀', short: 'x', count: 3, ratio: 0.5, port: 80, labels: { a: 'b' }, items: [{ name: 'n' }], flag: true };
+const KINDS_VALID = {
+  kind: 'Pod',
+  request: { any: 1 },
+  label: 'ab😀',
+  short: 'x',
+  count: 3,
+  ratio: 0.5,
+  port: 80,
+  labels: { a: 'b' },
+  items: [{ name: 'n' }],
+  flag: true,
+};
 
 void describe('schema predicate', () => {
   void it('accepts exactly what the pod-shape schema accepts, and names the same first issue', () => {

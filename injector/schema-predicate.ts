@@ -6,7 +6,9 @@ import { z } from 'zod';
 
 type Accepts = (value: unknown) => boolean;
 
-/** undefined when the schema accepts `value`, else its first issue as "<path>: <message>" ("(root)": the value itself). */
+/**
+ * undefined when the schema accepts `value`, else its first issue as "<path>: <message>" ("(root)": the value itself).
+ */
 export type Validate = (value: unknown) => string | undefined;
 
 export function validator(schema: z.ZodType): Validate {
@@ -20,13 +22,16 @@ export function validator(schema: z.ZodType): Validate {
   };
 }
 
-const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /** The bounds of a string's or an array's min_length and max_length checks, or undefined when it has other checks. */
 function lengthBounds(checks: readonly z.core.$ZodCheck[]): { minimum: number; maximum: number } | undefined {
   let minimum = 0;
   let maximum = Number.POSITIVE_INFINITY;
-  for (const { _zod: { def } } of checks) {
+  for (const {
+    _zod: { def },
+  } of checks) {
     if (def.check === 'min_length') minimum = Math.max(minimum, (def as z.core.$ZodCheckMinLengthDef).minimum);
     else if (def.check === 'max_length') maximum = Math.min(maximum, (def as z.core.$ZodCheckMaxLengthDef).maximum);
     else return undefined;
@@ -41,7 +46,12 @@ function lengthBounds(checks: readonly z.core.$ZodCheck[]): { minimum: number; m
  * value the schema accepts (the schema then decides), never the reverse.
  */
 function acceptor(schema: z.ZodType): Accepts {
-  return wrapperAcceptor(schema) ?? collectionAcceptor(schema) ?? scalarAcceptor(schema) ?? ((value) => schema.safeParse(value).success);
+  return (
+    wrapperAcceptor(schema) ??
+    collectionAcceptor(schema) ??
+    scalarAcceptor(schema) ??
+    ((value) => schema.safeParse(value).success)
+  );
 }
 
 type Def = z.core.$ZodTypeDef & { readonly check?: string; readonly format?: string };
@@ -83,7 +93,9 @@ function arrayAcceptor(schema: z.ZodArray): Accepts | undefined {
 function objectAcceptor(schema: z.ZodObject): Accepts | undefined {
   const { catchall } = schema._zod.def as { catchall?: unknown };
   if (catchall !== undefined && !(catchall instanceof z.ZodUnknown)) return undefined;
-  const fields = Object.entries(schema.shape as Record<string, z.ZodType>).map(([key, field]) => [key, acceptor(field)] as const);
+  const fields = Object.entries(schema.shape as Record<string, z.ZodType>).map(
+    ([key, field]) => [key, acceptor(field)] as const,
+  );
   return (value) => isRecord(value) && fields.every(([key, accepts]) => accepts(value[key]));
 }
 
@@ -93,7 +105,8 @@ function recordAcceptor(schema: z.ZodRecord): Accepts | undefined {
   const entry = acceptor(schema.valueType as z.ZodType);
   // A plain object as zod sees one: Object's prototype, no own `constructor`; zod skips no key of it but __proto__.
   return (value) => {
-    if (!isRecord(value) || Object.getPrototypeOf(value) !== Object.prototype || Object.hasOwn(value, 'constructor')) return false;
+    if (!isRecord(value) || Object.getPrototypeOf(value) !== Object.prototype || Object.hasOwn(value, 'constructor'))
+      return false;
     if (Object.getOwnPropertySymbols(value).length > 0) return false;
     for (const key in value) if (!entry(value[key])) return false;
     return true;
@@ -114,7 +127,8 @@ function scalarAcceptor(schema: z.ZodType): Accepts | undefined {
     // .int() is a safeint format check; z.int() is a schema that is that check itself.
     const formats = [...checks.map((c) => c._zod.def as Def), ...(def.check === undefined ? [] : [def])];
     if (formats.length === 0) return (value) => Number.isFinite(value);
-    if (formats.every((f) => f.check === 'number_format' && f.format === 'safeint')) return (value) => Number.isSafeInteger(value);
+    if (formats.every((f) => f.check === 'number_format' && f.format === 'safeint'))
+      return (value) => Number.isSafeInteger(value);
   }
   if (schema instanceof z.ZodBoolean && checks.length === 0) return (value) => typeof value === 'boolean';
   return undefined;

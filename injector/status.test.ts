@@ -9,7 +9,14 @@ import { injectionSettingsSchema } from './settings.ts';
 
 const options = { settings: injectionSettingsSchema.parse({ aws: { region: 'eu-west-1' } }) };
 const pod = {
-  metadata: { name: 'app', annotations: { 'sidekey.io/inject': 'true', 'sidekey.io/secret-db': 'aws:prod/db#password', 'sidekey.io/reload': 'signal:SIGHUP' } },
+  metadata: {
+    name: 'app',
+    annotations: {
+      'sidekey.io/inject': 'true',
+      'sidekey.io/secret-db': 'aws:prod/db#password',
+      'sidekey.io/reload': 'signal:SIGHUP',
+    },
+  },
   spec: { securityContext: { runAsUser: 1000 }, containers: [{ name: 'app', image: 'app' }] },
 };
 
@@ -19,7 +26,8 @@ function injected(input: unknown): Extract<MutateResult, { kind: 'injected' }>['
   return result.pod;
 }
 
-const codes = (result: MutateResult): readonly string[] => (result.kind === 'denied' ? result.problems.map((p) => p.code) : [result.kind]);
+const codes = (result: MutateResult): readonly string[] =>
+  result.kind === 'denied' ? result.problems.map((p) => p.code) : [result.kind];
 
 void it('accepts a copy of an injected pod unchanged, with the defaults the API server adds', () => {
   const copy = structuredClone(injected(pod)) as Pod & { spec: { initContainers: Record<string, unknown>[] } };
@@ -34,14 +42,28 @@ void it('refuses a pod whose annotations were edited after injection: the stale 
   annotations['sidekey.io/secret-db'] = 'aws:prod/other#password';
   const result = mutatePod(copy, options);
   assert.deepEqual(codes(result), ['SK_BAD_STATUS']);
-  assert.match(result.kind === 'denied' ? result.problems[0]?.message ?? '' : '', /remove sidekey\.io\/status, the sidekey-agent and sidekey-init containers/);
+  assert.match(
+    result.kind === 'denied' ? (result.problems[0]?.message ?? '') : '',
+    /remove sidekey\.io\/status, the sidekey-agent and sidekey-init containers/,
+  );
 });
 
 void it('refuses a status set by hand, with the right hash but without the agent', () => {
   const status = injected(pod).metadata?.annotations?.['sidekey.io/status'] ?? '';
-  const handMade = { ...pod, metadata: { ...pod.metadata, annotations: { ...pod.metadata.annotations, 'sidekey.io/status': status } } };
+  const handMade = {
+    ...pod,
+    metadata: { ...pod.metadata, annotations: { ...pod.metadata.annotations, 'sidekey.io/status': status } },
+  };
   assert.deepEqual(codes(mutatePod(handMade, options)), ['SK_BAD_STATUS']);
-  assert.deepEqual(codes(mutatePod({ ...handMade, metadata: { annotations: { ...pod.metadata.annotations, 'sidekey.io/status': 'injected' } } }, options)), ['SK_BAD_STATUS']);
+  assert.deepEqual(
+    codes(
+      mutatePod(
+        { ...handMade, metadata: { annotations: { ...pod.metadata.annotations, 'sidekey.io/status': 'injected' } } },
+        options,
+      ),
+    ),
+    ['SK_BAD_STATUS'],
+  );
 });
 
 void it('refuses a hand-written sidekey-agent under a matching status', () => {

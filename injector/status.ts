@@ -27,9 +27,12 @@ function withoutAdditions(container: Container): Container {
 
 /** The pod as it was before an injection: no status, agent containers, Sidekey volumes, mounts or reload env. */
 export function withoutInjection(pod: Pod, statusAnnotation: string): Pod {
-  const annotations = Object.fromEntries(Object.entries(pod.metadata?.annotations ?? {}).filter(([k]) => k !== statusAnnotation));
+  const annotations = Object.fromEntries(
+    Object.entries(pod.metadata?.annotations ?? {}).filter(([k]) => k !== statusAnnotation),
+  );
   const { spec } = pod;
-  const apps = (list: readonly Container[]): Container[] => list.filter((c) => !AGENTS.includes(c.name)).map(withoutAdditions);
+  const apps = (list: readonly Container[]): Container[] =>
+    list.filter((c) => !AGENTS.includes(c.name)).map(withoutAdditions);
   return {
     ...pod,
     metadata: { ...pod.metadata, annotations },

@@ -58,7 +58,12 @@ export function checkTemplate(kind: string, workload: unknown, options: MutateOp
     case 'denied': {
       const later = result.problems.filter(settledAtPodCreation);
       const problems = result.problems.filter((p) => !settledAtPodCreation(p));
-      const warnings = [...later.map((p) => `${formatProblem(p)} (the pods are refused unless a webhook adds AWS_REGION at their creation)`), ...result.warnings];
+      const warnings = [
+        ...later.map(
+          (p) => `${formatProblem(p)} (the pods are refused unless a webhook adds AWS_REGION at their creation)`,
+        ),
+        ...result.warnings,
+      ];
       if (problems.length === 0) return { kind: 'passed', warnings };
       return { kind: 'denied', problems, warnings, at: `${(TEMPLATE_PATHS[kind] ?? []).join('.')}.` };
     }

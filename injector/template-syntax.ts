@@ -5,15 +5,14 @@
 const ACTION = /\{\{\s*\.([A-Za-z0-9_.-]*)\s*\}\}/y;
 
 /** Literal text, or the field an action reads ('' for `{{ . }}`). */
-export type TemplatePart = { readonly kind: 'text'; readonly text: string } | { readonly kind: 'field'; readonly field: string };
+export type TemplatePart =
+  { readonly kind: 'text'; readonly text: string } | { readonly kind: 'field'; readonly field: string };
 
 export type TemplateTokens =
-  | { readonly ok: true; readonly parts: readonly TemplatePart[] }
-  | { readonly ok: false; readonly offset: number };
+  { readonly ok: true; readonly parts: readonly TemplatePart[] } | { readonly ok: false; readonly offset: number };
 
 export type TemplateSyntax =
-  | { readonly ok: true; readonly fields: readonly string[] }
-  | { readonly ok: false; readonly offset: number };
+  { readonly ok: true; readonly fields: readonly string[] } | { readonly ok: false; readonly offset: number };
 
 /** The template's parts in order, or the offset of the first `{{` that is not a supported action. */
 export function tokenizeTemplate(template: string): TemplateTokens {

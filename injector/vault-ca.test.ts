@@ -11,7 +11,9 @@ import { injectionSettingsSchema } from './settings.ts';
 import { MAX_CA_PEM_BYTES, caPemProblem, parseCaObject } from './vault-ca.ts';
 
 const ca = createTestCa();
-after(() => { ca.dispose(); });
+after(() => {
+  ca.dispose();
+});
 const leaf = ca.issue('vault.example');
 
 function configError(yaml: string): string {
@@ -20,14 +22,27 @@ function configError(yaml: string): string {
   return loaded.error;
 }
 
-const indent = (pem: string): string => pem.trimEnd().split('\n').map((l) => `    ${l}`).join('\n');
+const indent = (pem: string): string =>
+  pem
+    .trimEnd()
+    .split('\n')
+    .map((l) => `    ${l}`)
+    .join('\n');
 
 void describe('vault.caCert', () => {
   void it('accepts a CA bundle and carries it into the agent configuration of an https Vault pod', () => {
-    const loaded = loadConfig({ flags: { config: 'values.yaml' }, env: {}, readFile: () => `vault:\n  addr: https://vault.example:8200\n  role: app\n  caCert: |\n${indent(ca.caCert + ca.caCert)}\n` });
+    const loaded = loadConfig({
+      flags: { config: 'values.yaml' },
+      env: {},
+      readFile: () =>
+        `vault:\n  addr: https://vault.example:8200\n  role: app\n  caCert: |\n${indent(ca.caCert + ca.caCert)}\n`,
+    });
     assert.ok(loaded.ok, loaded.ok ? '' : loaded.error);
     const pod = {
-      metadata: { name: 'p', annotations: { 'sidekey.io/inject': 'true', 'sidekey.io/secret-db': 'vault:kv/db#password' } },
+      metadata: {
+        name: 'p',
+        annotations: { 'sidekey.io/inject': 'true', 'sidekey.io/secret-db': 'vault:kv/db#password' },
+      },
       spec: { securityContext: { runAsUser: 1000 }, containers: [{ name: 'app', image: 'app' }] },
     };
     const result = mutatePod(pod, { settings: injectionSettingsSchema.parse({ vault: loaded.value.vault }) });
@@ -58,25 +73,43 @@ void describe('vault.caCert', () => {
       const error = configError(`vault:\n  caCert: |\n${indent(pem)}\n`);
       assert.ok(error.includes('vault.caCert') && error.includes(expected), error);
       const bodyLines = pem.split('\n').filter((l) => /^[A-Za-z0-9+/=]{16,}$/.test(l));
-      assert.ok(bodyLines.every((l) => !error.includes(l)), 'the PEM is never repeated');
+      assert.ok(
+        bodyLines.every((l) => !error.includes(l)),
+        'the PEM is never repeated',
+      );
     }
   });
 
   void it('refuses a CA given twice or a caFrom naming neither or both objects', () => {
-    assert.match(configError(`vault:\n  caFrom: {configMap: a}\n  caCert: |\n${indent(ca.caCert)}\n`), /give vault.caCert or vault.caFrom, not both/);
+    assert.match(
+      configError(`vault:\n  caFrom: {configMap: a}\n  caCert: |\n${indent(ca.caCert)}\n`),
+      /give vault.caCert or vault.caFrom, not both/,
+    );
     assert.match(configError('vault:\n  caFrom: {key: ca.crt}\n'), /give exactly one of configMap or secret/);
-    assert.match(configError('vault:\n  caFrom: {configMap: a, secret: b}\n'), /give exactly one of configMap or secret/);
+    assert.match(
+      configError('vault:\n  caFrom: {configMap: a, secret: b}\n'),
+      /give exactly one of configMap or secret/,
+    );
     assert.match(configError('vault:\n  caFrom: {configMap: Corp_CA}\n'), /must be a ConfigMap name/);
   });
 
   void it('checks the same PEM rules the agent applies to a mounted CA file', () => {
     assert.equal(caPemProblem(ca.caCert, 'x'), undefined);
-    assert.match(caPemProblem(leaf.cert, 'the CA file /sidekey/vault-ca/ca.crt') ?? '', /^the CA file \/sidekey\/vault-ca\/ca.crt, PEM block 1 is not a CA certificate/);
+    assert.match(
+      caPemProblem(leaf.cert, 'the CA file /sidekey/vault-ca/ca.crt') ?? '',
+      /^the CA file \/sidekey\/vault-ca\/ca.crt, PEM block 1 is not a CA certificate/,
+    );
   });
 
   void it('reads the sidekey.io/vault-ca grammar', () => {
-    assert.deepEqual(parseCaObject('configmap:corp-ca'), { ok: true, ca: { kind: 'configMap', name: 'corp-ca', key: 'ca.crt' } });
-    assert.deepEqual(parseCaObject('secret:vault-tls#tls.ca'), { ok: true, ca: { kind: 'secret', name: 'vault-tls', key: 'tls.ca' } });
+    assert.deepEqual(parseCaObject('configmap:corp-ca'), {
+      ok: true,
+      ca: { kind: 'configMap', name: 'corp-ca', key: 'ca.crt' },
+    });
+    assert.deepEqual(parseCaObject('secret:vault-tls#tls.ca'), {
+      ok: true,
+      ca: { kind: 'secret', name: 'vault-tls', key: 'tls.ca' },
+    });
     assert.ok(!parseCaObject('configmap:').ok);
     assert.ok(!parseCaObject('ConfigMap:corp-ca').ok);
   });
@@ -88,9 +121,16 @@ void describe('proxy', () => {
     assert.match(creds, /proxy.httpsProxy/);
     assert.match(creds, /without credentials/);
     assert.ok(!creds.includes('s3cret'), creds);
-    assert.match(configError('proxy:\n  noProxy: [10.0.0.0/8]\n'), /"10.0.0.0\/8" is a CIDR range, which the agent's HTTP client \(Node\) does not match/);
+    assert.match(
+      configError('proxy:\n  noProxy: [10.0.0.0/8]\n'),
+      /"10.0.0.0\/8" is a CIDR range, which the agent's HTTP client \(Node\) does not match/,
+    );
     assert.match(configError('proxy:\n  noProxy: ["vault.*"]\n'), /must be \*, a host or IP, or .domain/);
-    const ok = loadConfig({ flags: { config: 'v.yaml' }, env: {}, readFile: () => 'proxy:\n  httpProxy: http://proxy.corp:3128\n  noProxy: ["*.svc", "[::1]:8200", "10.0.0.7"]\n' });
+    const ok = loadConfig({
+      flags: { config: 'v.yaml' },
+      env: {},
+      readFile: () => 'proxy:\n  httpProxy: http://proxy.corp:3128\n  noProxy: ["*.svc", "[::1]:8200", "10.0.0.7"]\n',
+    });
     assert.ok(ok.ok, ok.ok ? '' : ok.error);
   });
 });

@@ -28,11 +28,22 @@ const OBJECT_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 export const OBJECT_KEY = /^[-._a-zA-Z0-9]{1,253}$/;
 
 /** `configmap:<name>[#<key>]` or `secret:<name>[#<key>]` (the sidekey.io/vault-ca grammar). */
-export function parseCaObject(text: string): { readonly ok: true; readonly ca: CaObject } | { readonly ok: false; readonly problem: string } {
+export function parseCaObject(
+  text: string,
+): { readonly ok: true; readonly ca: CaObject } | { readonly ok: false; readonly problem: string } {
   const match = /^(configmap|secret):([^#]*)(?:#(.*))?$/.exec(text);
-  if (match === null) return { ok: false, problem: 'must name a ConfigMap or Secret in the pod\'s namespace: configmap:<name>[#<key>] or secret:<name>[#<key>] (the key defaults to ca.crt)' };
+  if (match === null)
+    return {
+      ok: false,
+      problem:
+        "must name a ConfigMap or Secret in the pod's namespace: configmap:<name>[#<key>] or secret:<name>[#<key>] (the key defaults to ca.crt)",
+    };
   const [, kind, name = '', key = DEFAULT_CA_KEY] = match;
-  if (!OBJECT_NAME.test(name)) return { ok: false, problem: `${kind === 'secret' ? 'the Secret' : 'the ConfigMap'} name must be a DNS subdomain (lower-case letters, digits, "-" and ".")` };
+  if (!OBJECT_NAME.test(name))
+    return {
+      ok: false,
+      problem: `${kind === 'secret' ? 'the Secret' : 'the ConfigMap'} name must be a DNS subdomain (lower-case letters, digits, "-" and ".")`,
+    };
   if (!OBJECT_KEY.test(key)) return { ok: false, problem: 'the key after "#" must be a data key of [-._a-zA-Z0-9]' };
   return { ok: true, ca: { kind: kind === 'secret' ? 'secret' : 'configMap', name, key } };
 }
@@ -49,14 +60,18 @@ const BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----\r?\n([\s\S]*?)-----END \1-----/g;
  */
 export function caPemProblem(pem: string, what: string): string | undefined {
   const size = Buffer.byteLength(pem);
-  if (size > MAX_CA_PEM_BYTES) return `${what} is ${Math.ceil(size / 1024)} KiB, over the ${MAX_CA_PEM_BYTES / 1024} KiB a CA bundle may have here: give only the CA (and intermediates) that sign the Vault server's certificate, not a whole trust store`;
+  if (size > MAX_CA_PEM_BYTES)
+    return `${what} is ${Math.ceil(size / 1024)} KiB, over the ${MAX_CA_PEM_BYTES / 1024} KiB a CA bundle may have here: give only the CA (and intermediates) that sign the Vault server's certificate, not a whole trust store`;
   const blocks = [...pem.matchAll(BLOCK)];
-  if (blocks.length === 0) return `${what} holds no PEM certificate: give the CA as -----BEGIN CERTIFICATE----- … -----END CERTIFICATE-----`;
-  if (blocks.length > MAX_CA_CERTIFICATES) return `${what} holds ${blocks.length} PEM blocks, at most ${MAX_CA_CERTIFICATES} are read`;
+  if (blocks.length === 0)
+    return `${what} holds no PEM certificate: give the CA as -----BEGIN CERTIFICATE----- … -----END CERTIFICATE-----`;
+  if (blocks.length > MAX_CA_CERTIFICATES)
+    return `${what} holds ${blocks.length} PEM blocks, at most ${MAX_CA_CERTIFICATES} are read`;
   for (const [index, block] of blocks.entries()) {
     const label = block[1] ?? '';
     const which = `${what}, PEM block ${index + 1}`;
-    if (label.includes('PRIVATE KEY')) return `${which} is a private key: remove it (only the CA certificate belongs here) and treat that key as exposed`;
+    if (label.includes('PRIVATE KEY'))
+      return `${which} is a private key: remove it (only the CA certificate belongs here) and treat that key as exposed`;
     if (label !== 'CERTIFICATE') return `${which} is a "${label.slice(0, 40)}", not a CERTIFICATE`;
     let certificate: X509Certificate;
     try {
@@ -64,7 +79,8 @@ export function caPemProblem(pem: string, what: string): string | undefined {
     } catch {
       return `${which} is not a readable X.509 certificate (cut short or mangled?)`;
     }
-    if (!certificate.ca) return `${which} is not a CA certificate (basicConstraints CA:FALSE, e.g. the server's own certificate): give the CA that signed the Vault server's certificate`;
+    if (!certificate.ca)
+      return `${which} is not a CA certificate (basicConstraints CA:FALSE, e.g. the server's own certificate): give the CA that signed the Vault server's certificate`;
   }
   return undefined;
 }

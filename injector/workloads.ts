@@ -23,14 +23,23 @@ export function isObject(value: unknown): value is JsonObject {
 
 export type ManifestResult =
   | { readonly kind: 'other' }
-  | { readonly kind: 'mutated'; readonly manifest: unknown; readonly result: Extract<MutateResult, { kind: 'injected' }> }
+  | {
+      readonly kind: 'mutated';
+      readonly manifest: unknown;
+      readonly result: Extract<MutateResult, { kind: 'injected' }>;
+    }
   | { readonly kind: 'unchanged' | 'denied'; readonly result: MutateResult };
 
 /** `Kind/name` of a manifest, for messages. */
 export function manifestName(manifest: unknown): string {
   if (!isObject(manifest)) return 'document';
   const meta = isObject(manifest['metadata']) ? manifest['metadata'] : {};
-  const name = typeof meta['name'] === 'string' ? meta['name'] : typeof meta['generateName'] === 'string' ? `${meta['generateName']}*` : '(unnamed)';
+  const name =
+    typeof meta['name'] === 'string'
+      ? meta['name']
+      : typeof meta['generateName'] === 'string'
+        ? `${meta['generateName']}*`
+        : '(unnamed)';
   return `${typeof manifest['kind'] === 'string' ? manifest['kind'] : 'Unknown'}/${name.slice(0, 253)}`;
 }
 

@@ -45,7 +45,11 @@ interface BundleSpec {
  */
 export function hasAccessors(builtin: string): boolean {
   const module: unknown = isBuiltin(builtin) ? process.getBuiltinModule(builtin) : undefined;
-  return (typeof module === 'object' || typeof module === 'function') && module !== null && Object.values(Object.getOwnPropertyDescriptors(module)).some((d) => d.get !== undefined);
+  return (
+    (typeof module === 'object' || typeof module === 'function') &&
+    module !== null &&
+    Object.values(Object.getOwnPropertyDescriptors(module)).some((d) => d.get !== undefined)
+  );
 }
 
 /**
@@ -57,7 +61,9 @@ const BUILTINS_WITHOUT_NAMESPACE: Plugin = {
   name: 'builtins-without-namespace',
   setup(b) {
     b.onResolve({ filter: /^[a-z_:/]+$/ }, (args) =>
-      (args.kind === 'import-statement' || args.kind === 'dynamic-import') && hasAccessors(args.path) ? { path: args.path, namespace: 'builtin-module' } : undefined,
+      (args.kind === 'import-statement' || args.kind === 'dynamic-import') && hasAccessors(args.path)
+        ? { path: args.path, namespace: 'builtin-module' }
+        : undefined,
     );
     b.onLoad({ filter: /.*/, namespace: 'builtin-module' }, (args) => ({
       loader: 'js',
@@ -75,7 +81,9 @@ const BUILTINS_WITHOUT_NAMESPACE: Plugin = {
 export const NODE_VAULT_WITHOUT_AXIOS: Plugin = {
   name: 'node-vault-without-axios',
   setup(b) {
-    b.onResolve({ filter: /^axios$/ }, (args) => (args.importer.includes('/node_modules/node-vault/') ? { path: 'axios', namespace: 'without-axios' } : undefined));
+    b.onResolve({ filter: /^axios$/ }, (args) =>
+      args.importer.includes('/node_modules/node-vault/') ? { path: 'axios', namespace: 'without-axios' } : undefined,
+    );
     b.onLoad({ filter: /.*/, namespace: 'without-axios' }, () => ({
       loader: 'js',
       contents:
@@ -95,7 +103,9 @@ export const NODE_VAULT_WITHOUT_AXIOS: Plugin = {
 export const LAZY_BUILTINS: readonly string[] = ['https', 'tls', 'http2'];
 
 const isPlainData = (value: unknown): boolean =>
-  typeof value === 'object' && value !== null && [Object.prototype, null].includes(Object.getPrototypeOf(value) as object | null);
+  typeof value === 'object' &&
+  value !== null &&
+  [Object.prototype, null].includes(Object.getPrototypeOf(value) as object | null);
 
 /** The stand-in's source: names are read from the running Node's module when the bundle is built. */
 function lazyBuiltinSource(id: string): string {
@@ -120,7 +130,10 @@ export const LAZY_BUILTIN_MODULES: Plugin = {
   setup(b) {
     const filter = new RegExp(`^(node:)?(${LAZY_BUILTINS.join('|')})$`);
     b.onResolve({ filter }, (args) => ({ path: args.path.replace(/^node:/, ''), namespace: 'lazy-builtin' }));
-    b.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (args) => ({ loader: 'js', contents: lazyBuiltinSource(args.path) }));
+    b.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (args) => ({
+      loader: 'js',
+      contents: lazyBuiltinSource(args.path),
+    }));
   },
 };
 
@@ -128,7 +141,12 @@ const runSubcommand = (module: string): string =>
   `import { main } from './cli/${module}.ts';\nprocess.exitCode = await main(process.argv.slice(2));\n`;
 
 const BUNDLES: readonly BundleSpec[] = [
-  { name: 'agent', entry: runSubcommand('agent'), split: true, plugins: [LAZY_BUILTIN_MODULES, NODE_VAULT_WITHOUT_AXIOS] },
+  {
+    name: 'agent',
+    entry: runSubcommand('agent'),
+    split: true,
+    plugins: [LAZY_BUILTIN_MODULES, NODE_VAULT_WITHOUT_AXIOS],
+  },
   { name: 'webhook', entry: runSubcommand('webhook'), split: true },
   { name: 'sidekey', entry: "import './cli/release.ts';\n", plugins: [NODE_VAULT_WITHOUT_AXIOS] },
 ];
@@ -149,7 +167,15 @@ async function bundle(spec: BundleSpec, outDir: string): Promise<BuiltBundle> {
   const file = join(dir ?? outDir, `${spec.name}.mjs`);
   const result = await build({
     stdin: { contents: spec.entry, resolveDir: ROOT, sourcefile: `${spec.name}-entry.ts`, loader: 'ts' },
-    ...(dir === undefined ? { outfile: file } : { outdir: dir, splitting: true, entryNames: spec.name, chunkNames: '[name]-[hash]', outExtension: { '.js': '.mjs' } }),
+    ...(dir === undefined
+      ? { outfile: file }
+      : {
+          outdir: dir,
+          splitting: true,
+          entryNames: spec.name,
+          chunkNames: '[name]-[hash]',
+          outExtension: { '.js': '.mjs' },
+        }),
     bundle: true,
     platform: 'node',
     target: 'node24',
@@ -164,7 +190,9 @@ async function bundle(spec: BundleSpec, outDir: string): Promise<BuiltBundle> {
     logLevel: 'warning',
   });
   writeFileSync(join(outDir, `${spec.name}.meta.json`), JSON.stringify(result.metafile));
-  const bytes = Object.keys(result.metafile.outputs).filter((o) => o.endsWith('.mjs')).reduce((sum, o) => sum + statSync(resolve(o)).size, 0);
+  const bytes = Object.keys(result.metafile.outputs)
+    .filter((o) => o.endsWith('.mjs'))
+    .reduce((sum, o) => sum + statSync(resolve(o)).size, 0);
   return { name: spec.name, file, ...defined({ dir }), bytes, metafile: result.metafile };
 }
 
@@ -201,7 +229,8 @@ async function main(): Promise<void> {
   for (const b of built) {
     const rows = contributions(b.metafile);
     process.stdout.write(`\ndist/${b.dir === undefined ? `${b.name}.mjs` : `${b.name}/`}  ${kib(b.bytes)}\n`);
-    for (const [name, bytes] of rows.slice(0, 12)) process.stdout.write(`  ${name.padEnd(40)} ${kib(bytes).padStart(11)}\n`);
+    for (const [name, bytes] of rows.slice(0, 12))
+      process.stdout.write(`  ${name.padEnd(40)} ${kib(bytes).padStart(11)}\n`);
     if (rows.length > 12) process.stdout.write(`  … ${rows.length - 12} more\n`);
   }
 }

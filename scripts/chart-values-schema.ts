@@ -17,7 +17,10 @@ const TABLE_END = '<!-- values-table:end -->';
 
 const stringMap = (what: string) => z.record(z.string(), z.string()).describe(what).default({});
 const k8sObjects = (what: string) => z.array(z.record(z.string(), z.unknown())).describe(what).default([]);
-const quantities = z.record(z.string(), z.string().regex(QUANTITY, 'must be a Kubernetes quantity such as 50m or 96Mi'));
+const quantities = z.record(
+  z.string(),
+  z.string().regex(QUANTITY, 'must be a Kubernetes quantity such as 50m or 96Mi'),
+);
 
 const containerPort = (what: string) => z.number().int().min(1).max(65_535).describe(what);
 
@@ -38,18 +41,28 @@ const labelSelector = (what: string) =>
     .describe(what)
     .default({});
 
-/** The chart's `config` value: everything the webhook reads from its configuration file except what the chart sets itself. */
+/**
+ * The chart's `config` value: everything the webhook reads from its configuration file except what the chart sets
+ * itself.
+ */
 export const chartConfigSchema = webhookConfigFields
   .omit({ tlsCert: true, tlsKey: true, namespace: true })
   .extend({
     // Container ports: the webhook's "0 picks a free port" (for tests) has no meaning in a pod.
-    port: containerPort('HTTPS port of /mutate, /healthz and /readyz.').default(webhookConfigFields.shape.port.parse(undefined)),
-    metricsPort: containerPort('HTTP port of Prometheus /metrics.').default(webhookConfigFields.shape.metricsPort.parse(undefined)),
+    port: containerPort('HTTPS port of /mutate, /healthz and /readyz.').default(
+      webhookConfigFields.shape.port.parse(undefined),
+    ),
+    metricsPort: containerPort('HTTP port of Prometheus /metrics.').default(
+      webhookConfigFields.shape.metricsPort.parse(undefined),
+    ),
   })
   .describe('The webhook configuration (injection defaults and server settings); the chart writes it to a ConfigMap.');
 
 export const chartValuesSchema = z.strictObject({
-  global: z.record(z.string(), z.unknown()).optional().describe('Values a parent chart shares with its subcharts; unused here.'),
+  global: z
+    .record(z.string(), z.unknown())
+    .optional()
+    .describe('Values a parent chart shares with its subcharts; unused here.'),
   nameOverride: z.string().max(63).describe('Replaces the chart name in object names.').default(''),
   fullnameOverride: z.string().max(63).describe('Replaces the release-and-chart name of every object.').default(''),
   replicaCount: z
@@ -57,13 +70,21 @@ export const chartValuesSchema = z.strictObject({
     .int()
     .min(1)
     .max(50)
-    .describe('Webhook replicas. With failurePolicy Fail, opted-in pods cannot start while none is ready: keep two or more.')
+    .describe(
+      'Webhook replicas. With failurePolicy Fail, opted-in pods cannot start while none is ready: keep two or more.',
+    )
     .default(2),
   image: z
     .strictObject({
       repository: z.string().min(1).describe('Webhook image repository.').default('ghcr.io/sidekey/sidekey-webhook'),
-      tag: z.string().describe('Webhook image tag (or a digest such as sha256:...); empty means the chart appVersion.').default(''),
-      pullPolicy: z.enum(['Always', 'IfNotPresent', 'Never']).describe('Webhook imagePullPolicy.').default('IfNotPresent'),
+      tag: z
+        .string()
+        .describe('Webhook image tag (or a digest such as sha256:...); empty means the chart appVersion.')
+        .default(''),
+      pullPolicy: z
+        .enum(['Always', 'IfNotPresent', 'Never'])
+        .describe('Webhook imagePullPolicy.')
+        .default('IfNotPresent'),
     })
     .prefault({}),
   imagePullSecrets: z
@@ -89,9 +110,14 @@ export const chartValuesSchema = z.strictObject({
     .default({ requests: { cpu: '50m', memory: '96Mi' }, limits: { memory: '256Mi' } }),
   podAntiAffinity: z
     .enum(['soft', 'hard'])
-    .describe('Spread replicas over nodes: soft prefers it, hard requires it (needs as many nodes as replicas). Ignored when affinity is set.')
+    .describe(
+      'Spread replicas over nodes: soft prefers it, hard requires it (needs as many nodes as replicas). Ignored when affinity is set.',
+    )
     .default('soft'),
-  affinity: z.record(z.string(), z.unknown()).describe('Pod affinity; replaces the chart\'s anti-affinity when set.').default({}),
+  affinity: z
+    .record(z.string(), z.unknown())
+    .describe("Pod affinity; replaces the chart's anti-affinity when set.")
+    .default({}),
   topologySpreadConstraints: k8sObjects('Topology spread constraints of the webhook pods.'),
   nodeSelector: stringMap('Node selector of the webhook pods.'),
   tolerations: k8sObjects('Tolerations of the webhook pods.'),
@@ -104,11 +130,21 @@ export const chartValuesSchema = z.strictObject({
     .default(false),
   podSecurityContext: z
     .record(z.string(), z.unknown())
-    .describe('Pod securityContext of the webhook. On OpenShift set runAsUser, runAsGroup and fsGroup to null so the restricted SCC assigns them.')
-    .default({ runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, fsGroup: 65532, seccompProfile: { type: 'RuntimeDefault' } }),
+    .describe(
+      'Pod securityContext of the webhook. On OpenShift set runAsUser, runAsGroup and fsGroup to null so the restricted SCC assigns them.',
+    )
+    .default({
+      runAsNonRoot: true,
+      runAsUser: 65532,
+      runAsGroup: 65532,
+      fsGroup: 65532,
+      seccompProfile: { type: 'RuntimeDefault' },
+    }),
   securityContext: z
     .record(z.string(), z.unknown())
-    .describe('securityContext of the webhook container; keys set here are merged over the defaults (null removes one).')
+    .describe(
+      'securityContext of the webhook container; keys set here are merged over the defaults (null removes one).',
+    )
     .default({
       allowPrivilegeEscalation: false,
       readOnlyRootFilesystem: true,
@@ -125,21 +161,32 @@ export const chartValuesSchema = z.strictObject({
         valueFrom: z.record(z.string(), z.unknown()).optional(),
       }),
     )
-    .describe('Extra environment variables of the webhook container (Kubernetes EnvVar objects, e.g. NODE_EXTRA_CA_CERTS or a proxy).')
+    .describe(
+      'Extra environment variables of the webhook container (Kubernetes EnvVar objects, e.g. NODE_EXTRA_CA_CERTS or a proxy).',
+    )
     .default([]),
   networkPolicy: z
     .strictObject({
       enabled: z
         .boolean()
-        .describe('Create a NetworkPolicy: ingress to the webhook pods on config.port only (from anywhere: the API server is not a pod), config.metricsPort only from metricsFrom. Needs a CNI that enforces NetworkPolicy.')
+        .describe(
+          'Create a NetworkPolicy: ingress to the webhook pods on config.port only (from anywhere: the API server is not a pod), config.metricsPort only from metricsFrom. Needs a CNI that enforces NetworkPolicy.',
+        )
         .default(true),
-      metricsFrom: k8sObjects('NetworkPolicyPeers (podSelector, namespaceSelector, ipBlock) that may scrape config.metricsPort; empty: nobody, e.g. [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: monitoring}}}].'),
+      metricsFrom: k8sObjects(
+        'NetworkPolicyPeers (podSelector, namespaceSelector, ipBlock) that may scrape config.metricsPort; empty: nobody, e.g. [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: monitoring}}}].',
+      ),
     })
     .prefault({}),
   podDisruptionBudget: z
     .strictObject({
       enabled: z.boolean().describe('Create a PodDisruptionBudget for the webhook.').default(true),
-      maxUnavailable: z.number().int().min(1).describe('Webhook pods a voluntary disruption may take down at once.').default(1),
+      maxUnavailable: z
+        .number()
+        .int()
+        .min(1)
+        .describe('Webhook pods a voluntary disruption may take down at once.')
+        .default(1),
     })
     .prefault({}),
   service: z
@@ -152,18 +199,32 @@ export const chartValuesSchema = z.strictObject({
     .strictObject({
       failurePolicy: z
         .enum(['Fail', 'Ignore'])
-        .describe('Fail: an opted-in pod is refused while the webhook is unreachable (it never starts without its secrets). Ignore: it starts without them.')
+        .describe(
+          'Fail: an opted-in pod is refused while the webhook is unreachable (it never starts without its secrets). Ignore: it starts without them.',
+        )
         .default('Fail'),
-      timeoutSeconds: z.number().int().min(1).max(30).describe('How long the API server waits for the webhook.').default(5),
+      timeoutSeconds: z
+        .number()
+        .int()
+        .min(1)
+        .max(30)
+        .describe('How long the API server waits for the webhook.')
+        .default(5),
       reinvocationPolicy: z
         .enum(['Never', 'IfNeeded'])
-        .describe('IfNeeded: the API server calls the webhook again when a later webhook changed the pod (a second call is a no-op unless the pod lost the injection).')
+        .describe(
+          'IfNeeded: the API server calls the webhook again when a later webhook changed the pod (a second call is a no-op unless the pod lost the injection).',
+        )
         .default('Never'),
-      annotations: stringMap('Annotations of the Mutating- and ValidatingWebhookConfiguration (e.g. for a CA injector of your own).'),
+      annotations: stringMap(
+        'Annotations of the Mutating- and ValidatingWebhookConfiguration (e.g. for a CA injector of your own).',
+      ),
       namespaceSelector: labelSelector(
         'Extra namespace selection, ANDed with the exclusion of kube-system, kube-node-lease, the release namespace and config.excludedNamespaces.',
       ),
-      objectSelector: labelSelector('Label selector on pods, ANDed with the sidekey.io/inject annotation condition; workloadCheck matches it against the workloads\' own labels.'),
+      objectSelector: labelSelector(
+        "Label selector on pods, ANDed with the sidekey.io/inject annotation condition; workloadCheck matches it against the workloads' own labels.",
+      ),
     })
     .prefault({}),
   workloadCheck: z
@@ -171,12 +232,14 @@ export const chartValuesSchema = z.strictObject({
       mode: z
         .enum(['refuse', 'warn', 'off'])
         .describe(
-          'Deployments, StatefulSets, DaemonSets, ReplicaSets, Jobs and CronJobs whose pod template opts in are checked at apply with pod admission\'s rules. refuse: refused with the message their pods would get; warn: applied, with that message as warnings; off: not checked (the refusal shows only in the ReplicaSet\'s or Job\'s events).',
+          "Deployments, StatefulSets, DaemonSets, ReplicaSets, Jobs and CronJobs whose pod template opts in are checked at apply with pod admission's rules. refuse: refused with the message their pods would get; warn: applied, with that message as warnings; off: not checked (the refusal shows only in the ReplicaSet's or Job's events).",
         )
         .default('refuse'),
       failurePolicy: z
         .enum(['Ignore', 'Fail'])
-        .describe('Ignore: while the webhook is unreachable, workloads are applied unchecked (their pods are still refused at creation). Fail: opted-in workloads cannot be applied or rolled out meanwhile.')
+        .describe(
+          'Ignore: while the webhook is unreachable, workloads are applied unchecked (their pods are still refused at creation). Fail: opted-in workloads cannot be applied or rolled out meanwhile.',
+        )
         .default('Ignore'),
     })
     .prefault({}),
@@ -204,15 +267,30 @@ export const chartValuesSchema = z.strictObject({
               group: z.string().min(1).default('cert-manager.io'),
             })
             .optional()
-            .describe('Issuer of the serving certificate; absent means the chart creates a self-signed CA and an Issuer for it.'),
-          duration: z.string().regex(/^\d+h$/).describe('Certificate lifetime (hours).').default('2160h'),
-          renewBefore: z.string().regex(/^\d+h$/).describe('Renew this long before expiry (hours).').default('720h'),
+            .describe(
+              'Issuer of the serving certificate; absent means the chart creates a self-signed CA and an Issuer for it.',
+            ),
+          duration: z
+            .string()
+            .regex(/^\d+h$/)
+            .describe('Certificate lifetime (hours).')
+            .default('2160h'),
+          renewBefore: z
+            .string()
+            .regex(/^\d+h$/)
+            .describe('Renew this long before expiry (hours).')
+            .default('720h'),
         })
         .describe('tls.mode cert-manager.')
         .prefault({}),
       existing: z
         .strictObject({
-          secretName: z.string().describe('A kubernetes.io/tls Secret in the release namespace holding tls.crt and tls.key for the Service DNS names.').default(''),
+          secretName: z
+            .string()
+            .describe(
+              'A kubernetes.io/tls Secret in the release namespace holding tls.crt and tls.key for the Service DNS names.',
+            )
+            .default(''),
           caBundle: z
             .string()
             .regex(/^(LS0t[A-Za-z0-9+/=]+)?$/, 'must be a base64-encoded PEM bundle (base64 -w0 ca.crt)')
@@ -227,36 +305,79 @@ export const chartValuesSchema = z.strictObject({
     .strictObject({
       serviceMonitor: z
         .strictObject({
-          enabled: z.boolean().describe('A prometheus-operator ServiceMonitor scraping the webhook\'s /metrics.').default(false),
-          interval: z.string().regex(/^\d+[smh]$/, 'must be a duration such as 30s').describe('Scrape interval.').default('30s'),
+          enabled: z
+            .boolean()
+            .describe("A prometheus-operator ServiceMonitor scraping the webhook's /metrics.")
+            .default(false),
+          interval: z
+            .string()
+            .regex(/^\d+[smh]$/, 'must be a duration such as 30s')
+            .describe('Scrape interval.')
+            .default('30s'),
           labels: stringMap('Extra labels, e.g. the release label your Prometheus selects.'),
         })
         .describe('The webhook scrape object.')
         .prefault({}),
       podMonitor: z
         .strictObject({
-          enabled: z.boolean().describe('A PodMonitor scraping every injected agent (label sidekey.io/injected, port sidekey-http) in all namespaces.').default(false),
-          interval: z.string().regex(/^\d+[smh]$/, 'must be a duration such as 60s').describe('Scrape interval.').default('60s'),
+          enabled: z
+            .boolean()
+            .describe(
+              'A PodMonitor scraping every injected agent (label sidekey.io/injected, port sidekey-http) in all namespaces.',
+            )
+            .default(false),
+          interval: z
+            .string()
+            .regex(/^\d+[smh]$/, 'must be a duration such as 60s')
+            .describe('Scrape interval.')
+            .default('60s'),
           labels: stringMap('Extra labels, e.g. the release label your Prometheus selects.'),
         })
         .describe('The agents scrape object.')
         .prefault({}),
       prometheusRule: z
         .strictObject({
-          enabled: z.boolean().describe('A PrometheusRule with Sidekey\'s alerts (stale secrets, fetch and reload failures, webhook errors, latency and certificate expiry).').default(false),
+          enabled: z
+            .boolean()
+            .describe(
+              "A PrometheusRule with Sidekey's alerts (stale secrets, fetch and reload failures, webhook errors, latency and certificate expiry).",
+            )
+            .default(false),
           labels: stringMap('Extra labels, e.g. the release label your Prometheus selects.'),
-          staleAfterSeconds: z.number().int().min(60).describe('Alert when a file\'s last successful fetch is older than this.').default(7200),
-          certificateExpiryDays: z.number().int().min(1).describe('Alert when the webhook\'s serving certificate expires within this many days.').default(14),
-          latencySeconds: z.number().positive().describe('Alert when the 99th percentile of admission latency exceeds this (the API server gives up at webhook.timeoutSeconds).').default(0.5),
+          staleAfterSeconds: z
+            .number()
+            .int()
+            .min(60)
+            .describe("Alert when a file's last successful fetch is older than this.")
+            .default(7200),
+          certificateExpiryDays: z
+            .number()
+            .int()
+            .min(1)
+            .describe("Alert when the webhook's serving certificate expires within this many days.")
+            .default(14),
+          latencySeconds: z
+            .number()
+            .positive()
+            .describe(
+              'Alert when the 99th percentile of admission latency exceeds this (the API server gives up at webhook.timeoutSeconds).',
+            )
+            .default(0.5),
         })
         .describe('Alert rules.')
         .prefault({}),
       dashboard: z
         .strictObject({
-          enabled: z.boolean().describe('A ConfigMap holding the Grafana dashboard, for the Grafana sidecar\'s dashboard loader.').default(false),
+          enabled: z
+            .boolean()
+            .describe("A ConfigMap holding the Grafana dashboard, for the Grafana sidecar's dashboard loader.")
+            .default(false),
           namespace: z.string().describe('Namespace of the ConfigMap; empty means the release namespace.').default(''),
-          labels: z.record(z.string(), z.string()).describe('Labels the sidecar selects dashboards by.').default({ grafana_dashboard: '1' }),
-          annotations: stringMap('Annotations of the ConfigMap (e.g. the sidecar\'s folder annotation).'),
+          labels: z
+            .record(z.string(), z.string())
+            .describe('Labels the sidecar selects dashboards by.')
+            .default({ grafana_dashboard: '1' }),
+          annotations: stringMap("Annotations of the ConfigMap (e.g. the sidecar's folder annotation)."),
         })
         .describe('The Grafana dashboard.')
         .prefault({}),
@@ -284,7 +405,8 @@ interface JsonSchemaNode {
 
 function typeOf(node: JsonSchemaNode): string {
   if (node.enum !== undefined) return node.enum.map((v) => JSON.stringify(v)).join(' \\| ');
-  if (node.type === 'array') return `list of ${node.items?.type === 'object' ? 'objects' : `${String(node.items?.type)}s`}`;
+  if (node.type === 'array')
+    return `list of ${node.items?.type === 'object' ? 'objects' : `${String(node.items?.type)}s`}`;
   return Array.isArray(node.type) ? node.type.join(' \\| ') : String(node.type ?? 'any');
 }
 
@@ -296,7 +418,10 @@ function lookupPath(values: unknown, path: readonly string[]): unknown {
 
 const cell = (text: string): string => text.replaceAll('|', '\\|').replaceAll('\n', ' ');
 
-/** One table row per documented value; the default column shows values.yaml, or the schema default for keys values.yaml leaves out. */
+/**
+ * One table row per documented value; the default column shows values.yaml, or the schema default for keys values.yaml
+ * leaves out.
+ */
 export function valuesTable(valuesYaml: string): string {
   const schema = z.toJSONSchema(chartValuesSchema, { target: 'draft-7', io: 'input' }) as JsonSchemaNode;
   const values: unknown = parseYaml(valuesYaml);

@@ -20,7 +20,14 @@ export const CLUSTER_BIN = join(CLUSTER_TOOLS, 'bin');
 /** The Kubernetes release the harness runs: the newest whose kubelet still runs on cgroup v1 with containerd 1.6. */
 export const KUBERNETES_VERSION = 'v1.34.4';
 /** Debian packages: the container runtime (CRI v1), the OCI runtime and the CNI plugins (in /usr/lib/cni). */
-export const DEBIAN_PACKAGES = ['containerd', 'runc', 'containernetworking-plugins', 'iproute2', 'openssl', 'util-linux'] as const;
+export const DEBIAN_PACKAGES = [
+  'containerd',
+  'runc',
+  'containernetworking-plugins',
+  'iproute2',
+  'openssl',
+  'util-linux',
+] as const;
 export const CNI_BIN_DIR = '/usr/lib/cni';
 
 const KUBE_COMMANDS = ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubelet', 'kubectl'] as const;
@@ -57,7 +64,12 @@ interface GoBuild {
 }
 
 const GO_BUILDS: readonly GoBuild[] = [
-  { dir: 'kube', packages: KUBE_COMMANDS.map((c) => `k8s.io/kubernetes/cmd/${c}`), ldflags: kubeLdflags(), outputs: KUBE_COMMANDS },
+  {
+    dir: 'kube',
+    packages: KUBE_COMMANDS.map((c) => `k8s.io/kubernetes/cmd/${c}`),
+    ldflags: kubeLdflags(),
+    outputs: KUBE_COMMANDS,
+  },
   { dir: 'etcd', packages: ['.'], ldflags: '-s -w', outputs: ['etcd'] },
   { dir: 'pause', packages: ['.'], ldflags: '-s -w', outputs: ['pause'] },
 ];
@@ -77,11 +89,15 @@ function goBuild(build: GoBuild): void {
   log(`building ${build.outputs.join(', ')} from the Go module proxy (cold: minutes; cached afterwards)`);
   // A single output name makes -o a file; several make it a directory (which must then exist).
   const output = build.outputs.length === 1 ? clusterBinary(build.outputs[0] ?? 'pause') : `${CLUSTER_BIN}/`;
-  execFileSync('go', ['build', '-trimpath', '-mod=readonly', '-ldflags', build.ldflags, '-o', output, ...build.packages], {
-    cwd: join(GO_SOURCES, build.dir),
-    stdio: ['ignore', 'inherit', 'inherit'],
-    env: { ...process.env, CGO_ENABLED: '0', GOFLAGS: '-buildvcs=false' },
-  });
+  execFileSync(
+    'go',
+    ['build', '-trimpath', '-mod=readonly', '-ldflags', build.ldflags, '-o', output, ...build.packages],
+    {
+      cwd: join(GO_SOURCES, build.dir),
+      stdio: ['ignore', 'inherit', 'inherit'],
+      env: { ...process.env, CGO_ENABLED: '0', GOFLAGS: '-buildvcs=false' },
+    },
+  );
   writeFileSync(stamp, want);
 }
 
@@ -101,12 +117,17 @@ function installDebianPackages(): void {
   const missing = debianPackagesMissing();
   if (missing.length === 0) return;
   if (process.getuid?.() !== 0) {
-    throw new Error(`the cluster needs Debian packages ${missing.join(', ')}: run "apt-get install -y ${missing.join(' ')}" as root`);
+    throw new Error(
+      `the cluster needs Debian packages ${missing.join(', ')}: run "apt-get install -y ${missing.join(' ')}" as root`,
+    );
   }
   log(`installing ${missing.join(', ')} from Debian`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   execFileSync('apt-get', ['update', '-qq'], { stdio: ['ignore', 'inherit', 'inherit'], env });
-  execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { stdio: ['ignore', 'inherit', 'inherit'], env });
+  execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+    env,
+  });
 }
 
 export function installClusterTools(): void {

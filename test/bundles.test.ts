@@ -16,7 +16,15 @@ import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { build, type Metafile } from 'esbuild';
 import { parseAllDocuments } from 'yaml';
-import { buildAll, hasAccessors, LAZY_BUILTIN_MODULES, LAZY_BUILTINS, OPTIONAL_REQUIRES, ROOT, type BuiltBundle } from '../scripts/build.ts';
+import {
+  buildAll,
+  hasAccessors,
+  LAZY_BUILTIN_MODULES,
+  LAZY_BUILTINS,
+  OPTIONAL_REQUIRES,
+  ROOT,
+  type BuiltBundle,
+} from '../scripts/build.ts';
 import { CHART_DIR } from '../scripts/chart-values-schema.ts';
 import { httpCall, type HttpAnswer } from '../devkit/http.ts';
 import { freePort, requireTool, startProcess, TOOLS_DIR, waitUntil } from '../devkit/process.ts';
@@ -58,28 +66,42 @@ function eagerInputs(metafile: Metafile): Set<string> {
   for (let input = pending.pop(); input !== undefined; input = pending.pop()) {
     if (seen.has(input)) continue;
     seen.add(input);
-    for (const i of metafile.inputs[input]?.imports ?? []) if (i.kind !== 'dynamic-import' && i.external !== true) pending.push(i.path);
+    for (const i of metafile.inputs[input]?.imports ?? [])
+      if (i.kind !== 'dynamic-import' && i.external !== true) pending.push(i.path);
   }
   return seen;
 }
 
 /** Inputs from an npm package (paths are relative to the root, or lead elsewhere when node_modules is a link). */
-const fromPackage = (inputs: Iterable<string>, pkg: string): string[] => [...inputs].filter((i) => `/${i}`.includes(`/node_modules/${pkg}/`));
+const fromPackage = (inputs: Iterable<string>, pkg: string): string[] =>
+  [...inputs].filter((i) => `/${i}`.includes(`/node_modules/${pkg}/`));
 
 void describe('bundle contents', () => {
   void test('self-contained: the only imports left are Node built-ins and optional requires', () => {
     for (const name of ['agent', 'webhook', 'sidekey']) {
       const { metafile } = bundle(name);
-      const externals = Object.values(metafile.outputs).flatMap((o) => o.imports.filter((i) => i.external).map((i) => i.path));
-      assert.deepEqual(externals.filter((path) => !isBuiltin(path) && !OPTIONAL_REQUIRES.includes(path)), [], name);
-      assert.match(readFileSync(bundle(name).file, 'utf8').slice(0, 200), /createRequire\(import\.meta\.url\)/, `${name}: require() for CommonJS dependencies`);
+      const externals = Object.values(metafile.outputs).flatMap((o) =>
+        o.imports.filter((i) => i.external).map((i) => i.path),
+      );
+      assert.deepEqual(
+        externals.filter((path) => !isBuiltin(path) && !OPTIONAL_REQUIRES.includes(path)),
+        [],
+        name,
+      );
+      assert.match(
+        readFileSync(bundle(name).file, 'utf8').slice(0, 200),
+        /createRequire\(import\.meta\.url\)/,
+        `${name}: require() for CommonJS dependencies`,
+      );
     }
   });
 
   void test('no ES import of a built-in whose module object has getters: its namespace would run them all (node:http loads undici)', () => {
     assert.ok(hasAccessors('node:http') && !hasAccessors('node:path'));
     for (const name of ['agent', 'webhook', 'sidekey']) {
-      const imports = Object.values(bundle(name).metafile.outputs).flatMap((o) => o.imports.filter((i) => i.external && i.kind !== 'require-call'));
+      const imports = Object.values(bundle(name).metafile.outputs).flatMap((o) =>
+        o.imports.filter((i) => i.external && i.kind !== 'require-call'),
+      );
       assert.ok(imports.length > 0, `${name}: ES imports of built-ins are left in the bundle`);
       assert.deepEqual([...new Set(imports.filter((i) => hasAccessors(i.path)).map((i) => i.path))], [], name);
     }
@@ -103,16 +125,23 @@ void describe('bundle contents', () => {
 
   void test('each side carries only its half of a provider: no declaration in the agent, no fetch code in the webhook', () => {
     const agent = Object.keys(bundle('agent').metafile.inputs);
-    assert.deepEqual(agent.filter((i) => i.startsWith('injector/providers/') && i !== 'injector/providers/names.ts'), []);
+    assert.deepEqual(
+      agent.filter((i) => i.startsWith('injector/providers/') && i !== 'injector/providers/names.ts'),
+      [],
+    );
     const webhook = Object.keys(bundle('webhook').metafile.inputs);
     assert.ok(webhook.includes('injector/providers/index.ts'), 'the webhook bundles the provider registry');
-    assert.deepEqual(webhook.filter((i) => i.startsWith('agent/providers/')), []);
+    assert.deepEqual(
+      webhook.filter((i) => i.startsWith('agent/providers/')),
+      [],
+    );
   });
 
   void test('node-vault is bundled without axios: it always gets our transport', () => {
     for (const name of ['agent', 'sidekey']) {
       const inputs = Object.keys(bundle(name).metafile.inputs);
-      for (const pkg of ['axios', 'form-data', 'mime-db', 'follow-redirects']) assert.deepEqual(fromPackage(inputs, pkg), [], `${name} bundle: ${pkg}`);
+      for (const pkg of ['axios', 'form-data', 'mime-db', 'follow-redirects'])
+        assert.deepEqual(fromPackage(inputs, pkg), [], `${name} bundle: ${pkg}`);
     }
   });
 
@@ -126,19 +155,41 @@ void describe('bundle contents', () => {
       const afterConstants = loaded();
       const secure = typeof request === 'function' && tls.DEFAULT_MIN_VERSION.startsWith('TLS');
       process.stdout.write(JSON.stringify({ atStart, header, afterConstants, secure, atEnd: loaded() }));`;
-    const result = await build({ stdin: { contents: entry, loader: 'js' }, bundle: true, platform: 'node', format: 'esm', write: false, plugins: [LAZY_BUILTIN_MODULES], logLevel: 'error' });
-    const ran = spawnSync(NODE, ['--input-type=module'], { input: result.outputFiles[0]?.text ?? '', encoding: 'utf8' });
+    const result = await build({
+      stdin: { contents: entry, loader: 'js' },
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      write: false,
+      plugins: [LAZY_BUILTIN_MODULES],
+      logLevel: 'error',
+    });
+    const ran = spawnSync(NODE, ['--input-type=module'], {
+      input: result.outputFiles[0]?.text ?? '',
+      encoding: 'utf8',
+    });
     assert.equal(ran.status, 0, ran.stderr);
     // http2 needs tls itself; https waits for its own first use.
-    assert.deepEqual(JSON.parse(ran.stdout), { atStart: [], header: ':path', afterConstants: ['http2', 'tls'], secure: true, atEnd: [...LAZY_BUILTINS].sort() });
+    assert.deepEqual(JSON.parse(ran.stdout), {
+      atStart: [],
+      header: ':path',
+      afterConstants: ['http2', 'tls'],
+      secure: true,
+      atEnd: [...LAZY_BUILTINS].sort(),
+    });
   });
 
   void test('the webhook bundle holds no secret-store SDK (it makes no backend calls), and its Kubernetes client is lazy', () => {
     const { metafile } = bundle('webhook');
     const inputs = Object.keys(metafile.inputs);
-    for (const sdk of ['@aws-sdk/client-secrets-manager', 'node-vault']) assert.deepEqual(fromPackage(inputs, sdk), [], sdk);
+    for (const sdk of ['@aws-sdk/client-secrets-manager', 'node-vault'])
+      assert.deepEqual(fromPackage(inputs, sdk), [], sdk);
     assert.ok(!inputs.some((i) => i.startsWith('agent/providers/')));
-    assert.deepEqual(fromPackage(eagerInputs(metafile), '@kubernetes/client-node'), [], 'loaded only to read the cluster version');
+    assert.deepEqual(
+      fromPackage(eagerInputs(metafile), '@kubernetes/client-node'),
+      [],
+      'loaded only to read the cluster version',
+    );
   });
 
   void test('the CLI bundle loads a subcommand only when it runs', () => {
@@ -149,7 +200,9 @@ void describe('bundle contents', () => {
 
   void test('no bundle ships test code, devkit/ or the demo: the release CLI points the demo at a source checkout', () => {
     for (const name of ['agent', 'webhook', 'sidekey']) {
-      const shipped = Object.keys(bundle(name).metafile.inputs).filter((i) => i.startsWith('test/') || i.startsWith('devkit/') || i.startsWith('cli/demo'));
+      const shipped = Object.keys(bundle(name).metafile.inputs).filter(
+        (i) => i.startsWith('test/') || i.startsWith('devkit/') || i.startsWith('cli/demo'),
+      );
       assert.deepEqual(shipped, [], `${name} bundle inputs from test/, devkit/ or the demo`);
     }
     const demo = spawnSync(process.execPath, [bundle('sidekey').file, 'demo'], { encoding: 'utf8' });
@@ -161,7 +214,11 @@ void describe('bundle contents', () => {
 void describe('bundles in the image sandbox (uid 65532, read-only root, only node)', () => {
   void test('sidekey render prints what the sources print', async () => {
     const fixture = join(ROOT, 'test', 'fixtures', 'render', 'workloads.yaml');
-    const expected = await run(NODE, [join(ROOT, 'cli', 'sidekey.ts'), 'render', '--aws-region', 'eu-west-1', fixture], { encoding: 'utf8' });
+    const expected = await run(
+      NODE,
+      [join(ROOT, 'cli', 'sidekey.ts'), 'render', '--aws-region', 'eu-west-1', fixture],
+      { encoding: 'utf8' },
+    );
     const sandboxed = await runInSandbox({
       bundle: bundle('sidekey').file,
       args: ['render', '--aws-region', 'eu-west-1', '/manifests/workloads.yaml'],
@@ -198,13 +255,19 @@ void describe('bundles in the image sandbox (uid 65532, read-only root, only nod
       ],
     });
     try {
-      await waitUntil('agent startup probe', agent, async () => (await fetch(`http://127.0.0.1:${port}/startup`)).status === 200);
+      await waitUntil(
+        'agent startup probe',
+        agent,
+        async () => (await fetch(`http://127.0.0.1:${port}/startup`)).status === 200,
+      );
       const written = agent.hostPath('/sidekey/secrets/db-password');
       assert.equal(readFileSync(written, 'utf8'), first);
       const stat = statSync(written);
-      assert.deepEqual([stat.uid, stat.mode & 0o777], [NONROOT, 0o400], 'the agent\'s own file, mode 0400');
+      assert.deepEqual([stat.uid, stat.mode & 0o777], [NONROOT, 0o400], "the agent's own file, mode 0400");
       writeFileSync(join(store, 'payments', 'db.yaml'), `username: app\npassword: ${second}\n`);
-      await waitUntil('agent picks up the change', agent, () => Promise.resolve(readFileSync(written, 'utf8') === second));
+      await waitUntil('agent picks up the change', agent, () =>
+        Promise.resolve(readFileSync(written, 'utf8') === second),
+      );
     } finally {
       await agent.stop();
     }
@@ -212,7 +275,7 @@ void describe('bundles in the image sandbox (uid 65532, read-only root, only nod
     assertNoLeak([agent.output()], [first, second]);
   });
 
-  void test('the agent at steady state (file store changes, http reloads, probes) never loads Node\'s bundled undici', async () => {
+  void test("the agent at steady state (file store changes, http reloads, probes) never loads Node's bundled undici", async () => {
     const store = join(work, 'undici-store');
     mkdirSync(store, { recursive: true });
     writeFileSync(join(store, 'app.yaml'), 'password: undici-first\n');
@@ -227,14 +290,27 @@ void describe('bundles in the image sandbox (uid 65532, read-only root, only nod
     const probe = `import { writeFileSync } from 'node:fs'; process.on('exit', () => writeFileSync(${JSON.stringify(loadedFile)}, process.moduleLoadList.join('\\n')));`;
     const port = await freePort();
     const config = {
-      version: 1, mode: 'sidecar', role: 'run', secretsDir: join(work, 'undici-secrets'), port, fileMode: 0o400,
+      version: 1,
+      mode: 'sidecar',
+      role: 'run',
+      secretsDir: join(work, 'undici-secrets'),
+      port,
+      fileMode: 0o400,
       files: [{ name: 'password', ref: { provider: 'file', path: 'app', field: 'password' } }],
       reload: { kind: 'http', url: `http://127.0.0.1:${(app.address() as AddressInfo).port}/-/reload` },
     };
-    const agent = startProcess(NODE, ['--import', `data:text/javascript,${encodeURIComponent(probe)}`, bundle('agent').file], {
-      env: { PATH: process.env.PATH ?? '', SIDEKEY_CONFIG: JSON.stringify(config), SIDEKEY_FILE_STORE: store },
-    });
-    const get = (path: string): Promise<number> => httpCall(new URL(path, `http://127.0.0.1:${port}`), { method: 'GET', timeoutMs: 1000 }).then((a) => a.status, () => 0);
+    const agent = startProcess(
+      NODE,
+      ['--import', `data:text/javascript,${encodeURIComponent(probe)}`, bundle('agent').file],
+      {
+        env: { PATH: process.env.PATH ?? '', SIDEKEY_CONFIG: JSON.stringify(config), SIDEKEY_FILE_STORE: store },
+      },
+    );
+    const get = (path: string): Promise<number> =>
+      httpCall(new URL(path, `http://127.0.0.1:${port}`), { method: 'GET', timeoutMs: 1000 }).then(
+        (a) => a.status,
+        () => 0,
+      );
     try {
       await waitUntil('agent startup', agent, async () => (await get('/startup')) === 200);
       for (const [i, value] of ['undici-second', 'undici-third'].entries()) {
@@ -247,8 +323,11 @@ void describe('bundles in the image sandbox (uid 65532, read-only root, only nod
       app.close();
     }
     const loaded = readFileSync(loadedFile, 'utf8').split('\n');
-    assert.ok(loaded.includes('NativeModule http'), 'the probe sees the agent\'s modules');
-    assert.deepEqual(loaded.filter((m) => m.includes('undici')), []);
+    assert.ok(loaded.includes('NativeModule http'), "the probe sees the agent's modules");
+    assert.deepEqual(
+      loaded.filter((m) => m.includes('undici')),
+      [],
+    );
   });
 
   void test('the agent reads Vault over TLS with a private CA (https loads on its first call)', async () => {
@@ -270,7 +349,9 @@ void describe('bundles in the image sandbox (uid 65532, read-only root, only nod
         vault: { addr: bao.addr, auth: 'token', authPath: 'token', tokenFile, caFile: bao.caFile ?? '' },
       };
       mkdirSync(config.secretsDir);
-      const ran = await run(NODE, [bundle('agent').file], { env: { PATH: process.env.PATH ?? '', SIDEKEY_CONFIG: JSON.stringify(config) } });
+      const ran = await run(NODE, [bundle('agent').file], {
+        env: { PATH: process.env.PATH ?? '', SIDEKEY_CONFIG: JSON.stringify(config) },
+      });
       assertNoLeak([ran.stdout, ran.stderr], ['over-tls']);
       assert.equal(readFileSync(join(config.secretsDir, 'password'), 'utf8'), 'over-tls');
     } finally {
@@ -278,8 +359,20 @@ void describe('bundles in the image sandbox (uid 65532, read-only root, only nod
     }
   });
 
-  void test('the webhook boots on the chart\'s configuration, reads the cluster version (its Kubernetes client chunk), answers over TLS and stops on SIGTERM', async () => {
-    const chart = await run(HELM, ['template', 'sk', CHART_DIR, '--namespace', 'sidekey-system', '--kube-version', '1.30.0', '--set', 'config.aws.region=eu-west-1', '--show-only', 'templates/configmap.yaml']);
+  void test("the webhook boots on the chart's configuration, reads the cluster version (its Kubernetes client chunk), answers over TLS and stops on SIGTERM", async () => {
+    const chart = await run(HELM, [
+      'template',
+      'sk',
+      CHART_DIR,
+      '--namespace',
+      'sidekey-system',
+      '--kube-version',
+      '1.30.0',
+      '--set',
+      'config.aws.region=eu-west-1',
+      '--show-only',
+      'templates/configmap.yaml',
+    ]);
     const configMap = parseAllDocuments(chart.stdout)[0]?.toJS() as { data: Record<string, string> };
     const [port, metricsPort] = [await freePort(), await freePort()];
     const config = { ...(JSON.parse(configMap.data['config.json']!) as object), port, metricsPort };
@@ -298,7 +391,9 @@ void describe('bundles in the image sandbox (uid 65532, read-only root, only nod
     mkdirSync(kubeDir);
     const kube = await startFakeKubeApi(join(work, 'fake-kubeconfig'));
     // The fake API speaks plain HTTP, which @kubernetes/client-node accepts only with TLS verification off.
-    const kubeconfig = JSON.parse(readFileSync(kube.kubeconfig, 'utf8')) as { clusters: { cluster: Record<string, unknown> }[] };
+    const kubeconfig = JSON.parse(readFileSync(kube.kubeconfig, 'utf8')) as {
+      clusters: { cluster: Record<string, unknown> }[];
+    };
     for (const { cluster } of kubeconfig.clusters) cluster['insecure-skip-tls-verify'] = true;
     writeFileSync(join(kubeDir, 'config'), JSON.stringify(kubeconfig), { mode: 0o644 });
     const webhook = startInSandbox({
@@ -325,32 +420,57 @@ void describe('bundles in the image sandbox (uid 65532, read-only root, only nod
       await waitUntil('webhook /healthz over TLS', webhook, async () => (await call('/healthz')).status === 200);
       assert.equal((await call('/readyz')).status, 200);
       // Log lines are buffered (flushed within a second).
-      await waitUntil('the cluster version in the log', webhook, () => Promise.resolve(webhook.output().includes('"event":"cluster_version"')));
+      await waitUntil('the cluster version in the log', webhook, () =>
+        Promise.resolve(webhook.output().includes('"event":"cluster_version"')),
+      );
       assert.match(webhook.output(), /"event":"cluster_version","major":"1","minor":"30","nativeSidecars":true/);
       const pod = {
         apiVersion: 'v1',
         kind: 'Pod',
-        metadata: { name: 'app', namespace: 'team', annotations: { 'sidekey.io/inject': 'true', 'sidekey.io/secret-db': 'aws:prod/db#password' } },
+        metadata: {
+          name: 'app',
+          namespace: 'team',
+          annotations: { 'sidekey.io/inject': 'true', 'sidekey.io/secret-db': 'aws:prod/db#password' },
+        },
         spec: { securityContext: { runAsUser: 1000 }, containers: [{ name: 'app', image: 'app' }] },
       };
       const review = {
         apiVersion: 'admission.k8s.io/v1',
         kind: 'AdmissionReview',
-        request: { uid: 'u-1', kind: { group: '', version: 'v1', kind: 'Pod' }, resource: { group: '', version: 'v1', resource: 'pods' }, namespace: 'team', operation: 'CREATE', userInfo: { username: 'test' }, object: pod, oldObject: null, dryRun: false },
+        request: {
+          uid: 'u-1',
+          kind: { group: '', version: 'v1', kind: 'Pod' },
+          resource: { group: '', version: 'v1', resource: 'pods' },
+          namespace: 'team',
+          operation: 'CREATE',
+          userInfo: { username: 'test' },
+          object: pod,
+          oldObject: null,
+          dryRun: false,
+        },
       };
       const answer = await call('/mutate', review);
       assert.equal(answer.status, 200, answer.text);
-      const { response } = JSON.parse(answer.text) as { response: { uid: string; allowed: boolean; patchType: string; patch: string } };
+      const { response } = JSON.parse(answer.text) as {
+        response: { uid: string; allowed: boolean; patchType: string; patch: string };
+      };
       assert.equal(response.uid, 'u-1');
       assert.equal(response.allowed, true);
       assert.equal(response.patchType, 'JSONPatch');
       const patch = Buffer.from(response.patch, 'base64').toString('utf8');
       assert.match(patch, /"name":"sidekey-agent"/);
-      assert.ok(patch.includes(`"image":"ghcr.io/sidekey/sidekey-agent:${PACKAGE_VERSION}"`), 'the chart\'s agent image, tagged appVersion, reaches the pod');
+      assert.ok(
+        patch.includes(`"image":"ghcr.io/sidekey/sidekey-agent:${PACKAGE_VERSION}"`),
+        "the chart's agent image, tagged appVersion, reaches the pod",
+      );
     } finally {
       await webhook.stop(15_000);
       await kube.close();
     }
-    assert.equal(webhook.child.exitCode, 0, `the webhook drains and exits cleanly on SIGTERM as PID 1:\n${webhook.output()}`);
+    assert.equal(
+      webhook.child.exitCode,
+      0,
+      `the webhook drains and exits cleanly on SIGTERM as PID 1:\n${webhook.output()}`,
+    );
   });
 });

@@ -16,13 +16,24 @@ interface Rule {
 }
 interface K8sObject {
   readonly kind: string;
-  readonly spec: { podSelector?: { matchLabels: Record<string, string> }; policyTypes?: string[]; ingress?: Rule[]; selector?: { matchLabels: Record<string, string> } };
+  readonly spec: {
+    podSelector?: { matchLabels: Record<string, string> };
+    policyTypes?: string[];
+    ingress?: Rule[];
+    selector?: { matchLabels: Record<string, string> };
+  };
 }
 
 function render(...set: string[]): K8sObject[] {
-  const r = spawnSync(HELM, ['template', 'sk', CHART_DIR, '--kube-version', '1.30.0', ...set.flatMap((s) => ['--set-json', s])], { encoding: 'utf8' });
+  const r = spawnSync(
+    HELM,
+    ['template', 'sk', CHART_DIR, '--kube-version', '1.30.0', ...set.flatMap((s) => ['--set-json', s])],
+    { encoding: 'utf8' },
+  );
   assert.equal(r.status, 0, r.stderr);
-  return parseAllDocuments(r.stdout).map((d) => d.toJS() as K8sObject | null).filter((o): o is K8sObject => o !== null);
+  return parseAllDocuments(r.stdout)
+    .map((d) => d.toJS() as K8sObject | null)
+    .filter((o): o is K8sObject => o !== null);
 }
 
 void it('admits the webhook port from anywhere and nothing else by default', () => {
@@ -39,7 +50,15 @@ void it('admits the webhook port from anywhere and nothing else by default', () 
 
 void it('admits the metrics port only from the configured peers, and can be turned off', () => {
   const monitoring = { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } };
-  const [policy] = render(`networkPolicy.metricsFrom=${JSON.stringify([monitoring])}`, 'config.port=10443').filter((o) => o.kind === 'NetworkPolicy');
-  assert.deepEqual(policy?.spec.ingress, [{ ports: [{ port: 10443, protocol: 'TCP' }] }, { from: [monitoring], ports: [{ port: 9090, protocol: 'TCP' }] }]);
-  assert.deepEqual(render('networkPolicy.enabled=false').filter((o) => o.kind === 'NetworkPolicy'), []);
+  const [policy] = render(`networkPolicy.metricsFrom=${JSON.stringify([monitoring])}`, 'config.port=10443').filter(
+    (o) => o.kind === 'NetworkPolicy',
+  );
+  assert.deepEqual(policy?.spec.ingress, [
+    { ports: [{ port: 10443, protocol: 'TCP' }] },
+    { from: [monitoring], ports: [{ port: 9090, protocol: 'TCP' }] },
+  ]);
+  assert.deepEqual(
+    render('networkPolicy.enabled=false').filter((o) => o.kind === 'NetworkPolicy'),
+    [],
+  );
 });

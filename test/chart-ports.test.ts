@@ -10,7 +10,21 @@ import { requireTool, TOOLS_DIR } from '../devkit/process.ts';
 const HELM = requireTool(join(TOOLS_DIR, 'bin', 'helm'), 'helm');
 
 void it('helm template refuses config.port equal to config.metricsPort, naming both', () => {
-  const r = spawnSync(HELM, ['template', 'sk', CHART_DIR, '--kube-version', '1.30.0', '--set', 'config.port=9090', '--set', 'config.metricsPort=9090'], { encoding: 'utf8' });
+  const r = spawnSync(
+    HELM,
+    [
+      'template',
+      'sk',
+      CHART_DIR,
+      '--kube-version',
+      '1.30.0',
+      '--set',
+      'config.port=9090',
+      '--set',
+      'config.metricsPort=9090',
+    ],
+    { encoding: 'utf8' },
+  );
   assert.notEqual(r.status, 0);
   assert.match(r.stderr, /config\.port and config\.metricsPort must differ/);
 });

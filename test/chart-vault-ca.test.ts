@@ -12,7 +12,11 @@ const HELM = requireTool(join(TOOLS_DIR, 'bin', 'helm'), 'helm');
 const KEY_BODY = 'MC4CAQAwBQYDK2VwBCIEIExampleNotARealKeyExampleNotARealKey00';
 
 function template(caCert: string): ReturnType<typeof spawnSync> & { stderr: string; stdout: string } {
-  return spawnSync(HELM, ['template', 'sk', CHART_DIR, '--kube-version', '1.30.0', '--set-string', `config.vault.caCert=${caCert}`], { encoding: 'utf8' });
+  return spawnSync(
+    HELM,
+    ['template', 'sk', CHART_DIR, '--kube-version', '1.30.0', '--set-string', `config.vault.caCert=${caCert}`],
+    { encoding: 'utf8' },
+  );
 }
 
 void it('helm template refuses a private key or a text without a certificate as config.vault.caCert, naming it', () => {

@@ -10,7 +10,11 @@ import { basename, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { run as runCel, type CelInput } from '@bufbuild/cel';
 import { Certificate, Issuer } from '@kubernetes-models/cert-manager/cert-manager.io/v1';
-import { PodMonitor, PrometheusRule, ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
+import {
+  PodMonitor,
+  PrometheusRule,
+  ServiceMonitor,
+} from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { chartConfigSchema, CHART_DIR, staleChartFiles } from '../scripts/chart-values-schema.ts';
 import { INJECTED_LABEL } from '../injector/constants.ts';
@@ -31,7 +35,9 @@ const NAMESPACE = 'sidekey-system';
 const RELEASE = 'sk';
 const CI_DIR = join(CHART_DIR, 'ci');
 const INVALID_DIR = join(import.meta.dirname, 'fixtures', 'chart-invalid');
-const PACKAGE_VERSION = (JSON.parse(readFileSync(join(import.meta.dirname, '..', 'package.json'), 'utf8')) as { version: string }).version;
+const PACKAGE_VERSION = (
+  JSON.parse(readFileSync(join(import.meta.dirname, '..', 'package.json'), 'utf8')) as { version: string }
+).version;
 
 const scratch = mkdtempSync(join(tmpdir(), 'sidekey-chart-'));
 after(() => {
@@ -41,17 +47,32 @@ after(() => {
 interface K8sObject {
   readonly apiVersion: string;
   readonly kind: string;
-  readonly metadata: { readonly name: string; readonly namespace?: string; readonly labels?: Record<string, string>; readonly annotations?: Record<string, string> };
+  readonly metadata: {
+    readonly name: string;
+    readonly namespace?: string;
+    readonly labels?: Record<string, string>;
+    readonly annotations?: Record<string, string>;
+  };
   readonly [field: string]: unknown;
 }
 
 // Rendered objects are read field by field below, after the schemas have validated their shapes: typing
 // every Kubernetes kind here would only restate those schemas.
-/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-argument, @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-return */
+/* eslint-disable
+   @typescript-eslint/no-explicit-any,
+   @typescript-eslint/no-unsafe-member-access,
+   @typescript-eslint/no-unsafe-assignment,
+   @typescript-eslint/no-unsafe-argument,
+   @typescript-eslint/no-unsafe-call,
+   @typescript-eslint/no-unsafe-return
+*/
 type Any = any;
 
 /** Runs helm without blocking the event loop (the fake API server below answers from this process). */
-function helm(args: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<{ status: number; stdout: string; stderr: string }> {
+function helm(
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ status: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(HELM, args, { env, encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
       resolve({ status: error === null ? 0 : typeof error.code === 'number' ? error.code : -1, stdout, stderr });
@@ -74,12 +95,23 @@ async function render(valuesFile?: string): Promise<K8sObject[]> {
 const isCertManager = (o: K8sObject): boolean => o.apiVersion.startsWith('cert-manager.io/');
 const isPrometheusOperator = (o: K8sObject): boolean => o.apiVersion.startsWith('monitoring.coreos.com/');
 
-/** Kubernetes objects through kubernetes-validate --strict; cert-manager and prometheus-operator objects through their models. */
+/**
+ * Kubernetes objects through kubernetes-validate --strict; cert-manager and prometheus-operator objects through their
+ * models.
+ */
 function validate(objects: readonly K8sObject[], label: string): void {
   const file = join(scratch, `${label}.yaml`);
-  writeFileSync(file, objects.filter((o) => !isCertManager(o) && !isPrometheusOperator(o)).map((o) => `---\n${JSON.stringify(o)}\n`).join(''));
+  writeFileSync(
+    file,
+    objects
+      .filter((o) => !isCertManager(o) && !isPrometheusOperator(o))
+      .map((o) => `---\n${JSON.stringify(o)}\n`)
+      .join(''),
+  );
   for (const version of VALIDATE_VERSIONS) {
-    const r = spawnSync(KUBE_VALIDATE, ['--strict', '--quiet', '--kubernetes-version', version, file], { encoding: 'utf8' });
+    const r = spawnSync(KUBE_VALIDATE, ['--strict', '--quiet', '--kubernetes-version', version, file], {
+      encoding: 'utf8',
+    });
     assert.equal(r.status, 0, `kubernetes-validate ${version}:\n${r.stdout}${r.stderr}`);
     assert.doesNotMatch(r.stdout + r.stderr, /Couldn't find schema/);
   }
@@ -110,7 +142,17 @@ function one(objects: readonly K8sObject[], kind: string, name?: string): Any {
 function restrictedViolations(pod: Any): string[] {
   const problems: string[] = [];
   for (const field of ['hostNetwork', 'hostPID', 'hostIPC']) if (pod[field] === true) problems.push(field);
-  const allowedVolumes = ['configMap', 'csi', 'downwardAPI', 'emptyDir', 'ephemeral', 'persistentVolumeClaim', 'projected', 'secret', 'image'];
+  const allowedVolumes = [
+    'configMap',
+    'csi',
+    'downwardAPI',
+    'emptyDir',
+    'ephemeral',
+    'persistentVolumeClaim',
+    'projected',
+    'secret',
+    'image',
+  ];
   for (const v of pod.volumes ?? []) {
     const type = Object.keys(v).find((k) => k !== 'name');
     if (type === undefined || !allowedVolumes.includes(type)) problems.push(`volume ${v.name}: ${String(type)}`);
@@ -124,9 +166,11 @@ function restrictedViolations(pod: Any): string[] {
     if ((sc.runAsNonRoot ?? podSc.runAsNonRoot) !== true) problems.push(`${where}: runAsNonRoot not true`);
     if ((sc.runAsUser ?? podSc.runAsUser) === 0) problems.push(`${where}: runAsUser 0`);
     if (!(sc.capabilities?.drop ?? []).includes('ALL')) problems.push(`${where}: capabilities not dropping ALL`);
-    if ((sc.capabilities?.add ?? []).some((cap: string) => cap !== 'NET_BIND_SERVICE')) problems.push(`${where}: adds capabilities`);
+    if ((sc.capabilities?.add ?? []).some((cap: string) => cap !== 'NET_BIND_SERVICE'))
+      problems.push(`${where}: adds capabilities`);
     const seccomp = sc.seccompProfile?.type ?? podSc.seccompProfile?.type;
-    if (seccomp !== 'RuntimeDefault' && seccomp !== 'Localhost') problems.push(`${where}: seccompProfile ${String(seccomp)}`);
+    if (seccomp !== 'RuntimeDefault' && seccomp !== 'Localhost')
+      problems.push(`${where}: seccompProfile ${String(seccomp)}`);
     if (sc.readOnlyRootFilesystem !== true) problems.push(`${where}: root filesystem writable`);
     for (const p of c.ports ?? []) if (p.hostPort !== undefined) problems.push(`${where}: hostPort`);
   }
@@ -139,20 +183,33 @@ const matchesLabels = (selector: Record<string, string>, labels: Record<string, 
 /** What every rendering must satisfy, whatever the values. */
 function assertInvariants(objects: readonly K8sObject[], values: Any): void {
   const rbacKinds = ['Role', 'ClusterRole', 'RoleBinding', 'ClusterRoleBinding'];
-  assert.deepEqual(objects.filter((o) => rbacKinds.includes(o.kind)).map((o) => o.kind), [], 'the webhook needs no RBAC');
-  assert.ok(!JSON.stringify(objects.filter((o) => o.kind !== 'Secret')).includes('"secrets"'), 'nothing refers to the secrets resource');
+  assert.deepEqual(
+    objects.filter((o) => rbacKinds.includes(o.kind)).map((o) => o.kind),
+    [],
+    'the webhook needs no RBAC',
+  );
+  assert.ok(
+    !JSON.stringify(objects.filter((o) => o.kind !== 'Secret')).includes('"secrets"'),
+    'nothing refers to the secrets resource',
+  );
 
   const deployment = one(objects, 'Deployment');
   const pod = deployment.spec.template.spec;
   // hostNetwork is the one departure from "restricted" a value may ask for (EKS with a custom CNI).
   assert.deepEqual(restrictedViolations(pod), values.hostNetwork === true ? ['hostNetwork'] : []);
-  for (const o of objects) assert.ok(matchesLabels(values.commonLabels ?? {}, o.metadata.labels ?? {}), `${o.kind} ${o.metadata.name} carries commonLabels`);
+  for (const o of objects)
+    assert.ok(
+      matchesLabels(values.commonLabels ?? {}, o.metadata.labels ?? {}),
+      `${o.kind} ${o.metadata.name} carries commonLabels`,
+    );
   assert.equal(deployment.spec.replicas, values.replicaCount ?? 2);
   assert.equal(deployment.spec.strategy.rollingUpdate.maxUnavailable, 0);
   const podLabels = deployment.spec.template.metadata.labels;
   assert.ok(matchesLabels(deployment.spec.selector.matchLabels, podLabels));
   const affinity = pod.affinity.podAntiAffinity;
-  const term = affinity.requiredDuringSchedulingIgnoredDuringExecution?.[0] ?? affinity.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm;
+  const term =
+    affinity.requiredDuringSchedulingIgnoredDuringExecution?.[0] ??
+    affinity.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm;
   assert.equal(term.topologyKey, 'kubernetes.io/hostname');
   assert.ok(matchesLabels(term.labelSelector.matchLabels, podLabels));
 
@@ -168,9 +225,17 @@ function assertInvariants(objects: readonly K8sObject[], values: Any): void {
   const configMapName = pod.volumes.find((v: Any) => v.name === 'config').configMap.name;
   const config = parseWebhookConfig(JSON.parse(one(objects, 'ConfigMap', configMapName).data['config.json']));
   assert.ok(config.ok, config.ok ? '' : config.error);
-  assert.equal(config.value.image.tag, values.config?.image?.tag ?? PACKAGE_VERSION, 'agent image tag defaults to appVersion');
+  assert.equal(
+    config.value.image.tag,
+    values.config?.image?.tag ?? PACKAGE_VERSION,
+    'agent image tag defaults to appVersion',
+  );
   assert.equal(container.ports.find((p: Any) => p.name === 'https').containerPort, config.value.port);
-  assert.equal(pod.automountServiceAccountToken, config.value.sidecarMode === 'auto', 'token only for the /version call of sidecarMode auto');
+  assert.equal(
+    pod.automountServiceAccountToken,
+    config.value.sidecarMode === 'auto',
+    'token only for the /version call of sidecarMode auto',
+  );
   assert.equal(one(objects, 'ServiceAccount').automountServiceAccountToken, false);
 
   const tlsMount = container.volumeMounts.find((m: Any) => m.mountPath === '/etc/sidekey/tls');
@@ -187,19 +252,27 @@ function assertInvariants(objects: readonly K8sObject[], values: Any): void {
   const mwc = one(objects, 'MutatingWebhookConfiguration');
   assert.equal(mwc.webhooks.length, 1);
   const [hook] = mwc.webhooks;
-  assert.deepEqual(hook.rules, [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], scope: 'Namespaced' }]);
+  assert.deepEqual(hook.rules, [
+    { operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], scope: 'Namespaced' },
+  ]);
   assert.equal(hook.sideEffects, 'None');
   assert.deepEqual(hook.admissionReviewVersions, ['v1']);
   assert.equal(hook.timeoutSeconds, values.webhook?.timeoutSeconds ?? 5);
   assert.equal(hook.failurePolicy, values.webhook?.failurePolicy ?? 'Fail');
   assert.equal(hook.reinvocationPolicy, values.webhook?.reinvocationPolicy ?? 'Never');
-  assert.deepEqual(hook.clientConfig.service, { name: service.metadata.name, namespace: NAMESPACE, path: '/mutate', port: service.spec.ports[0].port });
+  assert.deepEqual(hook.clientConfig.service, {
+    name: service.metadata.name,
+    namespace: NAMESPACE,
+    path: '/mutate',
+    port: service.spec.ports[0].port,
+  });
   assert.equal(service.spec.ports[0].targetPort, 'https');
   const opted = hook.matchConditions.find((c: Any) => c.name === 'opted-in').expression;
   assert.match(opted, /'sidekey\.io\/inject' in object\.metadata\.annotations/);
   const exclusion = hook.namespaceSelector.matchExpressions.find((e: Any) => e.key === 'kubernetes.io/metadata.name');
   assert.equal(exclusion.operator, 'NotIn');
-  for (const ns of ['kube-system', 'kube-node-lease', NAMESPACE, ...(values.config?.excludedNamespaces ?? [])]) assert.ok(exclusion.values.includes(ns), ns);
+  for (const ns of ['kube-system', 'kube-node-lease', NAMESPACE, ...(values.config?.excludedNamespaces ?? [])])
+    assert.ok(exclusion.values.includes(ns), ns);
 
   assertWorkloadCheck(objects, mwc, values);
 
@@ -209,7 +282,10 @@ function assertInvariants(objects: readonly K8sObject[], values: Any): void {
   else assertCertManagerTls(objects, mwc, tlsSecretName, values);
 }
 
-/** The ValidatingWebhookConfiguration: the six workload kinds, the mode's path, and everything else as the mutating webhook's. */
+/**
+ * The ValidatingWebhookConfiguration: the six workload kinds, the mode's path, and everything else as the mutating
+ * webhook's.
+ */
 function assertWorkloadCheck(objects: readonly K8sObject[], mwc: Any, values: Any): void {
   const mode: string = values.workloadCheck?.mode ?? 'refuse';
   const vwcs = objects.filter((o) => o.kind === 'ValidatingWebhookConfiguration');
@@ -226,15 +302,24 @@ function assertWorkloadCheck(objects: readonly K8sObject[], mwc: Any, values: An
     assert.deepEqual(hook.admissionReviewVersions, ['v1']);
     assert.equal(hook.failurePolicy, values.workloadCheck?.failurePolicy ?? 'Ignore');
     assert.equal(hook.timeoutSeconds, mutating.timeoutSeconds);
-    assert.deepEqual(hook.clientConfig, { ...mutating.clientConfig, service: { ...mutating.clientConfig.service, path: WORKLOAD_PATHS[mode === 'warn' ? 'warn' : 'refuse'] } });
-    assert.deepEqual(hook.namespaceSelector, mutating.namespaceSelector, 'the same namespace exclusions as the mutating webhook');
+    assert.deepEqual(hook.clientConfig, {
+      ...mutating.clientConfig,
+      service: { ...mutating.clientConfig.service, path: WORKLOAD_PATHS[mode === 'warn' ? 'warn' : 'refuse'] },
+    });
+    assert.deepEqual(
+      hook.namespaceSelector,
+      mutating.namespaceSelector,
+      'the same namespace exclusions as the mutating webhook',
+    );
     assert.deepEqual(hook.objectSelector, mutating.objectSelector);
     for (const rule of hook.rules) {
       assert.deepEqual([rule.operations, rule.apiVersions, rule.scope], [['CREATE', 'UPDATE'], ['v1'], 'Namespaced']);
       for (const resource of rule.resources) sent.add(`${rule.apiGroups[0]}/${resource}`);
     }
   }
-  const checked = Object.entries(CHECKED_WORKLOADS).flatMap(([group, kinds]) => kinds.map((k) => `${group}/${k.toLowerCase()}s`));
+  const checked = Object.entries(CHECKED_WORKLOADS).flatMap(([group, kinds]) =>
+    kinds.map((k) => `${group}/${k.toLowerCase()}s`),
+  );
   assert.deepEqual([...sent].sort(), checked.sort(), 'exactly the kinds the webhook checks');
 }
 
@@ -253,8 +338,16 @@ function assertGeneratedTls(objects: readonly K8sObject[], hook: Any, secretName
   const cert = new X509Certificate(Buffer.from(secret.data['tls.crt'], 'base64'));
   assert.ok(ca.ca);
   assert.ok(cert.verify(ca.publicKey), 'the serving certificate is signed by the CA in caBundle');
-  for (const c of [ca, cert]) assert.deepEqual([c.publicKey.asymmetricKeyType, c.publicKey.asymmetricKeyDetails?.namedCurve], ['ec', 'prime256v1'], 'ECDSA P-256 keys (cheaper handshakes than RSA)');
-  assert.ok(cert.checkHost(`${serviceName}.${NAMESPACE}.svc`), 'the certificate names the Service DNS name the API server dials');
+  for (const c of [ca, cert])
+    assert.deepEqual(
+      [c.publicKey.asymmetricKeyType, c.publicKey.asymmetricKeyDetails?.namedCurve],
+      ['ec', 'prime256v1'],
+      'ECDSA P-256 keys (cheaper handshakes than RSA)',
+    );
+  assert.ok(
+    cert.checkHost(`${serviceName}.${NAMESPACE}.svc`),
+    'the certificate names the Service DNS name the API server dials',
+  );
   assert.equal(one(objects, 'MutatingWebhookConfiguration').metadata.annotations, undefined);
   assert.equal(objects.filter(isCertManager).length, 0);
 }
@@ -269,7 +362,10 @@ function assertCertManagerTls(objects: readonly K8sObject[], mwc: Any, secretNam
   const issuerRef = values.tls.certManager?.issuerRef;
   if (issuerRef === undefined) {
     const issuers = objects.filter((o) => o.kind === 'Issuer') as Any[];
-    assert.ok(issuers.some((i) => i.metadata.name === serving.spec.issuerRef.name && i.spec.ca !== undefined), 'signed by the chart\'s CA Issuer');
+    assert.ok(
+      issuers.some((i) => i.metadata.name === serving.spec.issuerRef.name && i.spec.ca !== undefined),
+      "signed by the chart's CA Issuer",
+    );
     assert.ok(certificates.some((c) => c.spec.isCA === true));
   } else {
     assert.equal(serving.spec.issuerRef.name, issuerRef.name);
@@ -285,14 +381,28 @@ function celValue(json: unknown): CelInput {
   return json as CelInput;
 }
 
-const valueSets = [undefined, ...readdirSync(CI_DIR).filter((f) => f.endsWith('.yaml')).map((f) => join(CI_DIR, f))];
+const valueSets = [
+  undefined,
+  ...readdirSync(CI_DIR)
+    .filter((f) => f.endsWith('.yaml'))
+    .map((f) => join(CI_DIR, f)),
+];
 const valuesArgs = (file: string | undefined): string[] => (file === undefined ? [] : ['--values', file]);
 
 void describe('chart renders with each value set', () => {
   for (const file of valueSets) {
     const label = file === undefined ? 'default values' : basename(file, '.yaml');
     void test(label, async () => {
-      const lint = await helm(['lint', '--strict', CHART_DIR, '--namespace', NAMESPACE, '--kube-version', KUBE_VERSION, ...valuesArgs(file)]);
+      const lint = await helm([
+        'lint',
+        '--strict',
+        CHART_DIR,
+        '--namespace',
+        NAMESPACE,
+        '--kube-version',
+        KUBE_VERSION,
+        ...valuesArgs(file),
+      ]);
       assert.equal(lint.status, 0, `helm lint:\n${lint.stdout}${lint.stderr}`);
       const objects = await render(file);
       validate(objects, label);
@@ -301,7 +411,8 @@ void describe('chart renders with each value set', () => {
   }
 
   void test('value-specific fields reach the objects', async () => {
-    const selected = one(await render(join(CI_DIR, 'namespace-selector-values.yaml')), 'MutatingWebhookConfiguration').webhooks[0];
+    const selected = one(await render(join(CI_DIR, 'namespace-selector-values.yaml')), 'MutatingWebhookConfiguration')
+      .webhooks[0];
     assert.deepEqual(selected.namespaceSelector.matchLabels, { 'sidekey.io/enabled': 'true' });
     assert.ok(selected.namespaceSelector.matchExpressions.some((e: Any) => e.key === 'team' && e.operator === 'In'));
     assert.deepEqual(selected.objectSelector, { matchLabels: { 'sidekey.io/inject': 'true' } });
@@ -315,12 +426,24 @@ void describe('chart renders with each value set', () => {
     const pod = one(objects, 'Deployment').spec.template.spec;
     assert.equal(pod.hostNetwork, true);
     assert.equal(pod.dnsPolicy, 'ClusterFirstWithHostNet', 'in-cluster DNS still works on the host network');
-    assert.deepEqual(pod.containers[0].ports.map((p: Any) => p.containerPort), [10443, 10490]);
-    assert.deepEqual(pod.containers[0].env.map((e: Any) => e.name), ['POD_NAMESPACE', 'NODE_EXTRA_CA_CERTS', 'NODE_NAME']);
+    assert.deepEqual(
+      pod.containers[0].ports.map((p: Any) => p.containerPort),
+      [10443, 10490],
+    );
+    assert.deepEqual(
+      pod.containers[0].env.map((e: Any) => e.name),
+      ['POD_NAMESPACE', 'NODE_EXTRA_CA_CERTS', 'NODE_NAME'],
+    );
     assert.equal(pod.topologySpreadConstraints[0].topologyKey, 'topology.kubernetes.io/zone');
-    assert.equal(one(objects, 'Service').metadata.annotations['service.beta.kubernetes.io/aws-load-balancer-internal'], 'true');
-    assert.deepEqual(one(objects, 'MutatingWebhookConfiguration').metadata.annotations, { 'policy.example.com/owner': 'platform' });
-    const certManager = one(await render(join(CI_DIR, 'cert-manager-values.yaml')), 'MutatingWebhookConfiguration').metadata.annotations;
+    assert.equal(
+      one(objects, 'Service').metadata.annotations['service.beta.kubernetes.io/aws-load-balancer-internal'],
+      'true',
+    );
+    assert.deepEqual(one(objects, 'MutatingWebhookConfiguration').metadata.annotations, {
+      'policy.example.com/owner': 'platform',
+    });
+    const certManager = one(await render(join(CI_DIR, 'cert-manager-values.yaml')), 'MutatingWebhookConfiguration')
+      .metadata.annotations;
     assert.deepEqual(Object.keys(certManager), ['cert-manager.io/inject-ca-from']);
   });
 
@@ -333,7 +456,10 @@ void describe('chart renders with each value set', () => {
   void test('the observability kit is off by default and selects what it should when on', async () => {
     const kinds = ['ServiceMonitor', 'PodMonitor', 'PrometheusRule'];
     const defaults = await render();
-    assert.deepEqual(defaults.filter((o) => kinds.includes(o.kind) || o.metadata.name.endsWith('-dashboard')), []);
+    assert.deepEqual(
+      defaults.filter((o) => kinds.includes(o.kind) || o.metadata.name.endsWith('-dashboard')),
+      [],
+    );
     const objects = await render(join(CI_DIR, 'monitoring-values.yaml'));
     const service = one(objects, 'Service');
     const serviceMonitor = one(objects, 'ServiceMonitor');
@@ -351,7 +477,17 @@ void describe('chart renders with each value set', () => {
   });
 
   void test('tls.mode existing without its Secret or CA is refused with the value to set', async () => {
-    const base = ['template', RELEASE, CHART_DIR, '--namespace', NAMESPACE, '--kube-version', KUBE_VERSION, '--set', 'tls.mode=existing'];
+    const base = [
+      'template',
+      RELEASE,
+      CHART_DIR,
+      '--namespace',
+      NAMESPACE,
+      '--kube-version',
+      KUBE_VERSION,
+      '--set',
+      'tls.mode=existing',
+    ];
     const noSecret = await helm(base);
     assert.notEqual(noSecret.status, 0);
     assert.match(noSecret.stderr, /tls\.mode existing needs tls\.existing\.secretName/);
@@ -361,11 +497,18 @@ void describe('chart renders with each value set', () => {
   });
 
   void test('matchConditions send exactly the opted-in pods (CEL evaluated as the API server does)', async () => {
-    const conditions: { name: string; expression: string }[] = one(await render(), 'MutatingWebhookConfiguration').webhooks[0].matchConditions;
+    const conditions: { name: string; expression: string }[] = one(await render(), 'MutatingWebhookConfiguration')
+      .webhooks[0].matchConditions;
     const sent = (metadata: object): boolean =>
       conditions.every(({ name, expression }) => {
-        const result = runCel(expression, { object: celValue({ metadata, spec: { containers: [{ name: 'app', image: 'app' }] } }) });
-        assert.equal(typeof result, 'boolean', `${name} must evaluate to a bool, not fail (an error with failurePolicy Fail rejects the pod)`);
+        const result = runCel(expression, {
+          object: celValue({ metadata, spec: { containers: [{ name: 'app', image: 'app' }] } }),
+        });
+        assert.equal(
+          typeof result,
+          'boolean',
+          `${name} must evaluate to a bool, not fail (an error with failurePolicy Fail rejects the pod)`,
+        );
         return result === true;
       });
     const cases: [string, object, boolean][] = [
@@ -374,31 +517,57 @@ void describe('chart renders with each value set', () => {
       ['other annotations only', { annotations: { 'sidekey.io/secret-db': 'aws:prod/db' } }, false],
       ['inject: "true"', { annotations: { 'sidekey.io/inject': 'true' } }, true],
       ['inject: "false"', { annotations: { 'sidekey.io/inject': 'false' } }, false],
-      ['inject: "True", which the webhook refuses with the fix rather than let the pod start without secrets', { annotations: { 'sidekey.io/inject': 'True' } }, true],
-      ['a mirror pod that opts in', { annotations: { 'sidekey.io/inject': 'true', 'kubernetes.io/config.mirror': 'abc' } }, false],
+      [
+        'inject: "True", which the webhook refuses with the fix rather than let the pod start without secrets',
+        { annotations: { 'sidekey.io/inject': 'True' } },
+        true,
+      ],
+      [
+        'a mirror pod that opts in',
+        { annotations: { 'sidekey.io/inject': 'true', 'kubernetes.io/config.mirror': 'abc' } },
+        false,
+      ],
     ];
     for (const [label, metadata, expected] of cases) assert.equal(sent(metadata), expected, label);
   });
 
   void test('matchConditions send the workloads whose template opts in, and UPDATEs that change it (CEL as the API server evaluates it)', async () => {
-    const hooks: { name: string; rules: { resources: string[] }[]; matchConditions: { name: string; expression: string }[] }[] = one(await render(), 'ValidatingWebhookConfiguration').webhooks;
-    const hookOf = (kind: string): (typeof hooks)[number] | undefined => hooks.find((h) => h.rules.some((r) => r.resources.includes(`${kind.toLowerCase()}s`)));
+    const hooks: {
+      name: string;
+      rules: { resources: string[] }[];
+      matchConditions: { name: string; expression: string }[];
+    }[] = one(await render(), 'ValidatingWebhookConfiguration').webhooks;
+    const hookOf = (kind: string): (typeof hooks)[number] | undefined =>
+      hooks.find((h) => h.rules.some((r) => r.resources.includes(`${kind.toLowerCase()}s`)));
     const container = { containers: [{ name: 'app', image: 'app' }] };
     const wrap = (kind: string, template: object | undefined): object =>
-      kind === 'CronJob' ? { spec: { schedule: '@daily', jobTemplate: template === undefined ? {} : { spec: { template } } } } : { spec: { template: template ?? { spec: container } } };
+      kind === 'CronJob'
+        ? { spec: { schedule: '@daily', jobTemplate: template === undefined ? {} : { spec: { template } } } }
+        : { spec: { template: template ?? { spec: container } } };
     const sent = (kind: string, object: object, operation = 'CREATE', oldObject: object | null = null): boolean =>
       (hookOf(kind)?.matchConditions ?? []).every(({ name, expression }) => {
-        const result = runCel(expression, { object: celValue(object), oldObject: celValue(oldObject), request: celValue({ operation, kind: { kind } }) });
+        const result = runCel(expression, {
+          object: celValue(object),
+          oldObject: celValue(oldObject),
+          request: celValue({ operation, kind: { kind } }),
+        });
         assert.equal(typeof result, 'boolean', `${kind} ${name} must evaluate to a bool, not fail (${typeof result})`);
         return result === true;
       });
-    const opted = (inject: string | undefined): object => ({ metadata: inject === undefined ? {} : { annotations: { 'sidekey.io/inject': inject } }, spec: container });
+    const opted = (inject: string | undefined): object => ({
+      metadata: inject === undefined ? {} : { annotations: { 'sidekey.io/inject': inject } },
+      spec: container,
+    });
     for (const kind of ['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'Job', 'CronJob']) {
       assert.ok(hookOf(kind) !== undefined, kind);
       const cases: [string, object, boolean][] = [
         ['no template metadata', wrap(kind, { spec: container }), false],
         ['no annotations', wrap(kind, opted(undefined)), false],
-        ['other annotations only', wrap(kind, { metadata: { annotations: { 'sidekey.io/secret-db': 'aws:prod/db' } }, spec: container }), false],
+        [
+          'other annotations only',
+          wrap(kind, { metadata: { annotations: { 'sidekey.io/secret-db': 'aws:prod/db' } }, spec: container }),
+          false,
+        ],
         ['inject: "true"', wrap(kind, opted('true')), true],
         ['inject: "false"', wrap(kind, opted('false')), false],
         ['inject: "True", refused with the fix as a pod would be', wrap(kind, opted('True')), true],
@@ -406,15 +575,25 @@ void describe('chart renders with each value set', () => {
       if (kind === 'CronJob') cases.push(['a jobTemplate without spec', wrap(kind, undefined), false]);
       for (const [label, object, expected] of cases) assert.equal(sent(kind, object), expected, `${kind}: ${label}`);
       const before = wrap(kind, opted('true'));
-      assert.equal(sent(kind, { ...before, metadata: { finalizers: ['foregroundDeletion'] } }, 'UPDATE', before), false, `${kind}: an UPDATE that keeps the template`);
-      assert.equal(sent(kind, wrap(kind, opted('yes')), 'UPDATE', before), true, `${kind}: an UPDATE that changes the template`);
+      assert.equal(
+        sent(kind, { ...before, metadata: { finalizers: ['foregroundDeletion'] } }, 'UPDATE', before),
+        false,
+        `${kind}: an UPDATE that keeps the template`,
+      );
+      assert.equal(
+        sent(kind, wrap(kind, opted('yes')), 'UPDATE', before),
+        true,
+        `${kind}: an UPDATE that changes the template`,
+      );
       assert.equal(sent(kind, before, 'UPDATE', wrap(kind, opted(undefined))), true, `${kind}: an UPDATE that opts in`);
     }
   });
 
   void test('workloadCheck: warn sends to /validate/warn, off installs no ValidatingWebhookConfiguration', async () => {
     const args = ['template', RELEASE, CHART_DIR, '--namespace', NAMESPACE, '--kube-version', KUBE_VERSION];
-    const warn = parseObjects((await helm([...args, '--set', 'workloadCheck.mode=warn', '--set', 'workloadCheck.failurePolicy=Fail'])).stdout);
+    const warn = parseObjects(
+      (await helm([...args, '--set', 'workloadCheck.mode=warn', '--set', 'workloadCheck.failurePolicy=Fail'])).stdout,
+    );
     assertInvariants(warn, { workloadCheck: { mode: 'warn', failurePolicy: 'Fail' } });
     const off = parseObjects((await helm([...args, '--set', 'workloadCheck.mode=off'])).stdout);
     assertInvariants(off, { workloadCheck: { mode: 'off' } });
@@ -434,7 +613,13 @@ void describe('helm install against an API server (server-side dry run)', () => 
   let env: NodeJS.ProcessEnv;
   before(async () => {
     api = await startFakeKubeApi(join(scratch, 'kubeconfig'));
-    env = { ...process.env, KUBECONFIG: api.kubeconfig, HELM_CACHE_HOME: join(scratch, 'helm-cache'), HELM_CONFIG_HOME: join(scratch, 'helm-config'), HELM_DATA_HOME: join(scratch, 'helm-data') };
+    env = {
+      ...process.env,
+      KUBECONFIG: api.kubeconfig,
+      HELM_CACHE_HOME: join(scratch, 'helm-cache'),
+      HELM_CONFIG_HOME: join(scratch, 'helm-config'),
+      HELM_DATA_HOME: join(scratch, 'helm-data'),
+    };
   });
   after(async () => {
     await api.close();
@@ -442,7 +627,19 @@ void describe('helm install against an API server (server-side dry run)', () => 
 
   /** `helm install --dry-run=server`: the manifest and the NOTES as helm prints them. */
   async function install(file?: string): Promise<{ objects: K8sObject[]; notes: string }> {
-    const r = await helm(['install', RELEASE, CHART_DIR, '--namespace', NAMESPACE, '--dry-run=server', '--disable-openapi-validation', ...valuesArgs(file)], env);
+    const r = await helm(
+      [
+        'install',
+        RELEASE,
+        CHART_DIR,
+        '--namespace',
+        NAMESPACE,
+        '--dry-run=server',
+        '--disable-openapi-validation',
+        ...valuesArgs(file),
+      ],
+      env,
+    );
     assert.equal(r.status, 0, `helm install --dry-run=server:\n${r.stderr}`);
     const manifest = r.stdout.slice(r.stdout.indexOf('MANIFEST:') + 'MANIFEST:'.length, r.stdout.indexOf('NOTES:'));
     return { objects: parseObjects(manifest), notes: r.stdout.slice(r.stdout.indexOf('NOTES:')) };
@@ -466,7 +663,10 @@ void describe('helm install against an API server (server-side dry run)', () => 
     api.putSecret({ ...secret, metadata: { ...secret.metadata, namespace: NAMESPACE, annotations } });
     const second = await install();
     assert.deepEqual(one(second.objects, 'Secret').data, secret.data);
-    assert.equal(one(second.objects, 'MutatingWebhookConfiguration').webhooks[0].clientConfig.caBundle, secret.data['ca.crt']);
+    assert.equal(
+      one(second.objects, 'MutatingWebhookConfiguration').webhooks[0].clientConfig.caBundle,
+      secret.data['ca.crt'],
+    );
   });
 
   for (const file of readdirSync(INVALID_DIR).filter((f) => f.endsWith('.yaml'))) {
@@ -474,11 +674,18 @@ void describe('helm install against an API server (server-side dry run)', () => 
       const valuesFile = join(INVALID_DIR, file);
       const expected = /^# expect: (.+)$/m.exec(readFileSync(valuesFile, 'utf8'))?.[1];
       assert.ok(expected !== undefined, `${file} lacks its "# expect: <helm error>" line`);
-      const commands = [['install', RELEASE, '--dry-run=server'], ['template', RELEASE, '--kube-version', KUBE_VERSION], ['lint']];
+      const commands = [
+        ['install', RELEASE, '--dry-run=server'],
+        ['template', RELEASE, '--kube-version', KUBE_VERSION],
+        ['lint'],
+      ];
       for (const command of commands) {
         const r = await helm([...command, CHART_DIR, '--namespace', NAMESPACE, '--values', valuesFile], env);
         assert.notEqual(r.status, 0, `helm ${command[0]!} accepted ${file}`);
-        assert.ok((r.stdout + r.stderr).includes(expected), `helm ${command[0]!} should say: ${expected}\n${r.stdout}${r.stderr}`);
+        assert.ok(
+          (r.stdout + r.stderr).includes(expected),
+          `helm ${command[0]!} should say: ${expected}\n${r.stdout}${r.stderr}`,
+        );
       }
     });
   }
@@ -489,7 +696,7 @@ void describe('values', () => {
     assert.deepEqual(staleChartFiles(), [], 'run: node scripts/chart-values-schema.ts');
   });
 
-  void test('values.yaml config matches the webhook\'s own defaults', () => {
+  void test("values.yaml config matches the webhook's own defaults", () => {
     const values = parseYaml(readFileSync(join(CHART_DIR, 'values.yaml'), 'utf8'));
     const fromValues = chartConfigSchema.parse(values.config);
     const defaults = chartConfigSchema.parse({});

@@ -79,12 +79,18 @@ void describe('the packed CLI, installed into an empty prefix', () => {
   void test('render and lint work outside the repository', () => {
     const rendered = sh('sidekey', ['render', '--aws-region', 'eu-west-1', '-f', 'pod.yaml', '-o', 'json']);
     assert.equal(rendered.status, 0, rendered.stderr);
-    const list = JSON.parse(rendered.stdout) as { items: { metadata: { labels: Partial<Record<string, string>> }; spec: { initContainers: { name: string }[] } }[] };
+    const list = JSON.parse(rendered.stdout) as {
+      items: { metadata: { labels: Partial<Record<string, string>> }; spec: { initContainers: { name: string }[] } }[];
+    };
     const [pod] = list.items;
     assert.ok(pod !== undefined);
     assert.equal(pod.spec.initContainers[0]?.name, 'sidekey-agent');
     assert.equal(pod.metadata.labels['sidekey.io/injected'], 'true');
-    assert.deepEqual(sh('sidekey', ['lint', '--aws-region', 'eu-west-1', '-f', '.']), { status: 0, stdout: '', stderr: '' });
+    assert.deepEqual(sh('sidekey', ['lint', '--aws-region', 'eu-west-1', '-f', '.']), {
+      status: 0,
+      stdout: '',
+      stderr: '',
+    });
     const bad = sh('sidekey', ['lint', '-f', '-'], POD.replace('#password', '#'));
     assert.equal(bad.status, 1);
     assert.match(bad.stderr, /^<stdin>: Pod\/payments: annotation "sidekey\.io\/secret-db": /);
@@ -93,7 +99,11 @@ void describe('the packed CLI, installed into an empty prefix', () => {
   void test('kubectl runs it as a plugin', () => {
     const plugins = sh('kubectl', ['plugin', 'list']);
     assert.match(plugins.stdout, /kubectl-sidekey/);
-    assert.deepEqual(sh('kubectl', ['sidekey', '--version']), { status: 0, stdout: `sidekey ${VERSION}\n`, stderr: '' });
+    assert.deepEqual(sh('kubectl', ['sidekey', '--version']), {
+      status: 0,
+      stdout: `sidekey ${VERSION}\n`,
+      stderr: '',
+    });
     assert.match(sh('kubectl', ['sidekey']).stdout, /^usage: kubectl sidekey <command>/);
   });
 });

@@ -22,7 +22,13 @@ const STATE_DIR = process.env['SIDEKEY_TEST_GUIDE_CLUSTER_STATE'] ?? join(TOOLS_
 const GO_BIN = join(TOOLS_DIR, 'bin');
 const CLUSTER_BIN = join(TOOLS_DIR, 'cluster', 'bin');
 const TOOL_DIRS = [GO_BIN, VENV_BIN, CLUSTER_BIN, dirname(process.execPath)];
-for (const [dir, tool] of [[GO_BIN, 'helm'], [GO_BIN, 'promtool'], [VENV_BIN, 'bao'], [CLUSTER_BIN, 'kubectl']] as const) requireTool(join(dir, tool), tool);
+for (const [dir, tool] of [
+  [GO_BIN, 'helm'],
+  [GO_BIN, 'promtool'],
+  [VENV_BIN, 'bao'],
+  [CLUSTER_BIN, 'kubectl'],
+] as const)
+  requireTool(join(dir, tool), tool);
 
 interface GuideBlock {
   /** '' (run here), 'cluster' (run here, against the cluster) or 'cloud' (needs a real cloud account). */
@@ -59,7 +65,11 @@ function copyCheckout(dest: string): void {
 
 function runShell(script: string, cwd: string, env: NodeJS.ProcessEnv): Promise<{ status: number; output: string }> {
   return new Promise((resolve) => {
-    const child = spawn('bash', ['-euo', 'pipefail', '-x', '-c', script], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('bash', ['-euo', 'pipefail', '-x', '-c', script], {
+      cwd,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr.on('data', (d: Buffer) => (output += d.toString()));
@@ -86,7 +96,8 @@ void describe('operator guide', () => {
     assert.ok(blocks.length >= 8, `found ${blocks.length} sh blocks`);
     for (const b of blocks) {
       assert.ok(['', 'cluster', 'cloud'].includes(b.tag), `unknown block tag "${b.tag}"`);
-      if (b.tag === 'cloud') assert.match(b.before, /needs a real cloud account/i, `a cloud block is not marked:\n${b.script}`);
+      if (b.tag === 'cloud')
+        assert.match(b.before, /needs a real cloud account/i, `a cloud block is not marked:\n${b.script}`);
     }
   });
 
@@ -107,7 +118,10 @@ void describe('operator guide', () => {
       npm_config_fund: 'false',
       npm_config_audit: 'false',
     };
-    const script = blocks.filter((b) => b.tag !== 'cloud').map((b) => b.script).join('\n');
+    const script = blocks
+      .filter((b) => b.tag !== 'cloud')
+      .map((b) => b.script)
+      .join('\n');
     const r = await runShell(script, checkout, env);
     assert.equal(r.status, 0, r.output.slice(-6000));
     // What the debugging section promises to show.

@@ -10,7 +10,9 @@ export const MAX_IN_FLIGHT = 16;
 /** Bodies being read may hold this many times maxBodyBytes together. */
 export const BUFFERED_BODIES = 4;
 
-export type Body = { readonly ok: true; readonly text: string } | { readonly ok: false; readonly status: number; readonly error: string };
+export type Body =
+  | { readonly ok: true; readonly text: string }
+  | { readonly ok: false; readonly status: number; readonly error: string };
 
 export class BodyBudget {
   readonly #maxBody: number;
@@ -38,7 +40,11 @@ export class BodyBudget {
   read(req: IncomingMessage): Promise<Body> {
     const max = this.#maxBody;
     const tooLarge: Body = { ok: false, status: 413, error: `the body is larger than ${max} bytes (maxBodyBytes)` };
-    const busy: Body = { ok: false, status: 503, error: `the webhook is already reading ${Math.round(this.#maxBuffered / 1024)} KiB of request bodies; retry` };
+    const busy: Body = {
+      ok: false,
+      status: 503,
+      error: `the webhook is already reading ${Math.round(this.#maxBuffered / 1024)} KiB of request bodies; retry`,
+    };
     const declared = Number(req.headers['content-length'] ?? 0) || 0;
     if (declared > max) return Promise.resolve(tooLarge);
     // A declared length is reserved whole, so a slow upload holds its share from its first byte.
@@ -73,7 +79,13 @@ export class BodyBudget {
       req.once('end', () => {
         // A keep-alive TLS request of a usual review arrives in one chunk: decode it without a copy.
         const [first] = chunks;
-        finish({ ok: true, text: chunks.length === 1 && first !== undefined ? first.toString('utf8') : Buffer.concat(chunks).toString('utf8') });
+        finish({
+          ok: true,
+          text:
+            chunks.length === 1 && first !== undefined
+              ? first.toString('utf8')
+              : Buffer.concat(chunks).toString('utf8'),
+        });
       });
       req.once('close', () => {
         finish({ ok: false, status: 400, error: 'the request body could not be read' });

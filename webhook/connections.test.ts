@@ -52,7 +52,9 @@ async function withServer(limits: ConnectionLimits, run: (f: Fixture) => Promise
         await once(socket, 'connect');
         return socket;
       },
-      release: () => { release(); },
+      release: () => {
+        release();
+      },
     });
   } finally {
     for (const s of sockets) s.destroy();
@@ -66,8 +68,12 @@ async function withServer(limits: ConnectionLimits, run: (f: Fixture) => Promise
 function closed(socket: Socket): Promise<boolean> {
   return new Promise((resolve) => {
     if (socket.destroyed) resolve(true);
-    socket.once('close', () => { resolve(true); });
-    setTimeout(() => { resolve(false); }, 1000).unref();
+    socket.once('close', () => {
+      resolve(true);
+    });
+    setTimeout(() => {
+      resolve(false);
+    }, 1000).unref();
   });
 }
 
@@ -125,7 +131,6 @@ void it('closes the oldest connection still in its handshake past the cap, so si
   });
 });
 
-
 void it('past the handshake cap closes the flooding address handshakes, never an older one of another address', async () => {
   await withServer({ maxTls: 4, maxHandshakes: 2 }, async ({ open, silent }) => {
     const apiServer = await silent('127.0.0.1');
@@ -134,7 +139,11 @@ void it('past the handshake cap closes the flooding address handshakes, never an
     for (let i = 0; i < 6; i++) flood.push(await silent('127.0.0.2'));
     const floodClosed = await Promise.all(flood.map(closed));
     assert.equal(await apiServerClosed, false, 'the oldest handshake stayed: its address holds the fewest');
-    assert.deepEqual(floodClosed, [true, true, true, true, true, false], 'the flood made room from its own connections');
+    assert.deepEqual(
+      floodClosed,
+      [true, true, true, true, true, false],
+      'the flood made room from its own connections',
+    );
     assert.match(await get(await open(), '/'), /^HTTP\/1\.1 200/);
   });
 });

@@ -70,7 +70,9 @@ export function capConnections(server: Server, limits: ConnectionLimits): void {
   server.on('connection', (raw: Socket) => {
     const key = connectionKey(raw);
     handshaking.add(key, raw);
-    raw.once('close', () => { handshaking.delete(key, raw); });
+    raw.once('close', () => {
+      handshaking.delete(key, raw);
+    });
     if (handshaking.size <= limits.maxHandshakes) return;
     const victim = handshaking.victim();
     if (victim === undefined) return;

@@ -25,11 +25,65 @@ const ITERATIONS = 10_000;
 const OVER_HTTPS = 400;
 
 const TRICKY = [
-  '', ' ', '..', '../..', '/', '//', '.hidden', 'a/b', '~', '~1', '%2e%2e', '\u0000', '\n', '\u202e', '💥', 'true', 'false', 'null', '0',
-  '-1', '1e9', '0755', '0400', 'signal:', 'signal:SIGKILL', 'signal:HUP', 'http:', 'http://127.0.0.1:1/x', `http://u:${CANARY}@127.0.0.1/`,
-  'http://169.254.169.254/', 'aws:', 'aws:#', 'aws:@', 'aws:a#b@c', 'vault:a/../b', 'vault:secret/x@7', 'file:x', 'gcp:x', `{{ .${CANARY} | x }}`,
-  `${CANARY} {{`, '{{ . }}', '{{ .a }}{{ .b }}', '1h', '0s', '10', '1h 30m', '999999999h', 'sidecar', 'init-only', 'classic', 'Sidecar',
-  '/var/run/secrets/sidekey', '/etc', '/proc/self', '/var/run/secrets/kubernetes.io', 'x'.repeat(300), 'eu-west-1', 'kubernetes', 'approle',
+  '',
+  ' ',
+  '..',
+  '../..',
+  '/',
+  '//',
+  '.hidden',
+  'a/b',
+  '~',
+  '~1',
+  '%2e%2e',
+  '\u0000',
+  '\n',
+  '\u202e',
+  '💥',
+  'true',
+  'false',
+  'null',
+  '0',
+  '-1',
+  '1e9',
+  '0755',
+  '0400',
+  'signal:',
+  'signal:SIGKILL',
+  'signal:HUP',
+  'http:',
+  'http://127.0.0.1:1/x',
+  `http://u:${CANARY}@127.0.0.1/`,
+  'http://169.254.169.254/',
+  'aws:',
+  'aws:#',
+  'aws:@',
+  'aws:a#b@c',
+  'vault:a/../b',
+  'vault:secret/x@7',
+  'file:x',
+  'gcp:x',
+  `{{ .${CANARY} | x }}`,
+  `${CANARY} {{`,
+  '{{ . }}',
+  '{{ .a }}{{ .b }}',
+  '1h',
+  '0s',
+  '10',
+  '1h 30m',
+  '999999999h',
+  'sidecar',
+  'init-only',
+  'classic',
+  'Sidecar',
+  '/var/run/secrets/sidekey',
+  '/etc',
+  '/proc/self',
+  '/var/run/secrets/kubernetes.io',
+  'x'.repeat(300),
+  'eu-west-1',
+  'kubernetes',
+  'approle',
 ];
 
 class Fuzzer {
@@ -56,24 +110,35 @@ class Fuzzer {
   value(depth = 0): unknown {
     const kind = this.int(depth > 2 ? 5 : 7);
     switch (kind) {
-      case 0: return this.text();
-      case 1: return this.int(3) === 0 ? -this.int(1e6) : this.int(70_000);
-      case 2: return null;
-      case 3: return this.rnd() < 0.5;
-      case 4: return 1.5;
-      case 5: return Array.from({ length: this.int(4) }, () => this.value(depth + 1));
-      default: return Object.fromEntries(Array.from({ length: this.int(4) }, () => [this.text(), this.value(depth + 1)]));
+      case 0:
+        return this.text();
+      case 1:
+        return this.int(3) === 0 ? -this.int(1e6) : this.int(70_000);
+      case 2:
+        return null;
+      case 3:
+        return this.rnd() < 0.5;
+      case 4:
+        return 1.5;
+      case 5:
+        return Array.from({ length: this.int(4) }, () => this.value(depth + 1));
+      default:
+        return Object.fromEntries(Array.from({ length: this.int(4) }, () => [this.text(), this.value(depth + 1)]));
     }
   }
 
   annotationKey(): string {
     const known = Object.keys(EXAMPLES).filter((k) => !FILE_KEYS.includes(k));
-    if (this.rnd() < 0.5) return `sidekey.io/${this.pick(FILE_KEYS)}-${this.rnd() < 0.7 ? this.pick(['db', 'a.b', 'DB']) : this.text(false)}`;
+    if (this.rnd() < 0.5)
+      return `sidekey.io/${this.pick(FILE_KEYS)}-${this.rnd() < 0.7 ? this.pick(['db', 'a.b', 'DB']) : this.text(false)}`;
     return `sidekey.io/${this.rnd() < 0.8 ? this.pick(known) : this.text(false)}`;
   }
 
   pod(): Record<string, unknown> {
-    const annotations: Record<string, string> = { 'sidekey.io/inject': this.rnd() < 0.9 ? 'true' : this.text(), 'sidekey.io/secret-db': this.pick(['aws:prod/db#password', 'vault:secret/db', 'file:db', this.text()]) };
+    const annotations: Record<string, string> = {
+      'sidekey.io/inject': this.rnd() < 0.9 ? 'true' : this.text(),
+      'sidekey.io/secret-db': this.pick(['aws:prod/db#password', 'vault:secret/db', 'file:db', this.text()]),
+    };
     for (let i = this.int(6); i > 0; i -= 1) {
       const key = this.annotationKey();
       annotations[key] = key.startsWith('sidekey.io/template-') && this.rnd() < 0.5 ? `${CANARY}{{ .x }}` : this.text();
@@ -82,8 +147,17 @@ class Fuzzer {
       name,
       image: 'app',
       ...(this.rnd() < 0.3 ? { securityContext: { runAsUser: this.pick([0, 1000, 65532]) } } : {}),
-      ...(this.rnd() < 0.3 ? { volumeMounts: [{ name: 'v', mountPath: this.pick(['/data', '/var/run/secrets/sidekey', '/etc/x']) }] } : {}),
-      ...(this.rnd() < 0.2 ? { env: [{ name: 'AWS_REGION', value: 'eu-west-1' }, { name: 'AWS_ROLE_ARN', value: 'arn:x' }] } : {}),
+      ...(this.rnd() < 0.3
+        ? { volumeMounts: [{ name: 'v', mountPath: this.pick(['/data', '/var/run/secrets/sidekey', '/etc/x']) }] }
+        : {}),
+      ...(this.rnd() < 0.2
+        ? {
+            env: [
+              { name: 'AWS_REGION', value: 'eu-west-1' },
+              { name: 'AWS_ROLE_ARN', value: 'arn:x' },
+            ],
+          }
+        : {}),
       ...(this.rnd() < 0.2 ? { ports: [{ containerPort: 8099 }] } : {}),
     });
     return {
@@ -116,7 +190,8 @@ class Fuzzer {
       }
       node = child;
     }
-    if (node !== null && typeof node === 'object' && !Array.isArray(node)) (node as Record<string, unknown>)[this.text()] = this.value();
+    if (node !== null && typeof node === 'object' && !Array.isArray(node))
+      (node as Record<string, unknown>)[this.text()] = this.value();
   }
 
   review(i: number): string {
@@ -133,10 +208,23 @@ class Fuzzer {
 
   /** A review of a workload whose template is a fuzzed pod (the validating endpoints). */
   workloadReview(i: number): string {
-    const [group, kind] = this.pick([['apps', 'Deployment'], ['apps', 'StatefulSet'], ['apps', 'DaemonSet'], ['apps', 'ReplicaSet'], ['batch', 'Job'], ['batch', 'CronJob'], ['', 'Pod']] as const);
+    const [group, kind] = this.pick([
+      ['apps', 'Deployment'],
+      ['apps', 'StatefulSet'],
+      ['apps', 'DaemonSet'],
+      ['apps', 'ReplicaSet'],
+      ['batch', 'Job'],
+      ['batch', 'CronJob'],
+      ['', 'Pod'],
+    ] as const);
     const workload = (): unknown => {
       const template = this.pod();
-      return { apiVersion: `${group}/v1`, kind, metadata: { name: 'w' }, spec: kind === 'CronJob' ? { schedule: '@daily', jobTemplate: { spec: { template } } } : { template } };
+      return {
+        apiVersion: `${group}/v1`,
+        kind,
+        metadata: { name: 'w' },
+        spec: kind === 'CronJob' ? { schedule: '@daily', jobTemplate: { spec: { template } } } : { template },
+      };
     };
     const operation = this.rnd() < 0.8 ? 'CREATE' : this.pick(['UPDATE', 'DELETE']);
     return this.finish({
@@ -176,11 +264,18 @@ function check(text: string, status: number, body: unknown): void {
   assertWellFormed(status, body, status === 200 ? uid : undefined);
   if (status !== 200) return;
   const response = (body as { response: { allowed: boolean; patch?: string; warnings?: string[] } }).response;
-  if (!response.allowed || response.warnings?.[0]?.includes('will be refused') === true) assert.ok(!JSON.stringify(body).includes(CANARY), `a denial never echoes template bodies or credentials: ${JSON.stringify(body).slice(0, 3000)}`);
+  if (!response.allowed || response.warnings?.[0]?.includes('will be refused') === true)
+    assert.ok(
+      !JSON.stringify(body).includes(CANARY),
+      `a denial never echoes template bodies or credentials: ${JSON.stringify(body).slice(0, 3000)}`,
+    );
   if (response.patch !== undefined) {
     const object = (JSON.parse(text) as { request: { object: unknown } }).request.object;
     const ops = JSON.parse(Buffer.from(response.patch, 'base64').toString('utf8')) as Parameters<typeof applyPatch>[1];
-    assert.deepEqual(applyPatch(structuredClone(object), ops).filter((e) => e !== null), []);
+    assert.deepEqual(
+      applyPatch(structuredClone(object), ops).filter((e) => e !== null),
+      [],
+    );
   }
 }
 
@@ -196,7 +291,8 @@ void describe('fuzz', () => {
       check(text, outcome.status, outcome.body);
       results.set(outcome.result, (results.get(outcome.result) ?? 0) + 1);
     }
-    for (const result of ['injected', 'denied', 'skipped', 'invalid']) assert.ok((results.get(result) ?? 0) > 50, `enough ${result}: ${JSON.stringify([...results])}`);
+    for (const result of ['injected', 'denied', 'skipped', 'invalid'])
+      assert.ok((results.get(result) ?? 0) > 50, `enough ${result}: ${JSON.stringify([...results])}`);
   });
 
   void it(`${ITERATIONS / 5} random and mutated workload reviews, refused and warned: no crash, well-formed answers`, () => {
@@ -210,7 +306,8 @@ void describe('fuzz', () => {
         results.set(outcome.result, (results.get(outcome.result) ?? 0) + 1);
       }
     }
-    for (const result of WORKLOAD_RESULTS) assert.ok((results.get(result) ?? 0) > 20, `enough ${result}: ${JSON.stringify([...results])}`);
+    for (const result of WORKLOAD_RESULTS)
+      assert.ok((results.get(result) ?? 0) > 20, `enough ${result}: ${JSON.stringify([...results])}`);
   });
 
   void describe('over HTTPS', () => {
@@ -224,8 +321,19 @@ void describe('fuzz', () => {
       const leaf = ca.issue('fuzz');
       writeFileSync(join(dir, 'tls.crt'), leaf.cert);
       writeFileSync(join(dir, 'tls.key'), leaf.key);
-      const config = tableConfig({ port: 0, metricsPort: 0, tlsCert: join(dir, 'tls.crt'), tlsKey: join(dir, 'tls.key'), drainSeconds: 0 });
-      webhook = await startWebhook({ config, log: pino({ level: 'silent' }), metrics: createMetrics({ defaultMetrics: false }), host: '127.0.0.1' });
+      const config = tableConfig({
+        port: 0,
+        metricsPort: 0,
+        tlsCert: join(dir, 'tls.crt'),
+        tlsKey: join(dir, 'tls.key'),
+        drainSeconds: 0,
+      });
+      webhook = await startWebhook({
+        config,
+        log: pino({ level: 'silent' }),
+        metrics: createMetrics({ defaultMetrics: false }),
+        host: '127.0.0.1',
+      });
     });
     after(async () => {
       agent.destroy();
@@ -239,13 +347,24 @@ void describe('fuzz', () => {
       for (let i = 0; i < OVER_HTTPS; i += 1) {
         const text = fuzz.review(i);
         const answer = await new Promise<{ status: number; body: unknown }>((resolve, reject) => {
-          const req = request({ host: '127.0.0.1', port: webhook.port, path: '/mutate', method: 'POST', ca: ca.caCert, agent, headers: { 'content-type': 'application/json' } }, (res) => {
-            const chunks: Buffer[] = [];
-            res.on('data', (d: Buffer) => chunks.push(d));
-            res.on('end', () => {
-              resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) });
-            });
-          });
+          const req = request(
+            {
+              host: '127.0.0.1',
+              port: webhook.port,
+              path: '/mutate',
+              method: 'POST',
+              ca: ca.caCert,
+              agent,
+              headers: { 'content-type': 'application/json' },
+            },
+            (res) => {
+              const chunks: Buffer[] = [];
+              res.on('data', (d: Buffer) => chunks.push(d));
+              res.on('end', () => {
+                resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) });
+              });
+            },
+          );
           req.on('error', reject);
           req.end(text);
         });

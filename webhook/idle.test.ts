@@ -14,13 +14,33 @@ const MAX_WAKE_UPS_PER_SECOND = 10;
 /** Context switches of the main thread: each is a wake-up from epoll (or a preemption). */
 function switches(pid: number): number {
   const status = readFileSync(`/proc/${pid}/task/${pid}/status`, 'utf8');
-  return Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1]) + Number(/^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1]);
+  return (
+    Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1]) +
+    Number(/^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1])
+  );
 }
 
 void it(`an idle webhook wakes up fewer than ${MAX_WAKE_UPS_PER_SECOND} times a second`, async () => {
   const ca = createTestCa();
   const { dir, tlsCert, tlsKey } = leafFiles(ca, 'idle');
-  const child = spawn(process.execPath, [CLI, 'webhook', '--port', '0', '--metrics-port', '0', '--tls-cert', tlsCert, '--tls-key', tlsKey, '--sidecar-mode', 'native'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(
+    process.execPath,
+    [
+      CLI,
+      'webhook',
+      '--port',
+      '0',
+      '--metrics-port',
+      '0',
+      '--tls-cert',
+      tlsCert,
+      '--tls-key',
+      tlsKey,
+      '--sidecar-mode',
+      'native',
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   try {
     await new Promise<void>((resolve, reject) => {
       let out = '';
@@ -38,7 +58,10 @@ void it(`an idle webhook wakes up fewer than ${MAX_WAKE_UPS_PER_SECOND} times a 
     const before = switches(child.pid ?? 0);
     await new Promise((r) => setTimeout(r, WINDOW_MS));
     const perSecond = (switches(child.pid ?? 0) - before) / (WINDOW_MS / 1000);
-    assert.ok(perSecond < MAX_WAKE_UPS_PER_SECOND, `the idle webhook's main thread woke up ${perSecond.toFixed(1)} times a second`);
+    assert.ok(
+      perSecond < MAX_WAKE_UPS_PER_SECOND,
+      `the idle webhook's main thread woke up ${perSecond.toFixed(1)} times a second`,
+    );
   } finally {
     child.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });

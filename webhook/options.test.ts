@@ -2,13 +2,23 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { loadConfig } from './options.ts';
 
-const file = 'vault:\n  addr: https://file.example:8200\n  role: from-file\nport: 9443\nimage:\n  repository: registry.example/agent\n';
+const file =
+  'vault:\n  addr: https://file.example:8200\n  role: from-file\nport: 9443\nimage:\n  repository: registry.example/agent\n';
 
 void describe('configuration sources', () => {
   void it('layers defaults < file < env < flags', () => {
     const loaded = loadConfig({
-      flags: { config: 'c.yaml', 'vault-addr': 'https://flag.example:8200', 'agent-image': 'registry.example/agent:1.2.3' },
-      env: { SIDEKEY_VAULT_ADDR: 'https://env.example:8200', SIDEKEY_VAULT_ROLE: 'from-env', SIDEKEY_EXCLUDE_NAMESPACES: 'a, b', POD_NAMESPACE: 'sidekey' },
+      flags: {
+        config: 'c.yaml',
+        'vault-addr': 'https://flag.example:8200',
+        'agent-image': 'registry.example/agent:1.2.3',
+      },
+      env: {
+        SIDEKEY_VAULT_ADDR: 'https://env.example:8200',
+        SIDEKEY_VAULT_ROLE: 'from-env',
+        SIDEKEY_EXCLUDE_NAMESPACES: 'a, b',
+        POD_NAMESPACE: 'sidekey',
+      },
       readFile: () => file,
     });
     assert.ok(loaded.ok, loaded.ok ? '' : loaded.error);
@@ -28,8 +38,14 @@ void describe('configuration sources', () => {
     assert.ok(!bad.ok && bad.error.includes('port'));
     const notMap = loadConfig({ flags: { config: 'c.yaml' }, env: {}, readFile: () => '- a\n' });
     assert.ok(!notMap.ok && notMap.error.startsWith('c.yaml: '));
-    const digest = loadConfig({ flags: { 'agent-image': 'r.example:5000/agent@sha256:abc' }, env: {}, readFile: () => '' });
-    assert.ok(digest.ok && digest.value.image.repository === 'r.example:5000/agent' && digest.value.image.tag === 'sha256:abc');
+    const digest = loadConfig({
+      flags: { 'agent-image': 'r.example:5000/agent@sha256:abc' },
+      env: {},
+      readFile: () => '',
+    });
+    assert.ok(
+      digest.ok && digest.value.image.repository === 'r.example:5000/agent' && digest.value.image.tag === 'sha256:abc',
+    );
   });
 
   void it('refuses a Vault address the vault-addr annotation refuses, without repeating it', () => {

@@ -48,12 +48,17 @@ function convert(kind: Setting['kind'], text: string): unknown {
     case 'int':
       return /^\d+$/.test(text) ? Number(text) : text;
     case 'list':
-      return text.split(',').map((s) => s.trim()).filter((s) => s !== '');
+      return text
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== '');
     case 'image': {
       const at = text.indexOf('@');
       if (at > 0) return { repository: text.slice(0, at), tag: text.slice(at + 1) };
       const colon = text.lastIndexOf(':');
-      return colon > text.lastIndexOf('/') ? { repository: text.slice(0, colon), tag: text.slice(colon + 1) } : { repository: text };
+      return colon > text.lastIndexOf('/')
+        ? { repository: text.slice(0, colon), tag: text.slice(colon + 1) }
+        : { repository: text };
     }
     case 'string':
       return text;
@@ -93,7 +98,8 @@ export function loadConfig(sources: ConfigSources): ParseResult<Readonly<Webhook
   if (typeof file === 'string') {
     try {
       const parsed: unknown = parseYaml(sources.readFile(file));
-      if (parsed !== null && parsed !== undefined && !isObject(parsed)) return { ok: false, error: `${file}: the configuration must be a mapping` };
+      if (parsed !== null && parsed !== undefined && !isObject(parsed))
+        return { ok: false, error: `${file}: the configuration must be a mapping` };
       raw = isObject(parsed) ? parsed : {};
     } catch (err) {
       return { ok: false, error: `${file}: ${(err as Error).message.split('\n')[0] ?? 'unreadable'}` };

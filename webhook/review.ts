@@ -92,9 +92,13 @@ export function holdsTooManyValues(text: string): boolean {
   return holdsMoreValues(text, MAX_JSON_VALUES);
 }
 
-/** The uid of a review, read without parsing: the API server writes kind, apiVersion, then request with its uid first. */
+/**
+ * The uid of a review, read without parsing: the API server writes kind, apiVersion, then request with its uid first.
+ */
 export function leadingUid(text: string): string | undefined {
-  return /^\{(?:"(?:kind|apiVersion)":"[\w./]*",){0,2}"request":\{"uid":"([^"\\]{1,256})"/.exec(text.slice(0, 512))?.[1];
+  return /^\{(?:"(?:kind|apiVersion)":"[\w./]*",){0,2}"request":\{"uid":"([^"\\]{1,256})"/.exec(
+    text.slice(0, 512),
+  )?.[1];
 }
 
 /** A pod review too large to parse, refused with its uid when the API server's envelope gives it up front. */
@@ -107,7 +111,11 @@ function tooManyValues(text: string): ReviewOutcome {
 }
 
 /** The request of an AdmissionReview body, or the 400 outcome of a body that is not one. */
-export function parseReview(text: string): { readonly ok: true; readonly request: ReviewRequest } | { readonly ok: false; readonly outcome: ReviewOutcome<'invalid'> } {
+export function parseReview(
+  text: string,
+):
+  | { readonly ok: true; readonly request: ReviewRequest }
+  | { readonly ok: false; readonly outcome: ReviewOutcome<'invalid'> } {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -135,18 +143,30 @@ export function reviewAdmission(text: string, ctx: ReviewContext): ReviewOutcome
 function decide(request: ReviewRequest, ctx: ReviewContext): ReviewOutcome {
   const base = outcomeBase(request);
   const allow = (detail: string, warnings: readonly string[] = []): ReviewOutcome => ({
-    ...base, status: 200, result: 'skipped', detail, body: respond(request.uid, { allowed: true, ...warningsField(warnings) }),
+    ...base,
+    status: 200,
+    result: 'skipped',
+    detail,
+    body: respond(request.uid, { allowed: true, ...warningsField(warnings) }),
   });
   const isPod = request.kind.kind === 'Pod' && request.kind.group === '' && (request.subResource ?? '') === '';
-  if (!isPod) return allow('not a pod', [`sidekey mutates pods only; check the webhook rules (got ${quote(request.kind.kind)})`]);
+  if (!isPod)
+    return allow('not a pod', [`sidekey mutates pods only; check the webhook rules (got ${quote(request.kind.kind)})`]);
   if (request.operation !== 'CREATE') return allow(`operation ${quote(request.operation, 16)}`);
-  if (request.namespace !== undefined && ctx.excludedNamespaces.has(request.namespace)) return allow('excluded namespace');
+  if (request.namespace !== undefined && ctx.excludedNamespaces.has(request.namespace))
+    return allow('excluded namespace');
   const result = mutatePod(request.object, ctx);
   switch (result.kind) {
     case 'skipped':
       return allow(result.reason);
     case 'denied':
-      return { ...base, status: 200, result: 'denied', detail: result.problems.map((p) => p.code).join(','), body: deny(request.uid, result.problems, result.warnings) };
+      return {
+        ...base,
+        status: 200,
+        result: 'denied',
+        detail: result.problems.map((p) => p.code).join(','),
+        body: deny(request.uid, result.problems, result.warnings),
+      };
     case 'injected':
       return {
         ...base,
@@ -181,7 +201,11 @@ export function deny(uid: string, problems: readonly Problem[], warnings: readon
         causes: problems.slice(0, 50).map((p) => ({
           reason: p.code,
           message: formatProblem(p).slice(0, 1024),
-          field: at + (p.annotation === undefined ? 'spec' : `metadata.annotations[${printable(ANNOTATION_PREFIX + p.annotation)}]`),
+          field:
+            at +
+            (p.annotation === undefined
+              ? 'spec'
+              : `metadata.annotations[${printable(ANNOTATION_PREFIX + p.annotation)}]`),
         })),
       },
     },

@@ -72,8 +72,16 @@ void describe('webhook server over HTTPS', () => {
       const body = c.body ?? '';
       const req = request(
         {
-          host: '127.0.0.1', port: webhook.port, path: c.path, method: c.method ?? 'POST', ca: ca.caCert, agent: false,
-          headers: { 'content-type': c.contentType ?? 'application/json', ...(c.chunked === true ? {} : { 'content-length': Buffer.byteLength(body) }) },
+          host: '127.0.0.1',
+          port: webhook.port,
+          path: c.path,
+          method: c.method ?? 'POST',
+          ca: ca.caCert,
+          agent: false,
+          headers: {
+            'content-type': c.contentType ?? 'application/json',
+            ...(c.chunked === true ? {} : { 'content-length': Buffer.byteLength(body) }),
+          },
         },
         (res) => {
           const servedCn = String((res.socket as unknown as PeerSocket).getPeerCertificate().subject.CN);
@@ -81,7 +89,12 @@ void describe('webhook server over HTTPS', () => {
           res.on('data', (d: Buffer) => chunks.push(d));
           res.on('end', () => {
             const text = Buffer.concat(chunks).toString('utf8');
-            resolve({ status: res.statusCode ?? 0, text, body: text.startsWith('{') ? JSON.parse(text) : text, servedCn });
+            resolve({
+              status: res.statusCode ?? 0,
+              text,
+              body: text.startsWith('{') ? JSON.parse(text) : text,
+              servedCn,
+            });
           });
         },
       );
@@ -99,7 +112,14 @@ void describe('webhook server over HTTPS', () => {
     secret = new SecretDir();
     const leaf = ca.issue('leaf-one');
     secret.write({ 'tls.crt': leaf.cert, 'tls.key': leaf.key });
-    const config = tableConfig({ port: 0, metricsPort: 0, tlsCert: join(secret.dir, 'tls.crt'), tlsKey: join(secret.dir, 'tls.key'), maxBodyBytes: 64 * 1024, drainSeconds: 0 });
+    const config = tableConfig({
+      port: 0,
+      metricsPort: 0,
+      tlsCert: join(secret.dir, 'tls.crt'),
+      tlsKey: join(secret.dir, 'tls.key'),
+      maxBodyBytes: 64 * 1024,
+      drainSeconds: 0,
+    });
     webhook = await startWebhook({ config, log: pino({ level: 'debug' }, logStream), metrics, host: '127.0.0.1' });
   });
 
@@ -119,7 +139,9 @@ void describe('webhook server over HTTPS', () => {
   });
 
   void it('logs one JSON line per admission, naming codes and uids but no annotation value or agent config', () => {
-    const admissions = logLines.map((l) => JSON.parse(l) as { event?: string; uid?: string }).filter((l) => l.event === 'admission');
+    const admissions = logLines
+      .map((l) => JSON.parse(l) as { event?: string; uid?: string })
+      .filter((l) => l.event === 'admission');
     assert.ok(admissions.some((l) => l.uid === '705ab4f5-6393-11e8-b7cc-42010a800002'));
     for (const line of logLines) {
       assert.ok(!line.includes('aws:prod') && !line.includes('SIDEKEY_CONFIG') && !line.includes('"object"'), line);
@@ -146,24 +168,57 @@ void describe('webhook server over HTTPS', () => {
   });
 
   void it('checks workload templates on /validate (refused) and /validate/warn (warnings), logged and counted', async () => {
-    const annotations = { 'sidekey.io/inject': 'true', 'sidekey.io/secret-db': 'aws:prod/db#password', 'sidekey.io/aws-region': 'eu-west-1', 'sidekey.io/refresh': 'soon' };
+    const annotations = {
+      'sidekey.io/inject': 'true',
+      'sidekey.io/secret-db': 'aws:prod/db#password',
+      'sidekey.io/aws-region': 'eu-west-1',
+      'sidekey.io/refresh': 'soon',
+    };
     const template = { metadata: { annotations }, spec: { containers: [{ name: 'web', image: 'nginx' }] } };
     const review = (kind: string, group: string, object: unknown): string =>
-      JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: `wl-${kind}`, kind: { group, version: 'v1', kind }, namespace: 'shop', operation: 'CREATE', object } });
-    const podMessage = ((await call({ path: '/mutate', body: review('Pod', '', template) })).body as { response: { status: { message: string } } }).response.status.message;
+      JSON.stringify({
+        apiVersion: 'admission.k8s.io/v1',
+        kind: 'AdmissionReview',
+        request: {
+          uid: `wl-${kind}`,
+          kind: { group, version: 'v1', kind },
+          namespace: 'shop',
+          operation: 'CREATE',
+          object,
+        },
+      });
+    const podMessage = (
+      (await call({ path: '/mutate', body: review('Pod', '', template) })).body as {
+        response: { status: { message: string } };
+      }
+    ).response.status.message;
     const cronJob = { spec: { schedule: '@daily', jobTemplate: { spec: { template } } } };
-    const refused = (await call({ path: '/validate?timeout=5s', body: review('CronJob', 'batch', cronJob) })).body as { response: { allowed: boolean; status: { message: string } } };
+    const refused = (await call({ path: '/validate?timeout=5s', body: review('CronJob', 'batch', cronJob) })).body as {
+      response: { allowed: boolean; status: { message: string } };
+    };
     assert.equal(refused.response.allowed, false);
     assert.equal(refused.response.status.message, podMessage);
-    const warned = (await call({ path: '/validate/warn', body: review('Deployment', 'apps', { spec: { template } }) })).body as { response: { allowed: boolean; warnings: string[] } };
+    const warned = (await call({ path: '/validate/warn', body: review('Deployment', 'apps', { spec: { template } }) }))
+      .body as { response: { allowed: boolean; warnings: string[] } };
     assert.equal(warned.response.allowed, true);
     assert.ok(warned.response.warnings.includes(podMessage), String(warned.response.warnings));
-    const checks = logLines.map((l) => JSON.parse(l) as { event?: string; result?: string; detail?: string }).filter((l) => l.event === 'workload_check');
-    assert.deepEqual(checks.slice(-2).map((l) => [l.result, l.detail]), [['denied', 'SK_BAD_DURATION'], ['warned', 'SK_BAD_DURATION']]);
+    const checks = logLines
+      .map((l) => JSON.parse(l) as { event?: string; result?: string; detail?: string })
+      .filter((l) => l.event === 'workload_check');
+    assert.deepEqual(
+      checks.slice(-2).map((l) => [l.result, l.detail]),
+      [
+        ['denied', 'SK_BAD_DURATION'],
+        ['warned', 'SK_BAD_DURATION'],
+      ],
+    );
     const text = await metrics.registry.getSingleMetricAsString('sidekey_webhook_workload_checks_total');
     assert.match(text, /sidekey_webhook_workload_checks_total\{result="denied"\} [1-9]/);
     assert.match(text, /sidekey_webhook_workload_checks_total\{result="warned"\} [1-9]/);
-    assert.match(await metrics.registry.getSingleMetricAsString('sidekey_webhook_workload_check_duration_seconds'), /_bucket\{le="\+Inf",result="denied"\} [1-9]/);
+    assert.match(
+      await metrics.registry.getSingleMetricAsString('sidekey_webhook_workload_check_duration_seconds'),
+      /_bucket\{le="\+Inf",result="denied"\} [1-9]/,
+    );
   });
 
   void it('serves health, readiness and metrics', async () => {
@@ -176,12 +231,17 @@ void describe('webhook server over HTTPS', () => {
         res.on('end', () => {
           resolve(out);
         });
-      }).on('error', reject).end();
+      })
+        .on('error', reject)
+        .end();
     });
     assert.match(text, /sidekey_webhook_admissions_total\{result="injected"\} [1-9]/);
     assert.match(text, /sidekey_webhook_admission_duration_seconds_bucket\{le="\+Inf",result="injected"\} [1-9]/);
     const expiry = Number(/^sidekey_webhook_tls_certificate_expiry_timestamp_seconds (\d+)$/m.exec(text)?.[1]);
-    assert.equal(expiry, Math.floor(new X509Certificate(readFileSync(join(secret.dir, 'tls.crt'))).validToDate.getTime() / 1000));
+    assert.equal(
+      expiry,
+      Math.floor(new X509Certificate(readFileSync(join(secret.dir, 'tls.crt'))).validToDate.getTime() / 1000),
+    );
   });
 
   void it('serves a rotated certificate without restart and keeps the old one when the new one is broken', async () => {
@@ -191,7 +251,11 @@ void describe('webhook server over HTTPS', () => {
     await waitFor(async () => (await call({ path: '/healthz', method: 'GET' })).servedCn === 'leaf-two');
     const broken = ca.issue('leaf-three');
     secret.write({ 'tls.crt': broken.cert, 'tls.key': next.key });
-    await waitFor(async () => (await metrics.registry.getSingleMetricAsString('sidekey_webhook_tls_reloads_total')).includes('outcome="failure"'));
+    await waitFor(async () =>
+      (await metrics.registry.getSingleMetricAsString('sidekey_webhook_tls_reloads_total')).includes(
+        'outcome="failure"',
+      ),
+    );
     assert.equal((await call({ path: '/healthz', method: 'GET' })).servedCn, 'leaf-two');
   });
 });
@@ -201,13 +265,20 @@ void describe('webhook drain', () => {
     const ca = createTestCa();
     const { dir, tlsCert, tlsKey } = leafFiles(ca, 'drain');
     const config = tableConfig({ port: 0, metricsPort: 0, tlsCert, tlsKey, drainSeconds: 1 });
-    const webhook = await startWebhook({ config, log: pino({ level: 'silent' }), metrics: createMetrics({ defaultMetrics: false }), host: '127.0.0.1' });
+    const webhook = await startWebhook({
+      config,
+      log: pino({ level: 'silent' }),
+      metrics: createMetrics({ defaultMetrics: false }),
+      host: '127.0.0.1',
+    });
     const ready = (): Promise<number> =>
       new Promise((resolve, reject) => {
         request({ host: '127.0.0.1', port: webhook.port, path: '/readyz', ca: ca.caCert, agent: false }, (res) => {
           res.resume();
           resolve(res.statusCode ?? 0);
-        }).on('error', reject).end();
+        })
+          .on('error', reject)
+          .end();
       });
     assert.equal(await ready(), 200);
     const draining = webhook.drain();
@@ -229,8 +300,20 @@ void describe('webhook bounds', () => {
     ca = createTestCa();
     const files = leafFiles(ca, 'bounds');
     dir = files.dir;
-    const config = tableConfig({ port: 0, metricsPort: 0, tlsCert: files.tlsCert, tlsKey: files.tlsKey, maxBodyBytes, drainSeconds: 0 });
-    webhook = await startWebhook({ config, log: pino({ level: 'silent' }), metrics: createMetrics({ defaultMetrics: false }), host: '127.0.0.1' });
+    const config = tableConfig({
+      port: 0,
+      metricsPort: 0,
+      tlsCert: files.tlsCert,
+      tlsKey: files.tlsKey,
+      maxBodyBytes,
+      drainSeconds: 0,
+    });
+    webhook = await startWebhook({
+      config,
+      log: pino({ level: 'silent' }),
+      metrics: createMetrics({ defaultMetrics: false }),
+      host: '127.0.0.1',
+    });
   });
 
   after(async () => {
@@ -239,17 +322,35 @@ void describe('webhook bounds', () => {
     ca.dispose();
   });
 
-  /** A POST to `path` declaring `declared` bytes that sends `sent` and then stalls; `answer` settles when the server answers. */
-  const upload = (declared: number, sent: number, path = '/mutate'): { answer: Promise<{ status: number; error: string }>; stop: () => void } => {
+  /**
+   * A POST to `path` declaring `declared` bytes that sends `sent` and then stalls; `answer` settles when the server
+   * answers.
+   */
+  const upload = (
+    declared: number,
+    sent: number,
+    path = '/mutate',
+  ): { answer: Promise<{ status: number; error: string }>; stop: () => void } => {
     let stop = (): void => undefined;
     const answer = new Promise<{ status: number; error: string }>((resolve, reject) => {
-      const req = request({ host: '127.0.0.1', port: webhook.port, path, method: 'POST', ca: ca.caCert, agent: false, headers: { 'content-type': 'application/json', 'content-length': declared } }, (res) => {
-        let text = '';
-        res.on('data', (d: Buffer) => (text += d.toString()));
-        res.on('end', () => {
-          resolve({ status: res.statusCode ?? 0, error: String((JSON.parse(text) as { error?: unknown }).error) });
-        });
-      });
+      const req = request(
+        {
+          host: '127.0.0.1',
+          port: webhook.port,
+          path,
+          method: 'POST',
+          ca: ca.caCert,
+          agent: false,
+          headers: { 'content-type': 'application/json', 'content-length': declared },
+        },
+        (res) => {
+          let text = '';
+          res.on('data', (d: Buffer) => (text += d.toString()));
+          res.on('end', () => {
+            resolve({ status: res.statusCode ?? 0, error: String((JSON.parse(text) as { error?: unknown }).error) });
+          });
+        },
+      );
       req.on('error', reject);
       req.write(Buffer.alloc(sent, 0x20));
       stop = () => req.destroy();
@@ -259,7 +360,14 @@ void describe('webhook bounds', () => {
   };
   /** The answer, or 'no answer' after 5 s (a server without the bounds keeps the request waiting). */
   const within = <T>(p: Promise<T>): Promise<T | 'no answer'> =>
-    Promise.race([p, new Promise<'no answer'>((r) => { setTimeout(() => { r('no answer'); }, 5000).unref(); })]);
+    Promise.race([
+      p,
+      new Promise<'no answer'>((r) => {
+        setTimeout(() => {
+          r('no answer');
+        }, 5000).unref();
+      }),
+    ]);
 
   void it('takes no body larger than the API server can send, by default and at most', () => {
     const defaults = parseWebhookConfig({});
@@ -271,7 +379,9 @@ void describe('webhook bounds', () => {
   });
 
   void it('refuses admissions beyond the in-flight bound, shared by /mutate and /validate, with a 503 and a reason, and serves again once they end', async () => {
-    const held = Array.from({ length: MAX_IN_FLIGHT }, (_, i) => upload(1000, 10, i % 2 === 0 ? '/mutate' : '/validate'));
+    const held = Array.from({ length: MAX_IN_FLIGHT }, (_, i) =>
+      upload(1000, 10, i % 2 === 0 ? '/mutate' : '/validate'),
+    );
     await waitFor(async () => (await within(upload(1000, 1000).answer)) !== 'no answer');
     const extra = await within(upload(1000, 1000, '/validate/warn').answer);
     assert.notEqual(extra, 'no answer');
@@ -311,9 +421,19 @@ void describe('webhook start', () => {
     const port = (free.address() as AddressInfo).port;
     await new Promise((r) => free.close(r));
     const config = tableConfig({ port, metricsPort: (taken.address() as AddressInfo).port, tlsCert, tlsKey });
-    await assert.rejects(startWebhook({ config, log: pino({ level: 'silent' }), metrics: createMetrics({ defaultMetrics: false }), host: '127.0.0.1' }), /EADDRINUSE/);
+    await assert.rejects(
+      startWebhook({
+        config,
+        log: pino({ level: 'silent' }),
+        metrics: createMetrics({ defaultMetrics: false }),
+        host: '127.0.0.1',
+      }),
+      /EADDRINUSE/,
+    );
     const healthz = new Promise((resolve, reject) => {
-      request({ host: '127.0.0.1', port, path: '/healthz', ca: ca.caCert, agent: false }, resolve).on('error', reject).end();
+      request({ host: '127.0.0.1', port, path: '/healthz', ca: ca.caCert, agent: false }, resolve)
+        .on('error', reject)
+        .end();
     });
     await assert.rejects(healthz, /ECONNREFUSED/, 'nothing answers /healthz after a failed start');
     await new Promise((r) => taken.close(r));

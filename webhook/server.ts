@@ -56,7 +56,10 @@ const JSON_TYPE = { 'content-type': 'application/json' } as const;
  * connections, is not the API server: it is dropped before it costs memory.
  */
 export const SERVER_LIMITS = {
-  /** TLS connections kept; a new one past it closes an idle one, one that never carried a request first (connections.ts). */
+  /**
+   * TLS connections kept; a new one past it closes an idle one, one that never carried a request first
+   * (connections.ts).
+   */
   maxTlsConnections: 128,
   /**
    * TLS handshakes under way; a new connection past it closes the oldest one still in its handshake
@@ -80,9 +83,20 @@ export const SERVER_LIMITS = {
   keepAliveTimeoutMs: 90_000,
 } as const;
 
-function send(res: ServerResponse, status: number, body: unknown, close: boolean, headers: Readonly<Record<string, string>> = {}): void {
+function send(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  close: boolean,
+  headers: Readonly<Record<string, string>> = {},
+): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { ...JSON_TYPE, ...headers, 'content-length': Buffer.byteLength(text), ...(close ? { connection: 'close' } : {}) });
+  res.writeHead(status, {
+    ...JSON_TYPE,
+    ...headers,
+    'content-length': Buffer.byteLength(text),
+    ...(close ? { connection: 'close' } : {}),
+  });
   res.end(text);
 }
 
@@ -102,34 +116,59 @@ function admissionRoutes(config: Readonly<WebhookConfig>, metrics: WebhookMetric
   const ctx = reviewContext(config);
   const mutate: AdmissionRoute<ReviewResult> = {
     review: (text) => reviewAdmission(text, ctx),
-    observe: (result, seconds) => { metrics.observeAdmission(result, seconds); },
+    observe: (result, seconds) => {
+      metrics.observeAdmission(result, seconds);
+    },
     event: 'admission',
     noteworthy: ['injected', 'denied'],
   };
   const workload = (action: WorkloadAction): AdmissionRoute<WorkloadResult> => ({
     review: (text) => reviewWorkload(text, ctx, action),
-    observe: (result, seconds) => { metrics.observeWorkloadCheck(result, seconds); },
+    observe: (result, seconds) => {
+      metrics.observeWorkloadCheck(result, seconds);
+    },
     event: 'workload_check',
     noteworthy: ['denied', 'warned'],
   });
-  return new Map<string, AnyRoute>([['/mutate', mutate], ...WORKLOAD_ACTIONS.map((a) => [WORKLOAD_PATHS[a], workload(a)] as const)]);
+  return new Map<string, AnyRoute>([
+    ['/mutate', mutate],
+    ...WORKLOAD_ACTIONS.map((a) => [WORKLOAD_PATHS[a], workload(a)] as const),
+  ]);
 }
 
-type Admit = <R extends string>(req: IncomingMessage, res: ServerResponse, started: number, route: AdmissionRoute<R>) => Promise<void>;
+type Admit = <R extends string>(
+  req: IncomingMessage,
+  res: ServerResponse,
+  started: number,
+  route: AdmissionRoute<R>,
+) => Promise<void>;
 
 /** Reads, answers, counts and logs one admission, within the shared body budget and in-flight bound. */
 function createAdmit(config: Readonly<WebhookConfig>, log: Logger, now: () => number, phase: Phase): Admit {
   const budget = new BodyBudget(config.maxBodyBytes);
-  const answer = async <R extends string>(req: IncomingMessage, res: ServerResponse, route: AdmissionRoute<R>): Promise<ReviewOutcome<R | 'invalid'>> => {
+  const answer = async <R extends string>(
+    req: IncomingMessage,
+    res: ServerResponse,
+    route: AdmissionRoute<R>,
+  ): Promise<ReviewOutcome<R | 'invalid'>> => {
     const full = budget.enter();
     if (full !== undefined) return { status: 503, body: { error: full }, result: 'invalid', detail: 'busy' };
-    res.once('close', () => { budget.leave(); });
+    res.once('close', () => {
+      budget.leave();
+    });
     if (!/^application\/json\s*(;|$)/i.test(req.headers['content-type'] ?? '')) {
       req.resume();
-      return { status: 415, body: { error: 'Content-Type must be application/json' }, result: 'invalid', detail: 'content type' };
+      return {
+        status: 415,
+        body: { error: 'Content-Type must be application/json' },
+        result: 'invalid',
+        detail: 'content type',
+      };
     }
     const body = await budget.read(req);
-    return body.ok ? route.review(body.text) : { status: body.status, body: { error: body.error }, result: 'invalid', detail: body.error };
+    return body.ok
+      ? route.review(body.text)
+      : { status: body.status, body: { error: body.error }, result: 'invalid', detail: body.error };
   };
   return async (req, res, started, route) => {
     const outcome = await answer(req, res, route);
@@ -140,12 +179,28 @@ function createAdmit(config: Readonly<WebhookConfig>, log: Logger, now: () => nu
     const seconds = (now() - started) / 1000;
     route.observe(outcome.result, seconds);
     const level = route.noteworthy.includes(outcome.result) ? 'info' : 'debug';
-    log[level]({ event: route.event, result: outcome.result, detail: outcome.detail, uid: outcome.uid, namespace: outcome.namespace, dryRun: outcome.dryRun, ms: Math.round(seconds * 1e4) / 10 }, route.event);
+    log[level](
+      {
+        event: route.event,
+        result: outcome.result,
+        detail: outcome.detail,
+        uid: outcome.uid,
+        namespace: outcome.namespace,
+        dryRun: outcome.dryRun,
+        ms: Math.round(seconds * 1e4) / 10,
+      },
+      route.event,
+    );
   };
 }
 
 /** Routes a request on the TLS port: admissions, then the probes. */
-function createHandler(routes: ReadonlyMap<string, AnyRoute>, admit: Admit, now: () => number, phase: Phase): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+function createHandler(
+  routes: ReadonlyMap<string, AnyRoute>,
+  admit: Admit,
+  now: () => number,
+  phase: Phase,
+): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = now();
     const path = (req.url ?? '/').split('?')[0] ?? '';
@@ -167,13 +222,20 @@ function createHandler(routes: ReadonlyMap<string, AnyRoute>, admit: Admit, now:
 const TLS_OPTIONS = { minVersion: 'TLSv1.2', handshakeTimeout: SERVER_LIMITS.handshakeTimeoutMs } as const;
 
 /** The HTTPS server with every connection and time bound of SERVER_LIMITS. */
-function createAdmissionServer(pair: TlsPair, handle: (req: IncomingMessage, res: ServerResponse) => Promise<void>, log: Logger): HttpsServer {
-  const server = createHttpsServer({ ...TLS_OPTIONS, cert: pair.cert, key: pair.key, connectionsCheckingInterval: SERVER_LIMITS.checkIntervalMs }, (req, res) => {
-    handle(req, res).catch((err: unknown) => {
-      log.error({ event: 'handler_error', err: { message: (err as Error).message } }, 'request failed');
-      if (!res.headersSent) send(res, 500, { error: 'internal error' }, true);
-    });
-  });
+function createAdmissionServer(
+  pair: TlsPair,
+  handle: (req: IncomingMessage, res: ServerResponse) => Promise<void>,
+  log: Logger,
+): HttpsServer {
+  const server = createHttpsServer(
+    { ...TLS_OPTIONS, cert: pair.cert, key: pair.key, connectionsCheckingInterval: SERVER_LIMITS.checkIntervalMs },
+    (req, res) => {
+      handle(req, res).catch((err: unknown) => {
+        log.error({ event: 'handler_error', err: { message: (err as Error).message } }, 'request failed');
+        if (!res.headersSent) send(res, 500, { error: 'internal error' }, true);
+      });
+    },
+  );
   server.maxConnections = SERVER_LIMITS.maxConnections;
   capConnections(server, { maxTls: SERVER_LIMITS.maxTlsConnections, maxHandshakes: SERVER_LIMITS.maxHandshakes });
   server.keepAliveTimeout = SERVER_LIMITS.keepAliveTimeoutMs;
@@ -194,7 +256,9 @@ function createMetricsServer(metrics: WebhookMetrics): Server {
         res.writeHead(200, { 'content-type': metrics.registry.contentType });
         res.end(text);
       },
-      () => { send(res, 500, { error: 'metrics unavailable' }, false); },
+      () => {
+        send(res, 500, { error: 'metrics unavailable' }, false);
+      },
     );
   });
   server.maxConnections = METRICS_MAX_CONNECTIONS;

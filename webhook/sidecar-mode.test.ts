@@ -11,30 +11,56 @@ import { checkNativeSidecars, clusterConfigured, supportsNativeSidecars } from '
 
 const log = pino({ level: 'silent' });
 const CLI = join(import.meta.dirname, '..', 'cli', 'sidekey.ts');
-const TOO_OLD = /^Kubernetes 1\.28 has no native sidecars, which Sidekey's agent needs \(Kubernetes 1\.29\+; the chart requires 1\.30\): upgrade the cluster$/;
+const TOO_OLD =
+  /^Kubernetes 1\.28 has no native sidecars, which Sidekey's agent needs \(Kubernetes 1\.29\+; the chart requires 1\.30\): upgrade the cluster$/;
 
 void describe('sidecar mode', () => {
   void it('knows which versions run native sidecars', () => {
-    const table: [string, string, boolean][] = [['1', '28', false], ['1', '29', true], ['1', '29+', true], ['1', '33', true], ['2', '0', true], ['1', '27+', false]];
-    for (const [major, minor, native] of table) assert.equal(supportsNativeSidecars({ major, minor }), native, `${major}.${minor}`);
+    const table: [string, string, boolean][] = [
+      ['1', '28', false],
+      ['1', '29', true],
+      ['1', '29+', true],
+      ['1', '33', true],
+      ['2', '0', true],
+      ['1', '27+', false],
+    ];
+    for (const [major, minor, native] of table)
+      assert.equal(supportsNativeSidecars({ major, minor }), native, `${major}.${minor}`);
   });
 
   void it('reads nothing when no cluster is configured, or with native', async () => {
     const readVersion = (): Promise<never> => Promise.reject(new Error('must not be called'));
-    assert.equal(await checkNativeSidecars('auto', { env: { HOME: '/nowhere' }, log, exists: () => false, readVersion }), undefined);
-    assert.equal(await checkNativeSidecars('native', { env: { KUBECONFIG: '/k/config' }, log, exists: () => true, readVersion }), undefined);
+    assert.equal(
+      await checkNativeSidecars('auto', { env: { HOME: '/nowhere' }, log, exists: () => false, readVersion }),
+      undefined,
+    );
+    assert.equal(
+      await checkNativeSidecars('native', { env: { KUBECONFIG: '/k/config' }, log, exists: () => true, readVersion }),
+      undefined,
+    );
   });
 
   void it('reads the cluster version when in-cluster or with a kubeconfig, and refuses a cluster before 1.29', async () => {
-    const exists = (p: string): boolean => p === '/var/run/secrets/kubernetes.io/serviceaccount/token' || p === '/k/config';
+    const exists = (p: string): boolean =>
+      p === '/var/run/secrets/kubernetes.io/serviceaccount/token' || p === '/k/config';
     assert.equal(clusterConfigured({ KUBERNETES_SERVICE_HOST: '10.0.0.1' }, exists), true);
     assert.equal(clusterConfigured({ KUBECONFIG: '/missing:/k/config' }, exists), true);
     assert.equal(clusterConfigured({ KUBECONFIG: '/missing', HOME: '/h' }, exists), false);
     const at = (minor: string): Promise<string | undefined> =>
-      checkNativeSidecars('auto', { env: { KUBECONFIG: '/k/config' }, log, exists, readVersion: () => Promise.resolve({ major: '1', minor }) });
+      checkNativeSidecars('auto', {
+        env: { KUBECONFIG: '/k/config' },
+        log,
+        exists,
+        readVersion: () => Promise.resolve({ major: '1', minor }),
+      });
     assert.match((await at('28')) ?? '', TOO_OLD);
     assert.equal(await at('29'), undefined);
-    const failing = await checkNativeSidecars('auto', { env: { KUBECONFIG: '/k/config' }, log, exists, readVersion: () => Promise.reject(new Error('unreachable')) });
+    const failing = await checkNativeSidecars('auto', {
+      env: { KUBECONFIG: '/k/config' },
+      log,
+      exists,
+      readVersion: () => Promise.reject(new Error('unreachable')),
+    });
     assert.equal(failing, undefined, 'a version it cannot read does not stop the webhook');
   });
 
@@ -46,7 +72,9 @@ void describe('sidecar mode', () => {
       rmSync(dir, { recursive: true, force: true });
     });
     // The fake API speaks plain HTTP, which @kubernetes/client-node accepts only with TLS verification off.
-    const kubeconfig = JSON.parse(readFileSync(api.kubeconfig, 'utf8')) as { clusters: { cluster: Record<string, unknown> }[] };
+    const kubeconfig = JSON.parse(readFileSync(api.kubeconfig, 'utf8')) as {
+      clusters: { cluster: Record<string, unknown> }[];
+    };
     for (const { cluster } of kubeconfig.clusters) cluster['insecure-skip-tls-verify'] = true;
     writeFileSync(api.kubeconfig, JSON.stringify(kubeconfig));
     const ca = createTestCa();
@@ -55,10 +83,14 @@ void describe('sidecar mode', () => {
       rmSync(tlsDir, { recursive: true, force: true });
       ca.dispose();
     });
-    const child = spawn(process.execPath, [CLI, 'webhook', '--port', '0', '--metrics-port', '0', '--tls-cert', tlsCert, '--tls-key', tlsKey], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-      env: { ...process.env, KUBECONFIG: api.kubeconfig },
-    });
+    const child = spawn(
+      process.execPath,
+      [CLI, 'webhook', '--port', '0', '--metrics-port', '0', '--tls-cert', tlsCert, '--tls-key', tlsKey],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+        env: { ...process.env, KUBECONFIG: api.kubeconfig },
+      },
+    );
     let out = '';
     child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
@@ -67,7 +99,10 @@ void describe('sidecar mode', () => {
     });
     const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
     assert.equal(code, 1);
-    const failed = out.split('\n').filter((l) => l.includes('"event":"start_failed"')).map((l) => JSON.parse(l) as { err: { message: string } });
+    const failed = out
+      .split('\n')
+      .filter((l) => l.includes('"event":"start_failed"'))
+      .map((l) => JSON.parse(l) as { err: { message: string } });
     assert.equal(failed.length, 1, out);
     assert.match(failed[0]?.err.message ?? '', TOO_OLD);
     assert.doesNotMatch(out, /"event":"listening"/);

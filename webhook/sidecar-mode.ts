@@ -57,11 +57,17 @@ export async function checkNativeSidecars(mode: SidecarMode, deps: SidecarModeDe
   try {
     version = await (deps.readVersion ?? readClusterVersion)();
   } catch (err) {
-    deps.log.warn({ event: 'cluster_version_failed', err: { message: (err as Error).message } }, 'cluster version unknown; starting (native sidecars need Kubernetes 1.29+)');
+    deps.log.warn(
+      { event: 'cluster_version_failed', err: { message: (err as Error).message } },
+      'cluster version unknown; starting (native sidecars need Kubernetes 1.29+)',
+    );
     return undefined;
   }
   const native = supportsNativeSidecars(version);
-  deps.log.info({ event: 'cluster_version', major: version.major, minor: version.minor, nativeSidecars: native }, 'cluster version read');
+  deps.log.info(
+    { event: 'cluster_version', major: version.major, minor: version.minor, nativeSidecars: native },
+    'cluster version read',
+  );
   if (native) return undefined;
   return `Kubernetes ${version.major}.${version.minor} has no native sidecars, which Sidekey's agent needs (Kubernetes 1.${NATIVE_SIDECAR_MINOR}+; the chart requires 1.30): upgrade the cluster`;
 }

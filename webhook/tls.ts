@@ -60,7 +60,10 @@ export function watchTls(options: WatchTlsOptions): TlsWatcher {
       log.info({ event: 'tls_reloaded' }, 'serving certificate reloaded');
     } catch (err) {
       options.onReload?.('failure');
-      log.warn({ event: 'tls_reload_failed', err: { message: (err as Error).message } }, 'new certificate not loaded; the previous one keeps serving');
+      log.warn(
+        { event: 'tls_reload_failed', err: { message: (err as Error).message } },
+        'new certificate not loaded; the previous one keeps serving',
+      );
     }
   };
   const schedule = (): void => {

@@ -21,16 +21,29 @@ interface Answer {
 }
 
 const ctx = reviewContext(tableConfig());
-const GROUPS: Readonly<Record<string, string>> = { Deployment: 'apps', StatefulSet: 'apps', DaemonSet: 'apps', ReplicaSet: 'apps', Job: 'batch', CronJob: 'batch' };
+const GROUPS: Readonly<Record<string, string>> = {
+  Deployment: 'apps',
+  StatefulSet: 'apps',
+  DaemonSet: 'apps',
+  ReplicaSet: 'apps',
+  Job: 'batch',
+  CronJob: 'batch',
+};
 const KINDS = Object.keys(GROUPS);
 
-const template = (annotations: Record<string, string> | undefined, spec: Json = { containers: [{ name: 'web', image: 'nginx' }] }): Json => ({
+const template = (
+  annotations: Record<string, string> | undefined,
+  spec: Json = { containers: [{ name: 'web', image: 'nginx' }] },
+): Json => ({
   metadata: { labels: { app: 'web' }, ...defined({ annotations }) },
   spec,
 });
 
 function workload(kind: string, tpl: unknown): Json {
-  const spec = kind === 'CronJob' ? { schedule: '*/5 * * * *', jobTemplate: { spec: { template: tpl } } } : { selector: { matchLabels: { app: 'web' } }, template: tpl };
+  const spec =
+    kind === 'CronJob'
+      ? { schedule: '*/5 * * * *', jobTemplate: { spec: { template: tpl } } }
+      : { selector: { matchLabels: { app: 'web' } }, template: tpl };
   return { apiVersion: `${GROUPS[kind] ?? 'apps'}/v1`, kind, metadata: { name: 'web', namespace: 'shop' }, spec };
 }
 
@@ -60,7 +73,11 @@ function body(object: unknown, r: Request = {}): string {
   });
 }
 
-function check(object: unknown, r: Request = {}, action: WorkloadAction = 'refuse'): { result: string; detail: string; answer: Answer } {
+function check(
+  object: unknown,
+  r: Request = {},
+  action: WorkloadAction = 'refuse',
+): { result: string; detail: string; answer: Answer } {
   const outcome = reviewWorkload(body(object, r), ctx, action);
   assert.equal(outcome.status, 200, JSON.stringify(outcome.body));
   const answer = (outcome.body as { response: Answer }).response;
@@ -71,12 +88,31 @@ function check(object: unknown, r: Request = {}, action: WorkloadAction = 'refus
 
 /** What /mutate answers for a pod made from the template. */
 function podAnswer(tpl: Json): Answer {
-  const review = { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'pod-1', kind: { group: '', version: 'v1', kind: 'Pod' }, namespace: 'shop', operation: 'CREATE', object: tpl } };
+  const review = {
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    request: {
+      uid: 'pod-1',
+      kind: { group: '', version: 'v1', kind: 'Pod' },
+      namespace: 'shop',
+      operation: 'CREATE',
+      object: tpl,
+    },
+  };
   return (reviewAdmission(JSON.stringify(review), ctx).body as { response: Answer }).response;
 }
 
-const BAD = { 'sidekey.io/inject': 'true', 'sidekey.io/secret-db': 'aws:prod/db#password', 'sidekey.io/aws-region': 'eu-west-1', 'sidekey.io/refresh': 'soon' };
-const GOOD = { 'sidekey.io/inject': 'true', 'sidekey.io/secret-db': 'aws:prod/db#password', 'sidekey.io/aws-region': 'eu-west-1' };
+const BAD = {
+  'sidekey.io/inject': 'true',
+  'sidekey.io/secret-db': 'aws:prod/db#password',
+  'sidekey.io/aws-region': 'eu-west-1',
+  'sidekey.io/refresh': 'soon',
+};
+const GOOD = {
+  'sidekey.io/inject': 'true',
+  'sidekey.io/secret-db': 'aws:prod/db#password',
+  'sidekey.io/aws-region': 'eu-west-1',
+};
 
 void describe('reviewWorkload', () => {
   for (const kind of KINDS) {
@@ -90,7 +126,10 @@ void describe('reviewWorkload', () => {
       assert.equal(answer.status?.message, pod.status?.message);
       assert.match(answer.status?.message ?? '', /^annotation "sidekey\.io\/refresh": /);
       const at = kind === 'CronJob' ? 'spec.jobTemplate.spec.template.' : 'spec.template.';
-      assert.deepEqual(answer.status?.details.causes.map((c) => [c.reason, c.field]), [['SK_BAD_DURATION', `${at}metadata.annotations["sidekey.io/refresh"]`]]);
+      assert.deepEqual(
+        answer.status?.details.causes.map((c) => [c.reason, c.field]),
+        [['SK_BAD_DURATION', `${at}metadata.annotations["sidekey.io/refresh"]`]],
+      );
     });
 
     void it(`${kind}: a good template passes with pod admission's warnings`, () => {
@@ -107,7 +146,10 @@ void describe('reviewWorkload', () => {
     assert.equal(detail, 'SK_BAD_DURATION');
     assert.equal(answer.allowed, true);
     assert.equal(answer.status, undefined);
-    assert.deepEqual(answer.warnings?.slice(0, 2), ['sidekey: the pods of this Deployment will be refused at creation:', podAnswer(template(BAD)).status?.message]);
+    assert.deepEqual(answer.warnings?.slice(0, 2), [
+      'sidekey: the pods of this Deployment will be refused at creation:',
+      podAnswer(template(BAD)).status?.message,
+    ]);
   });
 
   void it('lets templates that do not opt in through unchecked', () => {
@@ -124,7 +166,15 @@ void describe('reviewWorkload', () => {
   });
 
   void it('answers malformed objects without throwing: no template is allowed, an opted-in template that is not a pod is refused as a pod would be', () => {
-    for (const object of [null, 'text', [], {}, { spec: null }, { spec: { template: 'x' } }, { spec: { jobTemplate: [] } }]) {
+    for (const object of [
+      null,
+      'text',
+      [],
+      {},
+      { spec: null },
+      { spec: { template: 'x' } },
+      { spec: { jobTemplate: [] } },
+    ]) {
       for (const kind of ['Deployment', 'CronJob']) {
         const { result, answer } = check(object, { kind });
         assert.equal(result, 'skipped', `${kind} ${JSON.stringify(object)}`);
@@ -164,26 +214,43 @@ void describe('reviewWorkload', () => {
       assert.equal(answer.allowed, true);
       assert.match(answer.warnings?.[0] ?? '', /did not check this workload: it holds more than 20000 JSON values/);
     }
-    const noUid = reviewWorkload(JSON.stringify({ request: { object: workload('Deployment', template(annotations)) } }), ctx, 'refuse');
+    const noUid = reviewWorkload(
+      JSON.stringify({ request: { object: workload('Deployment', template(annotations)) } }),
+      ctx,
+      'refuse',
+    );
     assert.equal(noUid.status, 400);
   });
 
   void it('checks an UPDATE only when it changes the template, so controllers can still update old workloads', () => {
     const bad = workload('ReplicaSet', template(BAD));
-    const scaled = { ...bad, spec: { ...(bad['spec'] as Json), replicas: 0 }, metadata: { name: 'web', finalizers: ['foregroundDeletion'] } };
+    const scaled = {
+      ...bad,
+      spec: { ...(bad['spec'] as Json), replicas: 0 },
+      metadata: { name: 'web', finalizers: ['foregroundDeletion'] },
+    };
     assert.equal(check(scaled, { kind: 'ReplicaSet', operation: 'UPDATE', oldObject: bad }).result, 'skipped');
     const good = workload('ReplicaSet', template(GOOD));
     assert.equal(check(bad, { kind: 'ReplicaSet', operation: 'UPDATE', oldObject: good }).result, 'denied');
     assert.equal(check(bad, { kind: 'ReplicaSet', operation: 'UPDATE' }).result, 'denied', 'no oldObject: checked');
     const cron = workload('CronJob', template(BAD));
-    assert.equal(check(cron, { kind: 'CronJob', operation: 'UPDATE', oldObject: workload('CronJob', template(GOOD)) }).result, 'denied');
+    assert.equal(
+      check(cron, { kind: 'CronJob', operation: 'UPDATE', oldObject: workload('CronJob', template(GOOD)) }).result,
+      'denied',
+    );
   });
 
   void it('skips what it does not check: excluded namespaces, other operations, subresources and other kinds (with a warning)', () => {
     const bad = workload('Deployment', template(BAD));
-    for (const namespace of ['kube-system', 'sidekey-system', 'legacy']) assert.equal(check(bad, { namespace }).detail, 'excluded namespace');
+    for (const namespace of ['kube-system', 'sidekey-system', 'legacy'])
+      assert.equal(check(bad, { namespace }).detail, 'excluded namespace');
     assert.equal(check(bad, { operation: 'DELETE' }).result, 'skipped');
-    const other = [{ kind: 'Pod', group: '' }, { kind: 'Deployment', group: 'extensions' }, { kind: 'Deployment', subResource: 'scale' }, { kind: 'constructor', group: 'apps' }];
+    const other = [
+      { kind: 'Pod', group: '' },
+      { kind: 'Deployment', group: 'extensions' },
+      { kind: 'Deployment', subResource: 'scale' },
+      { kind: 'constructor', group: 'apps' },
+    ];
     for (const r of other) {
       const { result, answer } = check(bad, r);
       assert.equal(result, 'skipped', JSON.stringify(r));
@@ -205,9 +272,19 @@ void describe('reviewWorkload', () => {
     const { result, answer } = check(workload('Deployment', template(noRegion)));
     assert.equal(result, 'passed');
     assert.equal(answer.allowed, true);
-    assert.ok(answer.warnings?.some((w) => w.startsWith('annotation "sidekey.io/aws-region": no AWS region') && w.includes('unless a webhook adds AWS_REGION')), String(answer.warnings));
+    assert.ok(
+      answer.warnings?.some(
+        (w) =>
+          w.startsWith('annotation "sidekey.io/aws-region": no AWS region') &&
+          w.includes('unless a webhook adds AWS_REGION'),
+      ),
+      String(answer.warnings),
+    );
     const alsoBad = check(workload('Deployment', template({ ...noRegion, 'sidekey.io/containers': 'nope' }))).answer;
     assert.equal(alsoBad.allowed, false);
-    assert.deepEqual(alsoBad.status?.details.causes.map((c) => c.reason), ['SK_UNKNOWN_CONTAINER']);
+    assert.deepEqual(
+      alsoBad.status?.details.causes.map((c) => c.reason),
+      ['SK_UNKNOWN_CONTAINER'],
+    );
   });
 });

@@ -4,9 +4,16 @@ import { ProviderError } from '../provider.ts';
 import type { ProviderErrorCode } from '../provider.ts';
 import { tlsVerifyFailure } from './tls-errors.ts';
 
-const TRUST_FIX = 'a TLS-inspecting proxy needs its CA in the agent image\'s trust store, or the endpoint (AWS_ENDPOINT_URL*) a public certificate';
+const TRUST_FIX =
+  "a TLS-inspecting proxy needs its CA in the agent image's trust store, or the endpoint (AWS_ENDPOINT_URL*) a public certificate";
 
-const THROTTLE = new Set(['ThrottlingException', 'Throttling', 'TooManyRequestsException', 'RequestLimitExceeded', 'LimitExceededException']);
+const THROTTLE = new Set([
+  'ThrottlingException',
+  'Throttling',
+  'TooManyRequestsException',
+  'RequestLimitExceeded',
+  'LimitExceededException',
+]);
 const DENIED = new Set(['AccessDeniedException', 'AccessDenied', 'DecryptionFailure', 'KMSAccessDeniedException']);
 const AUTH = new Set([
   'CredentialsProviderError',
@@ -18,10 +25,37 @@ const AUTH = new Set([
   'InvalidClientTokenId',
   'IDPCommunicationError',
 ]);
-const BAD_REQUEST = new Set(['InvalidParameterException', 'ValidationException', 'InvalidNextTokenException', 'SerializationException']);
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_SOCKET']);
-const NETWORK_NAMES = new Set(['TimeoutError', 'RequestTimeout', 'RequestTimeoutException', 'NetworkingError', 'AbortError']);
-const DOWN = new Set(['InternalServiceError', 'InternalFailure', 'ServiceUnavailable', ...NETWORK_NAMES, ...NETWORK_CODES]);
+const BAD_REQUEST = new Set([
+  'InvalidParameterException',
+  'ValidationException',
+  'InvalidNextTokenException',
+  'SerializationException',
+]);
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'UND_ERR_SOCKET',
+]);
+const NETWORK_NAMES = new Set([
+  'TimeoutError',
+  'RequestTimeout',
+  'RequestTimeoutException',
+  'NetworkingError',
+  'AbortError',
+]);
+const DOWN = new Set([
+  'InternalServiceError',
+  'InternalFailure',
+  'ServiceUnavailable',
+  ...NETWORK_NAMES,
+  ...NETWORK_CODES,
+]);
 
 interface SdkErrorShape {
   readonly name?: unknown;
@@ -76,13 +110,30 @@ export function fromSdkError(error: unknown, what: string): ProviderError {
 }
 
 /** A ProviderError for one entry of BatchGetSecretValue's Errors list. */
-export function fromBatchError(secretId: string, errorCode: string | undefined, message: string | undefined): ProviderError {
+export function fromBatchError(
+  secretId: string,
+  errorCode: string | undefined,
+  message: string | undefined,
+): ProviderError {
   const name = errorCode ?? 'Error';
-  return new ProviderError(classify(name, undefined, message ?? ''), `aws ${secretId}: ${name}${message === undefined ? '' : `: ${message.slice(0, 200)}`}`);
+  return new ProviderError(
+    classify(name, undefined, message ?? ''),
+    `aws ${secretId}: ${name}${message === undefined ? '' : `: ${message.slice(0, 200)}`}`,
+  );
 }
 
-/** True when the batch call itself is unusable here (IAM lacks secretsmanager:BatchGetSecretValue, or an endpoint without it). */
+/**
+ * True when the batch call itself is unusable here (IAM lacks secretsmanager:BatchGetSecretValue, or an endpoint
+ * without it).
+ */
 export function batchUnsupported(error: unknown): boolean {
   const { name, status } = fieldsOf(error);
-  return DENIED.has(name) || name === 'UnknownOperationException' || name === 'InvalidAction' || name === 'NotImplemented' || status === 404 || status === 501;
+  return (
+    DENIED.has(name) ||
+    name === 'UnknownOperationException' ||
+    name === 'InvalidAction' ||
+    name === 'NotImplemented' ||
+    status === 404 ||
+    status === 501
+  );
 }

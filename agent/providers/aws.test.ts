@@ -36,7 +36,11 @@ before(async () => {
   moto = await startMoto();
   proxy = await startFaultProxy(moto.endpoint);
   // The SDK's default credential chain reads the process environment.
-  Object.assign(process.env, { AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', AWS_REGION: moto.region });
+  Object.assign(process.env, {
+    AWS_ACCESS_KEY_ID: 'testing',
+    AWS_SECRET_ACCESS_KEY: 'testing',
+    AWS_REGION: moto.region,
+  });
   delete process.env.AWS_PROFILE;
 });
 
@@ -46,7 +50,10 @@ after(async () => {
   await moto.stop();
 });
 
-async function create(name: string, value: { SecretString?: string; SecretBinary?: Uint8Array }): Promise<{ arn: string; versionId: string }> {
+async function create(
+  name: string,
+  value: { SecretString?: string; SecretBinary?: Uint8Array },
+): Promise<{ arn: string; versionId: string }> {
   const out = await moto.admin.send(new CreateSecretCommand({ Name: name, ...value }));
   return { arn: out.ARN ?? '', versionId: out.VersionId ?? '' };
 }
@@ -62,7 +69,11 @@ function ok(outcome: FetchOutcome | undefined): Fetched {
   return outcome.fetched;
 }
 
-const ref = (path: string, extra: Partial<SecretReference> = {}): SecretReference => ({ provider: 'aws', path, ...extra });
+const ref = (path: string, extra: Partial<SecretReference> = {}): SecretReference => ({
+  provider: 'aws',
+  path,
+  ...extra,
+});
 
 void describe('aws provider (moto)', () => {
   void test('45 secrets take ceil(45/20) = 3 BatchGetSecretValue calls, values and kinds intact', async () => {
@@ -145,7 +156,14 @@ void describe('aws provider (moto)', () => {
     const p = createAwsProvider({ ...t.deps, log: t.deps.log.child({ provider: 'aws' }), now: () => clock });
     const { calls, logs } = t;
     proxy.setFault(
-      { kind: 'status', status: 400, body: { __type: 'AccessDeniedException', message: 'not authorized to perform: secretsmanager:BatchGetSecretValue' } },
+      {
+        kind: 'status',
+        status: 400,
+        body: {
+          __type: 'AccessDeniedException',
+          message: 'not authorized to perform: secretsmanager:BatchGetSecretValue',
+        },
+      },
       1,
     );
     const first = await p.fetchMany([ref('fallback/a'), ref('fallback/b')]);
@@ -156,7 +174,11 @@ void describe('aws provider (moto)', () => {
     calls.length = 0;
     clock += BATCH_RETRY_MS - 1;
     (await p.fetchMany([ref('fallback/a'), ref('fallback/b')])).forEach((o) => ok(o));
-    assert.deepEqual(calls, ['aws:GetSecretValue', 'aws:GetSecretValue'], 'no batch call until BATCH_RETRY_MS has passed');
+    assert.deepEqual(
+      calls,
+      ['aws:GetSecretValue', 'aws:GetSecretValue'],
+      'no batch call until BATCH_RETRY_MS has passed',
+    );
     calls.length = 0;
     clock += 1;
     (await p.fetchMany([ref('fallback/a'), ref('fallback/b')])).forEach((o) => ok(o));
@@ -176,13 +198,24 @@ void describe('aws provider (moto)', () => {
       socket.resume(); // reads (and drops) the request, so the client's close is seen
     }).listen(0, '127.0.0.1');
     await once(hole, 'listening');
-    const t = testDeps({ aws: { region: 'us-east-1' } }, { AWS_ENDPOINT_URL: `http://127.0.0.1:${(hole.address() as AddressInfo).port}` });
+    const t = testDeps(
+      { aws: { region: 'us-east-1' } },
+      { AWS_ENDPOINT_URL: `http://127.0.0.1:${(hole.address() as AddressInfo).port}` },
+    );
     const p = createAwsProvider(t.deps, { requestTimeoutMs: 300 });
     try {
       const answered = p.fetchMany([ref('hole/a')]);
-      const guard = new Promise<'hung'>((resolve) => setTimeout(() => { resolve('hung'); }, 15_000).unref());
+      const guard = new Promise<'hung'>((resolve) =>
+        setTimeout(() => {
+          resolve('hung');
+        }, 15_000).unref(),
+      );
       const outcome = await Promise.race([answered, guard]);
-      assert.notEqual(outcome, 'hung', 'the call must fail by its own deadline, not hang until the refresh loop\'s backstop');
+      assert.notEqual(
+        outcome,
+        'hung',
+        "the call must fail by its own deadline, not hang until the refresh loop's backstop",
+      );
       const [first] = outcome as Awaited<typeof answered>;
       assert.ok(first?.ok === false);
       assert.equal(first.error.code, 'UNAVAILABLE');
@@ -196,15 +229,24 @@ void describe('aws provider (moto)', () => {
   });
 
   void test('an answer larger than 4 MiB is refused as BAD_RESPONSE, with or without a content-length', async () => {
-    const huge = JSON.stringify({ SecretValues: [{ Name: 'big/a', SecretString: 'x'.repeat(MAX_ANSWER_BYTES + 1), VersionId: 'v1' }], Errors: [] });
+    const huge = JSON.stringify({
+      SecretValues: [{ Name: 'big/a', SecretString: 'x'.repeat(MAX_ANSWER_BYTES + 1), VersionId: 'v1' }],
+      Errors: [],
+    });
     for (const declared of [true, false]) {
       const server = createServer((req, res) => {
         req.resume();
-        res.writeHead(200, { 'content-type': 'application/x-amz-json-1.1', ...(declared ? { 'content-length': String(Buffer.byteLength(huge)) } : {}) });
+        res.writeHead(200, {
+          'content-type': 'application/x-amz-json-1.1',
+          ...(declared ? { 'content-length': String(Buffer.byteLength(huge)) } : {}),
+        });
         res.end(huge);
       }).listen(0, '127.0.0.1');
       await once(server, 'listening');
-      const t = testDeps({ aws: { region: 'us-east-1' } }, { AWS_ENDPOINT_URL: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
+      const t = testDeps(
+        { aws: { region: 'us-east-1' } },
+        { AWS_ENDPOINT_URL: `http://127.0.0.1:${(server.address() as AddressInfo).port}` },
+      );
       const p = createAwsProvider(t.deps);
       try {
         const [outcome] = await p.fetchMany([ref('big/a')]);
@@ -289,7 +331,14 @@ void describe('aws provider (moto)', () => {
     const agent = createServer((req, res) => {
       seen.push(req.headers.authorization);
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ AccessKeyId: 'ASIAPODIDENTITY', SecretAccessKey: 'testing', Token: 'session', Expiration: new Date(Date.now() + 3_600_000).toISOString() }));
+      res.end(
+        JSON.stringify({
+          AccessKeyId: 'ASIAPODIDENTITY',
+          SecretAccessKey: 'testing',
+          Token: 'session',
+          Expiration: new Date(Date.now() + 3_600_000).toISOString(),
+        }),
+      );
     });
     await new Promise<void>((r) => agent.listen(0, '127.0.0.1', r));
     const saved = { ...process.env };

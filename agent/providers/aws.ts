@@ -15,8 +15,16 @@
 // AWS_ENDPOINT_URL from the agent's environment. The SDK reads the same variables for STS (IRSA) itself.
 // An egress proxy (HTTPS_PROXY / NO_PROXY from the webhook's proxy setting) is used through Node's own proxy
 // support in the handler's agents (proxy-env.ts).
-import { BatchGetSecretValueCommand, GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import type { BatchGetSecretValueCommandOutput, GetSecretValueCommandOutput, SecretValueEntry } from '@aws-sdk/client-secrets-manager';
+import {
+  BatchGetSecretValueCommand,
+  GetSecretValueCommand,
+  SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
+import type {
+  BatchGetSecretValueCommandOutput,
+  GetSecretValueCommandOutput,
+  SecretValueEntry,
+} from '@aws-sdk/client-secrets-manager';
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { SecretReference } from '../../injector/reference.ts';
@@ -51,7 +59,10 @@ export interface AwsProviderOptions {
 
 /** A VersionId is a UUID (or a 32-64 character client token); anything else after "@" is a staging label. */
 export function isVersionId(version: string): boolean {
-  return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(version) || (version.length >= 32 && version.length <= 64);
+  return (
+    /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(version) ||
+    (version.length >= 32 && version.length <= 64)
+  );
 }
 
 function toValue(payload: SecretPayload): SecretValue | undefined {
@@ -66,16 +77,29 @@ function toValue(payload: SecretPayload): SecretValue | undefined {
 function toOutcome(secretId: string, payload: SecretPayload): Outcome {
   const value = toValue(payload);
   if (value === undefined) {
-    return { ok: false, error: new ProviderError('BAD_RESPONSE', `aws ${secretId}: the answer holds neither SecretString nor SecretBinary`) };
+    return {
+      ok: false,
+      error: new ProviderError(
+        'BAD_RESPONSE',
+        `aws ${secretId}: the answer holds neither SecretString nor SecretBinary`,
+      ),
+    };
   }
-  const version = payload.VersionId ?? createHash('sha256').update(payload.SecretString ?? payload.SecretBinary ?? '').digest('hex');
+  const version =
+    payload.VersionId ??
+    createHash('sha256')
+      .update(payload.SecretString ?? payload.SecretBinary ?? '')
+      .digest('hex');
   return { ok: true, fetched: { value, version } };
 }
 
 function createClient(deps: ProviderDeps, requestTimeoutMs: number): SecretsManagerClient {
   const region = deps.config.aws?.region ?? deps.env.AWS_REGION ?? deps.env.AWS_DEFAULT_REGION;
   if (region === undefined) {
-    throw new ProviderError('CONFIG', 'aws: no region (set sidekey.io/aws-region or the webhook default, or AWS_REGION)');
+    throw new ProviderError(
+      'CONFIG',
+      'aws: no region (set sidekey.io/aws-region or the webhook default, or AWS_REGION)',
+    );
   }
   const endpoint = deps.env.AWS_ENDPOINT_URL_SECRETS_MANAGER ?? deps.env.AWS_ENDPOINT_URL;
   // The handler makes its http(s) agents from these options; the web-identity STS client reuses this handler.
@@ -86,13 +110,19 @@ function createClient(deps: ProviderDeps, requestTimeoutMs: number): SecretsMana
     ...(endpoint === undefined || endpoint === '' ? {} : { endpoint }),
     retryMode: 'standard',
     maxAttempts: MAX_ATTEMPTS,
-    requestHandler: { connectionTimeout: CONNECTION_TIMEOUT_MS, requestTimeout: requestTimeoutMs, throwOnRequestTimeout: true, ...agents },
+    requestHandler: {
+      connectionTimeout: CONNECTION_TIMEOUT_MS,
+      requestTimeout: requestTimeoutMs,
+      throwOnRequestTimeout: true,
+      ...agents,
+    },
   });
 }
 
 /** Destroys an answer body that grows past MAX_ANSWER_BYTES (declared or received), so it is never buffered whole. */
 function capAnswer(body: Readable, declared: string | undefined): void {
-  const tooLarge = (): ProviderError => new ProviderError('BAD_RESPONSE', `aws: the answer exceeds ${MAX_ANSWER_BYTES} bytes`);
+  const tooLarge = (): ProviderError =>
+    new ProviderError('BAD_RESPONSE', `aws: the answer exceeds ${MAX_ANSWER_BYTES} bytes`);
   if (declared !== undefined && Number(declared) > MAX_ANSWER_BYTES) {
     body.destroy(tooLarge());
     return;
@@ -104,10 +134,16 @@ function capAnswer(body: Readable, declared: string | undefined): void {
   });
 }
 
-/** Finds the answer to a requested id among batch entries: by name, full ARN, or partial ARN (without the 6-char suffix). */
+/**
+ * Finds the answer to a requested id among batch entries: by name, full ARN, or partial ARN (without the 6-char
+ * suffix).
+ */
 function matchEntry(id: string, entries: readonly SecretValueEntry[]): SecretValueEntry | undefined {
   return entries.find(
-    (e) => e.Name === id || e.ARN === id || (e.ARN !== undefined && e.ARN.length === id.length + 7 && e.ARN.startsWith(`${id}-`)),
+    (e) =>
+      e.Name === id ||
+      e.ARN === id ||
+      (e.ARN !== undefined && e.ARN.length === id.length + 7 && e.ARN.startsWith(`${id}-`)),
   );
 }
 
@@ -126,7 +162,8 @@ function instrument(client: SecretsManagerClient, countCall: ProviderDeps['count
       const result = await next(args);
       const response = result.response as { body?: unknown; headers?: Record<string, string> };
       const body = response.body;
-      if (typeof body === 'object' && body !== null && 'on' in body && 'destroy' in body) capAnswer(body as Readable, response.headers?.['content-length']);
+      if (typeof body === 'object' && body !== null && 'on' in body && 'destroy' in body)
+        capAnswer(body as Readable, response.headers?.['content-length']);
       return result;
     },
     { step: 'deserialize', priority: 'low', name: 'sidekeyCapAnswer' },
@@ -140,38 +177,50 @@ function batchOutcomes(ids: readonly string[], answer: BatchGetSecretValueComman
     const entry = matchEntry(id, answer.SecretValues ?? []);
     const failed = answer.Errors?.find((e) => e.SecretId === id);
     if (entry !== undefined) results.set(id, toOutcome(id, entry));
-    else if (failed !== undefined) results.set(id, { ok: false, error: fromBatchError(id, failed.ErrorCode, failed.Message) });
+    else if (failed !== undefined)
+      results.set(id, { ok: false, error: fromBatchError(id, failed.ErrorCode, failed.Message) });
   }
   return results;
 }
 
 /** One GetSecretValue, by VersionId or staging label when `version` is given. */
-async function getSecret(client: SecretsManagerClient, signal: AbortSignal, secretId: string, version: string | undefined): Promise<Outcome> {
+async function getSecret(
+  client: SecretsManagerClient,
+  signal: AbortSignal,
+  secretId: string,
+  version: string | undefined,
+): Promise<Outcome> {
   const what = version === undefined ? secretId : `${secretId}@${version}`;
   try {
-    const selector = version === undefined ? {} : isVersionId(version) ? { VersionId: version } : { VersionStage: version };
-    const answer: GetSecretValueCommandOutput = await client.send(new GetSecretValueCommand({ SecretId: secretId, ...selector }), { abortSignal: signal });
+    const selector =
+      version === undefined ? {} : isVersionId(version) ? { VersionId: version } : { VersionStage: version };
+    const answer: GetSecretValueCommandOutput = await client.send(
+      new GetSecretValueCommand({ SecretId: secretId, ...selector }),
+      { abortSignal: signal },
+    );
     return toOutcome(what, answer);
   } catch (error) {
     return { ok: false, error: fromSdkError(error, what) };
   }
 }
 
-export function createAwsProvider(deps: ProviderDeps, options: AwsProviderOptions = {}): SecretProvider {
-  const client = options.client ?? createClient(deps, options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS);
-  instrument(client, deps.countCall);
-  // close() aborts calls in flight and their retries: a hung endpoint cannot hold the agent's exit.
-  const closing = new AbortController();
+/**
+ * One batch call: what it answered (every id, when the call failed), or nothing while batching is off. A refused
+ * batch (an IAM policy without BatchGetSecretValue) turns batching off for BATCH_RETRY_MS, then it is tried again.
+ */
+function batchReader(
+  client: SecretsManagerClient,
+  deps: ProviderDeps,
+  signal: AbortSignal,
+): (ids: readonly string[]) => Promise<Map<string, Outcome> | undefined> {
   /** While set, the batch call is not tried (it was refused); it is tried again once this time has passed. */
   let batchOffUntil: number | undefined;
-
-  const getOne = (secretId: string, version: string | undefined): Promise<Outcome> => getSecret(client, closing.signal, secretId, version);
-
-  /** One batch call: what it answered (every id, when the call failed), or nothing while batching is off. */
-  const tryBatch = async (ids: readonly string[]): Promise<Map<string, Outcome> | undefined> => {
+  return async (ids) => {
     if (batchOffUntil !== undefined && deps.now() < batchOffUntil) return undefined;
     try {
-      const answer = await client.send(new BatchGetSecretValueCommand({ SecretIdList: [...ids] }), { abortSignal: closing.signal });
+      const answer = await client.send(new BatchGetSecretValueCommand({ SecretIdList: [...ids] }), {
+        abortSignal: signal,
+      });
       if (batchOffUntil !== undefined) deps.log.info('BatchGetSecretValue works again; batching resumed');
       batchOffUntil = undefined;
       return batchOutcomes(ids, answer);
@@ -181,12 +230,25 @@ export function createAwsProvider(deps: ProviderDeps, options: AwsProviderOption
         return new Map(ids.map((id) => [id, { ok: false, error: mapped }]));
       }
       if (batchOffUntil === undefined) {
-        deps.log.warn({ error: fromSdkError(error, 'BatchGetSecretValue').message, retryInMs: BATCH_RETRY_MS }, 'BatchGetSecretValue unavailable; using GetSecretValue per secret (one call per secret) until the batch is tried again');
+        deps.log.warn(
+          { error: fromSdkError(error, 'BatchGetSecretValue').message, retryInMs: BATCH_RETRY_MS },
+          'BatchGetSecretValue unavailable; using GetSecretValue per secret (one call per secret) until the batch is tried again',
+        );
       }
       batchOffUntil = deps.now() + BATCH_RETRY_MS;
       return undefined;
     }
   };
+}
+
+export function createAwsProvider(deps: ProviderDeps, options: AwsProviderOptions = {}): SecretProvider {
+  const client = options.client ?? createClient(deps, options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS);
+  instrument(client, deps.countCall);
+  // close() aborts calls in flight and their retries: a hung endpoint cannot hold the agent's exit.
+  const closing = new AbortController();
+  const tryBatch = batchReader(client, deps, closing.signal);
+  const getOne = (secretId: string, version: string | undefined): Promise<Outcome> =>
+    getSecret(client, closing.signal, secretId, version);
 
   const getBatch = async (ids: readonly string[]): Promise<Map<string, Outcome>> => {
     const results = (await tryBatch(ids)) ?? new Map<string, Outcome>();
@@ -205,7 +267,11 @@ export function createAwsProvider(deps: ProviderDeps, options: AwsProviderOption
       for (let i = 0; i < plainIds.length; i += BATCH_SIZE) chunks.push(plainIds.slice(i, i + BATCH_SIZE));
       const [batched, answers] = await Promise.all([
         Promise.all(chunks.map(getBatch)),
-        readDistinct(refs.filter((r) => r.version !== undefined), SINGLE_CONCURRENCY, (r) => getOne(r.path, r.version)),
+        readDistinct(
+          refs.filter((r) => r.version !== undefined),
+          SINGLE_CONCURRENCY,
+          (r) => getOne(r.path, r.version),
+        ),
       ]);
       for (const map of batched) for (const [id, outcome] of map) answers.set(secretKey({ path: id }), outcome);
       return answerEach('aws', refs, answers);

@@ -40,7 +40,10 @@ before(async () => {
   await bao.api('POST', 'secret/data/app', { data: { token: values.vault } });
   await moto.admin.send(new CreateSecretCommand({ Name: 'egress/db', SecretString: values.aws }));
   writeFileSync(join(dir, 'root-token'), bao.rootToken);
-  writeFileSync(join(dir, 'irsa-token'), 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6YXBwOmFwcCJ9.c2ln');
+  writeFileSync(
+    join(dir, 'irsa-token'),
+    'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6YXBwOmFwcCJ9.c2ln',
+  );
 });
 
 after(async () => {
@@ -66,13 +69,16 @@ void describe('Vault behind a private CA (OpenBao -dev-tls)', () => {
     }
   });
 
-  void test('without the CA: TLS_VERIFY_FAILED naming OpenSSL\'s reason and the fix, nothing leaked', async () => {
+  void test("without the CA: TLS_VERIFY_FAILED naming OpenSSL's reason and the fix, nothing leaked", async () => {
     const t = testDeps({ vault: vaultSettings({}) });
     const p = createVaultProvider({ ...t.deps, log: t.deps.log.child({ provider: 'vault' }) });
     const [outcome] = await p.fetchMany([vaultRef]);
     assert.ok(outcome !== undefined && !outcome.ok);
     assert.equal(outcome.error.code, 'TLS_VERIFY_FAILED');
-    assert.match(outcome.error.message, /TLS verification failed \((UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_GET_ISSUER_CERT_LOCALLY)\): the server's certificate is not signed by a CA the agent trusts; give the agent the Vault CA \(the webhook's vault.caCert or vault.caFrom, or sidekey.io\/vault-ca on the pod\)/);
+    assert.match(
+      outcome.error.message,
+      /TLS verification failed \((UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_GET_ISSUER_CERT_LOCALLY)\): the server's certificate is not signed by a CA the agent trusts; give the agent the Vault CA \(the webhook's vault.caCert or vault.caFrom, or sidekey.io\/vault-ca on the pod\)/,
+    );
     assertNoLeak([outcome.error.message, t.logs()], [values.vault, bao.rootToken]);
     await p.close();
   });
@@ -91,8 +97,21 @@ void describe('egress proxy (HTTPS_PROXY / HTTP_PROXY / NO_PROXY)', () => {
   /** The SDK's web-identity credentials (IRSA) come from process.env, as in an agent container. */
   async function withIrsa<T>(run: () => Promise<T>): Promise<T> {
     const saved = { ...process.env };
-    for (const name of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_PROFILE', 'HTTPS_PROXY', 'HTTP_PROXY', 'NO_PROXY']) Reflect.deleteProperty(process.env, name);
-    Object.assign(process.env, { AWS_ROLE_ARN: `arn:aws:iam::${MOTO_ACCOUNT}:role/app`, AWS_WEB_IDENTITY_TOKEN_FILE: join(dir, 'irsa-token'), AWS_ROLE_SESSION_NAME: 'sidekey-egress', AWS_REGION: moto.region });
+    for (const name of [
+      'AWS_ACCESS_KEY_ID',
+      'AWS_SECRET_ACCESS_KEY',
+      'AWS_PROFILE',
+      'HTTPS_PROXY',
+      'HTTP_PROXY',
+      'NO_PROXY',
+    ])
+      Reflect.deleteProperty(process.env, name);
+    Object.assign(process.env, {
+      AWS_ROLE_ARN: `arn:aws:iam::${MOTO_ACCOUNT}:role/app`,
+      AWS_WEB_IDENTITY_TOKEN_FILE: join(dir, 'irsa-token'),
+      AWS_ROLE_SESSION_NAME: 'sidekey-egress',
+      AWS_REGION: moto.region,
+    });
     try {
       return await run();
     } finally {
@@ -104,8 +123,13 @@ void describe('egress proxy (HTTPS_PROXY / HTTP_PROXY / NO_PROXY)', () => {
     await withIrsa(async () => {
       Object.assign(process.env, { AWS_ENDPOINT_URL: awsEndpoint });
       const vault = createVaultProvider(testDeps({ vault: vaultSettings({ caCert: caPem }) }, env).deps);
-      const aws = createAwsProvider(testDeps({ aws: { region: moto.region } }, { ...env, AWS_ENDPOINT_URL: awsEndpoint }).deps);
-      assert.deepEqual(value((await vault.fetchMany([vaultRef]))[0]), { kind: 'object', value: { token: values.vault } });
+      const aws = createAwsProvider(
+        testDeps({ aws: { region: moto.region } }, { ...env, AWS_ENDPOINT_URL: awsEndpoint }).deps,
+      );
+      assert.deepEqual(value((await vault.fetchMany([vaultRef]))[0]), {
+        kind: 'object',
+        value: { token: values.vault },
+      });
       assert.deepEqual(value((await aws.fetchMany([awsRef]))[0]), { kind: 'text', value: values.aws });
       await Promise.all([vault.close(), aws.close()]);
     });
@@ -124,10 +148,20 @@ void describe('egress proxy (HTTPS_PROXY / HTTP_PROXY / NO_PROXY)', () => {
   void test('NO_PROXY: a listed host is reached directly, the others still through the proxy', async () => {
     proxy.reset();
     const motoByName = moto.endpoint.replace('127.0.0.1', 'localhost');
-    await fetchBoth({ HTTPS_PROXY: proxy.url, HTTP_PROXY: proxy.url, NO_PROXY: `${new URL(bao.addr).hostname},.svc.cluster.local` }, motoByName);
-    assert.deepEqual(proxy.seen(), [`POST ${new URL(motoByName).host}`, `POST ${new URL(motoByName).host}`], 'Vault (listed) went direct, AWS through the proxy');
+    await fetchBoth(
+      { HTTPS_PROXY: proxy.url, HTTP_PROXY: proxy.url, NO_PROXY: `${new URL(bao.addr).hostname},.svc.cluster.local` },
+      motoByName,
+    );
+    assert.deepEqual(
+      proxy.seen(),
+      [`POST ${new URL(motoByName).host}`, `POST ${new URL(motoByName).host}`],
+      'Vault (listed) went direct, AWS through the proxy',
+    );
     proxy.reset();
-    await fetchBoth({ HTTPS_PROXY: proxy.url, HTTP_PROXY: proxy.url, NO_PROXY: `${new URL(bao.addr).hostname},localhost` }, motoByName);
+    await fetchBoth(
+      { HTTPS_PROXY: proxy.url, HTTP_PROXY: proxy.url, NO_PROXY: `${new URL(bao.addr).hostname},localhost` },
+      motoByName,
+    );
     assert.deepEqual(proxy.seen(), [], 'both listed: nothing through the proxy');
   });
 
@@ -149,7 +183,10 @@ void describe('egress proxy (HTTPS_PROXY / HTTP_PROXY / NO_PROXY)', () => {
         await aws.close();
       });
       const seen = proxy.seen();
-      assert.ok(seen.length > 0 && seen.every((s) => s === `CONNECT ${new URL(secure.endpoint).host}`), seen.join(', '));
+      assert.ok(
+        seen.length > 0 && seen.every((s) => s === `CONNECT ${new URL(secure.endpoint).host}`),
+        seen.join(', '),
+      );
     } finally {
       setDefaultCACertificates(roots);
       await secure.stop();

@@ -41,7 +41,7 @@ void describe('file provider', () => {
     assert.deepEqual(value(got[2]), { kind: 'text', value: 'just text' });
     const cert = got[3];
     assert.ok(cert?.ok === true && cert.fetched.value.kind === 'binary');
-    assert.deepEqual([...(cert.fetched.value.value)], [0, 1, 2, 255]);
+    assert.deepEqual([...cert.fetched.value.value], [0, 1, 2, 255]);
     assert.match(got[0]?.ok === true ? got[0].fetched.version : '', /^[0-9a-f]{16}$/);
     assert.ok(calls.every((c) => c === 'file:read'));
     await p.close();

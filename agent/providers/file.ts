@@ -60,7 +60,10 @@ async function readSecret(root: string, ref: SecretReference, deps: ProviderDeps
 export function createFileProvider(deps: ProviderDeps): SecretProvider {
   const dir = deps.env[FILE_STORE_ENV];
   if (dir === undefined || dir === '') {
-    throw new ProviderError('CONFIG', `the file provider needs env ${FILE_STORE_ENV} (a directory of YAML/JSON documents)`);
+    throw new ProviderError(
+      'CONFIG',
+      `the file provider needs env ${FILE_STORE_ENV} (a directory of YAML/JSON documents)`,
+    );
   }
   const root = path.resolve(dir);
   const closers = new Set<() => Promise<void>>();
@@ -72,14 +75,20 @@ export function createFileProvider(deps: ProviderDeps): SecretProvider {
           try {
             return { ok: true, ref, fetched: await readSecret(root, ref, deps) };
           } catch (error) {
-            const known = error instanceof ProviderError ? error : new ProviderError('UNAVAILABLE', `file:${ref.path}: read failed`);
+            const known =
+              error instanceof ProviderError
+                ? error
+                : new ProviderError('UNAVAILABLE', `file:${ref.path}: read failed`);
             return { ok: false, ref, error: known };
           }
         }),
       );
     },
     watch(onChange: () => void): () => void {
-      const watcher = chokidarWatch(root, { ignoreInitial: true, awaitWriteFinish: { stabilityThreshold: 100, pollInterval: 25 } });
+      const watcher = chokidarWatch(root, {
+        ignoreInitial: true,
+        awaitWriteFinish: { stabilityThreshold: 100, pollInterval: 25 },
+      });
       watcher.on('all', () => {
         onChange();
       });

@@ -18,7 +18,11 @@ export interface VaultToken {
 }
 
 const authAnswer = z.object({
-  auth: z.object({ client_token: z.string().check(z.minLength(1)), lease_duration: z.int().check(z.gte(0)), renewable: z.boolean() }),
+  auth: z.object({
+    client_token: z.string().check(z.minLength(1)),
+    lease_duration: z.int().check(z.gte(0)),
+    renewable: z.boolean(),
+  }),
 });
 const lookupAnswer = z.object({ data: z.object({ ttl: z.int().check(z.gte(0)), renewable: z.optional(z.boolean()) }) });
 
@@ -30,16 +34,23 @@ async function readCredential(file: string | undefined, what: string): Promise<s
     return text;
   } catch (error) {
     // The file may not be there yet (a projected token is mounted slightly later): the next login reads it again.
-    throw new ProviderError('AUTH_FAILED', `vault: cannot read the ${what} file ${file} (${errnoOf(error) ?? 'empty'})`);
+    throw new ProviderError(
+      'AUTH_FAILED',
+      `vault: cannot read the ${what} file ${file} (${errnoOf(error) ?? 'empty'})`,
+    );
   }
 }
 
 function loginBody(settings: Readonly<VaultSettings>, jwt: string): Record<string, string> {
-  if (settings.role === undefined) throw new ProviderError('CONFIG', `vault: ${settings.auth} auth needs a role (sidekey.io/vault-role)`);
+  if (settings.role === undefined)
+    throw new ProviderError('CONFIG', `vault: ${settings.auth} auth needs a role (sidekey.io/vault-role)`);
   return { role: settings.role, jwt };
 }
 
-/** Logs in (or, for token auth, looks the token up) and returns the token with its TTL. Network and HTTP errors propagate as VaultCallError. */
+/**
+ * Logs in (or, for token auth, looks the token up) and returns the token with its TTL. Network and HTTP errors
+ * propagate as VaultCallError.
+ */
 export async function login(client: VaultClient, settings: Readonly<VaultSettings>): Promise<VaultToken> {
   const mount = `auth/${settings.authPath}/login`;
   switch (settings.auth) {
@@ -50,12 +61,18 @@ export async function login(client: VaultClient, settings: Readonly<VaultSetting
     }
     case 'kubernetes':
     case 'jwt': {
-      const jwt = await readCredential(settings.tokenFile ?? (settings.auth === 'kubernetes' ? SERVICE_ACCOUNT_TOKEN_FILE : undefined), 'JWT');
+      const jwt = await readCredential(
+        settings.tokenFile ?? (settings.auth === 'kubernetes' ? SERVICE_ACCOUNT_TOKEN_FILE : undefined),
+        'JWT',
+      );
       const { auth } = await client.write(mount, loginBody(settings, jwt), undefined, authAnswer);
       return { token: auth.client_token, ttlMs: auth.lease_duration * 1000, renewable: auth.renewable };
     }
     case 'approle': {
-      const [roleId, secretId] = await Promise.all([readCredential(settings.roleIdFile, 'role-id'), readCredential(settings.secretIdFile, 'secret-id')]);
+      const [roleId, secretId] = await Promise.all([
+        readCredential(settings.roleIdFile, 'role-id'),
+        readCredential(settings.secretIdFile, 'secret-id'),
+      ]);
       const { auth } = await client.write(mount, { role_id: roleId, secret_id: secretId }, undefined, authAnswer);
       return { token: auth.client_token, ttlMs: auth.lease_duration * 1000, renewable: auth.renewable };
     }

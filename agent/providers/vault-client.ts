@@ -35,7 +35,12 @@ export class VaultCallError extends Error {
 
 export interface VaultClient {
   read<T>(path: string, token: string | undefined, schema: z.ZodMiniType<T>): Promise<T>;
-  write<T>(path: string, body: Readonly<Record<string, unknown>>, token: string | undefined, schema: z.ZodMiniType<T>): Promise<T>;
+  write<T>(
+    path: string,
+    body: Readonly<Record<string, unknown>>,
+    token: string | undefined,
+    schema: z.ZodMiniType<T>,
+  ): Promise<T>;
 }
 
 interface ErrorShape {
@@ -47,11 +52,16 @@ interface ErrorShape {
 function vaultMessages(body: unknown): string {
   if (typeof body !== 'object' || body === null) return '';
   const errors = (body as { errors?: unknown }).errors;
-  return Array.isArray(errors) ? errors.filter((e) => typeof e === 'string').join('; ').slice(0, 300) : '';
+  return Array.isArray(errors)
+    ? errors
+        .filter((e) => typeof e === 'string')
+        .join('; ')
+        .slice(0, 300)
+    : '';
 }
 
 function toCallError(error: unknown, method: string, path: string): VaultCallError {
-  const shape: ErrorShape = typeof error === 'object' && error !== null ? (error) : {};
+  const shape: ErrorShape = typeof error === 'object' && error !== null ? error : {};
   const status = shape.response?.statusCode;
   if (typeof status === 'number') {
     const detail = vaultMessages(shape.response?.body);
@@ -80,7 +90,8 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
   (client as { namespace?: string | undefined }).namespace = options.namespace;
   (client as { pathPrefix?: string }).pathPrefix = '';
 
-  const headers = (token: string | undefined): Record<string, string> => (token === undefined ? {} : { 'X-Vault-Token': token });
+  const headers = (token: string | undefined): Record<string, string> =>
+    token === undefined ? {} : { 'X-Vault-Token': token };
 
   const parse = <T>(schema: z.ZodMiniType<T>, body: unknown, method: string, path: string): T => {
     const parsed = schema.safeParse(body ?? {});
@@ -101,7 +112,12 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
       }
       return parse(schema, body, 'GET', path);
     },
-    async write<T>(path: string, data: Readonly<Record<string, unknown>>, token: string | undefined, schema: z.ZodMiniType<T>): Promise<T> {
+    async write<T>(
+      path: string,
+      data: Readonly<Record<string, unknown>>,
+      token: string | undefined,
+      schema: z.ZodMiniType<T>,
+    ): Promise<T> {
       let body: unknown;
       try {
         body = await client.write(path, data, { headers: headers(token) });

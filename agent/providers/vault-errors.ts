@@ -5,7 +5,8 @@ import { ProviderError, type ProviderErrorCode } from '../provider.ts';
 import { tlsVerifyFailure } from './tls-errors.ts';
 import { VaultCallError } from './vault-client.ts';
 
-const TRUST_FIX = 'give the agent the Vault CA (the webhook\'s vault.caCert or vault.caFrom, or sidekey.io/vault-ca on the pod)';
+const TRUST_FIX =
+  "give the agent the Vault CA (the webhook's vault.caCert or vault.caFrom, or sidekey.io/vault-ca on the pod)";
 
 /** The code for an HTTP answer (0: none at all); `login` marks answers to the login itself. */
 function codeOf(status: number, login: boolean): ProviderErrorCode {
@@ -24,11 +25,15 @@ function codeOf(status: number, login: boolean): ProviderErrorCode {
 export function fromVaultError(error: unknown, login = false): ProviderError {
   if (error instanceof ProviderError) return error;
   if (!(error instanceof VaultCallError)) {
-    return new ProviderError('BAD_RESPONSE', `vault: unexpected failure (${error instanceof Error ? error.name : typeof error})`);
+    return new ProviderError(
+      'BAD_RESPONSE',
+      `vault: unexpected failure (${error instanceof Error ? error.name : typeof error})`,
+    );
   }
   const { status, message } = error;
   const tls = error.network === undefined ? undefined : tlsVerifyFailure(error.network, TRUST_FIX);
-  if (tls !== undefined) return new ProviderError('TLS_VERIFY_FAILED', `${message.replace(/: no answer \([^)]*\)$/, '')}: ${tls}`);
+  if (tls !== undefined)
+    return new ProviderError('TLS_VERIFY_FAILED', `${message.replace(/: no answer \([^)]*\)$/, '')}: ${tls}`);
   return new ProviderError(codeOf(status, login), message);
 }
 

@@ -71,10 +71,21 @@ export class VaultReader {
 
   async renewLease(lease: Lease): Promise<Lease> {
     try {
-      const answer = await this.#session.withToken((t) => this.#client.write('sys/leases/renew', { lease_id: lease.id }, t, leaseAnswer));
-      return { ...lease, durationMs: answer.lease_duration * 1000, renewable: answer.renewable, renewedAt: this.#deps.now() };
+      const answer = await this.#session.withToken((t) =>
+        this.#client.write('sys/leases/renew', { lease_id: lease.id }, t, leaseAnswer),
+      );
+      return {
+        ...lease,
+        durationMs: answer.lease_duration * 1000,
+        renewable: answer.renewable,
+        renewedAt: this.#deps.now(),
+      };
     } catch (error) {
-      if (leaseGone(error)) throw new ProviderError('LEASE_EXPIRED', `vault lease ${lease.id.replace(/\/[^/]*$/, '/…')}: gone or no longer renewable`);
+      if (leaseGone(error))
+        throw new ProviderError(
+          'LEASE_EXPIRED',
+          `vault lease ${lease.id.replace(/\/[^/]*$/, '/…')}: gone or no longer renewable`,
+        );
       throw fromVaultError(error);
     }
   }
@@ -82,7 +93,9 @@ export class VaultReader {
   /** Revokes each lease with `token` (best-effort: failures are logged). */
   async revokeLeases(leases: readonly Lease[], token: string): Promise<void> {
     for (const lease of leases) {
-      await revokeQuietly(this.#deps.log, 'lease', () => this.#client.write('sys/leases/revoke', { lease_id: lease.id }, token, z.unknown()));
+      await revokeQuietly(this.#deps.log, 'lease', () =>
+        this.#client.write('sys/leases/revoke', { lease_id: lease.id }, token, z.unknown()),
+      );
     }
   }
 
@@ -96,10 +109,15 @@ export class VaultReader {
   }
 
   async #lookupMount(path: string): Promise<Mount> {
-    const { data } = await this.#session.withToken((t) => this.#client.read(`sys/internal/ui/mounts/${path}`, t, mountAnswer));
+    const { data } = await this.#session.withToken((t) =>
+      this.#client.read(`sys/internal/ui/mounts/${path}`, t, mountAnswer),
+    );
     const version = data.options?.version;
     const kv = data.type === 'kv' || data.type === 'generic';
-    const mount: Mount = { path: data.path.endsWith('/') ? data.path : `${data.path}/`, kvVersion: kv ? (version === '2' ? 2 : 1) : undefined };
+    const mount: Mount = {
+      path: data.path.endsWith('/') ? data.path : `${data.path}/`,
+      kvVersion: kv ? (version === '2' ? 2 : 1) : undefined,
+    };
     this.#mounts.push(mount);
     return mount;
   }
@@ -110,15 +128,24 @@ export class VaultReader {
     if (version !== undefined) throw new ProviderError('CONFIG', `vault ${path}: @version needs a KV v2 mount`);
     const answer = await this.#session.withToken((t) => this.#client.read(path, t, logicalAnswer));
     if (answer.data === null) throw new ProviderError('NOT_FOUND', `vault ${path}: no data`);
-    if (answer.lease_id === '') return { value: { kind: 'object', value: answer.data }, version: contentVersion(answer.data) };
+    if (answer.lease_id === '')
+      return { value: { kind: 'object', value: answer.data }, version: contentVersion(answer.data) };
     const now = this.#deps.now();
-    const lease: Lease = { id: answer.lease_id, durationMs: answer.lease_duration * 1000, renewable: answer.renewable, renewedAt: now, issuedAt: now };
+    const lease: Lease = {
+      id: answer.lease_id,
+      durationMs: answer.lease_duration * 1000,
+      renewable: answer.renewable,
+      renewedAt: now,
+      issuedAt: now,
+    };
     return { value: { kind: 'object', value: answer.data }, version: answer.lease_id, lease };
   }
 
   async #readKv2(mount: Mount, path: string, version: string | undefined): Promise<Fetched> {
     const query = version === undefined ? '' : `?version=${version}`;
-    const { data } = await this.#session.withToken((t) => this.#client.read(`${mount.path}data/${path.slice(mount.path.length)}${query}`, t, kv2Answer));
+    const { data } = await this.#session.withToken((t) =>
+      this.#client.read(`${mount.path}data/${path.slice(mount.path.length)}${query}`, t, kv2Answer),
+    );
     if (data.data === null) throw new ProviderError('NOT_FOUND', `vault ${path}: the version is deleted or destroyed`);
     return { value: { kind: 'object', value: data.data }, version: String(data.metadata.version) };
   }

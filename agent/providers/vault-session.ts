@@ -52,7 +52,13 @@ interface RetryPlan {
 }
 
 /** When and how to retry after a failed renewal or login: a live token is retried before it runs out. */
-function planRetry(error: unknown, state: TokenState | undefined, failures: number, now: () => number, random: () => number): RetryPlan {
+function planRetry(
+  error: unknown,
+  state: TokenState | undefined,
+  failures: number,
+  now: () => number,
+  random: () => number,
+): RetryPlan {
   const expiresAt = state === undefined ? 0 : state.renewedAt + state.ttlMs;
   const dead = (error instanceof VaultCallError && error.status === 403) || now() >= expiresAt;
   const spent = error instanceof VaultCallError && /max TTL|not renewable/i.test(error.message);
@@ -75,7 +81,12 @@ export class VaultSession implements TokenSource {
   #failures = 0;
   #closed = false;
 
-  constructor(client: VaultClient, settings: Readonly<VaultSettings>, deps: Pick<ProviderDeps, 'log' | 'now'>, options: VaultSessionOptions = {}) {
+  constructor(
+    client: VaultClient,
+    settings: Readonly<VaultSettings>,
+    deps: Pick<ProviderDeps, 'log' | 'now'>,
+    options: VaultSessionOptions = {},
+  ) {
     this.#client = client;
     this.#settings = settings;
     this.#deps = deps;
@@ -88,7 +99,12 @@ export class VaultSession implements TokenSource {
     try {
       return await call(state.token);
     } catch (error) {
-      if (!(error instanceof VaultCallError) || error.status !== 403 || this.#deps.now() - state.issuedAt < FRESH_TOKEN_MS) throw error;
+      if (
+        !(error instanceof VaultCallError) ||
+        error.status !== 403 ||
+        this.#deps.now() - state.issuedAt < FRESH_TOKEN_MS
+      )
+        throw error;
       this.#deps.log.info('vault answered 403; logging in again');
       this.#invalidate(state);
       const fresh = await this.#token();
@@ -105,7 +121,9 @@ export class VaultSession implements TokenSource {
     if (state === undefined) return;
     await first(state.token);
     if (this.#settings.auth !== 'token') {
-      await revokeQuietly(this.#deps.log, 'token', () => this.#client.write('auth/token/revoke-self', {}, state.token, z.unknown()));
+      await revokeQuietly(this.#deps.log, 'token', () =>
+        this.#client.write('auth/token/revoke-self', {}, state.token, z.unknown()),
+      );
     }
     this.#invalidate(state);
   }
@@ -141,11 +159,21 @@ export class VaultSession implements TokenSource {
       throw fromVaultError(error, true);
     }
     const now = this.#deps.now();
-    const state: TokenState = { token: token.token, ttlMs: token.ttlMs, issuedTtlMs: token.ttlMs, renewable: token.renewable, renewedAt: now, issuedAt: now };
+    const state: TokenState = {
+      token: token.token,
+      ttlMs: token.ttlMs,
+      issuedTtlMs: token.ttlMs,
+      renewable: token.renewable,
+      renewedAt: now,
+      issuedAt: now,
+    };
     this.#current = state;
     this.#failures = 0;
     this.#logins += 1;
-    this.#deps.log.info({ auth: this.#settings.auth, ttlSeconds: Math.round(token.ttlMs / 1000), renewable: token.renewable }, 'vault login');
+    this.#deps.log.info(
+      { auth: this.#settings.auth, ttlSeconds: Math.round(token.ttlMs / 1000), renewable: token.renewable },
+      'vault login',
+    );
     this.#schedule(state);
     if (this.#logins > 1) for (const onChange of this.#watchers) onChange();
     return state;
@@ -168,7 +196,13 @@ export class VaultSession implements TokenSource {
     this.#stopTimer();
     if (this.#closed || state.ttlMs === 0) return;
     const now = this.#deps.now();
-    const lease = { id: 'token', durationMs: state.ttlMs, renewable: state.renewable, renewedAt: state.renewedAt, issuedAt: state.issuedAt };
+    const lease = {
+      id: 'token',
+      durationMs: state.ttlMs,
+      renewable: state.renewable,
+      renewedAt: state.renewedAt,
+      issuedAt: state.issuedAt,
+    };
     const plan = planLease(lease, state.issuedTtlMs, now, this.#random());
     this.#timer = this.#timers.setTimeout(() => void this.#maintain(plan.action), plan.at - now);
   }
@@ -203,6 +237,7 @@ export class VaultSession implements TokenSource {
     );
     // A dead token (revoked, expired) is replaced now: its leases died with it and must be fetched again.
     if (retry.dead && state !== undefined) this.#invalidate(state);
-    if (!this.#closed) this.#timer = this.#timers.setTimeout(() => void this.#maintain(replace ? 'refetch' : action), retry.inMs);
+    if (!this.#closed)
+      this.#timer = this.#timers.setTimeout(() => void this.#maintain(replace ? 'refetch' : action), retry.inMs);
   }
 }

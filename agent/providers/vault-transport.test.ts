@@ -18,7 +18,8 @@ interface Seen {
 const seen: Seen[] = [];
 const routes: Record<string, (res: ServerResponse) => void> = {
   '/v1/ok': (res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"data":{"a":1}}'),
-  '/v1/denied': (res) => res.writeHead(403, { 'content-type': 'application/json' }).end('{"errors":["permission denied"]}'),
+  '/v1/denied': (res) =>
+    res.writeHead(403, { 'content-type': 'application/json' }).end('{"errors":["permission denied"]}'),
   '/v1/html': (res) => res.writeHead(502, { 'content-type': 'text/html' }).end('<html>bad gateway</html>'),
   '/v1/empty': (res) => res.writeHead(204).end(),
   '/v1/huge': (res) => {
@@ -41,7 +42,12 @@ before(async () => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
+      seen.push({
+        method: req.method ?? '',
+        url: req.url ?? '',
+        headers: req.headers,
+        body: Buffer.concat(chunks).toString('utf8'),
+      });
       (routes[req.url ?? ''] ?? ((r: ServerResponse) => r.writeHead(404).end()))(res);
     });
   });
@@ -57,7 +63,12 @@ void describe('vault transport', () => {
   const send = createTransport();
 
   void it('sends a JSON body with the given headers and resolves every status with the parsed answer', async () => {
-    const ok = await send({ method: 'POST', uri: `${base}/v1/ok`, headers: { 'X-Vault-Token': 'tok' }, json: { role: 'app' } });
+    const ok = await send({
+      method: 'POST',
+      uri: `${base}/v1/ok`,
+      headers: { 'X-Vault-Token': 'tok' },
+      json: { role: 'app' },
+    });
     assert.deepEqual(ok, { statusCode: 200, body: { data: { a: 1 } }, request: { path: '/v1/ok' } });
     const request = seen.at(-1);
     assert.equal(request?.method, 'POST');
@@ -67,7 +78,7 @@ void describe('vault transport', () => {
 
     const denied = await send({ method: 'GET', uri: `${base}/v1/denied`, json: true });
     assert.deepEqual([denied.statusCode, denied.body], [403, { errors: ['permission denied'] }]);
-    assert.equal(seen.at(-1)?.body, '', '`json: true` (node-vault\'s default) sends no body');
+    assert.equal(seen.at(-1)?.body, '', "`json: true` (node-vault's default) sends no body");
   });
 
   void it('an answer that is not JSON, or empty, has no body: the status alone tells what happened', async () => {
@@ -78,19 +89,31 @@ void describe('vault transport', () => {
   });
 
   void it('refuses an answer larger than the cap instead of buffering it', async () => {
-    await assert.rejects(send({ method: 'GET', uri: `${base}/v1/huge` }), (error: unknown) => error instanceof TransportError && error.code === 'ERR_ANSWER_TOO_LARGE');
+    await assert.rejects(
+      send({ method: 'GET', uri: `${base}/v1/huge` }),
+      (error: unknown) => error instanceof TransportError && error.code === 'ERR_ANSWER_TOO_LARGE',
+    );
   });
 
   void it('gives up on a server that never answers, and names a refused connection', async () => {
-    await assert.rejects(send({ method: 'GET', uri: `${base}/v1/silent`, timeout: 300 }), (error: unknown) => error instanceof TransportError && error.code === 'ETIMEDOUT');
+    await assert.rejects(
+      send({ method: 'GET', uri: `${base}/v1/silent`, timeout: 300 }),
+      (error: unknown) => error instanceof TransportError && error.code === 'ETIMEDOUT',
+    );
     const closed = createServer();
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
     const port = (closed.address() as AddressInfo).port;
     await new Promise((resolve) => closed.close(resolve));
-    await assert.rejects(send({ method: 'GET', uri: `http://127.0.0.1:${port}/v1/ok` }), (error: unknown) => error instanceof TransportError && error.code === 'ECONNREFUSED');
+    await assert.rejects(
+      send({ method: 'GET', uri: `http://127.0.0.1:${port}/v1/ok` }),
+      (error: unknown) => error instanceof TransportError && error.code === 'ECONNREFUSED',
+    );
   });
 
   void it('sends only over http and https', async () => {
-    await assert.rejects(send({ method: 'GET', uri: 'ftp://127.0.0.1/v1/ok' }), (error: unknown) => error instanceof TransportError && error.code === 'ERR_INVALID_PROTOCOL');
+    await assert.rejects(
+      send({ method: 'GET', uri: 'ftp://127.0.0.1/v1/ok' }),
+      (error: unknown) => error instanceof TransportError && error.code === 'ERR_INVALID_PROTOCOL',
+    );
   });
 });

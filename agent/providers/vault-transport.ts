@@ -53,7 +53,11 @@ function parseAnswer(bytes: Buffer): unknown {
   }
 }
 
-function readAnswer(response: IncomingMessage, fail: (error: TransportError) => void, done: (bytes: Buffer) => void): void {
+function readAnswer(
+  response: IncomingMessage,
+  fail: (error: TransportError) => void,
+  done: (bytes: Buffer) => void,
+): void {
   const chunks: Buffer[] = [];
   let size = 0;
   response.on('data', (chunk: Buffer) => {
@@ -65,8 +69,12 @@ function readAnswer(response: IncomingMessage, fail: (error: TransportError) => 
     }
     chunks.push(chunk);
   });
-  response.once('end', () => { done(Buffer.concat(chunks, size)); });
-  response.on('error', (error: NodeJS.ErrnoException) => { fail(new TransportError(error.code ?? 'ECONNRESET', 'the answer was cut off')); });
+  response.once('end', () => {
+    done(Buffer.concat(chunks, size));
+  });
+  response.on('error', (error: NodeJS.ErrnoException) => {
+    fail(new TransportError(error.code ?? 'ECONNRESET', 'the answer was cut off'));
+  });
 }
 
 export interface TransportOptions {
@@ -89,14 +97,25 @@ export function createTransport(options: TransportOptions = {}): Transport {
   const httpAgent = new HttpAgent({ keepAlive: true, timeout: 30_000, ...proxy });
   // Made on the first HTTPS call: in the agent bundle, node:https (and OpenSSL's TLS side) loads only then.
   let httpsAgent: HttpsAgent | undefined;
-  const secureAgent = (): HttpsAgent => (httpsAgent ??= new HttpsAgent({ keepAlive: true, timeout: 30_000, rejectUnauthorized: true, ...proxy, ...defined({ ca }) }));
+  const secureAgent = (): HttpsAgent =>
+    (httpsAgent ??= new HttpsAgent({
+      keepAlive: true,
+      timeout: 30_000,
+      rejectUnauthorized: true,
+      ...proxy,
+      ...defined({ ca }),
+    }));
 
   return (options) =>
     new Promise<TransportResponse>((resolve, reject) => {
       const url = new URL(options.uri);
-      const body = typeof options.json === 'object' && options.json !== null ? Buffer.from(JSON.stringify(options.json)) : undefined;
+      const body =
+        typeof options.json === 'object' && options.json !== null
+          ? Buffer.from(JSON.stringify(options.json))
+          : undefined;
       const headers: OutgoingHttpHeaders = { accept: 'application/json', ...options.headers };
-      if (body !== undefined) Object.assign(headers, { 'content-type': 'application/json', 'content-length': body.length });
+      if (body !== undefined)
+        Object.assign(headers, { 'content-type': 'application/json', 'content-length': body.length });
       const https = url.protocol === 'https:';
       if (!https && url.protocol !== 'http:') {
         reject(new TransportError('ERR_INVALID_PROTOCOL', `unsupported protocol ${url.protocol}`));
@@ -109,14 +128,26 @@ export function createTransport(options: TransportOptions = {}): Transport {
         reject(error);
       };
       // One deadline for the whole call (connect, send, answer), as axios' timeout had.
-      const deadline = setTimeout(() => { fail(new TransportError('ETIMEDOUT', `no complete answer within ${timeoutMs} ms`)); }, timeoutMs);
-      const request = (https ? httpsRequest : httpRequest)(url, { method: options.method, headers, agent: https ? secureAgent() : httpAgent }, (response) => {
-        readAnswer(response, fail, (bytes) => {
-          clearTimeout(deadline);
-          resolve({ statusCode: response.statusCode ?? 0, body: parseAnswer(bytes), request: { path: url.pathname } });
-        });
+      const deadline = setTimeout(() => {
+        fail(new TransportError('ETIMEDOUT', `no complete answer within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const request = (https ? httpsRequest : httpRequest)(
+        url,
+        { method: options.method, headers, agent: https ? secureAgent() : httpAgent },
+        (response) => {
+          readAnswer(response, fail, (bytes) => {
+            clearTimeout(deadline);
+            resolve({
+              statusCode: response.statusCode ?? 0,
+              body: parseAnswer(bytes),
+              request: { path: url.pathname },
+            });
+          });
+        },
+      );
+      request.on('error', (error: NodeJS.ErrnoException) => {
+        fail(new TransportError(error.code ?? 'ERR_NETWORK', 'the request failed'));
       });
-      request.on('error', (error: NodeJS.ErrnoException) => { fail(new TransportError(error.code ?? 'ERR_NETWORK', 'the request failed')); });
       request.end(body);
     });
 }

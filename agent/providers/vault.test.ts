@@ -61,15 +61,24 @@ interface Harness {
   skew(ms: number): void;
 }
 
-function harness(vault: Partial<VaultSettings> & Pick<VaultSettings, 'auth' | 'authPath'>, options: Parameters<typeof createVaultProvider>[1] = {}): Harness {
+function harness(
+  vault: Partial<VaultSettings> & Pick<VaultSettings, 'auth' | 'authPath'>,
+  options: Parameters<typeof createVaultProvider>[1] = {},
+): Harness {
   const t = testDeps({ vault: { addr: bao.addr, ...vault } });
   let offset = 0;
   // The logger bound to the provider's name, as the agent hands it in.
-  const deps: ProviderDeps = { ...t.deps, log: t.deps.log.child({ provider: 'vault' }), now: () => Date.now() + offset };
+  const deps: ProviderDeps = {
+    ...t.deps,
+    log: t.deps.log.child({ provider: 'vault' }),
+    now: () => Date.now() + offset,
+  };
   return { p: createVaultProvider(deps, options), calls: t.calls, logs: t.logs, skew: (ms) => (offset += ms) };
 }
 
-/** A harness whose (real) client remembers the last token the provider sent, to revoke it behind the provider's back. */
+/**
+ * A harness whose (real) client remembers the last token the provider sent, to revoke it behind the provider's back.
+ */
 function spiedHarness(vault: Parameters<typeof harness>[0]): Harness & { readonly token: () => string } {
   const inner = createVaultClient({ addr: bao.addr });
   let last = '';
@@ -90,10 +99,17 @@ function spiedHarness(vault: Parameters<typeof harness>[0]): Harness & { readonl
 }
 
 const k8sSettings = { auth: 'kubernetes', authPath: 'kubernetes', role: 'app', tokenFile: '' } as const;
-const ref = (path: string, extra: Partial<SecretReference> = {}): SecretReference => ({ provider: 'vault', path, ...extra });
+const ref = (path: string, extra: Partial<SecretReference> = {}): SecretReference => ({
+  provider: 'vault',
+  path,
+  ...extra,
+});
 
 function ok(outcome: FetchOutcome | undefined): Fetched {
-  assert.ok(outcome?.ok === true, `expected success, got ${outcome?.ok === false ? `${outcome.error.code}: ${outcome.error.message}` : 'nothing'}`);
+  assert.ok(
+    outcome?.ok === true,
+    `expected success, got ${outcome?.ok === false ? `${outcome.error.code}: ${outcome.error.message}` : 'nothing'}`,
+  );
   return outcome.fetched;
 }
 function failed(outcome: FetchOutcome | undefined, code: string): void {
@@ -108,7 +124,12 @@ function noSecretsIn(text: string): void {
 void describe('vault provider (OpenBao)', () => {
   void test('kubernetes auth; KV v1 and v2 detected from the mount; versions and @version', async () => {
     const h = harness({ ...k8sSettings, tokenFile: join(dir, 'sa-token') });
-    const [v1, v2, v2old, v1field] = await h.p.fetchMany([ref('kv1/app/db'), ref('kv2/app/db'), ref('kv2/app/db', { version: '1' }), ref('kv1/app/db', { field: 'password' })]);
+    const [v1, v2, v2old, v1field] = await h.p.fetchMany([
+      ref('kv1/app/db'),
+      ref('kv2/app/db'),
+      ref('kv2/app/db', { version: '1' }),
+      ref('kv1/app/db', { field: 'password' }),
+    ]);
     assert.deepEqual(ok(v1).value, { kind: 'object', value: { password: values.kv1, user: 'app' } });
     assert.match(ok(v1).version, /^sha256:/);
     assert.deepEqual(ok(v1field), ok(v1));
@@ -127,7 +148,11 @@ void describe('vault provider (OpenBao)', () => {
     assert.notEqual(ok((await h.p.fetchMany([ref('kv1/app/db')]))[0]).version, ok(v1).version);
     await bao.api('POST', 'kv1/app/db', { password: values.kv1, user: 'app' });
 
-    const [missing, kv1Version, gone] = await h.p.fetchMany([ref('kv2/app/none'), ref('kv1/app/db', { version: '1' }), ref('kv2/app/db', { version: '9' })]);
+    const [missing, kv1Version, gone] = await h.p.fetchMany([
+      ref('kv2/app/none'),
+      ref('kv1/app/db', { version: '1' }),
+      ref('kv2/app/db', { version: '9' }),
+    ]);
     failed(missing, 'NOT_FOUND');
     failed(kv1Version, 'CONFIG');
     failed(gone, 'NOT_FOUND');
@@ -167,7 +192,10 @@ void describe('vault provider (OpenBao)', () => {
     const jwt = await bao.setupJwt('app', ['read-all']);
     writeFileSync(join(dir, 'jwt'), jwt.mint({}));
     const h = harness({ auth: 'jwt', authPath: 'jwt', role: 'app', tokenFile: join(dir, 'jwt') });
-    assert.deepEqual(ok((await h.p.fetchMany([ref('kv2/app/db', { field: 'password' })]))[0]).value, { kind: 'object', value: { password: values.kv2b } });
+    assert.deepEqual(ok((await h.p.fetchMany([ref('kv2/app/db', { field: 'password' })]))[0]).value, {
+      kind: 'object',
+      value: { password: values.kv2b },
+    });
     writeFileSync(join(dir, 'jwt-bad'), jwt.mint({ sub: 'someone-else' }));
     const bad = harness({ auth: 'jwt', authPath: 'jwt', role: 'app', tokenFile: join(dir, 'jwt-bad') });
     failed((await bad.p.fetchMany([ref('kv2/app/db')]))[0], 'AUTH_FAILED');
@@ -178,12 +206,19 @@ void describe('vault provider (OpenBao)', () => {
 
   void test('approle auth re-reads a rotated secret-id; a narrow policy denies other mounts', async () => {
     const files = await bao.setupAppRole('narrow', ['kv2-only'], dir);
-    const h = spiedHarness({ auth: 'approle', authPath: 'approle', roleIdFile: files.roleIdFile, secretIdFile: files.secretIdFile });
+    const h = spiedHarness({
+      auth: 'approle',
+      authPath: 'approle',
+      roleIdFile: files.roleIdFile,
+      secretIdFile: files.secretIdFile,
+    });
     ok((await h.p.fetchMany([ref('kv2/app/db')]))[0]);
     failed((await h.p.fetchMany([ref('kv1/app/db')]))[0], 'PERMISSION_DENIED');
     // Rotate the secret-id: destroy the old one, write the new one; the next login must use the new file content.
     const fresh = (await bao.api('POST', 'auth/approle/role/narrow/secret-id', {})) as { data: { secret_id: string } };
-    await bao.api('POST', 'auth/approle/role/narrow/secret-id/destroy', { secret_id: readFileSync(files.secretIdFile, 'utf8') });
+    await bao.api('POST', 'auth/approle/role/narrow/secret-id/destroy', {
+      secret_id: readFileSync(files.secretIdFile, 'utf8'),
+    });
     writeFileSync(files.secretIdFile, fresh.data.secret_id);
     await bao.api('POST', 'auth/token/revoke', { token: h.token() });
     h.skew(10_000);
@@ -193,14 +228,18 @@ void describe('vault provider (OpenBao)', () => {
   });
 
   void test('token auth reads the token file; a token replaced after the first tells the loop', async () => {
-    const created = (await bao.api('POST', 'auth/token/create', { policies: ['read-all'], ttl: '1h' })) as { auth: { client_token: string } };
+    const created = (await bao.api('POST', 'auth/token/create', { policies: ['read-all'], ttl: '1h' })) as {
+      auth: { client_token: string };
+    };
     const tokenFile = join(dir, 'vault-token');
     writeFileSync(tokenFile, created.auth.client_token);
     const h = harness({ auth: 'token', authPath: 'token', tokenFile });
     ok((await h.p.fetchMany([ref('kv2/app/db')]))[0]);
     assert.deepEqual(h.calls.slice(0, 1), ['vault:token/lookup-self']);
     // Replacing the token tells the loop (its leases die with it).
-    const next = (await bao.api('POST', 'auth/token/create', { policies: ['read-all'], ttl: '1h' })) as { auth: { client_token: string } };
+    const next = (await bao.api('POST', 'auth/token/create', { policies: ['read-all'], ttl: '1h' })) as {
+      auth: { client_token: string };
+    };
     writeFileSync(tokenFile, next.auth.client_token);
     await bao.api('POST', 'auth/token/revoke', { token: created.auth.client_token });
     let notified = 0;
@@ -213,7 +252,10 @@ void describe('vault provider (OpenBao)', () => {
 
   void test('dynamic database credentials: one credential per path, lease renewal, revoke on shutdown', async () => {
     const h = harness({ ...k8sSettings, tokenFile: join(dir, 'sa-token') });
-    const [user, pass] = await h.p.fetchMany([ref('database/creds/readonly', { field: 'username' }), ref('database/creds/readonly', { field: 'password' })]);
+    const [user, pass] = await h.p.fetchMany([
+      ref('database/creds/readonly', { field: 'username' }),
+      ref('database/creds/readonly', { field: 'password' }),
+    ]);
     const fetched = ok(user);
     assert.deepEqual(ok(pass), fetched, 'two files of one dynamic secret share one credential');
     assert.equal(h.calls.filter((c) => c === 'vault:read').length, 1);
@@ -223,7 +265,10 @@ void describe('vault provider (OpenBao)', () => {
     assert.equal(fetched.version, lease.id);
     const creds = fetched.value.value as { username: string; password: string };
     written.push(creds.password);
-    assert.equal(await pg.query('SELECT current_user', { user: creds.username, password: creds.password }), creds.username);
+    assert.equal(
+      await pg.query('SELECT current_user', { user: creds.username, password: creds.password }),
+      creds.username,
+    );
 
     const renewed = await h.p.renewLease(lease);
     assert.equal(renewed.id, lease.id);
@@ -233,7 +278,10 @@ void describe('vault provider (OpenBao)', () => {
     await h.p.revoke([lease]);
     await assert.rejects(pg.query('SELECT 1', { user: creds.username, password: creds.password }));
     // The revoked lease cannot be renewed: the loop is told to fetch a new credential.
-    await assert.rejects(h.p.renewLease(lease), (e: Error & { code?: string }) => e.code === 'LEASE_EXPIRED' && !e.message.includes(lease.id));
+    await assert.rejects(
+      h.p.renewLease(lease),
+      (e: Error & { code?: string }) => e.code === 'LEASE_EXPIRED' && !e.message.includes(lease.id),
+    );
     noSecretsIn(h.logs());
     await h.p.close();
   });
@@ -254,7 +302,10 @@ void describe('vault provider (OpenBao)', () => {
     const relogged = new Promise<void>((resolve) => h.p.watch(resolve));
     ok((await h.p.fetchMany([ref('kv2/app/db')]))[0]);
     // 2/3 of 3 s plus a third of the 15 % grace: 2.15 s.
-    assert.ok(delays[0] !== undefined && delays[0] > 2000 && delays[0] < 2300, `first renewal after ${String(delays[0])} ms`);
+    assert.ok(
+      delays[0] !== undefined && delays[0] > 2000 && delays[0] < 2300,
+      `first renewal after ${String(delays[0])} ms`,
+    );
     const guard = setTimeout(() => assert.fail('no re-login within 10 s'), 10_000);
     await relogged;
     clearTimeout(guard);
@@ -262,7 +313,10 @@ void describe('vault provider (OpenBao)', () => {
     // Renewed while renewing still extends the token, then a new login before the 4 s max TTL.
     assert.equal(maintenance[0], 'vault:login');
     assert.equal(maintenance.at(-1), 'vault:login');
-    assert.ok(maintenance.length >= 3 && maintenance.slice(1, -1).every((c) => c === 'vault:token/renew-self'), maintenance.join(','));
+    assert.ok(
+      maintenance.length >= 3 && maintenance.slice(1, -1).every((c) => c === 'vault:token/renew-self'),
+      maintenance.join(','),
+    );
     ok((await h.p.fetchMany([ref('kv2/app/db')]))[0]);
     await h.p.close();
   });
@@ -275,8 +329,17 @@ void describe('vault provider (OpenBao)', () => {
     await bao.writePolicy('read-all', READ_ALL_POLICY, { namespace: 'team-a' });
     const nsDir = mkdtempSync(join(dir, 'ns-'));
     const files = await bao.setupAppRole('app', ['read-all'], nsDir, { namespace: 'team-a' });
-    const h = harness({ auth: 'approle', authPath: 'approle', namespace: 'team-a', roleIdFile: files.roleIdFile, secretIdFile: files.secretIdFile });
-    assert.deepEqual(ok((await h.p.fetchMany([ref('kv2/app/db')]))[0]).value, { kind: 'object', value: { password: inNamespace } });
+    const h = harness({
+      auth: 'approle',
+      authPath: 'approle',
+      namespace: 'team-a',
+      roleIdFile: files.roleIdFile,
+      secretIdFile: files.secretIdFile,
+    });
+    assert.deepEqual(ok((await h.p.fetchMany([ref('kv2/app/db')]))[0]).value, {
+      kind: 'object',
+      value: { password: inNamespace },
+    });
     await h.p.close();
   });
 });
@@ -292,7 +355,10 @@ void describe('vault provider over HTTPS with a private CA', () => {
       const settings = { addr: tls.addr, auth: 'token', authPath: 'token', tokenFile } as const;
       const trusted = testDeps({ vault: { ...settings, caFile: tls.caFile ?? '' } });
       const p = createVaultProvider(trusted.deps);
-      assert.deepEqual(ok((await p.fetchMany([ref('secret/app')]))[0]).value, { kind: 'object', value: { token: value } });
+      assert.deepEqual(ok((await p.fetchMany([ref('secret/app')]))[0]).value, {
+        kind: 'object',
+        value: { token: value },
+      });
 
       const untrusted = createVaultProvider(testDeps({ vault: settings }).deps);
       failed((await untrusted.fetchMany([ref('secret/app')]))[0], 'TLS_VERIFY_FAILED');

@@ -44,7 +44,11 @@ function countingClient(client: VaultClient, deps: ProviderDeps): VaultClient {
 
 function settingsOf(deps: ProviderDeps): Readonly<VaultSettings> {
   const settings = deps.config.vault;
-  if (settings === undefined) throw new ProviderError('CONFIG', 'vault: no vault settings in the agent config (sidekey.io/vault-addr or the webhook default)');
+  if (settings === undefined)
+    throw new ProviderError(
+      'CONFIG',
+      'vault: no vault settings in the agent config (sidekey.io/vault-addr or the webhook default)',
+    );
   return settings;
 }
 
@@ -55,7 +59,10 @@ function readCa(settings: Readonly<VaultSettings>): string | undefined {
   try {
     pem = readFileSync(settings.caFile, 'utf8');
   } catch (error) {
-    throw new ProviderError('CONFIG', `vault: cannot read the CA file ${settings.caFile} (${errnoOf(error) ?? 'error'})`);
+    throw new ProviderError(
+      'CONFIG',
+      `vault: cannot read the CA file ${settings.caFile} (${errnoOf(error) ?? 'error'})`,
+    );
   }
   const problem = caPemProblem(pem, `the CA file ${settings.caFile}`);
   if (problem !== undefined) throw new ProviderError('CONFIG', `vault: ${problem}`);

@@ -26,7 +26,12 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-export function startAgent(t: TestContext, config: AgentConfig, env: Readonly<Record<string, string>>, secrets: readonly string[]): AgentProcess {
+export function startAgent(
+  t: TestContext,
+  config: AgentConfig,
+  env: Readonly<Record<string, string>>,
+  secrets: readonly string[],
+): AgentProcess {
   const child = spawn(process.execPath, [SIDEKEY, 'agent'], {
     env: { ...process.env, ...env, SIDEKEY_CONFIG: JSON.stringify(config) },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -50,8 +55,10 @@ export async function until(what: string, check: () => Promise<boolean>, timeout
   }
 }
 
-export const status = async (port: number, route: string): Promise<number> => (await fetch(`http://127.0.0.1:${port}${route}`)).status;
-export const metrics = async (port: number): Promise<string> => (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+export const status = async (port: number, route: string): Promise<number> =>
+  (await fetch(`http://127.0.0.1:${port}${route}`)).status;
+export const metrics = async (port: number): Promise<string> =>
+  (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
 
 /** The value of one sample in Prometheus text, 0 when absent. */
 export function sample(text: string, series: string): number {

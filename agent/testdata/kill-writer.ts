@@ -16,5 +16,7 @@ const crashing = new Proxy(fs, {
     };
   },
 }) as WriterFs;
-const payload = new Map(Object.entries(JSON.parse(json) as Record<string, string>).map(([k, v]) => [k, Buffer.from(v)]));
+const payload = new Map(
+  Object.entries(JSON.parse(json) as Record<string, string>).map(([k, v]) => [k, Buffer.from(v)]),
+);
 await writeAtomic(target, payload, { mode: 0o440, fs: crashing });

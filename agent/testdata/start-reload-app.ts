@@ -11,7 +11,10 @@ export interface ReloadApp {
 
 export async function startReloadApp(container: string): Promise<ReloadApp> {
   const app = path.join(import.meta.dirname, 'reload-app.ts');
-  const child = spawn(process.execPath, [app], { env: { ...process.env, [RELOAD_TARGET_ENV]: container }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [app], {
+    env: { ...process.env, [RELOAD_TARGET_ENV]: container },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let out = '';
   child.stdout.on('data', (c: Buffer) => (out += c.toString()));
   while (!out.includes('ready')) await new Promise((resolve) => setTimeout(resolve, 20));

@@ -18,13 +18,23 @@ const dir = process.env.APP_SECRETS_DIR ?? '/var/run/secrets/sidekey';
 const expected = (process.env.APP_EXPECT ?? '').split(',').filter((s) => s !== '');
 const run = promisify(execFile);
 
-const status: Status = { app: 'node', pid: process.pid, uid: process.getuid?.() ?? -1, loads: 0, reloads: 0, reasons: [], files: {} };
+const status: Status = {
+  app: 'node',
+  pid: process.pid,
+  uid: process.getuid?.() ?? -1,
+  loads: 0,
+  reloads: 0,
+  reasons: [],
+  files: {},
+};
 
 async function checkDb(file: string): Promise<DbCheck> {
   if (status.files[file] === undefined) return { ok: false, error: `${file} missing` };
   const url = readFileSync(join(dir, file), 'utf8').trim();
   try {
-    const { stdout } = await run(process.env.APP_PSQL ?? 'psql', [url, '-Atc', 'select current_user'], { env: { PGCONNECT_TIMEOUT: '5' } });
+    const { stdout } = await run(process.env.APP_PSQL ?? 'psql', [url, '-Atc', 'select current_user'], {
+      env: { PGCONNECT_TIMEOUT: '5' },
+    });
     return { ok: true, user: stdout.trim() };
   } catch {
     return { ok: false, error: 'connection failed' };
@@ -37,8 +47,12 @@ async function load(reason: string): Promise<void> {
   if (reason !== 'start') status.reloads += 1;
   status.reasons.push(reason);
   if (process.env.APP_PG_FILE !== undefined) status.db = await checkDb(process.env.APP_PG_FILE);
-  const summary = Object.entries(status.files).map(([name, f]) => `${name}:${f.sha256}`).join(' ');
-  process.stdout.write(`app(node) load #${status.loads} reason=${reason} ${summary}${status.db === undefined ? '' : ` db=${status.db.ok ? 'connected' : 'failed'}`}\n`);
+  const summary = Object.entries(status.files)
+    .map(([name, f]) => `${name}:${f.sha256}`)
+    .join(' ');
+  process.stdout.write(
+    `app(node) load #${status.loads} reason=${reason} ${summary}${status.db === undefined ? '' : ` db=${status.db.ok ? 'connected' : 'failed'}`}\n`,
+  );
 }
 
 await load('start');

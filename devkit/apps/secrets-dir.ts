@@ -37,14 +37,21 @@ export function readSecrets(dir: string): Record<string, FileSeen> {
   const files: Record<string, FileSeen> = {};
   let names: string[];
   try {
-    names = readdirSync(dir).filter((n) => !n.startsWith('.')).sort();
+    names = readdirSync(dir)
+      .filter((n) => !n.startsWith('.'))
+      .sort();
   } catch {
     return files;
   }
   for (const name of names) {
     const path = join(dir, name);
     const stat = statSync(path);
-    files[name] = { sha256: fingerprint(readFileSync(path)), mode: (stat.mode & 0o777).toString(8).padStart(4, '0'), uid: stat.uid, gid: stat.gid };
+    files[name] = {
+      sha256: fingerprint(readFileSync(path)),
+      mode: (stat.mode & 0o777).toString(8).padStart(4, '0'),
+      uid: stat.uid,
+      gid: stat.gid,
+    };
   }
   return files;
 }

@@ -42,7 +42,11 @@ export async function startMoto(options: MotoOptions = {}): Promise<MotoHandle> 
   const endpoint = `${options.tls === undefined ? 'http' : 'https'}://127.0.0.1:${port}`;
   const tlsArgs = options.tls === undefined ? [] : ['-c', options.tls.certFile, '-k', options.tls.keyFile];
   const proc = startProcess(binary, ['-H', '127.0.0.1', '-p', String(port), ...tlsArgs], {
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', MOTO_ALLOW_NONEXISTENT_REGION: 'true' },
+    env: {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      HOME: process.env.HOME ?? '/tmp',
+      MOTO_ALLOW_NONEXISTENT_REGION: 'true',
+    },
   });
   await waitUntil('moto_server', proc, () => answers(`${endpoint}/moto-api/`));
   const env = {

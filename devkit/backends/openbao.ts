@@ -70,17 +70,35 @@ export interface OpenBaoHandle {
   api(method: string, path: string, body?: unknown, opts?: ApiOptions): Promise<unknown>;
   enableKv(path: string, version: 1 | 2, opts?: ApiOptions): Promise<void>;
   writePolicy(name: string, hcl: string, opts?: ApiOptions): Promise<void>;
-  /** approle at auth/approle with role `role` (token TTL 1h, max 4h unless given); writes role-id and secret-id files into dir. */
-  setupAppRole(role: string, policies: readonly string[], dir: string, opts?: AppRoleOptions): Promise<{ roleIdFile: string; secretIdFile: string }>;
+  /**
+   * approle at auth/approle with role `role` (token TTL 1h, max 4h unless given); writes role-id and secret-id files
+   * into dir.
+   */
+  setupAppRole(
+    role: string,
+    policies: readonly string[],
+    dir: string,
+    opts?: AppRoleOptions,
+  ): Promise<{ roleIdFile: string; secretIdFile: string }>;
   /** jwt auth at auth/jwt with a locally generated key pair; role `role` binds sub=role, aud=sidekey. */
   setupJwt(role: string, policies: readonly string[]): Promise<JwtAuth>;
   /** kubernetes auth at auth/kubernetes, TokenReview answered by a local stand-in; role bound to ns/sa. */
-  setupKubernetes(role: string, policies: readonly string[], namespace: string, serviceAccount: string): Promise<KubernetesAuth>;
+  setupKubernetes(
+    role: string,
+    policies: readonly string[],
+    namespace: string,
+    serviceAccount: string,
+  ): Promise<KubernetesAuth>;
   /**
    * kubernetes auth at auth/kubernetes against the given apiserver (a real one: TokenReview with reviewerJwt, a
    * token allowed to create TokenReviews, or with the login's own token when absent); role bound to ns/sa.
    */
-  configureKubernetesAuth(apiserver: KubernetesApi, role: string, policies: readonly string[], boundTo: readonly [namespace: string, serviceAccount: string]): Promise<void>;
+  configureKubernetesAuth(
+    apiserver: KubernetesApi,
+    role: string,
+    policies: readonly string[],
+    boundTo: readonly [namespace: string, serviceAccount: string],
+  ): Promise<void>;
   /** database engine at database/ on the given PostgreSQL, with a role creating short-lived logins. */
   setupDatabase(pg: PostgresHandle, options: { role: string; defaultTtl: string; maxTtl: string }): Promise<void>;
   stop(): Promise<void>;
@@ -97,7 +115,13 @@ export async function startOpenBao(options: OpenBaoOptions = {}): Promise<OpenBa
   const port = await freePort();
   const scheme = options.tls === true ? 'https' : 'http';
   const addr = `${scheme}://127.0.0.1:${port}`;
-  const args = ['server', '-dev', `-dev-root-token-id=${rootToken}`, `-dev-listen-address=127.0.0.1:${port}`, '-log-level=warn'];
+  const args = [
+    'server',
+    '-dev',
+    `-dev-root-token-id=${rootToken}`,
+    `-dev-listen-address=127.0.0.1:${port}`,
+    '-log-level=warn',
+  ];
   if (options.tls === true) args.push('-dev-tls', `-dev-tls-cert-dir=${home}`);
   // HOME points at a temp dir: a dev server writes the token helper file ~/.vault-token.
   const proc = startProcess(binary, args, { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home } });
@@ -109,13 +133,23 @@ export async function startOpenBao(options: OpenBaoOptions = {}): Promise<OpenBa
     if (opts.namespace !== undefined) headers['X-Vault-Namespace'] = opts.namespace;
     const payload = body === undefined ? undefined : JSON.stringify(body);
     if (payload !== undefined) headers['content-type'] = 'application/json';
-    const { status, text } = await httpCall(new URL(`/v1/${path}`, addr), { method, headers, body: payload, ca: readCa(), timeoutMs: 15_000 });
+    const { status, text } = await httpCall(new URL(`/v1/${path}`, addr), {
+      method,
+      headers,
+      body: payload,
+      ca: readCa(),
+      timeoutMs: 15_000,
+    });
     if (status >= 400) throw new Error(`OpenBao ${method} ${path}: HTTP ${status} ${text.slice(0, 300)}`);
     return text === '' ? undefined : JSON.parse(text);
   };
 
   await waitUntil('bao server -dev', proc, async () => {
-    const { status } = await httpCall(new URL('/v1/sys/health', addr), { method: 'GET', ca: readCa(), timeoutMs: 15_000 });
+    const { status } = await httpCall(new URL('/v1/sys/health', addr), {
+      method: 'GET',
+      ca: readCa(),
+      timeoutMs: 15_000,
+    });
     return status === 200;
   });
   const reviewers: TokenReviewServer[] = [];
@@ -136,8 +170,12 @@ export async function startOpenBao(options: OpenBaoOptions = {}): Promise<OpenBa
       await api('POST', 'sys/auth/approle', { type: 'approle' }, opts).catch(ignoreAlreadyEnabled);
       const ttls = { token_ttl: opts?.tokenTtl ?? '1h', token_max_ttl: opts?.tokenMaxTtl ?? '4h' };
       await api('POST', `auth/approle/role/${role}`, { token_policies: policies, ...ttls }, opts);
-      const roleId = (await api('GET', `auth/approle/role/${role}/role-id`, undefined, opts)) as { data: { role_id: string } };
-      const secretId = (await api('POST', `auth/approle/role/${role}/secret-id`, {}, opts)) as { data: { secret_id: string } };
+      const roleId = (await api('GET', `auth/approle/role/${role}/role-id`, undefined, opts)) as {
+        data: { role_id: string };
+      };
+      const secretId = (await api('POST', `auth/approle/role/${role}/secret-id`, {}, opts)) as {
+        data: { secret_id: string };
+      };
       const roleIdFile = join(dir, `${role}-role-id`);
       const secretIdFile = join(dir, `${role}-secret-id`);
       writeFileSync(roleIdFile, roleId.data.role_id, { mode: 0o600 });
@@ -161,7 +199,10 @@ export async function startOpenBao(options: OpenBaoOptions = {}): Promise<OpenBa
     async setupKubernetes(role, policies, namespace, serviceAccount): Promise<KubernetesAuth> {
       const reviewer = await startTokenReviewServer();
       reviewers.push(reviewer);
-      await handle.configureKubernetesAuth({ host: reviewer.url, caPem: reviewer.caPem }, role, policies, [namespace, serviceAccount]);
+      await handle.configureKubernetesAuth({ host: reviewer.url, caPem: reviewer.caPem }, role, policies, [
+        namespace,
+        serviceAccount,
+      ]);
       return { token: reviewer.mintServiceAccountToken(namespace, serviceAccount), reviewer };
     },
     async configureKubernetesAuth(apiserver, role, policies, [namespace, serviceAccount]): Promise<void> {

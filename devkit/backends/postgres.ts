@@ -57,7 +57,15 @@ export async function startPostgres(): Promise<PostgresHandle> {
     chownSync(join(dir, 'pw'), NOBODY, NOBODY);
   }
   const [initCmd, initArgs] = asServiceUser(join(bin, 'initdb'), [
-    '-D', data, '-U', 'postgres', '--auth=scram-sha-256', `--pwfile=${join(dir, 'pw')}`, '-E', 'UTF8', '--no-sync',
+    '-D',
+    data,
+    '-U',
+    'postgres',
+    '--auth=scram-sha-256',
+    `--pwfile=${join(dir, 'pw')}`,
+    '-E',
+    'UTF8',
+    '--no-sync',
   ]);
   try {
     await run(initCmd, initArgs, { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C' } });
@@ -67,10 +75,26 @@ export async function startPostgres(): Promise<PostgresHandle> {
   }
   const port = await freePort();
   const [pgCmd, pgArgs] = asServiceUser(join(bin, 'postgres'), [
-    '-D', data, '-h', '127.0.0.1', '-p', String(port), '-k', dir, '-c', 'fsync=off', '-c', 'max_connections=50',
+    '-D',
+    data,
+    '-h',
+    '127.0.0.1',
+    '-p',
+    String(port),
+    '-k',
+    dir,
+    '-c',
+    'fsync=off',
+    '-c',
+    'max_connections=50',
   ]);
   // SIGINT is PostgreSQL's "fast" shutdown: it does not wait for clients (Vault keeps a pool open).
-  const proc = startProcess(pgCmd, pgArgs, { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C' } }, 'SIGINT');
+  const proc = startProcess(
+    pgCmd,
+    pgArgs,
+    { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C' } },
+    'SIGINT',
+  );
   const isReady = async (): Promise<boolean> => {
     await run(join(bin, 'pg_isready'), ['-h', '127.0.0.1', '-p', String(port), '-q']);
     return true;
@@ -91,7 +115,21 @@ export async function startPostgres(): Promise<PostgresHandle> {
     async query(sql, login = { user: 'postgres', password }): Promise<string> {
       const { stdout } = await run(
         join(bin, 'psql'),
-        ['-h', '127.0.0.1', '-p', String(port), '-U', login.user, '-d', 'postgres', '-At', '-v', 'ON_ERROR_STOP=1', '-c', sql],
+        [
+          '-h',
+          '127.0.0.1',
+          '-p',
+          String(port),
+          '-U',
+          login.user,
+          '-d',
+          'postgres',
+          '-At',
+          '-v',
+          'ON_ERROR_STOP=1',
+          '-c',
+          sql,
+        ],
         { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', PGPASSWORD: login.password, PGCONNECT_TIMEOUT: '5' } },
       );
       return stdout.trim();

@@ -59,13 +59,19 @@ function execLine(plan: ContainerPlan): string {
   // The container dies with its parent (the runner's nsenter/unshare), so a crashed test leaves nothing behind.
   setpriv.push('--pdeathsig=KILL', '--');
   const env = Object.entries(plan.env).map(([k, v]) => `${k}=${v}`);
-  const words = ['exec', 'chroot', '"$R"', ...[...setpriv, '/usr/bin/env', '-i', '-C', plan.workingDir, ...env, ...plan.argv].map(shellQuote)];
+  const words = [
+    'exec',
+    'chroot',
+    '"$R"',
+    ...[...setpriv, '/usr/bin/env', '-i', '-C', plan.workingDir, ...env, ...plan.argv].map(shellQuote),
+  ];
   return words.join(' ');
 }
 
 export function containerScript(plan: ContainerPlan): string {
   const lines = ['set -eu', `R=${shellQuote(plan.root)}`, 'mount -t tmpfs -o mode=0755,size=64m rootfs "$R"'];
-  for (const [name, target] of Object.entries(plan.links)) lines.push(`ln -s ${shellQuote(target)} "$R"/${shellQuote(name)}`);
+  for (const [name, target] of Object.entries(plan.links))
+    lines.push(`ln -s ${shellQuote(target)} "$R"/${shellQuote(name)}`);
   for (const dir of [...IMAGE_DIRS, ...plan.binds]) lines.push(...bindReadOnly(dir));
   lines.push('mkdir -p "$R/dev" "$R/proc" "$R/sys" "$R/run" "$R/var/tmp" "$R/tmp"', 'chmod 1777 "$R/tmp" "$R/var/tmp"');
   lines.push('ln -s /run "$R/var/run"', 'mount --rbind /dev "$R/dev"', 'mount -t proc proc "$R/proc"');

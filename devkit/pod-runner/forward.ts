@@ -60,7 +60,12 @@ export function serveUnixToTcp(socketPath: string, allowed: (port: number) => bo
  * Listens on <host>:<port> (127.0.0.1 unless given) and pipes each connection through `socketPath` to
  * 127.0.0.1:<farPort> on the other side (the same port unless given).
  */
-export function listenTcpToUnix(port: number, socketPath: string, farPort: number = port, host = '127.0.0.1'): Promise<Server> {
+export function listenTcpToUnix(
+  port: number,
+  socketPath: string,
+  farPort: number = port,
+  host = '127.0.0.1',
+): Promise<Server> {
   const server = createServer((client) => {
     client.pause();
     const upstream = connectThrough(socketPath, farPort);

@@ -34,10 +34,19 @@ export function testImages(options: ImageOptions = {}): (image: string) => Image
     const repo = repositoryName(image);
     if (repo === 'sidekey-agent') {
       // Shaped like Dockerfile.agent: the program is the entrypoint, with no CMD for a container's args to replace.
-      return { entrypoint: [NODE_BIN, join(PROJECT_ROOT, 'cli', 'sidekey.ts'), 'agent'], env: options.agentEnv ?? {}, binds: options.agentBinds ?? [] };
+      return {
+        entrypoint: [NODE_BIN, join(PROJECT_ROOT, 'cli', 'sidekey.ts'), 'agent'],
+        env: options.agentEnv ?? {},
+        binds: options.agentBinds ?? [],
+      };
     }
-    if (image === APP_IMAGES.node) return { entrypoint: [NODE_BIN, join(PROJECT_ROOT, 'devkit', 'apps', 'reader.ts')], env: options.appEnv ?? {} };
-    if (image === APP_IMAGES.python) return { entrypoint: ['/usr/bin/python3', join(PROJECT_ROOT, 'devkit', 'apps', 'reader.py')], env: options.appEnv ?? {} };
+    if (image === APP_IMAGES.node)
+      return { entrypoint: [NODE_BIN, join(PROJECT_ROOT, 'devkit', 'apps', 'reader.ts')], env: options.appEnv ?? {} };
+    if (image === APP_IMAGES.python)
+      return {
+        entrypoint: ['/usr/bin/python3', join(PROJECT_ROOT, 'devkit', 'apps', 'reader.py')],
+        env: options.appEnv ?? {},
+      };
     if (image === APP_IMAGES.shell) return { entrypoint: ['/bin/sh', '-c'] };
     throw new Error(`the pod runner has no mapping for image "${image}"`);
   };

@@ -22,14 +22,19 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 async function status(pod: RunningPod, port = 8080): Promise<Status> {
   for (let i = 0; ; i++) {
-    const answer = await pod.request(port, '/status').catch((e: unknown) => (i < 50 ? undefined : Promise.reject(e as Error)));
+    const answer = await pod
+      .request(port, '/status')
+      .catch((e: unknown) => (i < 50 ? undefined : Promise.reject(e as Error)));
     if (answer !== undefined) return JSON.parse(answer.body) as Status;
     await sleep(100);
   }
 }
 
 /** A pod whose containers run once (restartPolicy Never), like a Job's. */
-function oneShotPod(metadata: NonNullable<Pod['metadata']>, spec: Omit<NonNullable<Pod['spec']>, 'restartPolicy'>): Pod {
+function oneShotPod(
+  metadata: NonNullable<Pod['metadata']>,
+  spec: Omit<NonNullable<Pod['spec']>, 'restartPolicy'>,
+): Pod {
   return { apiVersion: 'v1', kind: 'Pod', metadata, spec: { restartPolicy: 'Never', ...spec } };
 }
 
@@ -58,20 +63,35 @@ function sidecarPod(app: string, shareProcessNamespace: boolean): Pod {
           name: 'writer',
           image: APP_IMAGES.shell,
           restartPolicy: 'Always',
-          args: ['sleep 0.3; echo "$POD_NAME" > /sidekey/secrets/greeting; exec python3 -m http.server -b 127.0.0.1 8099 -d /sidekey/secrets'],
+          args: [
+            'sleep 0.3; echo "$POD_NAME" > /sidekey/secrets/greeting; exec python3 -m http.server -b 127.0.0.1 8099 -d /sidekey/secrets',
+          ],
           env: [{ name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }],
           volumeMounts: [{ name: 'secrets', mountPath: '/sidekey/secrets' }],
           startupProbe: { httpGet: { path: '/greeting', port: 8099 }, periodSeconds: 1, failureThreshold: 30 },
-          securityContext: { readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
+          securityContext: {
+            readOnlyRootFilesystem: true,
+            allowPrivilegeEscalation: false,
+            capabilities: { drop: ['ALL'] },
+          },
         },
       ],
-      containers: [{ name: 'app', image: app, volumeMounts: [{ name: 'secrets', mountPath: '/var/run/secrets/sidekey', readOnly: true }] }],
+      containers: [
+        {
+          name: 'app',
+          image: app,
+          volumeMounts: [{ name: 'secrets', mountPath: '/var/run/secrets/sidekey', readOnly: true }],
+        },
+      ],
     },
   };
 }
 
 void describe('pod runner', { timeout: 60_000 }, () => {
-  for (const [app, shared] of [[APP_IMAGES.node, true], [APP_IMAGES.python, false]] as const) {
+  for (const [app, shared] of [
+    [APP_IMAGES.node, true],
+    [APP_IMAGES.python, false],
+  ] as const) {
     void it(`runs a native-sidecar pod (${app}, shareProcessNamespace=${shared})`, async () => {
       const pod = await runPod(sidecarPod(app, shared), { images });
       running.push(pod);
@@ -88,7 +108,9 @@ void describe('pod runner', { timeout: 60_000 }, () => {
       const mount = pod.exec('app', ['findmnt', '-no', 'FSTYPE,OPTIONS', '/var/run/secrets/sidekey']);
       assert.match(mount, /^tmpfs\s+ro,/);
       assert.match(mount, /size=2048k/);
-      const groups = /^Groups:\s*(.*)$/m.exec(readFileSync(`/proc/${String(pod.mainPid('app'))}/status`, 'utf8'))?.[1]?.trim();
+      const groups = /^Groups:\s*(.*)$/m
+        .exec(readFileSync(`/proc/${String(pod.mainPid('app'))}/status`, 'utf8'))?.[1]
+        ?.trim();
       assert.equal(groups, '2000');
       assert.match(pod.exec('writer', ['findmnt', '-no', 'OPTIONS', '/']), /^ro,/, 'readOnlyRootFilesystem');
       const writerStatus = readFileSync(`/proc/${String(pod.mainPid('writer'))}/status`, 'utf8');
@@ -113,14 +135,39 @@ void describe('pod runner', { timeout: 60_000 }, () => {
 
   void it('runs a Job: init container, app exits, the sidecar is then stopped', async () => {
     const run = await runToSuccess(
-      oneShotPod({ name: 'job', namespace: 'batch' }, {
-        volumes: [{ name: 'work', emptyDir: {} }],
-        initContainers: [
-          { name: 'prepare', image: APP_IMAGES.shell, args: ['echo "$(NS)" > /data/ns'], env: [{ name: 'NS', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } }], volumeMounts: [{ name: 'work', mountPath: '/data' }] },
-          { name: 'side', image: APP_IMAGES.shell, restartPolicy: 'Always', args: ['trap "echo got TERM; exit 0" TERM; while true; do sleep 0.1; done'] },
-        ],
-        containers: [{ name: 'main', image: APP_IMAGES.node, env: [{ name: 'APP_ONCE', value: '1' }, { name: 'APP_SECRETS_DIR', value: '/data' }, { name: 'APP_EXPECT', value: 'ns' }], volumeMounts: [{ name: 'work', mountPath: '/data' }] }],
-      }),
+      oneShotPod(
+        { name: 'job', namespace: 'batch' },
+        {
+          volumes: [{ name: 'work', emptyDir: {} }],
+          initContainers: [
+            {
+              name: 'prepare',
+              image: APP_IMAGES.shell,
+              args: ['echo "$(NS)" > /data/ns'],
+              env: [{ name: 'NS', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } }],
+              volumeMounts: [{ name: 'work', mountPath: '/data' }],
+            },
+            {
+              name: 'side',
+              image: APP_IMAGES.shell,
+              restartPolicy: 'Always',
+              args: ['trap "echo got TERM; exit 0" TERM; while true; do sleep 0.1; done'],
+            },
+          ],
+          containers: [
+            {
+              name: 'main',
+              image: APP_IMAGES.node,
+              env: [
+                { name: 'APP_ONCE', value: '1' },
+                { name: 'APP_SECRETS_DIR', value: '/data' },
+                { name: 'APP_EXPECT', value: 'ns' },
+              ],
+              volumeMounts: [{ name: 'work', mountPath: '/data' }],
+            },
+          ],
+        },
+      ),
     );
     assert.equal(run.exitCode('prepare'), 0);
     assert.equal(run.exitCode('main'), 0);
@@ -135,17 +182,30 @@ void describe('pod runner', { timeout: 60_000 }, () => {
       metadata: { name: 'broken' },
       spec: {
         volumes: [{ name: 'm', emptyDir: { medium: 'Memory', sizeLimit: '1Mi' } }],
-        initContainers: [{ name: 'init', image: APP_IMAGES.shell, args: ['echo cannot fetch >&2; exit 3'], volumeMounts: [{ name: 'm', mountPath: '/m' }] }],
+        initContainers: [
+          {
+            name: 'init',
+            image: APP_IMAGES.shell,
+            args: ['echo cannot fetch >&2; exit 3'],
+            volumeMounts: [{ name: 'm', mountPath: '/m' }],
+          },
+        ],
         containers: [{ name: 'never', image: APP_IMAGES.node }],
       },
     };
     const events: string[] = [];
     await assert.rejects(
       runPod(pod, { images, onEvent: (e) => events.push(`${e.container}:${e.what}`) }),
-      (error: unknown) => error instanceof PodFailedError && /init container "init" exited with code 3/.test(error.message) && /cannot fetch/.test(error.logs),
+      (error: unknown) =>
+        error instanceof PodFailedError &&
+        /init container "init" exited with code 3/.test(error.message) &&
+        /cannot fetch/.test(error.logs),
     );
     assert.deepEqual(events, ['init:started', 'init:exited']);
-    assert.deepEqual(readdirSync(tmpdir()).filter((n) => n.startsWith('sidekey-pod-broken-')), []);
+    assert.deepEqual(
+      readdirSync(tmpdir()).filter((n) => n.startsWith('sidekey-pod-broken-')),
+      [],
+    );
   });
 
   void it('lets the pod reach the services it is given on its own loopback, and nothing else', async () => {
@@ -156,9 +216,18 @@ void describe('pod runner', { timeout: 60_000 }, () => {
     await new Promise<void>((r) => other.listen(0, '127.0.0.1', r));
     const otherPort = (other.address() as AddressInfo).port;
     try {
-      const pod = oneShotPod({ name: 'net' }, {
-        containers: [{ name: 'c', image: APP_IMAGES.shell, args: [`curl -sf http://127.0.0.1:${port}/ && ! curl -sf -m 2 http://127.0.0.1:${otherPort}/`] }],
-      });
+      const pod = oneShotPod(
+        { name: 'net' },
+        {
+          containers: [
+            {
+              name: 'c',
+              image: APP_IMAGES.shell,
+              args: [`curl -sf http://127.0.0.1:${port}/ && ! curl -sf -m 2 http://127.0.0.1:${otherPort}/`],
+            },
+          ],
+        },
+      );
       const run = await runToSuccess(pod, { services: [port] });
       assert.match(run.logs('c'), /pong/);
     } finally {
@@ -169,29 +238,64 @@ void describe('pod runner', { timeout: 60_000 }, () => {
 
   void it('projects the service-account token volume the API server adds', async () => {
     const sa = '/var/run/secrets/kubernetes.io/serviceaccount';
-    const pod = oneShotPod({ name: 'sa', namespace: 'team-b' }, {
-      serviceAccountName: 'payments',
-      securityContext: { runAsUser: 1000 },
-      volumes: [{ name: 'kube-api-access-x1', projected: { sources: [{ serviceAccountToken: { path: 'token', expirationSeconds: 3607 } }, { downwardAPI: { items: [{ path: 'namespace', fieldRef: { fieldPath: 'metadata.namespace' } }] } }] } }],
-      containers: [{ name: 'c', image: APP_IMAGES.shell, args: [`echo "$(cat ${sa}/namespace) $(cat ${sa}/token)"`], volumeMounts: [{ name: 'kube-api-access-x1', mountPath: sa, readOnly: true }] }],
-    });
+    const pod = oneShotPod(
+      { name: 'sa', namespace: 'team-b' },
+      {
+        serviceAccountName: 'payments',
+        securityContext: { runAsUser: 1000 },
+        volumes: [
+          {
+            name: 'kube-api-access-x1',
+            projected: {
+              sources: [
+                { serviceAccountToken: { path: 'token', expirationSeconds: 3607 } },
+                { downwardAPI: { items: [{ path: 'namespace', fieldRef: { fieldPath: 'metadata.namespace' } }] } },
+              ],
+            },
+          },
+        ],
+        containers: [
+          {
+            name: 'c',
+            image: APP_IMAGES.shell,
+            args: [`echo "$(cat ${sa}/namespace) $(cat ${sa}/token)"`],
+            volumeMounts: [{ name: 'kube-api-access-x1', mountPath: sa, readOnly: true }],
+          },
+        ],
+      },
+    );
     const run = await runToSuccess(pod, { serviceAccountToken: (ns, name) => `token-for-${ns}-${name}` });
     assert.equal(run.logs('c').trim(), 'team-b token-for-team-b-payments');
   });
 
   void it('refuses what it cannot run faithfully', async () => {
-    const base: Pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'x' }, spec: { containers: [{ name: 'c', image: 'nginx:1' }] } };
+    const base: Pod = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'x' },
+      spec: { containers: [{ name: 'c', image: 'nginx:1' }] },
+    };
     await assert.rejects(runPod(base, { images }), /no mapping for image "nginx:1"/);
     const hostPath: Pod = {
       ...base,
-      spec: { volumes: [{ name: 'h', hostPath: { path: '/etc' } }], containers: [{ name: 'c', image: APP_IMAGES.shell, args: ['true'], volumeMounts: [{ name: 'h', mountPath: '/h' }] }] },
+      spec: {
+        volumes: [{ name: 'h', hostPath: { path: '/etc' } }],
+        containers: [
+          { name: 'c', image: APP_IMAGES.shell, args: ['true'], volumeMounts: [{ name: 'h', mountPath: '/h' }] },
+        ],
+      },
     };
     await assert.rejects(runPod(hostPath, { images }), /only emptyDir and projected volumes are supported/);
   });
 });
 
 void describe('pod spec reading', () => {
-  const pod: Pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace: 'n', labels: { app: 'x' } }, spec: { securityContext: { runAsUser: 10, fsGroup: 20, supplementalGroups: [30] }, containers: [] } };
+  const pod: Pod = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'p', namespace: 'n', labels: { app: 'x' } },
+    spec: { securityContext: { runAsUser: 10, fsGroup: 20, supplementalGroups: [30] }, containers: [] },
+  };
   const identity = { name: 'p', namespace: 'n', uid: 'u' };
 
   void it('expands $(VAR) like Kubernetes', () => {
@@ -199,18 +303,32 @@ void describe('pod spec reading', () => {
   });
 
   void it('builds env from values, fieldRefs and the image', () => {
-    const env = containerEnv(pod, identity, {
-      name: 'c',
-      env: [
-        { name: 'A', value: 'x-$(POD)' },
-        { name: 'POD', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
-        { name: 'B', value: '$(POD)/$(NS)' },
-        { name: 'NS', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
-        { name: 'L', valueFrom: { fieldRef: { fieldPath: "metadata.labels['app']" } } },
-      ],
-    }, { entrypoint: ['e'], env: { IMG: '1' } });
+    const env = containerEnv(
+      pod,
+      identity,
+      {
+        name: 'c',
+        env: [
+          { name: 'A', value: 'x-$(POD)' },
+          { name: 'POD', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+          { name: 'B', value: '$(POD)/$(NS)' },
+          { name: 'NS', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+          { name: 'L', valueFrom: { fieldRef: { fieldPath: "metadata.labels['app']" } } },
+        ],
+      },
+      { entrypoint: ['e'], env: { IMG: '1' } },
+    );
     assert.deepEqual([env.A, env.B, env.NS, env.L, env.IMG, env.HOSTNAME], ['x-$(POD)', 'p/$(NS)', 'n', 'x', '1', 'p']);
-    assert.throws(() => containerEnv(pod, identity, { name: 'c', env: [{ name: 'S', valueFrom: { secretKeyRef: { name: 's', key: 'k' } } }] }, { entrypoint: [] }), /only value and valueFrom.fieldRef/);
+    assert.throws(
+      () =>
+        containerEnv(
+          pod,
+          identity,
+          { name: 'c', env: [{ name: 'S', valueFrom: { secretKeyRef: { name: 's', key: 'k' } } }] },
+          { entrypoint: [] },
+        ),
+      /only value and valueFrom.fieldRef/,
+    );
   });
 
   void it('resolves the command line as a runtime does', () => {
@@ -222,12 +340,22 @@ void describe('pod spec reading', () => {
 
   void it('takes the user from the container, then the pod, with fsGroup as a group', () => {
     assert.deepEqual(containerUser(pod, { name: 'c' }), { uid: 10, gid: 0, groups: [30, 20] });
-    assert.deepEqual(containerUser(pod, { name: 'c', securityContext: { runAsUser: 5, runAsGroup: 6 } }), { uid: 5, gid: 6, groups: [30, 20] });
-    assert.throws(() => containerUser({ ...pod, spec: { containers: [] } }, { name: 'c', securityContext: { runAsNonRoot: true } }), /runAsNonRoot/);
+    assert.deepEqual(containerUser(pod, { name: 'c', securityContext: { runAsUser: 5, runAsGroup: 6 } }), {
+      uid: 5,
+      gid: 6,
+      groups: [30, 20],
+    });
+    assert.throws(
+      () => containerUser({ ...pod, spec: { containers: [] } }, { name: 'c', securityContext: { runAsNonRoot: true } }),
+      /runAsNonRoot/,
+    );
   });
 
   void it('sizes memory quantities', () => {
-    assert.deepEqual(['1Mi', '512Ki', '1G', '1.5Mi', 100].map(quantityBytes), [1_048_576, 524_288, 1e9, 1_572_864, 100]);
+    assert.deepEqual(
+      ['1Mi', '512Ki', '1G', '1.5Mi', 100].map(quantityBytes),
+      [1_048_576, 524_288, 1e9, 1_572_864, 100],
+    );
     assert.throws(() => quantityBytes('1 MB'), /not a memory quantity/);
   });
 });

@@ -25,7 +25,16 @@ import { dirname, join, resolve } from 'node:path';
 import { containerScript, shellQuote } from './container-script.ts';
 import type { VolumeMount } from './container-script.ts';
 import { connectThrough, serveUnixToTcp } from './forward.ts';
-import { containerArgv, containerEnv, containerUser, fieldValue, isSidecar, podIdentity, quantityBytes, startupProbe } from './pod-spec.ts';
+import {
+  containerArgv,
+  containerEnv,
+  containerUser,
+  fieldValue,
+  isSidecar,
+  podIdentity,
+  quantityBytes,
+  startupProbe,
+} from './pod-spec.ts';
 import type { Container, Image, Pod, PodIdentity } from './pod-spec.ts';
 import { defined } from '../../injector/defined.ts';
 
@@ -74,7 +83,9 @@ export interface RunningPod {
   allLogs(): string;
   /** Host PID of the container's main process, undefined when it is not running. */
   mainPid(container: string): number | undefined;
-  /** Runs a command in the container's mount and PID namespaces and root (what `kubectl exec` sees); its trimmed stdout. */
+  /**
+   * Runs a command in the container's mount and PID namespaces and root (what `kubectl exec` sees); its trimmed stdout.
+   */
   exec(container: string, command: readonly string[]): string;
   /** Exit code of a container that has exited (null when killed by a signal). */
   exitCode(container: string): number | null | undefined;
@@ -186,16 +197,33 @@ class PodRun implements RunningPod {
       if (fsGroup !== undefined) lines.push(`chgrp ${fsGroup} ${dir}`, `chmod g+s ${dir}`);
     }
     const services = (this.options.services ?? []).map(String);
-    lines.push(`exec ${[NODE_BIN, join(import.meta.dirname, 'pause.ts'), this.dir, ...services].map(shellQuote).join(' ')}`);
+    lines.push(
+      `exec ${[NODE_BIN, join(import.meta.dirname, 'pause.ts'), this.dir, ...services].map(shellQuote).join(' ')}`,
+    );
     return lines.join('\n');
   }
 
   async startSandbox(): Promise<void> {
     mkdirSync(join(this.dir, 'volumes'), { recursive: true });
     this.projectVolumes();
-    this.egress = await serveUnixToTcp(join(this.dir, 'egress.sock'), (port) => (this.options.services ?? []).includes(port));
+    this.egress = await serveUnixToTcp(join(this.dir, 'egress.sock'), (port) =>
+      (this.options.services ?? []).includes(port),
+    );
     const pid = this.spec.shareProcessNamespace === true ? ['--pid', '--fork', '--kill-child=SIGKILL'] : [];
-    const args = ['--pdeathsig=KILL', '--', 'unshare', '--mount', '--net', ...pid, '--propagation', 'private', '--', '/bin/sh', '-c', this.sandboxScript()];
+    const args = [
+      '--pdeathsig=KILL',
+      '--',
+      'unshare',
+      '--mount',
+      '--net',
+      ...pid,
+      '--propagation',
+      'private',
+      '--',
+      '/bin/sh',
+      '-c',
+      this.sandboxScript(),
+    ];
     const child = spawn('setpriv', args, { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '' } });
     this.sandbox = child;
     let output = '';
@@ -227,14 +255,24 @@ class PodRun implements RunningPod {
       for (const source of volume.projected.sources ?? []) {
         if (source.serviceAccountToken !== undefined) {
           const issue = this.options.serviceAccountToken;
-          if (issue === undefined) throw new Error(`volume "${volume.name}": a serviceAccountToken source needs the runner's serviceAccountToken option`);
-          put(source.serviceAccountToken.path, issue(this.namespace, this.spec.serviceAccountName ?? 'default', source.serviceAccountToken.audience));
+          if (issue === undefined)
+            throw new Error(
+              `volume "${volume.name}": a serviceAccountToken source needs the runner's serviceAccountToken option`,
+            );
+          put(
+            source.serviceAccountToken.path,
+            issue(this.namespace, this.spec.serviceAccountName ?? 'default', source.serviceAccountToken.audience),
+          );
         }
         for (const item of source.downwardAPI?.items ?? []) {
-          if (item.fieldRef === undefined) throw new Error(`volume "${volume.name}": only downwardAPI fieldRef items are supported by the pod runner`);
+          if (item.fieldRef === undefined)
+            throw new Error(`volume "${volume.name}": only downwardAPI fieldRef items are supported by the pod runner`);
           put(item.path, fieldValue(this.pod, this.identity, item.fieldRef.fieldPath));
         }
-        if (source.configMap !== undefined || source.secret !== undefined) throw new Error(`volume "${volume.name}": projected configMap and secret sources are not supported by the pod runner`);
+        if (source.configMap !== undefined || source.secret !== undefined)
+          throw new Error(
+            `volume "${volume.name}": projected configMap and secret sources are not supported by the pod runner`,
+          );
       }
     }
   }
@@ -242,16 +280,20 @@ class PodRun implements RunningPod {
   private mounts(container: Container): VolumeMount[] {
     return (container.volumeMounts ?? []).map((m) => {
       const volume = this.spec.volumes?.find((v) => v.name === m.name);
-      if (volume === undefined) throw new Error(`container "${container.name}": volumeMount "${m.name}" names no volume`);
-      if (volume.emptyDir === undefined && volume.projected === undefined) throw new Error(`volume "${m.name}": only emptyDir and projected volumes are supported by the pod runner`);
-      if (m.subPath !== undefined) throw new Error(`container "${container.name}": subPath is not supported by the pod runner`);
+      if (volume === undefined)
+        throw new Error(`container "${container.name}": volumeMount "${m.name}" names no volume`);
+      if (volume.emptyDir === undefined && volume.projected === undefined)
+        throw new Error(`volume "${m.name}": only emptyDir and projected volumes are supported by the pod runner`);
+      if (m.subPath !== undefined)
+        throw new Error(`container "${container.name}": subPath is not supported by the pod runner`);
       return { source: this.volumeDir(m.name), mountPath: m.mountPath, readOnly: m.readOnly === true };
     });
   }
 
   private startContainer(container: Container): RunningContainer {
     const image = container.image === undefined ? undefined : this.options.images(container.image);
-    if (image === undefined) throw new Error(`container "${container.name}": no mapping for image "${String(container.image)}"`);
+    if (image === undefined)
+      throw new Error(`container "${container.name}": no mapping for image "${String(container.image)}"`);
     const env = containerEnv(this.pod, this.identity, container, image);
     const { links, dirs } = hostLinks();
     const context = container.securityContext;
@@ -277,7 +319,13 @@ class PodRun implements RunningPod {
     // process that is inside all three namespaces; the unshare parent stays in the host's PID namespace.
     const sandboxPid = String(shared ? childPid(this.sandbox?.pid ?? -1) : this.sandbox?.pid);
     const enter = ['nsenter', '-t', sandboxPid, '--mount', '--net', ...(shared ? ['--pid'] : [])];
-    const own = ['unshare', '--mount', ...(shared ? [] : ['--pid', '--fork', '--kill-child=SIGKILL']), '--propagation', 'private'];
+    const own = [
+      'unshare',
+      '--mount',
+      ...(shared ? [] : ['--pid', '--fork', '--kill-child=SIGKILL']),
+      '--propagation',
+      'private',
+    ];
     const child = spawn('setpriv', ['--pdeathsig=KILL', '--', ...enter, '--', ...own, '--', '/bin/sh', scriptFile], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { PATH: process.env.PATH ?? '' },
@@ -315,7 +363,11 @@ class PodRun implements RunningPod {
     if (probe === undefined) return;
     const deadline = Date.now() + probe.deadlineMs;
     while (Date.now() < deadline) {
-      if (running.exitCode !== undefined) throw new PodFailedError(`sidecar "${container.name}" exited (code ${String(running.exitCode)}) before its startup probe passed`, this.allLogs());
+      if (running.exitCode !== undefined)
+        throw new PodFailedError(
+          `sidecar "${container.name}" exited (code ${String(running.exitCode)}) before its startup probe passed`,
+          this.allLogs(),
+        );
       const answer = await this.request(probe.port, probe.path).catch(() => undefined);
       if (answer !== undefined && answer.status >= 200 && answer.status < 400) {
         this.event(container.name, 'startup-probe-passed');
@@ -323,7 +375,10 @@ class PodRun implements RunningPod {
       }
       await sleep(100);
     }
-    throw new PodFailedError(`sidecar "${container.name}": startup probe ${probe.path} on port ${probe.port} did not pass within ${probe.deadlineMs} ms`, this.allLogs());
+    throw new PodFailedError(
+      `sidecar "${container.name}": startup probe ${probe.path} on port ${probe.port} did not pass within ${probe.deadlineMs} ms`,
+      this.allLogs(),
+    );
   }
 
   async startAll(): Promise<void> {
@@ -334,7 +389,8 @@ class PodRun implements RunningPod {
         continue;
       }
       const code = await running.exited;
-      if (code !== 0) throw new PodFailedError(`init container "${container.name}" exited with code ${String(code)}`, this.allLogs());
+      if (code !== 0)
+        throw new PodFailedError(`init container "${container.name}" exited with code ${String(code)}`, this.allLogs());
     }
     const apps = this.spec.containers.map((c) => this.startContainer(c));
     this.currentPhase = 'Running';
@@ -389,7 +445,9 @@ class PodRun implements RunningPod {
   exec(container: string, command: readonly string[]): string {
     const pid = this.mainPid(container);
     if (pid === undefined) throw new Error(`container "${container}" is not running`);
-    return execFileSync('nsenter', ['-t', String(pid), '--mount', '--root', '--pid', '--', ...command], { encoding: 'utf8' }).trim();
+    return execFileSync('nsenter', ['-t', String(pid), '--mount', '--root', '--pid', '--', ...command], {
+      encoding: 'utf8',
+    }).trim();
   }
 
   exitCode(container: string): number | null | undefined {
@@ -434,7 +492,10 @@ class PodRun implements RunningPod {
   }
 
   private async stopSidecars(): Promise<void> {
-    const sidecars = (this.spec.initContainers ?? []).filter(isSidecar).map((c) => c.name).reverse();
+    const sidecars = (this.spec.initContainers ?? [])
+      .filter(isSidecar)
+      .map((c) => c.name)
+      .reverse();
     for (const name of sidecars) await this.terminate([name]);
   }
 

@@ -67,7 +67,12 @@ function envValue(pod: Pod, identity: PodIdentity, v: IEnvVar, env: Readonly<Rec
 }
 
 /** The environment a container starts with: image ENV, then the spec's env in order (later wins). */
-export function containerEnv(pod: Pod, identity: PodIdentity, container: Container, image: Image): Record<string, string> {
+export function containerEnv(
+  pod: Pod,
+  identity: PodIdentity,
+  container: Container,
+  image: Image,
+): Record<string, string> {
   if (container.envFrom !== undefined && container.envFrom.length > 0) {
     throw new Error(`container "${container.name}": envFrom is not supported by the pod runner`);
   }
@@ -91,14 +96,19 @@ export interface RunAs {
   readonly groups: readonly number[];
 }
 
-/** uid/gid from the container's securityContext, else the pod's, else the image default (root); fsGroup joins the groups. */
+/**
+ * uid/gid from the container's securityContext, else the pod's, else the image default (root); fsGroup joins the
+ * groups.
+ */
 export function containerUser(pod: Pod, container: Container): RunAs {
   const podContext = pod.spec?.securityContext;
   const context = container.securityContext;
   const uid = context?.runAsUser ?? podContext?.runAsUser ?? 0;
   const gid = context?.runAsGroup ?? podContext?.runAsGroup ?? 0;
   if ((context?.runAsNonRoot ?? podContext?.runAsNonRoot) === true && uid === 0) {
-    throw new Error(`container "${container.name}": runAsNonRoot is set but the container would run as root (no runAsUser)`);
+    throw new Error(
+      `container "${container.name}": runAsNonRoot is set but the container would run as root (no runAsUser)`,
+    );
   }
   const groups = [...(podContext?.supplementalGroups ?? [])];
   if (podContext?.fsGroup !== undefined) groups.push(podContext.fsGroup);
@@ -106,7 +116,17 @@ export function containerUser(pod: Pod, container: Container): RunAs {
 }
 
 const QUANTITY = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|k|M|G|T)?$/;
-const FACTORS: Readonly<Record<string, number>> = { '': 1, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3, Ti: 1024 ** 4, k: 1e3, M: 1e6, G: 1e9, T: 1e12 };
+const FACTORS: Readonly<Record<string, number>> = {
+  '': 1,
+  Ki: 1024,
+  Mi: 1024 ** 2,
+  Gi: 1024 ** 3,
+  Ti: 1024 ** 4,
+  k: 1e3,
+  M: 1e6,
+  G: 1e9,
+  T: 1e12,
+};
 
 /** A Kubernetes memory quantity in bytes (rounded up, as the kubelet sizes tmpfs). */
 export function quantityBytes(quantity: string | number): number {
@@ -128,9 +148,12 @@ export function startupProbe(container: Container): HttpProbe | undefined {
   const probe = container.startupProbe;
   if (probe === undefined) return undefined;
   const http = probe.httpGet;
-  if (http === undefined) throw new Error(`container "${container.name}": only httpGet startup probes are supported by the pod runner`);
-  const port = typeof http.port === 'number' ? http.port : container.ports?.find((p) => p.name === http.port)?.containerPort;
-  if (port === undefined) throw new Error(`container "${container.name}": startupProbe names unknown port "${String(http.port)}"`);
+  if (http === undefined)
+    throw new Error(`container "${container.name}": only httpGet startup probes are supported by the pod runner`);
+  const port =
+    typeof http.port === 'number' ? http.port : container.ports?.find((p) => p.name === http.port)?.containerPort;
+  if (port === undefined)
+    throw new Error(`container "${container.name}": startupProbe names unknown port "${String(http.port)}"`);
   const periodMs = (probe.periodSeconds ?? 10) * 1000;
   const deadlineMs = (probe.initialDelaySeconds ?? 0) * 1000 + periodMs * (probe.failureThreshold ?? 3);
   return { port, path: http.path ?? '/', periodMs, deadlineMs };
@@ -138,7 +161,9 @@ export function startupProbe(container: Container): HttpProbe | undefined {
 
 /** Name, namespace and uid the API server would have given the pod (generateName gets a random suffix). */
 export function podIdentity(pod: Pod, random: () => string): PodIdentity {
-  const name = pod.metadata?.name ?? (pod.metadata?.generateName === undefined ? undefined : pod.metadata.generateName + random().slice(0, 5));
+  const name =
+    pod.metadata?.name ??
+    (pod.metadata?.generateName === undefined ? undefined : pod.metadata.generateName + random().slice(0, 5));
   if (name === undefined) throw new Error('the pod has neither metadata.name nor metadata.generateName');
   return { name, namespace: pod.metadata?.namespace ?? 'default', uid: pod.metadata?.uid ?? random() };
 }

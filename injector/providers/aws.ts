@@ -10,7 +10,13 @@ import { declareProvider } from './declaration.ts';
 const settings = {
   aws: z
     .strictObject({
-      region: z.string().regex(AWS_REGION).optional().describe('Default AWS region, used when neither sidekey.io/aws-region nor the app container\'s AWS_REGION env (IRSA sets it) gives one.'),
+      region: z
+        .string()
+        .regex(AWS_REGION)
+        .optional()
+        .describe(
+          "Default AWS region, used when neither sidekey.io/aws-region nor the app container's AWS_REGION env (IRSA sets it) gives one.",
+        ),
     })
     .describe('AWS Secrets Manager defaults.')
     .prefault({}),
@@ -31,13 +37,23 @@ export const aws = declareProvider({
       key: 'aws-region',
       example: 'eu-west-1',
       doc: 'AWS region of the secrets',
-      default: 'the pod\'s AWS_REGION (IRSA), else the webhook\'s `aws.region`',
-      read: patternField(PROBLEM_CODES.badBackend, AWS_REGION, 'an AWS region such as eu-west-1', 32, (draft, value) => {
-        setProviderOption(draft, 'aws', 'region', value);
-      }),
+      default: "the pod's AWS_REGION (IRSA), else the webhook's `aws.region`",
+      read: patternField(
+        PROBLEM_CODES.badBackend,
+        AWS_REGION,
+        'an AWS region such as eu-west-1',
+        32,
+        (draft, value) => {
+          setProviderOption(draft, 'aws', 'region', value);
+        },
+      ),
     },
   ],
-  docs: { referenceExample: 'aws:prod/db#password', annotationHints: ['`aws-region` like `eu-west-1`'], missingSettings: 'region' },
+  docs: {
+    referenceExample: 'aws:prod/db#password',
+    annotationHints: ['`aws-region` like `eu-west-1`'],
+    missingSettings: 'region',
+  },
   // Env vars set by the EKS pod identity webhook (IRSA) and the EKS Pod Identity agent, and the service endpoints
   // the app's AWS SDK is pointed at (a VPC or FIPS endpoint, a local emulator): the agent signs in and reads where
   // the app would.
@@ -60,12 +76,20 @@ export const aws = declareProvider({
     regionEnv: ['AWS_REGION', 'AWS_DEFAULT_REGION'],
   },
   reservedVolumes: [],
-  unused: (request) => (request.providers['aws'] === undefined ? undefined : `${ANNOTATION_PREFIX}aws-region is ignored: no secret uses aws:`),
+  unused: (request) =>
+    request.providers['aws'] === undefined
+      ? undefined
+      : `${ANNOTATION_PREFIX}aws-region is ignored: no secret uses aws:`,
   resolve: ({ request, identity, settings: { aws: defaults } }, out) => {
     const podRegion = identity.region !== undefined && AWS_REGION.test(identity.region) ? identity.region : undefined;
     const region = regionOf(request.providers['aws']) ?? podRegion ?? defaults.region;
     if (region !== undefined) return { config: { aws: { region } } };
-    out.problems.push({ code: PROBLEM_CODES.missingSetting, annotation: 'aws-region', message: 'no AWS region: set this annotation, AWS_REGION on the app container, or aws.region in the webhook configuration' });
+    out.problems.push({
+      code: PROBLEM_CODES.missingSetting,
+      annotation: 'aws-region',
+      message:
+        'no AWS region: set this annotation, AWS_REGION on the app container, or aws.region in the webhook configuration',
+    });
     return undefined;
   },
 });

@@ -90,10 +90,15 @@ export interface ProviderDeclaration<Shape extends z.ZodRawShape = z.ZodRawShape
   readonly reservedVolumes: readonly string[];
   /** Its annotations were given but no secret uses it: the warning, or undefined when there are none. */
   readonly unused: (request: AnnotationRequest) => string | undefined;
-  readonly resolve: (input: ResolveInput<z.infer<z.ZodObject<Shape>>>, out: ResolveOutput) => ProviderWiring | undefined;
+  readonly resolve: (
+    input: ResolveInput<z.infer<z.ZodObject<Shape>>>,
+    out: ResolveOutput,
+  ) => ProviderWiring | undefined;
 }
 
 /** Checks a declaration against the interface while keeping its settings shape in the type. */
-export function declareProvider<Shape extends z.ZodRawShape>(declaration: ProviderDeclaration<Shape>): ProviderDeclaration<Shape> {
+export function declareProvider<Shape extends z.ZodRawShape>(
+  declaration: ProviderDeclaration<Shape>,
+): ProviderDeclaration<Shape> {
   return declaration;
 }

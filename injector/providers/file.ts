@@ -13,19 +13,35 @@ export const FILE_STORE_VOLUME = 'sidekey-file-store';
 /** Where agents on a cluster find the file store: mounted read-only at fileStore (which is then a directory). */
 const fileStoreVolumeSchema = z
   .strictObject({
-    hostPath: z.string().regex(/^\//, 'must be an absolute path').optional().describe('A directory on the node (a local single-node cluster).'),
-    configMap: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a ConfigMap name').max(253).optional()
-      .describe("A ConfigMap in the pod's namespace: one key per store document, e.g. payments.yaml for file:payments#field."),
+    hostPath: z
+      .string()
+      .regex(/^\//, 'must be an absolute path')
+      .optional()
+      .describe('A directory on the node (a local single-node cluster).'),
+    configMap: z
+      .string()
+      .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a ConfigMap name')
+      .max(253)
+      .optional()
+      .describe(
+        "A ConfigMap in the pod's namespace: one key per store document, e.g. payments.yaml for file:payments#field.",
+      ),
   })
-  .refine((v) => (v.hostPath === undefined) !== (v.configMap === undefined), { error: 'give exactly one of hostPath or configMap' })
-  .describe('Mounts the file store into injected agents (read-only, at fileStore) on a cluster; without it the agent must find fileStore in its own filesystem.');
+  .refine((v) => (v.hostPath === undefined) !== (v.configMap === undefined), {
+    error: 'give exactly one of hostPath or configMap',
+  })
+  .describe(
+    'Mounts the file store into injected agents (read-only, at fileStore) on a cluster; without it the agent must find fileStore in its own filesystem.',
+  );
 
 const settings = {
   fileStore: z
     .string()
     .regex(/^\//, 'must be an absolute path')
     .optional()
-    .describe('Directory (or YAML file) of the embedded file store, as the agent sees it; enables file: references. For local runs, the demo and tests.'),
+    .describe(
+      'Directory (or YAML file) of the embedded file store, as the agent sees it; enables file: references. For local runs, the demo and tests.',
+    ),
   fileStoreVolume: fileStoreVolumeSchema.optional(),
 };
 
@@ -40,18 +56,29 @@ export const file = declareProvider({
   strictSegments: true,
   versionProblem: () => 'the file provider has no versions; drop "@…"',
   settings,
-  flags: { 'file-store': { path: ['fileStore'], kind: 'string', help: 'enable file: references with this store path' } },
+  flags: {
+    'file-store': { path: ['fileStore'], kind: 'string', help: 'enable file: references with this store path' },
+  },
   annotations: [],
   docs: { annotationHints: [], missingSettings: 'the file store' },
   reservedVolumes: [],
   unused: () => undefined,
   resolve: ({ settings: { fileStore, fileStoreVolume }, firstFile }, out) => {
     if (fileStore === undefined) {
-      out.problems.push({ code: PROBLEM_CODES.missingSetting, annotation: `secret-${firstFile}`, message: 'the file: provider is not enabled on this webhook (its fileStore setting is empty); it is for local runs and tests, use aws: or vault:' });
+      out.problems.push({
+        code: PROBLEM_CODES.missingSetting,
+        annotation: `secret-${firstFile}`,
+        message:
+          'the file: provider is not enabled on this webhook (its fileStore setting is empty); it is for local runs and tests, use aws: or vault:',
+      });
       return undefined;
     }
     const env = [{ name: FILE_STORE_ENV, value: fileStore }];
     if (fileStoreVolume === undefined) return { env };
-    return { env, mounts: [{ name: FILE_STORE_VOLUME, mountPath: fileStore, readOnly: true }], volumes: [storeVolume(fileStoreVolume)] };
+    return {
+      env,
+      mounts: [{ name: FILE_STORE_VOLUME, mountPath: fileStore, readOnly: true }],
+      volumes: [storeVolume(fileStoreVolume)],
+    };
   },
 });

@@ -19,9 +19,14 @@ export const DECLARATIONS: readonly Declaration[] = PROVIDERS.map((p) => REGISTR
 type UnionToIntersection<U> = (U extends unknown ? (x: U) => void : never) extends (x: infer I) => void ? I : never;
 
 /** The webhook settings every provider adds, as one zod shape (spread into the injection settings). */
-export const PROVIDER_SETTINGS = Object.assign({}, ...DECLARATIONS.map((d) => d.settings)) as UnionToIntersection<Declaration['settings']>;
+export const PROVIDER_SETTINGS = Object.assign({}, ...DECLARATIONS.map((d) => d.settings)) as UnionToIntersection<
+  Declaration['settings']
+>;
 
-export const PROVIDER_FLAGS: Readonly<Record<string, FlagSpec>> = Object.assign({}, ...DECLARATIONS.map((d) => d.flags)) as Record<string, FlagSpec>;
+export const PROVIDER_FLAGS: Readonly<Record<string, FlagSpec>> = Object.assign(
+  {},
+  ...DECLARATIONS.map((d) => d.flags),
+) as Record<string, FlagSpec>;
 
 export const PROVIDER_ANNOTATIONS: readonly AnnotationSpec[] = DECLARATIONS.flatMap((d) => d.annotations);
 

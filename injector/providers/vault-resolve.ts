@@ -38,11 +38,22 @@ export function vaultRequest(request: AnnotationRequest): VaultRequest {
   return request.providers['vault'] ?? {};
 }
 
-const badBackend = (annotation: string, message: string): ProblemDraft => ({ code: PROBLEM_CODES.badBackend, annotation, message });
-const missing = (annotation: string, message: string): ProblemDraft => ({ code: PROBLEM_CODES.missingSetting, annotation, message });
+const badBackend = (annotation: string, message: string): ProblemDraft => ({
+  code: PROBLEM_CODES.badBackend,
+  annotation,
+  message,
+});
+const missing = (annotation: string, message: string): ProblemDraft => ({
+  code: PROBLEM_CODES.missingSetting,
+  annotation,
+  message,
+});
 
 export function resolveVault(input: VaultInput, out: ResolveOutput): ProviderWiring | undefined {
-  const { request, settings: { vault: defaults } } = input;
+  const {
+    request,
+    settings: { vault: defaults },
+  } = input;
   const asked = vaultRequest(request);
   if (asked.addr !== undefined) checkPodVaultAddr(asked.addr, defaults, out.problems);
   checkVaultPaths(request, defaults, out.problems);
@@ -51,7 +62,10 @@ export function resolveVault(input: VaultInput, out: ResolveOutput): ProviderWir
   const auth = asked.auth ?? defaults.auth;
   const role = asked.role ?? defaults.role;
   const before = out.problems.length;
-  if (addr === undefined) out.problems.push(missing('vault-addr', 'no Vault address: set this annotation or vault.addr in the webhook configuration'));
+  if (addr === undefined)
+    out.problems.push(
+      missing('vault-addr', 'no Vault address: set this annotation or vault.addr in the webhook configuration'),
+    );
   checkVaultAuth({ input, auth, role, problems: out.problems });
   if (out.problems.length > before || addr === undefined) return undefined;
   const trust = resolveTrust(addr, asked, defaults, out.warnings);
@@ -63,7 +77,9 @@ export function resolveVault(input: VaultInput, out: ResolveOutput): ProviderWir
     authPath: asked.authPath ?? defaults.authPath ?? auth,
     ...defined({ role }),
     ...defined({ namespace }),
-    ...(auth === 'approle' ? { roleIdFile: `${APPROLE_DIR}/role-id`, secretIdFile: `${APPROLE_DIR}/secret-id` } : { tokenFile: SA_TOKEN_FILE }),
+    ...(auth === 'approle'
+      ? { roleIdFile: `${APPROLE_DIR}/role-id`, secretIdFile: `${APPROLE_DIR}/secret-id` }
+      : { tokenFile: SA_TOKEN_FILE }),
     ...trust.settings,
   };
   const approleSecret = auth === 'approle' ? asked.approleSecret : undefined;
@@ -71,7 +87,10 @@ export function resolveVault(input: VaultInput, out: ResolveOutput): ProviderWir
 }
 
 /** The approle Secret and the CA object, mounted read-only into the agent only. */
-function agentMounts(approleSecret: string | undefined, ca: CaObject | undefined): Pick<ProviderWiring, 'mounts' | 'volumes'> {
+function agentMounts(
+  approleSecret: string | undefined,
+  ca: CaObject | undefined,
+): Pick<ProviderWiring, 'mounts' | 'volumes'> {
   const mounts: JsonObject[] = [];
   const volumes: JsonObject[] = [];
   if (approleSecret !== undefined) {
@@ -85,7 +104,10 @@ function agentMounts(approleSecret: string | undefined, ca: CaObject | undefined
   return { mounts, volumes };
 }
 
-/** Only the CA key, under the name the agent reads: a missing object or key holds the pod with a FailedMount event naming it. */
+/**
+ * Only the CA key, under the name the agent reads: a missing object or key holds the pod with a FailedMount event
+ * naming it.
+ */
 function vaultCaVolume(ca: CaObject): JsonObject {
   const items = [{ key: ca.key, path: DEFAULT_CA_KEY }];
   return ca.kind === 'secret'
@@ -108,10 +130,14 @@ function caObjectOf(asked: VaultRequest, defaults: VaultDefaults): CaObject | un
   return undefined;
 }
 
-/** The CA an https Vault's agent trusts: a mounted object (annotation, vault.caFrom), else vault.caCert, else the public roots. */
+/**
+ * The CA an https Vault's agent trusts: a mounted object (annotation, vault.caFrom), else vault.caCert, else the public
+ * roots.
+ */
 function resolveTrust(addr: string, asked: VaultRequest, defaults: VaultDefaults, warnings: string[]): Trust {
   if (new URL(addr).protocol !== 'https:') {
-    if (asked.ca !== undefined) warnings.push(`${ANNOTATION_PREFIX}vault-ca is ignored: the Vault address ${addr.slice(0, 80)} is not https`);
+    if (asked.ca !== undefined)
+      warnings.push(`${ANNOTATION_PREFIX}vault-ca is ignored: the Vault address ${addr.slice(0, 80)} is not https`);
     return { settings: {} };
   }
   const ca = caObjectOf(asked, defaults);
@@ -128,20 +154,34 @@ function warnKvDataPaths(request: AnnotationRequest, warnings: string[]): void {
     const [mount, second, ...rest] = file.ref.path.split('/');
     if (file.ref.provider !== 'vault' || second !== 'data' || rest.length === 0) continue;
     const fixed = formatReference({ ...file.ref, path: [mount, ...rest].join('/') });
-    warnings.push(`${ANNOTATION_PREFIX}secret-${file.name}: "${formatReference(file.ref)}" has "data/" in its path: KV v2 paths are written without it (Sidekey adds it), so on KV v2 this reads ${mount ?? ''}/data/data/${rest.join('/')}; write ${ANNOTATION_PREFIX}secret-${file.name}: "${fixed}" (keep "data/" only for a KV v1 key named so)`);
+    warnings.push(
+      `${ANNOTATION_PREFIX}secret-${file.name}: "${formatReference(file.ref)}" has "data/" in its path: KV v2 paths are written without it (Sidekey adds it), so on KV v2 this reads ${mount ?? ''}/data/data/${rest.join('/')}; write ${ANNOTATION_PREFIX}secret-${file.name}: "${fixed}" (keep "data/" only for a KV v1 key named so)`,
+    );
   }
 }
 
-/** A pod's own Vault address: https unless the operator allows http, and one the operator listed when there is a list. */
+/**
+ * A pod's own Vault address: https unless the operator allows http, and one the operator listed when there is a list.
+ */
 function checkPodVaultAddr(addr: string, defaults: VaultDefaults, problems: ProblemDraft[]): void {
   const url = new URL(addr);
   if (url.protocol === 'http:' && !defaults.allowHttp) {
-    problems.push(badBackend('vault-addr', 'must be https: over http the agent would send the pod\'s service-account token in clear text (the webhook\'s vault.allowHttp is off)'));
+    problems.push(
+      badBackend(
+        'vault-addr',
+        "must be https: over http the agent would send the pod's service-account token in clear text (the webhook's vault.allowHttp is off)",
+      ),
+    );
     return;
   }
   const allowed = [...defaults.allowedAddrs, ...(defaults.addr === undefined ? [] : [defaults.addr])];
   if (defaults.allowedAddrs.length > 0 && !allowed.some((a) => new URL(a).origin === url.origin)) {
-    problems.push(badBackend('vault-addr', `is not one of the Vault addresses this webhook allows (vault.addr and vault.allowedAddrs, ${allowed.length} in all): drop the annotation to use the default, or ask the operator to list it`));
+    problems.push(
+      badBackend(
+        'vault-addr',
+        `is not one of the Vault addresses this webhook allows (vault.addr and vault.allowedAddrs, ${allowed.length} in all): drop the annotation to use the default, or ask the operator to list it`,
+      ),
+    );
   }
 }
 
@@ -154,15 +194,23 @@ function checkVaultPaths(request: AnnotationRequest, defaults: VaultDefaults, pr
   const fix = 'or ask the operator for the webhook setting vault.allowSystemPaths';
   const namespaceMount = vaultSystemMount(`${vaultRequest(request).namespace ?? ''}/`);
   if (namespaceMount !== undefined) {
-    problems.push(badBackend('vault-namespace',
-      `has a "${namespaceMount}" segment, so every read would go to that namespace's ${namespaceMount}/ backend; name the namespace alone, ${fix}`));
+    problems.push(
+      badBackend(
+        'vault-namespace',
+        `has a "${namespaceMount}" segment, so every read would go to that namespace's ${namespaceMount}/ backend; name the namespace alone, ${fix}`,
+      ),
+    );
   }
   for (const file of request.files) {
     const mount = file.ref.provider === 'vault' ? vaultSystemMount(file.ref.path) : undefined;
     if (mount === undefined) continue;
-    problems.push({ code: PROBLEM_CODES.badReference, annotation: `secret-${file.name}`,
-      message: `can reach Vault's ${mount}/ backend, which answers with the agent's own credentials or the server's state, not app secrets (auth/token/lookup-self returns the agent's token): `
-        + `a "${mount}" segment anywhere but last counts, since a namespace may come before it (team-a/${mount}/…); read from a secrets engine such as secret/ or database/ (a key may be named ${mount} as the last segment), ${fix}` });
+    problems.push({
+      code: PROBLEM_CODES.badReference,
+      annotation: `secret-${file.name}`,
+      message:
+        `can reach Vault's ${mount}/ backend, which answers with the agent's own credentials or the server's state, not app secrets (auth/token/lookup-self returns the agent's token): ` +
+        `a "${mount}" segment anywhere but last counts, since a namespace may come before it (team-a/${mount}/…); read from a secrets engine such as secret/ or database/ (a key may be named ${mount} as the last segment), ${fix}`,
+    });
   }
 }
 
@@ -176,13 +224,29 @@ interface AuthCheck {
 function checkVaultAuth({ input, auth, role, problems }: AuthCheck): void {
   if (auth === 'approle') {
     if (vaultRequest(input.request).approleSecret === undefined) {
-      problems.push(missing('vault-approle-secret', 'approle auth needs a Secret with keys role-id and secret-id, mounted into the agent only'));
+      problems.push(
+        missing(
+          'vault-approle-secret',
+          'approle auth needs a Secret with keys role-id and secret-id, mounted into the agent only',
+        ),
+      );
     }
     return;
   }
-  if (role === undefined) problems.push(missing('vault-role', `${auth} auth needs a Vault role: set this annotation or vault.role in the webhook configuration`));
+  if (role === undefined)
+    problems.push(
+      missing(
+        'vault-role',
+        `${auth} auth needs a Vault role: set this annotation or vault.role in the webhook configuration`,
+      ),
+    );
   if (input.noServiceAccountToken) {
-    problems.push(missing('vault-auth', `${auth} auth reads the service-account token, but the pod sets automountServiceAccountToken: false; remove that or use approle`));
+    problems.push(
+      missing(
+        'vault-auth',
+        `${auth} auth reads the service-account token, but the pod sets automountServiceAccountToken: false; remove that or use approle`,
+      ),
+    );
   }
   // No warning when the kube-api-access mount is missing: a pod template and render's offline pod never have
   // it (the API server's ServiceAccount admission adds it at creation, before this webhook sees the pod), and

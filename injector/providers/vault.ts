@@ -53,21 +53,71 @@ export const vault = declareProvider({
     'vault-namespace': { path: ['vault', 'namespace'], kind: 'string', help: 'default Vault namespace' },
   },
   annotations: [
-    { key: 'vault-addr', example: 'https://vault.vault.svc:8200', doc: 'Vault/OpenBao address: https only unless the webhook\'s `vault.allowHttp`; one of `vault.allowedAddrs` when the operator lists them', default: 'the webhook\'s `vault.addr`', read: readAddr },
-    { key: 'vault-role', example: 'payments', doc: 'Vault role for kubernetes/jwt auth', default: 'the webhook\'s `vault.role`', read: vaultField('role', VAULT_ROLE, 'a Vault role name ([A-Za-z0-9_.@-], at most 128)') },
-    { key: 'vault-auth-path', example: 'kubernetes', doc: 'auth mount path without `auth/` (no `.` or `..` segments)', default: 'the webhook\'s `vault.authPath`, else the auth method\'s name (`kubernetes`, `jwt`, `approle`)', read: vaultField('authPath', VAULT_AUTH_PATH, 'an auth mount path without "auth/" such as kubernetes or k8s/prod') },
-    { key: 'vault-auth', example: 'kubernetes', doc: '`kubernetes`, `jwt` or `approle`', default: `\`${defaults.auth}\``, read: readAuth },
-    { key: 'vault-namespace', example: 'team-a', doc: 'Vault Enterprise / OpenBao namespace', default: 'the webhook\'s `vault.namespace`', read: vaultField('namespace', VAULT_NAMESPACE, 'a Vault namespace such as team-a or team-a/payments') },
-    { key: 'vault-approle-secret', example: 'payments-approle', doc: 'approle: the Kubernetes Secret (keys `role-id`, `secret-id`) mounted into the agent only', default: '—', read: vaultField('approleSecret', DNS_SUBDOMAIN, 'a Secret name (keys role-id and secret-id)') },
-    { key: 'vault-ca', example: 'configmap:vault-ca#ca.crt', doc: 'the CA of an https Vault behind a private CA: `configmap:<name>[#<key>]` or `secret:<name>[#<key>]` in the pod\'s namespace (key `ca.crt` by default), mounted read-only into the agent only; replaces the webhook\'s CA for this pod', default: 'the webhook\'s `vault.caCert` or `vault.caFrom`, else the public roots', read: readCa },
+    {
+      key: 'vault-addr',
+      example: 'https://vault.vault.svc:8200',
+      doc: "Vault/OpenBao address: https only unless the webhook's `vault.allowHttp`; one of `vault.allowedAddrs` when the operator lists them",
+      default: "the webhook's `vault.addr`",
+      read: readAddr,
+    },
+    {
+      key: 'vault-role',
+      example: 'payments',
+      doc: 'Vault role for kubernetes/jwt auth',
+      default: "the webhook's `vault.role`",
+      read: vaultField('role', VAULT_ROLE, 'a Vault role name ([A-Za-z0-9_.@-], at most 128)'),
+    },
+    {
+      key: 'vault-auth-path',
+      example: 'kubernetes',
+      doc: 'auth mount path without `auth/` (no `.` or `..` segments)',
+      default: "the webhook's `vault.authPath`, else the auth method's name (`kubernetes`, `jwt`, `approle`)",
+      read: vaultField(
+        'authPath',
+        VAULT_AUTH_PATH,
+        'an auth mount path without "auth/" such as kubernetes or k8s/prod',
+      ),
+    },
+    {
+      key: 'vault-auth',
+      example: 'kubernetes',
+      doc: '`kubernetes`, `jwt` or `approle`',
+      default: `\`${defaults.auth}\``,
+      read: readAuth,
+    },
+    {
+      key: 'vault-namespace',
+      example: 'team-a',
+      doc: 'Vault Enterprise / OpenBao namespace',
+      default: "the webhook's `vault.namespace`",
+      read: vaultField('namespace', VAULT_NAMESPACE, 'a Vault namespace such as team-a or team-a/payments'),
+    },
+    {
+      key: 'vault-approle-secret',
+      example: 'payments-approle',
+      doc: 'approle: the Kubernetes Secret (keys `role-id`, `secret-id`) mounted into the agent only',
+      default: '—',
+      read: vaultField('approleSecret', DNS_SUBDOMAIN, 'a Secret name (keys role-id and secret-id)'),
+    },
+    {
+      key: 'vault-ca',
+      example: 'configmap:vault-ca#ca.crt',
+      doc: "the CA of an https Vault behind a private CA: `configmap:<name>[#<key>]` or `secret:<name>[#<key>]` in the pod's namespace (key `ca.crt` by default), mounted read-only into the agent only; replaces the webhook's CA for this pod",
+      default: "the webhook's `vault.caCert` or `vault.caFrom`, else the public roots",
+      read: readCa,
+    },
   ],
   docs: {
     referenceExample: 'vault:secret/app/db#password',
-    referenceNote: 'a `vault:` path with an `auth`, `sys` or `identity` segment anywhere but last (`vault:auth/…`, `vault:team-a/sys/…`: a namespace may come first) is refused unless the webhook\'s `vault.allowSystemPaths`',
+    referenceNote:
+      "a `vault:` path with an `auth`, `sys` or `identity` segment anywhere but last (`vault:auth/…`, `vault:team-a/sys/…`: a namespace may come first) is refused unless the webhook's `vault.allowSystemPaths`",
     annotationHints: ['`vault-addr` an http(s) URL', '`vault-auth` one of kubernetes, jwt, approle'],
     missingSettings: 'Vault address or role, approle Secret',
   },
   reservedVolumes: [APPROLE_VOLUME, VAULT_CA_VOLUME],
-  unused: (request) => (Object.keys(vaultRequest(request)).length > 0 ? `${ANNOTATION_PREFIX}vault-* annotations are ignored: no secret uses vault:` : undefined),
+  unused: (request) =>
+    Object.keys(vaultRequest(request)).length > 0
+      ? `${ANNOTATION_PREFIX}vault-* annotations are ignored: no secret uses vault:`
+      : undefined,
   resolve: resolveVault,
 });

@@ -24,8 +24,22 @@ export const DISTROLESS_NODE = '/nodejs/bin/node';
 const CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
 const NOBODY = 65534;
 
-const text = (path: string, content: string, mode = 0o644): TarEntry => ({ path, type: 'file', mode, uid: 0, gid: 0, source: Buffer.from(content) });
-const hostFile = (path: string, source: string): TarEntry => ({ path: path.replace(/^\//, ''), type: 'file', mode: statSync(source).mode & 0o7777, uid: 0, gid: 0, source });
+const text = (path: string, content: string, mode = 0o644): TarEntry => ({
+  path,
+  type: 'file',
+  mode,
+  uid: 0,
+  gid: 0,
+  source: Buffer.from(content),
+});
+const hostFile = (path: string, source: string): TarEntry => ({
+  path: path.replace(/^\//, ''),
+  type: 'file',
+  mode: statSync(source).mode & 0o7777,
+  uid: 0,
+  gid: 0,
+  source,
+});
 const dir = (path: string, mode: number, owner = 0): TarEntry => ({ path, type: 'dir', mode, uid: owner, gid: owner });
 
 const distrolessNodejs24: StandInBase = {
@@ -37,7 +51,10 @@ const distrolessNodejs24: StandInBase = {
     Labels: {},
   },
   entries: () => [
-    text('etc/passwd', `root:x:0:0:root:/root:/sbin/nologin\nnobody:x:${NOBODY}:${NOBODY}:nobody:/nonexistent:/sbin/nologin\nnonroot:x:${NONROOT}:${NONROOT}:nonroot:/home/nonroot:/sbin/nologin\n`),
+    text(
+      'etc/passwd',
+      `root:x:0:0:root:/root:/sbin/nologin\nnobody:x:${NOBODY}:${NOBODY}:nobody:/nonexistent:/sbin/nologin\nnonroot:x:${NONROOT}:${NONROOT}:nonroot:/home/nonroot:/sbin/nologin\n`,
+    ),
     text('etc/group', `root:x:0:\nnobody:x:${NOBODY}:\nnonroot:x:${NONROOT}:\n`),
     { ...hostFile(CA_BUNDLE, CA_BUNDLE), mode: 0o644 },
     dir('home/nonroot', 0o700, NONROOT),

@@ -16,7 +16,9 @@ async function main(argv: readonly string[]): Promise<number> {
       installClusterTools();
       const cluster = await clusterUp({ log });
       await importProjectImages(cluster, log);
-      process.stdout.write(`up: ${cluster.server}\n  export KUBECONFIG=${cluster.layout.kubeconfig}\n  logs: ${cluster.layout.logDir}\n`);
+      process.stdout.write(
+        `up: ${cluster.server}\n  export KUBECONFIG=${cluster.layout.kubeconfig}\n  logs: ${cluster.layout.logDir}\n`,
+      );
       return 0;
     }
     case 'down':

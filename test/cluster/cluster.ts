@@ -8,7 +8,17 @@
 //   const bao = await cluster.exposeToPods(port);  // pods dial bao.address (NODE_IP:port)
 //   await clusterDown();
 import { execFile, execFileSync, spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  rmdirSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { CLUSTER_BINARIES, clusterBinary, installClusterTools } from '../../scripts/setup-cluster.ts';
@@ -84,13 +94,20 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 /** Thrown by a probe to stop waiting at once (a process it waits for has died). */
 class GaveUp extends Error {}
 
-async function until(what: string, timeoutMs: number, probe: () => Promise<boolean> | boolean, diagnose: () => string): Promise<void> {
+async function until(
+  what: string,
+  timeoutMs: number,
+  probe: () => Promise<boolean> | boolean,
+  diagnose: () => string,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    const done = await Promise.resolve().then(probe).catch((error: unknown) => {
-      if (error instanceof GaveUp) throw new Error(`${what}: ${error.message}\n${diagnose()}`, { cause: error });
-      return false;
-    });
+    const done = await Promise.resolve()
+      .then(probe)
+      .catch((error: unknown) => {
+        if (error instanceof GaveUp) throw new Error(`${what}: ${error.message}\n${diagnose()}`, { cause: error });
+        return false;
+      });
     if (done) return;
     await sleep(250);
   }
@@ -100,15 +117,19 @@ async function until(what: string, timeoutMs: number, probe: () => Promise<boole
 /** The last lines of each component log: what a failed start shows. */
 export function logTails(layout: ClusterLayout, lines = 15): string {
   if (!existsSync(layout.logDir)) return '(no logs)';
-  return readdirSync(layout.logDir).sort().map((file) => {
-    const text = readFileSync(join(layout.logDir, file), 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-    return `--- ${file}\n${text}`;
-  }).join('\n');
+  return readdirSync(layout.logDir)
+    .sort()
+    .map((file) => {
+      const text = readFileSync(join(layout.logDir, file), 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+      return `--- ${file}\n${text}`;
+    })
+    .join('\n');
 }
 
 /** Every mounted cgroup hierarchy (v1 controllers, named ones and the unified v2 tree). */
 function cgroupMounts(): string[] {
-  return readFileSync('/proc/self/mounts', 'utf8').split('\n')
+  return readFileSync('/proc/self/mounts', 'utf8')
+    .split('\n')
     .map((line) => line.split(' '))
     .filter((fields) => fields[2] === 'cgroup' || fields[2] === 'cgroup2')
     .map((fields) => fields[1] ?? '')
@@ -138,7 +159,9 @@ function runOrExplain(command: string, args: readonly string[]): string {
     return execFileSync(command, args, { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
   } catch (error) {
     const stderr = (error as { stderr?: string }).stderr ?? '';
-    throw new Error(`${command} ${args.join(' ')} failed: ${stderr.trim() || (error as Error).message}`, { cause: error });
+    throw new Error(`${command} ${args.join(' ')} failed: ${stderr.trim() || (error as Error).message}`, {
+      cause: error,
+    });
   }
 }
 
@@ -154,7 +177,8 @@ function spawnDetached(layout: ClusterLayout, logName: string, command: string, 
 
 function requireBinaries(): void {
   const missing = CLUSTER_BINARIES.filter((b) => !existsSync(clusterBinary(b)));
-  if (missing.length > 0) throw new Error(`cluster binaries missing (${missing.join(', ')}): run "npm run setup" first`);
+  if (missing.length > 0)
+    throw new Error(`cluster binaries missing (${missing.join(', ')}): run "npm run setup" first`);
   if (process.getuid?.() !== 0) throw new Error('the test cluster needs root (namespaces, mounts, cgroups)');
 }
 
@@ -163,43 +187,93 @@ export async function clusterUp(options: ClusterOptions = {}): Promise<Cluster> 
   const log = options.log ?? (() => undefined);
   requireBinaries();
   const existing = readRecord(layout);
-  if (existing !== undefined && alive(existing.initPid)) throw new Error(`a cluster is already up in ${layout.stateDir}: run "npm run cluster -- down" first`);
+  if (existing !== undefined && alive(existing.initPid))
+    throw new Error(`a cluster is already up in ${layout.stateDir}: run "npm run cluster -- down" first`);
   await clusterDown(options);
   const started = Date.now();
   mkdirSync(layout.logDir, { recursive: true });
-  const pki = ensurePki(layout.pkiDir, { nodeName: NODE_NAME, nodeIp: NODE_IP, apiserverIps: ['127.0.0.1', API_SERVICE_IP, NODE_IP] });
+  const pki = ensurePki(layout.pkiDir, {
+    nodeName: NODE_NAME,
+    nodeIp: NODE_IP,
+    apiserverIps: ['127.0.0.1', API_SERVICE_IP, NODE_IP],
+  });
   const apiPort = await freePort();
   writeConfigs(layout, pki, apiPort);
   createNetns(layout);
   for (const hierarchy of cgroupMounts()) mkdirSync(join(hierarchy, layout.cgroupRoot), { recursive: true });
   const unsharePid = spawnDetached(layout, 'supervisor.log', 'nsenter', [
-    `--net=/run/netns/${layout.netns}`, '--',
-    'unshare', '--mount', '--propagation', 'slave', '--pid', '--fork', '--mount-proc', '--kill-child=SIGTERM', '--',
-    clusterBinary('pause'), NODE_BIN, join(HERE, 'supervisor.ts'), layout.stateDir,
+    `--net=/run/netns/${layout.netns}`,
+    '--',
+    'unshare',
+    '--mount',
+    '--propagation',
+    'slave',
+    '--pid',
+    '--fork',
+    '--mount-proc',
+    '--kill-child=SIGTERM',
+    '--',
+    clusterBinary('pause'),
+    NODE_BIN,
+    join(HERE, 'supervisor.ts'),
+    layout.stateDir,
   ]);
-  const forwarderPid = spawnDetached(layout, 'forwarder.log', NODE_BIN, [join(HERE, 'forwarder.ts'), 'host', layout.stateDir, String(apiPort)]);
+  const forwarderPid = spawnDetached(layout, 'forwarder.log', NODE_BIN, [
+    join(HERE, 'forwarder.ts'),
+    'host',
+    layout.stateDir,
+    String(apiPort),
+  ]);
   let initPid = 0;
-  await until('the cluster namespaces did not start', 10_000, () => {
-    initPid = Number(readFileSync(`/proc/${unsharePid}/task/${unsharePid}/children`, 'utf8').trim().split(' ')[0] ?? 0);
-    return initPid > 0;
-  }, () => logTails(layout));
+  await until(
+    'the cluster namespaces did not start',
+    10_000,
+    () => {
+      initPid = Number(
+        readFileSync(`/proc/${unsharePid}/task/${unsharePid}/children`, 'utf8').trim().split(' ')[0] ?? 0,
+      );
+      return initPid > 0;
+    },
+    () => logTails(layout),
+  );
   const record: ClusterRecord = { apiPort, unsharePid, initPid, forwarderPid, startedAt: new Date().toISOString() };
   writeFileSync(layout.recordFile, JSON.stringify(record, null, 2));
   const cluster = attachCluster(options);
   try {
-    await until('the cluster components were not ready', UP_TIMEOUT_MS, () => {
-      if (!alive(initPid)) throw new GaveUp('the supervisor exited');
-      return existsSync(layout.readyFile);
-    }, () => logTails(layout));
+    await until(
+      'the cluster components were not ready',
+      UP_TIMEOUT_MS,
+      () => {
+        if (!alive(initPid)) throw new GaveUp('the supervisor exited');
+        return existsSync(layout.readyFile);
+      },
+      () => logTails(layout),
+    );
     log(`components ready in ${Date.now() - started} ms`);
-    await until(`node ${NODE_NAME} was not Ready and untainted`, UP_TIMEOUT_MS, async () => {
-      const state = await cluster.kubectl(['get', 'node', NODE_NAME, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status} {.spec.taints}']);
-      return state.trim() === 'True';
-    }, () => logTails(layout));
-    await until('the default service account was not created', 60_000, async () => {
-      await cluster.kubectl(['get', 'serviceaccount', 'default', '-n', 'default']);
-      return true;
-    }, () => logTails(layout));
+    await until(
+      `node ${NODE_NAME} was not Ready and untainted`,
+      UP_TIMEOUT_MS,
+      async () => {
+        const state = await cluster.kubectl([
+          'get',
+          'node',
+          NODE_NAME,
+          '-o',
+          'jsonpath={.status.conditions[?(@.type=="Ready")].status} {.spec.taints}',
+        ]);
+        return state.trim() === 'True';
+      },
+      () => logTails(layout),
+    );
+    await until(
+      'the default service account was not created',
+      60_000,
+      async () => {
+        await cluster.kubectl(['get', 'serviceaccount', 'default', '-n', 'default']);
+        return true;
+      },
+      () => logTails(layout),
+    );
     log(`node Ready in ${Date.now() - started} ms`);
   } catch (error) {
     await clusterDown(options);
@@ -222,7 +296,10 @@ export function attachCluster(options: ClusterOptions = {}): Cluster {
       return (await child).stdout;
     } catch (error) {
       const stderr = (error as { stderr?: string }).stderr ?? '';
-      throw new Error(`${binary.split('/').at(-1) ?? binary} ${args.join(' ')}: ${stderr.trim() || (error as Error).message}`, { cause: error });
+      throw new Error(
+        `${binary.split('/').at(-1) ?? binary} ${args.join(' ')}: ${stderr.trim() || (error as Error).message}`,
+        { cause: error },
+      );
     }
   };
   return {
@@ -233,10 +310,20 @@ export function attachCluster(options: ClusterOptions = {}): Cluster {
     kubectl: (args, input) => tool(clusterBinary('kubectl'), args, input),
     helm: (args) => tool(join(TOOLS_DIR, 'bin', 'helm'), args),
     async importImage(archive): Promise<void> {
-      await tool('ctr', ['--address', layout.containerdSocket, '-n', 'k8s.io', 'images', 'import', '--no-unpack=false', archive]);
+      await tool('ctr', [
+        '--address',
+        layout.containerdSocket,
+        '-n',
+        'k8s.io',
+        'images',
+        'import',
+        '--no-unpack=false',
+        archive,
+      ]);
     },
     usage(): ClusterUsage {
-      const text = (controller: string, file: string): string => readFileSync(join('/sys/fs/cgroup', controller, layout.cgroupRoot, file), 'utf8');
+      const text = (controller: string, file: string): string =>
+        readFileSync(join('/sys/fs/cgroup', controller, layout.cgroupRoot, file), 'utf8');
       const rss = /^total_rss (\d+)$/m.exec(text('memory', 'memory.stat'))?.[1] ?? '0';
       return {
         peakMemoryBytes: Number(text('memory', 'memory.max_usage_in_bytes')),
@@ -245,11 +332,24 @@ export function attachCluster(options: ClusterOptions = {}): Cluster {
       };
     },
     async exposeToPods(port): Promise<ExposedPort> {
-      const proc: ManagedProcess = startProcess('nsenter', [`--net=/run/netns/${layout.netns}`, '--', NODE_BIN, join(HERE, 'forwarder.ts'), 'egress', layout.stateDir, String(port)]);
-      await until(`the egress forward of port ${port} did not start`, 10_000, () => {
-        if (proc.child.exitCode !== null) throw new GaveUp('it exited');
-        return proc.output().includes('ready');
-      }, () => proc.output());
+      const proc: ManagedProcess = startProcess('nsenter', [
+        `--net=/run/netns/${layout.netns}`,
+        '--',
+        NODE_BIN,
+        join(HERE, 'forwarder.ts'),
+        'egress',
+        layout.stateDir,
+        String(port),
+      ]);
+      await until(
+        `the egress forward of port ${port} did not start`,
+        10_000,
+        () => {
+          if (proc.child.exitCode !== null) throw new GaveUp('it exited');
+          return proc.output().includes('ready');
+        },
+        () => proc.output(),
+      );
       return { address: `${NODE_IP}:${port}`, host: NODE_IP, port, stop: () => proc.stop() };
     },
   };
@@ -283,10 +383,15 @@ export async function clusterDown(options: ClusterOptions = {}): Promise<void> {
   for (const hierarchy of cgroupMounts()) {
     const root = join(hierarchy, layout.cgroupRoot);
     // A cgroup can be removed only once the kernel has let go of its last task: retry briefly.
-    await until(`cgroup ${root} could not be removed`, 15_000, () => {
-      removeCgroupTree(root);
-      return true;
-    }, () => `tasks left: ${existsSync(join(root, 'tasks')) ? readFileSync(join(root, 'tasks'), 'utf8') : '?'}`);
+    await until(
+      `cgroup ${root} could not be removed`,
+      15_000,
+      () => {
+        removeCgroupTree(root);
+        return true;
+      },
+      () => `tasks left: ${existsSync(join(root, 'tasks')) ? readFileSync(join(root, 'tasks'), 'utf8') : '?'}`,
+    );
   }
   if (existsSync(`/run/netns/${layout.netns}`)) runOrExplain('ip', ['netns', 'delete', layout.netns]);
   rmSync(layout.stateDir, { recursive: true, force: true });
@@ -302,7 +407,9 @@ export async function clusterStatus(options: ClusterOptions = {}): Promise<Clust
   const layout = clusterLayout(options.stateDir);
   const record = readRecord(layout);
   if (record === undefined || !alive(record.initPid)) return { up: false };
-  const nodes = await attachCluster(options).kubectl(['get', 'nodes', '-o', 'wide']).catch((e: unknown) => `(apiserver: ${(e as Error).message})`);
+  const nodes = await attachCluster(options)
+    .kubectl(['get', 'nodes', '-o', 'wide'])
+    .catch((e: unknown) => `(apiserver: ${(e as Error).message})`);
   return { up: true, record, nodes };
 }
 

@@ -18,14 +18,18 @@ export const KERNEL_DEFAULTS: Readonly<Record<string, string>> = {
 };
 
 function kubeconfig(server: string, caFile: string, user: string, cert: string, key: string): string {
-  return JSON.stringify({
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: [{ name: 'sidekey-test', cluster: { server, 'certificate-authority': caFile } }],
-    users: [{ name: user, user: { 'client-certificate': cert, 'client-key': key } }],
-    contexts: [{ name: 'sidekey-test', context: { cluster: 'sidekey-test', user, namespace: 'default' } }],
-    'current-context': 'sidekey-test',
-  }, null, 2);
+  return JSON.stringify(
+    {
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'sidekey-test', cluster: { server, 'certificate-authority': caFile } }],
+      users: [{ name: user, user: { 'client-certificate': cert, 'client-key': key } }],
+      contexts: [{ name: 'sidekey-test', context: { cluster: 'sidekey-test', user, namespace: 'default' } }],
+      'current-context': 'sidekey-test',
+    },
+    null,
+    2,
+  );
 }
 
 /** containerd 1.6 (CRI v1): its own root, state and socket; the `opt` plugin (which writes /opt/containerd) off. */
@@ -56,63 +60,103 @@ function containerdConfig(layout: ClusterLayout): string {
 
 /** The bridge in the cluster's own namespace; no masquerading (no firewall rules), leases in the state folder. */
 function cniConfig(layout: ClusterLayout): string {
-  return JSON.stringify({
-    cniVersion: '1.0.0',
-    name: 'sidekey-test',
-    plugins: [{
-      type: 'bridge',
-      bridge: BRIDGE,
-      isGateway: true,
-      ipMasq: false,
-      hairpinMode: true,
-      ipam: { type: 'host-local', ranges: [[{ subnet: POD_CIDR, gateway: NODE_IP }]], routes: [{ dst: '0.0.0.0/0' }], dataDir: layout.cniDataDir },
-    }],
-  }, null, 2);
+  return JSON.stringify(
+    {
+      cniVersion: '1.0.0',
+      name: 'sidekey-test',
+      plugins: [
+        {
+          type: 'bridge',
+          bridge: BRIDGE,
+          isGateway: true,
+          ipMasq: false,
+          hairpinMode: true,
+          ipam: {
+            type: 'host-local',
+            ranges: [[{ subnet: POD_CIDR, gateway: NODE_IP }]],
+            routes: [{ dst: '0.0.0.0/0' }],
+            dataDir: layout.cniDataDir,
+          },
+        },
+      ],
+    },
+    null,
+    2,
+  );
 }
 
 function kubeletConfig(layout: ClusterLayout, pki: ClusterPki): string {
-  return JSON.stringify({
-    apiVersion: 'kubelet.config.k8s.io/v1beta1',
-    kind: 'KubeletConfiguration',
-    address: NODE_IP,
-    port: 10_250,
-    readOnlyPort: 0,
-    healthzBindAddress: '127.0.0.1',
-    healthzPort: 10_248,
-    tlsCertFile: pki.kubeletCert,
-    tlsPrivateKeyFile: pki.kubeletKey,
-    authentication: { anonymous: { enabled: false }, webhook: { enabled: false }, x509: { clientCAFile: pki.caCert } },
-    authorization: { mode: 'AlwaysAllow' },
-    cgroupDriver: 'cgroupfs',
-    cgroupRoot: `/${layout.cgroupRoot}`,
-    containerRuntimeEndpoint: `unix://${layout.containerdSocket}`,
-    // Check the kernel settings, never write them, and leave the firewall alone (a shared machine).
-    protectKernelDefaults: true,
-    makeIPTablesUtilChains: false,
-    failSwapOn: false,
-    podLogsDir: layout.podLogsDir,
-    resolvConf: '/etc/resolv.conf',
-    // Images come from imported archives and cannot be pulled again: never garbage-collect them.
-    imageGCHighThresholdPercent: 100,
-    imageGCLowThresholdPercent: 99,
-    evictionHard: { 'memory.available': '100Mi', 'nodefs.available': '1%', 'imagefs.available': '1%', 'nodefs.inodesFree': '1%' },
-    maxPods: 60,
-    serializeImagePulls: false,
-    rotateCertificates: false,
-  }, null, 2);
+  return JSON.stringify(
+    {
+      apiVersion: 'kubelet.config.k8s.io/v1beta1',
+      kind: 'KubeletConfiguration',
+      address: NODE_IP,
+      port: 10_250,
+      readOnlyPort: 0,
+      healthzBindAddress: '127.0.0.1',
+      healthzPort: 10_248,
+      tlsCertFile: pki.kubeletCert,
+      tlsPrivateKeyFile: pki.kubeletKey,
+      authentication: {
+        anonymous: { enabled: false },
+        webhook: { enabled: false },
+        x509: { clientCAFile: pki.caCert },
+      },
+      authorization: { mode: 'AlwaysAllow' },
+      cgroupDriver: 'cgroupfs',
+      cgroupRoot: `/${layout.cgroupRoot}`,
+      containerRuntimeEndpoint: `unix://${layout.containerdSocket}`,
+      // Check the kernel settings, never write them, and leave the firewall alone (a shared machine).
+      protectKernelDefaults: true,
+      makeIPTablesUtilChains: false,
+      failSwapOn: false,
+      podLogsDir: layout.podLogsDir,
+      resolvConf: '/etc/resolv.conf',
+      // Images come from imported archives and cannot be pulled again: never garbage-collect them.
+      imageGCHighThresholdPercent: 100,
+      imageGCLowThresholdPercent: 99,
+      evictionHard: {
+        'memory.available': '100Mi',
+        'nodefs.available': '1%',
+        'imagefs.available': '1%',
+        'nodefs.inodesFree': '1%',
+      },
+      maxPods: 60,
+      serializeImagePulls: false,
+      rotateCertificates: false,
+    },
+    null,
+    2,
+  );
 }
 
 /** Writes every component's configuration into the state folder. */
 export function writeConfigs(layout: ClusterLayout, pki: ClusterPki, hostApiPort: number): void {
-  for (const dir of [layout.logDir, layout.etcdDir, layout.containerdRoot, layout.containerdState, layout.cniConfDir, layout.cniDataDir, layout.kubeletRoot, layout.podLogsDir, layout.sysctlDir, layout.overlayDir]) {
+  for (const dir of [
+    layout.logDir,
+    layout.etcdDir,
+    layout.containerdRoot,
+    layout.containerdState,
+    layout.cniConfDir,
+    layout.cniDataDir,
+    layout.kubeletRoot,
+    layout.podLogsDir,
+    layout.sysctlDir,
+    layout.overlayDir,
+  ]) {
     mkdirSync(dir, { recursive: true });
   }
   const admin = [pki.caCert, 'admin', pki.adminCert, pki.adminKey] as const;
   writeFileSync(layout.kubeconfig, kubeconfig(`https://127.0.0.1:${hostApiPort}`, ...admin), { mode: 0o600 });
   writeFileSync(layout.insideKubeconfig, kubeconfig(`https://127.0.0.1:${API_PORT}`, ...admin), { mode: 0o600 });
-  writeFileSync(layout.nodeKubeconfig, kubeconfig(`https://127.0.0.1:${API_PORT}`, pki.caCert, `system:node:${NODE_NAME}`, pki.nodeCert, pki.nodeKey), { mode: 0o600 });
+  writeFileSync(
+    layout.nodeKubeconfig,
+    kubeconfig(`https://127.0.0.1:${API_PORT}`, pki.caCert, `system:node:${NODE_NAME}`, pki.nodeCert, pki.nodeKey),
+    { mode: 0o600 },
+  );
   writeFileSync(layout.containerdConfig, containerdConfig(layout));
   writeFileSync(`${layout.cniConfDir}/10-sidekey-test.conflist`, cniConfig(layout));
   writeFileSync(layout.kubeletConfig, kubeletConfig(layout, pki));
-  for (const [key, value] of Object.entries(KERNEL_DEFAULTS)) writeFileSync(`${layout.sysctlDir}/${key.replaceAll('/', '.')}`, `${value}\n`);
+  for (const [key, value] of Object.entries(KERNEL_DEFAULTS))
+    writeFileSync(`${layout.sysctlDir}/${key.replaceAll('/', '.')}`, `${value}\n`);
 }

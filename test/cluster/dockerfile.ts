@@ -36,7 +36,10 @@ function logicalLines(text: string): { text: string; line: number }[] {
     if (trimmed.startsWith('#') || (trimmed === '' && pending === undefined)) return;
     const continued = trimmed.endsWith('\\');
     const part = continued ? trimmed.slice(0, -1).trim() : trimmed;
-    pending = pending === undefined ? { text: part, line: index + 1 } : { text: `${pending.text} ${part}`.trim(), line: pending.line };
+    pending =
+      pending === undefined
+        ? { text: part, line: index + 1 }
+        : { text: `${pending.text} ${part}`.trim(), line: pending.line };
     if (!continued) {
       out.push(pending);
       pending = undefined;
@@ -49,7 +52,13 @@ function logicalLines(text: string): { text: string; line: number }[] {
 /** Splits a Dockerfile into global ARGs and stages of instructions; `source` names the file in errors. */
 export function parseDockerfile(text: string, source = 'Dockerfile'): Dockerfile {
   const globalArgs: Instruction[] = [];
-  const stages: { from: string; name: string | undefined; platform: string | undefined; line: number; instructions: Instruction[] }[] = [];
+  const stages: {
+    from: string;
+    name: string | undefined;
+    platform: string | undefined;
+    line: number;
+    instructions: Instruction[];
+  }[] = [];
   for (const { text: lineText, line } of logicalLines(text)) {
     const [, keyword = '', args = ''] = /^(\S+)\s*(.*)$/.exec(lineText) ?? [];
     const instruction: Instruction = { keyword: keyword.toUpperCase(), args, line };
@@ -84,7 +93,8 @@ function variableAt(text: string, start: number, vars: Variables): { value: stri
     if (modifier === ':+') return { value: value === '' ? '' : word, length: all.length };
     return { value, length: all.length };
   }
-  if (text[start + 1] === '{') throw new Error(`unsupported variable expression in "${text}" (only \${NAME}, \${NAME:-word} and \${NAME:+word})`);
+  if (text[start + 1] === '{')
+    throw new Error(`unsupported variable expression in "${text}" (only \${NAME}, \${NAME:-word} and \${NAME:+word})`);
   const plain = /^\$([A-Za-z_][A-Za-z0-9_]*)/.exec(text.slice(start));
   if (plain === null) return { value: '$', length: 1 };
   return { value: vars[plain[1]!] ?? '', length: plain[0].length };
@@ -109,7 +119,12 @@ function processWords(text: string, vars: Variables, split: boolean): string[] {
     started = true;
     if (c === quote) quote = undefined;
     else if (quote === undefined && (c === '"' || c === "'")) quote = c;
-    else if (c === '\\' && i + 1 < text.length && (quote === undefined || (quote === '"' && '"$\\'.includes(text[i + 1]!)))) word += text[(i += 1)]!;
+    else if (
+      c === '\\' &&
+      i + 1 < text.length &&
+      (quote === undefined || (quote === '"' && '"$\\'.includes(text[i + 1]!)))
+    )
+      word += text[(i += 1)]!;
     else if (c === '$' && quote !== "'") {
       const { value, length } = variableAt(text, i, vars);
       word += value;
@@ -155,7 +170,10 @@ export function splitFlags(text: string): { flags: Record<string, string>; rest:
   return { flags, rest };
 }
 
-/** The JSON (exec) form `["a", "b"]`, or undefined for the shell form (as BuildKit: text that is not a JSON array of strings). */
+/**
+ * The JSON (exec) form `["a", "b"]`, or undefined for the shell form (as BuildKit: text that is not a JSON array of
+ * strings).
+ */
 export function execForm(text: string): string[] | undefined {
   if (!text.trim().startsWith('[')) return undefined;
   try {
@@ -175,11 +193,18 @@ export interface IgnoreRule {
 
 /** One path segment of a pattern as a regular expression: `*` and `?` stop at `/`. */
 function segmentSource(segment: string): string {
-  if (/[[\]]/.test(segment)) throw new Error(`.dockerignore pattern segment "${segment}": character classes are not supported`);
-  return segment.replace(/[.+^${}()|\\]/g, '\\$&').replaceAll('*', '[^/]*').replaceAll('?', '[^/]');
+  if (/[[\]]/.test(segment))
+    throw new Error(`.dockerignore pattern segment "${segment}": character classes are not supported`);
+  return segment
+    .replace(/[.+^${}()|\\]/g, '\\$&')
+    .replaceAll('*', '[^/]*')
+    .replaceAll('?', '[^/]');
 }
 
-/** A .dockerignore pattern (cleaned like filepath.Clean, no leading /) as an anchored regular expression; `**` spans directories. */
+/**
+ * A .dockerignore pattern (cleaned like filepath.Clean, no leading /) as an anchored regular expression; `**` spans
+ * directories.
+ */
 function patternRegExp(pattern: string): RegExp {
   const segments = pattern.split('/').filter((s) => s !== '' && s !== '.');
   let source = '';

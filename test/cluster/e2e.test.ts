@@ -28,7 +28,19 @@ import type { HostFootprint } from './footprint.ts';
 import { NODE_BIN, PROJECT_ROOT, clusterLayout } from './layout.ts';
 import { importProjectImages } from './project-images.ts';
 import {
-  appStatus, appTemplate, apply, createNamespace, deploymentManifest, getJson, podLogs, podManifest, readyPod, restartCounts, sleep, until, waitForStatus,
+  appStatus,
+  appTemplate,
+  apply,
+  createNamespace,
+  deploymentManifest,
+  getJson,
+  podLogs,
+  podManifest,
+  readyPod,
+  restartCounts,
+  sleep,
+  until,
+  waitForStatus,
 } from './workloads.ts';
 import type { PodView } from './workloads.ts';
 
@@ -65,10 +77,21 @@ void describe('e2e on a real Kubernetes', { timeout: 30 * 60_000 }, () => {
   const cron = secretValue('cron');
 
   const helmValues = (): string[] => [
-    '--set', `config.vault.addr=${baoAddr}`, '--set', 'config.vault.role=e2e', '--set', 'config.aws.region=us-east-1',
-    '--set', `config.minRefresh=${REFRESH}`, '--set', `config.excludedNamespaces={${EXCLUDED_NS}}`,
+    '--set',
+    `config.vault.addr=${baoAddr}`,
+    '--set',
+    'config.vault.role=e2e',
+    '--set',
+    'config.aws.region=us-east-1',
+    '--set',
+    `config.minRefresh=${REFRESH}`,
+    '--set',
+    `config.excludedNamespaces={${EXCLUDED_NS}}`,
     // The file store is a directory of this machine, which is the node: agents get it as a hostPath volume.
-    '--set', `config.fileStore=${FILE_STORE_IN_AGENT}`, '--set', `config.fileStoreVolume.hostPath=${store.dir}`,
+    '--set',
+    `config.fileStore=${FILE_STORE_IN_AGENT}`,
+    '--set',
+    `config.fileStoreVolume.hostPath=${store.dir}`,
   ];
 
   before(async () => {
@@ -113,92 +136,195 @@ void describe('e2e on a real Kubernetes', { timeout: 30 * 60_000 }, () => {
   after(stopAll);
 
   void test('helm install: two webhook replicas from the Dockerfile image, TLS from lookup, the webhook configuration', async () => {
-    await cluster.helm(['install', RELEASE, CHART, '--namespace', SYSTEM_NS, '--create-namespace', '--wait', '--timeout', '180s', ...helmValues()]);
-    const deployment = await getJson<{ status: { readyReplicas?: number } }>(cluster, ['get', 'deployment', RELEASE, '-n', SYSTEM_NS]);
+    await cluster.helm([
+      'install',
+      RELEASE,
+      CHART,
+      '--namespace',
+      SYSTEM_NS,
+      '--create-namespace',
+      '--wait',
+      '--timeout',
+      '180s',
+      ...helmValues(),
+    ]);
+    const deployment = await getJson<{ status: { readyReplicas?: number } }>(cluster, [
+      'get',
+      'deployment',
+      RELEASE,
+      '-n',
+      SYSTEM_NS,
+    ]);
     assert.equal(deployment.status.readyReplicas, 2, 'both webhook replicas are ready');
     const pods = await getJson<{ items: PodView[] }>(cluster, ['get', 'pods', '-n', SYSTEM_NS]);
     for (const pod of pods.items) {
-      assert.deepEqual((pod.status.containerStatuses ?? []).map((c) => c.restartCount), [0], `${pod.metadata.name} runs without restarts (the image's entrypoint takes the chart's args)`);
+      assert.deepEqual(
+        (pod.status.containerStatuses ?? []).map((c) => c.restartCount),
+        [0],
+        `${pod.metadata.name} runs without restarts (the image's entrypoint takes the chart's args)`,
+      );
     }
-    const secret = await getJson<{ data: Record<string, string> }>(cluster, ['get', 'secret', `${RELEASE}-tls`, '-n', SYSTEM_NS]);
-    const mwc = await getJson<{ webhooks: { clientConfig: { caBundle: string } }[] }>(cluster, ['get', 'mutatingwebhookconfiguration', RELEASE]);
-    assert.equal(mwc.webhooks[0]?.clientConfig.caBundle, secret.data['ca.crt'], 'the webhook configuration trusts the CA of the Secret');
+    const secret = await getJson<{ data: Record<string, string> }>(cluster, [
+      'get',
+      'secret',
+      `${RELEASE}-tls`,
+      '-n',
+      SYSTEM_NS,
+    ]);
+    const mwc = await getJson<{ webhooks: { clientConfig: { caBundle: string } }[] }>(cluster, [
+      'get',
+      'mutatingwebhookconfiguration',
+      RELEASE,
+    ]);
+    assert.equal(
+      mwc.webhooks[0]?.clientConfig.caBundle,
+      secret.data['ca.crt'],
+      'the webhook configuration trusts the CA of the Secret',
+    );
     // The CronJob starts now: its first Job (at the next minute) has run by the time its scenario checks it.
     written.push(cron);
     store.put('jobs/nightly', { token: cron });
     await apply(cluster, {
-      apiVersion: 'batch/v1', kind: 'CronJob', metadata: { name: 'nightly', namespace: NS },
+      apiVersion: 'batch/v1',
+      kind: 'CronJob',
+      metadata: { name: 'nightly', namespace: NS },
       spec: {
-        schedule: '* * * * *', concurrencyPolicy: 'Forbid',
+        schedule: '* * * * *',
+        concurrencyPolicy: 'Forbid',
         jobTemplate: {
           spec: {
             backoffLimit: 0,
-            template: appTemplate({ restartPolicy: 'Never', env: { APP_ONCE: '1', APP_EXPECT: 'token' }, annotations: { inject: 'true', mode: 'init-only', 'secret-token': 'file:jobs/nightly#token' } }),
+            template: appTemplate({
+              restartPolicy: 'Never',
+              env: { APP_ONCE: '1', APP_EXPECT: 'token' },
+              annotations: { inject: 'true', mode: 'init-only', 'secret-token': 'file:jobs/nightly#token' },
+            }),
           },
         },
       },
     });
     const logs = await cluster.kubectl(['logs', '-n', SYSTEM_NS, `deployment/${RELEASE}`]);
-    assert.match(logs, /"event":"cluster_version".*"minor":"?34"?.*"nativeSidecars":true/, '--sidecar-mode auto read the real server version');
+    assert.match(
+      logs,
+      /"event":"cluster_version".*"minor":"?34"?.*"nativeSidecars":true/,
+      '--sidecar-mode auto read the real server version',
+    );
   });
 
   void test('file store: a rotation reaches the running app of a Deployment with one SIGHUP, no restart', async () => {
     const [f1, f2] = [secretValue('file-1'), secretValue('file-2')];
     written.push(f1, f2);
     store.put('team/api', { token: f1 });
-    await apply(cluster, deploymentManifest(NS, 'dev', appTemplate({
-      annotations: { inject: 'true', 'secret-token': 'file:team/api#token', reload: 'signal:SIGHUP' },
-    })));
+    await apply(
+      cluster,
+      deploymentManifest(
+        NS,
+        'dev',
+        appTemplate({
+          annotations: { inject: 'true', 'secret-token': 'file:team/api#token', reload: 'signal:SIGHUP' },
+        }),
+      ),
+    );
     const name = (await readyPod(cluster, NS, 'dev')).metadata.name;
-    const first = await waitForStatus(cluster, { namespace: NS, name }, 'the first value', (s) => s.files.token?.sha256 === fingerprint(f1), 30_000);
+    const first = await waitForStatus(
+      cluster,
+      { namespace: NS, name },
+      'the first value',
+      (s) => s.files.token?.sha256 === fingerprint(f1),
+      30_000,
+    );
     store.put('team/api', { token: f2 });
-    const next = await waitForStatus(cluster, { namespace: NS, name }, 'the rotated value', (s) => s.files.token?.sha256 === fingerprint(f2), 30_000);
-    assert.deepEqual([next.pid, next.reloads, next.reasons.at(-1)], [first.pid, first.reloads + 1, 'SIGHUP'], 'same process, one reload');
-    assert.deepEqual(Object.values(await restartCounts(cluster, NS, name)), [0, 0], 'no restart of the agent or the app');
+    const next = await waitForStatus(
+      cluster,
+      { namespace: NS, name },
+      'the rotated value',
+      (s) => s.files.token?.sha256 === fingerprint(f2),
+      30_000,
+    );
+    assert.deepEqual(
+      [next.pid, next.reloads, next.reasons.at(-1)],
+      [first.pid, first.reloads + 1, 'SIGHUP'],
+      'same process, one reload',
+    );
+    assert.deepEqual(
+      Object.values(await restartCounts(cluster, NS, name)),
+      [0, 0],
+      'no restart of the agent or the app',
+    );
     assertNoLeak([await podLogs(cluster, NS, name)], [f1, f2]);
   });
 
   void test('Vault: kubernetes auth checked by the real TokenReview; a Deployment pod (generateName) is injected and a KV v2 rotation of a field and a two-field template reaches the app with one SIGHUP', async () => {
     await bao.writePolicy('read-all', READ_ALL_POLICY);
-    await apply(cluster, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'vault-reviewer', namespace: NS } });
     await apply(cluster, {
-      apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: { name: 'e2e-vault-reviewer' },
+      apiVersion: 'v1',
+      kind: 'ServiceAccount',
+      metadata: { name: 'vault-reviewer', namespace: NS },
+    });
+    await apply(cluster, {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRoleBinding',
+      metadata: { name: 'e2e-vault-reviewer' },
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'system:auth-delegator' },
       subjects: [{ kind: 'ServiceAccount', name: 'vault-reviewer', namespace: NS }],
     });
-    const reviewerJwt = (await cluster.kubectl(['create', 'token', 'vault-reviewer', '-n', NS, '--duration=2h'])).trim();
+    const reviewerJwt = (
+      await cluster.kubectl(['create', 'token', 'vault-reviewer', '-n', NS, '--duration=2h'])
+    ).trim();
     written.push(reviewerJwt);
     const apiserver = { host: cluster.server, caPem: cluster.caPem, reviewerJwt };
     await bao.configureKubernetesAuth(apiserver, 'e2e', ['read-all'], [NS, 'payments']);
     await bao.configureKubernetesAuth(apiserver, 'reports', ['read-all'], [NS, 'reports']);
-    for (const sa of ['payments', 'reports', 'billing']) await apply(cluster, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: sa, namespace: NS } });
+    for (const sa of ['payments', 'reports', 'billing'])
+      await apply(cluster, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: sa, namespace: NS } });
 
     const [v1, v2] = [secretValue('vault-1'), secretValue('vault-2')];
     written.push(v1, v2);
     const template = 'postgres://{{ .username }}:{{ .password }}@db/app';
     const url = (password: string): string => `postgres://payments:${password}@db/app`;
     await bao.api('POST', 'secret/data/payments/db', { data: { username: 'payments', password: v1 } });
-    await apply(cluster, deploymentManifest(NS, 'payments', appTemplate({
-      serviceAccount: 'payments',
-      annotations: {
-        inject: 'true', refresh: REFRESH, reload: 'signal:SIGHUP',
-        'secret-password': 'vault:secret/payments/db#password',
-        'secret-db-url': 'vault:secret/payments/db', 'template-db-url': template,
-      },
-    })));
+    await apply(
+      cluster,
+      deploymentManifest(
+        NS,
+        'payments',
+        appTemplate({
+          serviceAccount: 'payments',
+          annotations: {
+            inject: 'true',
+            refresh: REFRESH,
+            reload: 'signal:SIGHUP',
+            'secret-password': 'vault:secret/payments/db#password',
+            'secret-db-url': 'vault:secret/payments/db',
+            'template-db-url': template,
+          },
+        }),
+      ),
+    );
     const pod = await readyPod(cluster, NS, 'payments');
     assert.match(pod.metadata.generateName ?? '', /^payments-/, 'a ReplicaSet pod, nameless at admission');
     assert.match(pod.metadata.annotations?.['sidekey.io/status'] ?? '', /^injected/);
     const agent = pod.spec.initContainers?.find((c) => c.name === 'sidekey-agent');
     assert.equal(agent?.restartPolicy, 'Always', 'the agent is a native sidecar');
     const name = pod.metadata.name;
-    const both = (password: string) => (s: Status): boolean => s.files.password?.sha256 === fingerprint(password) && s.files['db-url']?.sha256 === fingerprint(url(password));
+    const both =
+      (password: string) =>
+      (s: Status): boolean =>
+        s.files.password?.sha256 === fingerprint(password) && s.files['db-url']?.sha256 === fingerprint(url(password));
     const first = await waitForStatus(cluster, { namespace: NS, name }, 'the first values', both(v1), 30_000);
-    assert.equal(first.files.password?.mode, '0400', 'the app\'s own file, read-only');
+    assert.equal(first.files.password?.mode, '0400', "the app's own file, read-only");
     await bao.api('POST', 'secret/data/payments/db', { data: { username: 'payments', password: v2 } });
     const next = await waitForStatus(cluster, { namespace: NS, name }, 'the rotated values', both(v2), 30_000);
-    assert.deepEqual([next.pid, next.reloads, next.reasons.at(-1)], [first.pid, first.reloads + 1, 'SIGHUP'], 'same process, one reload for both files');
-    assert.deepEqual(Object.values(await restartCounts(cluster, NS, name)), [0, 0], 'no restart of the agent or the app');
+    assert.deepEqual(
+      [next.pid, next.reloads, next.reasons.at(-1)],
+      [first.pid, first.reloads + 1, 'SIGHUP'],
+      'same process, one reload for both files',
+    );
+    assert.deepEqual(
+      Object.values(await restartCounts(cluster, NS, name)),
+      [0, 0],
+      'no restart of the agent or the app',
+    );
     assertNoLeak([await podLogs(cluster, NS, name)], [v1, v2]);
   });
 
@@ -211,20 +337,40 @@ void describe('e2e on a real Kubernetes', { timeout: 30 * 60_000 }, () => {
     stops.push(() => tlsBao.stop());
     const exposed = await cluster.exposeToPods(Number(new URL(tlsBao.addr).port));
     stops.push(() => exposed.stop());
-    const reviewerJwt = (await cluster.kubectl(['create', 'token', 'vault-reviewer', '-n', NS, '--duration=1h'])).trim();
+    const reviewerJwt = (
+      await cluster.kubectl(['create', 'token', 'vault-reviewer', '-n', NS, '--duration=1h'])
+    ).trim();
     const value = secretValue('tls');
     written.push(reviewerJwt, value);
     await tlsBao.writePolicy('read-all', READ_ALL_POLICY);
-    await tlsBao.configureKubernetesAuth({ host: cluster.server, caPem: cluster.caPem, reviewerJwt }, 'e2e', ['read-all'], [NS, 'payments']);
+    await tlsBao.configureKubernetesAuth(
+      { host: cluster.server, caPem: cluster.caPem, reviewerJwt },
+      'e2e',
+      ['read-all'],
+      [NS, 'payments'],
+    );
     await tlsBao.api('POST', 'secret/data/tls/app', { data: { token: value } });
     // The wrong CA is a real one too: the cluster's own.
-    for (const [name, pem] of [['bao-ca', readFileSync(tlsBao.caFile ?? '', 'utf8')], ['wrong-ca', cluster.caPem]] as const) {
-      await apply(cluster, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: NS }, data: { 'ca.crt': pem } });
+    for (const [name, pem] of [
+      ['bao-ca', readFileSync(tlsBao.caFile ?? '', 'utf8')],
+      ['wrong-ca', cluster.caPem],
+    ] as const) {
+      await apply(cluster, {
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name, namespace: NS },
+        data: { 'ca.crt': pem },
+      });
     }
     const template = (ca: string): Record<string, unknown> => {
       const t = appTemplate({
         serviceAccount: 'payments',
-        annotations: { inject: 'true', 'secret-token': 'vault:secret/tls/app#token', 'vault-addr': `https://${hostname()}:${exposed.port}`, 'vault-ca': `configmap:${ca}` },
+        annotations: {
+          inject: 'true',
+          'secret-token': 'vault:secret/tls/app#token',
+          'vault-addr': `https://${hostname()}:${exposed.port}`,
+          'vault-ca': `configmap:${ca}`,
+        },
       });
       return { ...t, spec: { ...(t.spec as object), hostAliases: [{ ip: exposed.host, hostnames: [hostname()] }] } };
     };
@@ -233,27 +379,53 @@ void describe('e2e on a real Kubernetes', { timeout: 30 * 60_000 }, () => {
     // A key the ConfigMap lacks: the webhook reads no objects, so the kubelet holds the pod and says which key.
     await apply(cluster, podManifest(NS, 'tls-vault-no-key', template('bao-ca#vault.pem')));
     const served = (await readyPod(cluster, NS, 'tls-vault')).metadata.name;
-    await waitForStatus(cluster, { namespace: NS, name: served }, 'the secret over TLS', (s) => s.files.token?.sha256 === fingerprint(value), 30_000);
+    await waitForStatus(
+      cluster,
+      { namespace: NS, name: served },
+      'the secret over TLS',
+      (s) => s.files.token?.sha256 === fingerprint(value),
+      30_000,
+    );
 
     let agentLog = '';
-    await until('the TLS failure in the wrong-CA agent\'s log', 60_000, async () => {
+    await until("the TLS failure in the wrong-CA agent's log", 60_000, async () => {
       agentLog = await cluster.kubectl(['logs', 'tls-vault-wrong-ca', '-n', NS, '-c', 'sidekey-agent']);
       return agentLog.includes('"code":"TLS_VERIFY_FAILED"');
     });
-    assert.match(agentLog, /TLS verification failed \((UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_GET_ISSUER_CERT_LOCALLY)\): the server's certificate is not signed by a CA the agent trusts/);
-    const metrics = await cluster.kubectl(['get', '--raw', `/api/v1/namespaces/${NS}/pods/tls-vault-wrong-ca:8099/proxy/metrics`]);
+    assert.match(
+      agentLog,
+      /TLS verification failed \((UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_GET_ISSUER_CERT_LOCALLY)\): the server's certificate is not signed by a CA the agent trusts/,
+    );
+    const metrics = await cluster.kubectl([
+      'get',
+      '--raw',
+      `/api/v1/namespaces/${NS}/pods/tls-vault-wrong-ca:8099/proxy/metrics`,
+    ]);
     assert.match(metrics, /sidekey_agent_fetch_errors_total\{[^}]*code="TLS_VERIFY_FAILED"[^}]*\} [1-9]/);
     const stuck = await getJson<PodView>(cluster, ['get', 'pod', 'tls-vault-wrong-ca', '-n', NS]);
     assert.equal(stuck.status.phase, 'Pending', 'the app never starts without its secret');
     let mountEvent = '';
     await until('a FailedMount event for the missing key', 60_000, async () => {
-      const events = await getJson<{ items: { reason: string; message: string; involvedObject: { name: string } }[] }>(cluster, ['get', 'events', '-n', NS]);
-      mountEvent = events.items.find((e) => e.reason === 'FailedMount' && e.involvedObject.name === 'tls-vault-no-key')?.message ?? '';
+      const events = await getJson<{ items: { reason: string; message: string; involvedObject: { name: string } }[] }>(
+        cluster,
+        ['get', 'events', '-n', NS],
+      );
+      mountEvent =
+        events.items.find((e) => e.reason === 'FailedMount' && e.involvedObject.name === 'tls-vault-no-key')?.message ??
+        '';
       return mountEvent !== '';
     });
     assert.match(mountEvent, /sidekey-vault-ca.*vault\.pem/);
     assertNoLeak([await podLogs(cluster, NS, served), agentLog, metrics], [value, reviewerJwt]);
-    await cluster.kubectl(['delete', 'deployment/tls-vault', 'pod/tls-vault-wrong-ca', 'pod/tls-vault-no-key', '-n', NS, '--wait=false']);
+    await cluster.kubectl([
+      'delete',
+      'deployment/tls-vault',
+      'pod/tls-vault-wrong-ca',
+      'pod/tls-vault-no-key',
+      '-n',
+      NS,
+      '--wait=false',
+    ]);
   });
 
   void test(`AWS: IRSA with the real projected token through moto; ${ROTATIONS} rotations reach the app within refresh + 2 s, one HTTP reload each`, async (t) => {
@@ -266,30 +438,64 @@ void describe('e2e on a real Kubernetes', { timeout: 30 * 60_000 }, () => {
       return fingerprint(key);
     };
     const initial = await put(true);
-    await apply(cluster, deploymentManifest(NS, 'billing', appTemplate({
-      serviceAccount: 'billing',
-      irsa: true,
-      env: {
-        AWS_ROLE_ARN: `arn:aws:iam::${MOTO_ACCOUNT}:role/billing`,
-        AWS_WEB_IDENTITY_TOKEN_FILE: '/var/run/secrets/eks.amazonaws.com/serviceaccount/token',
-        AWS_REGION: moto.region,
-        AWS_ENDPOINT_URL: motoAddr,
-      },
-      annotations: { inject: 'true', 'secret-api-key': 'aws:prod/billing/api#key', refresh: REFRESH, reload: 'http:http://127.0.0.1:8080/reload' },
-    })));
+    await apply(
+      cluster,
+      deploymentManifest(
+        NS,
+        'billing',
+        appTemplate({
+          serviceAccount: 'billing',
+          irsa: true,
+          env: {
+            AWS_ROLE_ARN: `arn:aws:iam::${MOTO_ACCOUNT}:role/billing`,
+            AWS_WEB_IDENTITY_TOKEN_FILE: '/var/run/secrets/eks.amazonaws.com/serviceaccount/token',
+            AWS_REGION: moto.region,
+            AWS_ENDPOINT_URL: motoAddr,
+          },
+          annotations: {
+            inject: 'true',
+            'secret-api-key': 'aws:prod/billing/api#key',
+            refresh: REFRESH,
+            reload: 'http:http://127.0.0.1:8080/reload',
+          },
+        }),
+      ),
+    );
     const pod = { namespace: NS, name: (await readyPod(cluster, NS, 'billing')).metadata.name };
-    const first = await waitForStatus(cluster, pod, 'the first value', (s) => s.files['api-key']?.sha256 === initial, 30_000);
+    const first = await waitForStatus(
+      cluster,
+      pod,
+      'the first value',
+      (s) => s.files['api-key']?.sha256 === initial,
+      30_000,
+    );
     const latencies: number[] = [];
     for (let i = 0; i < ROTATIONS; i++) {
       const rotatedAt = Date.now();
       const expected = await put(false);
-      await waitForStatus(cluster, pod, `rotation ${i + 1} within refresh + 2 s (+${RUN_MARGIN_MS} ms margin)`, (s) => s.files['api-key']?.sha256 === expected, REFRESH_MS + 2000 + RUN_MARGIN_MS);
+      await waitForStatus(
+        cluster,
+        pod,
+        `rotation ${i + 1} within refresh + 2 s (+${RUN_MARGIN_MS} ms margin)`,
+        (s) => s.files['api-key']?.sha256 === expected,
+        REFRESH_MS + 2000 + RUN_MARGIN_MS,
+      );
       latencies.push(Date.now() - rotatedAt);
     }
-    t.diagnostic(`aws rotation-to-app latency through the apiserver's pod proxy: ${latencies.join(', ')} ms (refresh ${REFRESH_MS} ms)`);
+    t.diagnostic(
+      `aws rotation-to-app latency through the apiserver's pod proxy: ${latencies.join(', ')} ms (refresh ${REFRESH_MS} ms)`,
+    );
     const last = await appStatus(cluster, NS, pod.name);
-    assert.deepEqual([last.pid, last.reasons], [first.pid, ['start', ...Array<string>(ROTATIONS).fill('http')]], 'same process, one reload per rotation');
-    assert.deepEqual(Object.values(await restartCounts(cluster, NS, pod.name)), [0, 0], 'no restart of the agent or the app');
+    assert.deepEqual(
+      [last.pid, last.reasons],
+      [first.pid, ['start', ...Array<string>(ROTATIONS).fill('http')]],
+      'same process, one reload per rotation',
+    );
+    assert.deepEqual(
+      Object.values(await restartCounts(cluster, NS, pod.name)),
+      [0, 0],
+      'no restart of the agent or the app',
+    );
     assertNoLeak([await podLogs(cluster, NS, pod.name)], written);
   });
 
@@ -300,18 +506,40 @@ void describe('e2e on a real Kubernetes', { timeout: 30 * 60_000 }, () => {
     written.push(pg.superuserPassword);
     const pgExposed = await cluster.exposeToPods(pg.port);
     stops.push(() => pgExposed.stop());
-    await apply(cluster, podManifest(NS, 'reports', appTemplate({
-      serviceAccount: 'reports',
-      annotations: {
-        inject: 'true', 'vault-role': 'reports', reload: 'signal:SIGHUP',
-        'secret-db-url': 'vault:database/creds/readonly',
-        'template-db-url': `postgresql://{{ .username }}:{{ .password }}@${pgExposed.address}/postgres?sslmode=disable`,
-      },
-      labels: { workload: 'reports' },
-    })));
+    await apply(
+      cluster,
+      podManifest(
+        NS,
+        'reports',
+        appTemplate({
+          serviceAccount: 'reports',
+          annotations: {
+            inject: 'true',
+            'vault-role': 'reports',
+            reload: 'signal:SIGHUP',
+            'secret-db-url': 'vault:database/creds/readonly',
+            'template-db-url': `postgresql://{{ .username }}:{{ .password }}@${pgExposed.address}/postgres?sslmode=disable`,
+          },
+          labels: { workload: 'reports' },
+        }),
+      ),
+    );
     await readyPod(cluster, NS, 'reports');
     const login = async (): Promise<{ user: string; password: string }> => {
-      const url = new URL(await cluster.kubectl(['exec', 'reports', '-n', NS, '-c', 'app', '--', '/nodejs/bin/node', '-e', 'process.stdout.write(require("fs").readFileSync("/var/run/secrets/sidekey/db-url", "utf8"))']));
+      const url = new URL(
+        await cluster.kubectl([
+          'exec',
+          'reports',
+          '-n',
+          NS,
+          '-c',
+          'app',
+          '--',
+          '/nodejs/bin/node',
+          '-e',
+          'process.stdout.write(require("fs").readFileSync("/var/run/secrets/sidekey/db-url", "utf8"))',
+        ]),
+      );
       const credential = { user: decodeURIComponent(url.username), password: decodeURIComponent(url.password) };
       written.push(credential.password);
       return credential;
@@ -320,14 +548,28 @@ void describe('e2e on a real Kubernetes', { timeout: 30 * 60_000 }, () => {
     // The app's URL points at PostgreSQL as pods reach it; the stand-in app has no client, so the pod opens the
     // connection and the test logs in with the same login to the same server.
     const reach = `require("net").connect(${pgExposed.port}, "${pgExposed.host}").on("connect", () => { process.stdout.write("open"); process.exit(0); })`;
-    assert.equal(await cluster.kubectl(['exec', 'reports', '-n', NS, '-c', 'app', '--', '/nodejs/bin/node', '-e', reach]), 'open', 'the pod reaches PostgreSQL at the URL\'s address');
+    assert.equal(
+      await cluster.kubectl(['exec', 'reports', '-n', NS, '-c', 'app', '--', '/nodejs/bin/node', '-e', reach]),
+      'open',
+      "the pod reaches PostgreSQL at the URL's address",
+    );
     assert.equal(await pg.query('SELECT current_user', first), first.user, 'the issued login connects');
     const issuedAt = Date.now();
     await sleep(ttl * 1000);
     const metrics = await cluster.kubectl(['get', '--raw', `/api/v1/namespaces/${NS}/pods/reports:8099/proxy/metrics`]);
-    assert.match(metrics, /sidekey_agent_lease_renewals_total\{[^}]*result="(ok|success)"[^}]*\} [1-9]/, 'the lease was renewed');
+    assert.match(
+      metrics,
+      /sidekey_agent_lease_renewals_total\{[^}]*result="(ok|success)"[^}]*\} [1-9]/,
+      'the lease was renewed',
+    );
     assert.equal((await appStatus(cluster, NS, 'reports')).reloads, 0, 'a renewal changes nothing for the app');
-    const next = await waitForStatus(cluster, { namespace: NS, name: 'reports' }, 'a new login', (s) => s.reloads === 1, (maxTtl + 10) * 1000);
+    const next = await waitForStatus(
+      cluster,
+      { namespace: NS, name: 'reports' },
+      'a new login',
+      (s) => s.reloads === 1,
+      (maxTtl + 10) * 1000,
+    );
     assert.ok(Date.now() - issuedAt < maxTtl * 1000, 'the new login arrived before the old one reached its max TTL');
     assert.equal(next.reasons.at(-1), 'SIGHUP');
     const second = await login();
@@ -337,30 +579,55 @@ void describe('e2e on a real Kubernetes', { timeout: 30 * 60_000 }, () => {
     assertNoLeak([await podLogs(cluster, NS, 'reports')], written);
   });
 
-  void test('a Job completes with the native-sidecar agent; a CronJob\'s Job completes in init-only mode', async () => {
+  void test("a Job completes with the native-sidecar agent; a CronJob's Job completes in init-only mode", async () => {
     const job = appTemplate({
       serviceAccount: 'payments',
       restartPolicy: 'Never',
       env: { APP_ONCE: '1', APP_EXPECT: 'password' },
       annotations: { inject: 'true', 'secret-password': 'vault:secret/payments/db#password' },
     });
-    await apply(cluster, { apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'once', namespace: NS }, spec: { backoffLimit: 0, template: job } });
+    await apply(cluster, {
+      apiVersion: 'batch/v1',
+      kind: 'Job',
+      metadata: { name: 'once', namespace: NS },
+      spec: { backoffLimit: 0, template: job },
+    });
     await cluster.kubectl(['wait', '--for=condition=complete', 'job/once', '-n', NS, '--timeout=120s']);
-    const oncePod = (await getJson<{ items: PodView[] }>(cluster, ['get', 'pods', '-n', NS, '-l', 'job-name=once'])).items[0];
-    assert.ok(oncePod !== undefined, 'the Job\'s pod');
+    const oncePod = (await getJson<{ items: PodView[] }>(cluster, ['get', 'pods', '-n', NS, '-l', 'job-name=once']))
+      .items[0];
+    assert.ok(oncePod !== undefined, "the Job's pod");
     assert.equal(oncePod.spec.initContainers?.find((c) => c.name === 'sidekey-agent')?.restartPolicy, 'Always');
-    const exitCodes = [...(oncePod.status.initContainerStatuses ?? []), ...(oncePod.status.containerStatuses ?? [])].map((c) => [c.name, c.state?.terminated?.exitCode]);
-    assert.deepEqual(exitCodes, [['sidekey-agent', 0], ['app', 0]], 'the app exited 0, then the agent stopped cleanly on SIGTERM');
+    const exitCodes = [
+      ...(oncePod.status.initContainerStatuses ?? []),
+      ...(oncePod.status.containerStatuses ?? []),
+    ].map((c) => [c.name, c.state?.terminated?.exitCode]);
+    assert.deepEqual(
+      exitCodes,
+      [
+        ['sidekey-agent', 0],
+        ['app', 0],
+      ],
+      'the app exited 0, then the agent stopped cleanly on SIGTERM',
+    );
     let cronJob = '';
     await until('a Job of the CronJob', 90_000, async () => {
-      const jobs = await getJson<{ items: { metadata: { name: string; ownerReferences?: { kind: string }[] }; status: { succeeded?: number } }[] }>(cluster, ['get', 'jobs', '-n', NS]);
-      const done = jobs.items.find((j) => j.metadata.ownerReferences?.some((o) => o.kind === 'CronJob') === true && j.status.succeeded === 1);
+      const jobs = await getJson<{
+        items: { metadata: { name: string; ownerReferences?: { kind: string }[] }; status: { succeeded?: number } }[];
+      }>(cluster, ['get', 'jobs', '-n', NS]);
+      const done = jobs.items.find(
+        (j) => j.metadata.ownerReferences?.some((o) => o.kind === 'CronJob') === true && j.status.succeeded === 1,
+      );
       cronJob = done?.metadata.name ?? '';
       return done !== undefined;
     });
-    const [cronPod] = (await getJson<{ items: PodView[] }>(cluster, ['get', 'pods', '-n', NS, '-l', `job-name=${cronJob}`])).items;
+    const [cronPod] = (
+      await getJson<{ items: PodView[] }>(cluster, ['get', 'pods', '-n', NS, '-l', `job-name=${cronJob}`])
+    ).items;
     const agent = cronPod?.spec.initContainers?.find((c) => c.name === 'sidekey-agent');
-    assert.ok(agent !== undefined && agent.restartPolicy === undefined, 'init-only: a plain init container that writes and exits');
+    assert.ok(
+      agent !== undefined && agent.restartPolicy === undefined,
+      'init-only: a plain init container that writes and exits',
+    );
     const appLog = await cluster.kubectl(['logs', cronPod?.metadata.name ?? '', '-n', NS, '-c', 'app']);
     assert.match(appLog, new RegExp(`token:${fingerprint(cron)}`), 'the app read the file the init container wrote');
     await cluster.kubectl(['delete', 'cronjob', 'nightly', '-n', NS, '--wait=false']);
@@ -369,25 +636,67 @@ void describe('e2e on a real Kubernetes', { timeout: 30 * 60_000 }, () => {
   void test('a bad annotation is refused at kubectl apply, with the same message for a Deployment, a CronJob and a bare Pod; in warn mode the Deployment is applied with it as a warning and its pods are refused', async () => {
     const annotations = { inject: 'true', 'secret-password': 'vault:secret/payments/db#password', refresh: 'soon' };
     const bad = appTemplate({ annotations });
-    const cronJob = { apiVersion: 'batch/v1', kind: 'CronJob', metadata: { name: 'broken', namespace: NS }, spec: { schedule: '@daily', jobTemplate: { spec: { template: appTemplate({ restartPolicy: 'Never', annotations }) } } } };
+    const cronJob = {
+      apiVersion: 'batch/v1',
+      kind: 'CronJob',
+      metadata: { name: 'broken', namespace: NS },
+      spec: {
+        schedule: '@daily',
+        jobTemplate: { spec: { template: appTemplate({ restartPolicy: 'Never', annotations }) } },
+      },
+    };
     const refusal = async (manifest: Record<string, unknown>, webhook: string): Promise<string> => {
-      const error = await apply(cluster, manifest).then(() => undefined, (e: unknown) => e as Error);
+      const error = await apply(cluster, manifest).then(
+        () => undefined,
+        (e: unknown) => e as Error,
+      );
       assert.ok(error !== undefined, `${String(manifest['kind'])} applied`);
-      assert.match(error.message, new RegExp(`admission webhook "${webhook.replaceAll('.', '\\.')}" denied the request`));
-      return /annotation "sidekey\.io\/refresh": [^\n]*/.exec(error.message)?.[0] ?? '(no message naming the annotation)';
+      assert.match(
+        error.message,
+        new RegExp(`admission webhook "${webhook.replaceAll('.', '\\.')}" denied the request`),
+      );
+      return (
+        /annotation "sidekey\.io\/refresh": [^\n]*/.exec(error.message)?.[0] ?? '(no message naming the annotation)'
+      );
     };
     const message = await refusal(deploymentManifest(NS, 'broken', bad), 'workloads.sidekey.io');
     assert.equal(await refusal(cronJob, 'cronjobs.sidekey.io'), message);
-    assert.equal(await refusal(podManifest(NS, 'broken', bad), 'inject.sidekey.io'), message, 'a bare Pod is refused by the mutating webhook');
+    assert.equal(
+      await refusal(podManifest(NS, 'broken', bad), 'inject.sidekey.io'),
+      message,
+      'a bare Pod is refused by the mutating webhook',
+    );
 
     // Only the ValidatingWebhookConfiguration changes (no rollout); the upgrade scenario below sets refuse again.
-    await cluster.helm(['upgrade', RELEASE, CHART, '--namespace', SYSTEM_NS, ...helmValues(), '--set', 'workloadCheck.mode=warn']);
-    const warned = await cluster.kubectl(['apply', '--warnings-as-errors', '-f', '-'], JSON.stringify(deploymentManifest(NS, 'broken', bad))).then(() => '', (e: unknown) => (e as Error).message);
+    await cluster.helm([
+      'upgrade',
+      RELEASE,
+      CHART,
+      '--namespace',
+      SYSTEM_NS,
+      ...helmValues(),
+      '--set',
+      'workloadCheck.mode=warn',
+    ]);
+    const warned = await cluster
+      .kubectl(['apply', '--warnings-as-errors', '-f', '-'], JSON.stringify(deploymentManifest(NS, 'broken', bad)))
+      .then(
+        () => '',
+        (e: unknown) => (e as Error).message,
+      );
     assert.ok(warned.includes(`Warning: ${message}`), `the refusal comes back as a warning: ${warned}`);
     let event = '';
     await until('a FailedCreate event of the ReplicaSet', 60_000, async () => {
-      const events = await getJson<{ items: { reason: string; message: string; involvedObject: { kind: string; name: string } }[] }>(cluster, ['get', 'events', '-n', NS]);
-      event = events.items.find((e) => e.reason === 'FailedCreate' && e.involvedObject.kind === 'ReplicaSet' && e.involvedObject.name.startsWith('broken-'))?.message ?? '';
+      const events = await getJson<{
+        items: { reason: string; message: string; involvedObject: { kind: string; name: string } }[];
+      }>(cluster, ['get', 'events', '-n', NS]);
+      event =
+        events.items.find(
+          (e) =>
+            e.reason === 'FailedCreate' &&
+            e.involvedObject.kind === 'ReplicaSet' &&
+            e.involvedObject.name.startsWith('broken-'),
+        )?.message ?? '';
       return event !== '';
     });
     assert.match(event, /admission webhook "inject\.sidekey\.io" denied the request/);
@@ -395,12 +704,19 @@ void describe('e2e on a real Kubernetes', { timeout: 30 * 60_000 }, () => {
     await cluster.kubectl(['delete', 'deployment', 'broken', '-n', NS]);
   });
 
-  const optedIn = (namespace: string): Record<string, unknown> => podManifest(namespace, 'dry', appTemplate({
-    serviceAccount: namespace === NS ? 'payments' : 'default',
-    annotations: { inject: 'true', 'secret-password': 'vault:secret/payments/db#password' },
-  }));
+  const optedIn = (namespace: string): Record<string, unknown> =>
+    podManifest(
+      namespace,
+      'dry',
+      appTemplate({
+        serviceAccount: namespace === NS ? 'payments' : 'default',
+        annotations: { inject: 'true', 'secret-password': 'vault:secret/payments/db#password' },
+      }),
+    );
   const dryRun = async (manifest: Record<string, unknown>): Promise<PodView> =>
-    JSON.parse(await cluster.kubectl(['create', '--dry-run=server', '-o', 'json', '-f', '-'], JSON.stringify(manifest))) as PodView;
+    JSON.parse(
+      await cluster.kubectl(['create', '--dry-run=server', '-o', 'json', '-f', '-'], JSON.stringify(manifest)),
+    ) as PodView;
   const injected = (pod: PodView): boolean => pod.spec.initContainers?.some((c) => c.name === 'sidekey-agent') === true;
 
   void test('excluded namespaces are never injected', async () => {
@@ -411,9 +727,18 @@ void describe('e2e on a real Kubernetes', { timeout: 30 * 60_000 }, () => {
   });
 
   void test('helm upgrade keeps the CA and no admission fails while the webhook rolls', async () => {
-    const caBundle = async (): Promise<string> => (await getJson<{ webhooks: { clientConfig: { caBundle: string } }[] }>(cluster, ['get', 'mutatingwebhookconfiguration', RELEASE])).webhooks[0]?.clientConfig.caBundle ?? '';
+    const caBundle = async (): Promise<string> =>
+      (
+        await getJson<{ webhooks: { clientConfig: { caBundle: string } }[] }>(cluster, [
+          'get',
+          'mutatingwebhookconfiguration',
+          RELEASE,
+        ])
+      ).webhooks[0]?.clientConfig.caBundle ?? '';
     const before = await caBundle();
-    const podsBefore = (await getJson<{ items: PodView[] }>(cluster, ['get', 'pods', '-n', SYSTEM_NS])).items.map((p) => p.metadata.name);
+    const podsBefore = (await getJson<{ items: PodView[] }>(cluster, ['get', 'pods', '-n', SYSTEM_NS])).items.map(
+      (p) => p.metadata.name,
+    );
     const state = { rolling: true };
     const failures: string[] = [];
     let admitted = 0;
@@ -429,7 +754,19 @@ void describe('e2e on a real Kubernetes', { timeout: 30 * 60_000 }, () => {
       }
     })();
     try {
-      await cluster.helm(['upgrade', RELEASE, CHART, '--namespace', SYSTEM_NS, '--wait', '--timeout', '180s', ...helmValues(), '--set-string', 'podAnnotations.e2e-rollout=2']);
+      await cluster.helm([
+        'upgrade',
+        RELEASE,
+        CHART,
+        '--namespace',
+        SYSTEM_NS,
+        '--wait',
+        '--timeout',
+        '180s',
+        ...helmValues(),
+        '--set-string',
+        'podAnnotations.e2e-rollout=2',
+      ]);
     } finally {
       state.rolling = false;
       await load;
@@ -440,14 +777,26 @@ void describe('e2e on a real Kubernetes', { timeout: 30 * 60_000 }, () => {
     const podsAfter = (await getJson<{ items: PodView[] }>(cluster, ['get', 'pods', '-n', SYSTEM_NS])).items;
     const serving = podsAfter.filter((p) => p.metadata.deletionTimestamp === undefined).map((p) => p.metadata.name);
     assert.equal(serving.length, 2);
-    assert.deepEqual(serving.filter((p) => podsBefore.includes(p)), [], 'every webhook pod was replaced (the old ones are draining)');
+    assert.deepEqual(
+      serving.filter((p) => podsBefore.includes(p)),
+      [],
+      'every webhook pod was replaced (the old ones are draining)',
+    );
   });
 
   void test('webhook scaled to 0: an opted-in pod is refused (failurePolicy Fail), an opted-in Deployment is not (Ignore); pods without the annotation never reach it', async () => {
     await cluster.kubectl(['scale', 'deployment', RELEASE, '-n', SYSTEM_NS, '--replicas=0']);
-    await until('no webhook pod', 60_000, async () => (await getJson<{ items: unknown[] }>(cluster, ['get', 'pods', '-n', SYSTEM_NS])).items.length === 0);
+    await until(
+      'no webhook pod',
+      60_000,
+      async () => (await getJson<{ items: unknown[] }>(cluster, ['get', 'pods', '-n', SYSTEM_NS])).items.length === 0,
+    );
     await assert.rejects(dryRun(optedIn(NS)), /inject\.sidekey\.io/, 'refused while no replica answers');
-    const workload = deploymentManifest(NS, 'unchecked', appTemplate({ annotations: { inject: 'true', 'secret-password': 'vault:secret/payments/db#password' } }));
+    const workload = deploymentManifest(
+      NS,
+      'unchecked',
+      appTemplate({ annotations: { inject: 'true', 'secret-password': 'vault:secret/payments/db#password' } }),
+    );
     await cluster.kubectl(['create', '--dry-run=server', '-f', '-'], JSON.stringify(workload)); // the workload check fails open (Ignore)
     const plain = podManifest(NS, 'plain', appTemplate({ annotations: {} }));
     assert.equal(injected(await dryRun(plain)), false, 'a pod without the annotation is created');
@@ -458,17 +807,38 @@ void describe('e2e on a real Kubernetes', { timeout: 30 * 60_000 }, () => {
   });
 
   void test('no secret value in the webhook logs; helm uninstall leaves nothing', async () => {
-    assertNoLeak([await cluster.kubectl(['logs', '-n', SYSTEM_NS, '-l', 'app.kubernetes.io/instance=sidekey', '--tail=-1'])], written);
+    assertNoLeak(
+      [await cluster.kubectl(['logs', '-n', SYSTEM_NS, '-l', 'app.kubernetes.io/instance=sidekey', '--tail=-1'])],
+      written,
+    );
     await cluster.helm(['uninstall', RELEASE, '--namespace', SYSTEM_NS, '--wait', '--timeout', '120s']);
     const kinds = 'all,secrets,configmaps,serviceaccounts,poddisruptionbudgets,networkpolicies,roles,rolebindings';
     let left = '';
     // The webhook pods go with their ReplicaSet through the garbage collector, after helm has returned.
-    await until('the release\'s objects to be gone', 60_000, async () => {
-      left = (await cluster.kubectl(['get', kinds, '-n', SYSTEM_NS, '-l', `app.kubernetes.io/instance=${RELEASE}`, '-o', 'name'])).trim();
+    await until("the release's objects to be gone", 60_000, async () => {
+      left = (
+        await cluster.kubectl([
+          'get',
+          kinds,
+          '-n',
+          SYSTEM_NS,
+          '-l',
+          `app.kubernetes.io/instance=${RELEASE}`,
+          '-o',
+          'name',
+        ])
+      ).trim();
       return left === '';
     }).catch(() => undefined);
     assert.equal(left, '', 'no object of the release in its namespace');
-    const cluster_ = await cluster.kubectl(['get', 'mutatingwebhookconfigurations,validatingwebhookconfigurations,clusterroles,clusterrolebindings', '-l', `app.kubernetes.io/instance=${RELEASE}`, '-o', 'name']);
+    const cluster_ = await cluster.kubectl([
+      'get',
+      'mutatingwebhookconfigurations,validatingwebhookconfigurations,clusterroles,clusterrolebindings',
+      '-l',
+      `app.kubernetes.io/instance=${RELEASE}`,
+      '-o',
+      'name',
+    ]);
     assert.equal(cluster_.trim(), '', 'no cluster-wide object of the release');
   });
 
@@ -476,13 +846,19 @@ void describe('e2e on a real Kubernetes', { timeout: 30 * 60_000 }, () => {
     clearInterval(sampler);
     // A client killed outright leaves its egress forwarder behind in the cluster's namespace: down must end it.
     const client = startProcess(NODE_BIN, ['--input-type=module', '-e', CRASHING_CLIENT, STATE_DIR]);
-    await until('the crashing client\'s forward', 30_000, () => Promise.resolve(client.output().includes('forwarding')));
+    await until("the crashing client's forward", 30_000, () => Promise.resolve(client.output().includes('forwarding')));
     process.kill(client.pid, 'SIGKILL');
     await client.exited();
     const { peakMemoryBytes, cpuSeconds } = cluster.usage();
     const mib = (bytes: number): string => (bytes / 2 ** 20).toFixed(0);
-    log(`the cluster (components and pods): peak RSS ${mib(peakRss)} MiB (sampled every 2 s), peak with page cache ${mib(peakMemoryBytes)} MiB, ${cpuSeconds.toFixed(0)} s of CPU`);
-    assert.deepEqual(footprint, { ...footprint, processes: [], mounts: [], cgroups: [], netns: [], stateDir: false }, 'nothing of a cluster before it started');
+    log(
+      `the cluster (components and pods): peak RSS ${mib(peakRss)} MiB (sampled every 2 s), peak with page cache ${mib(peakMemoryBytes)} MiB, ${cpuSeconds.toFixed(0)} s of CPU`,
+    );
+    assert.deepEqual(
+      footprint,
+      { ...footprint, processes: [], mounts: [], cgroups: [], netns: [], stateDir: false },
+      'nothing of a cluster before it started',
+    );
     await stopAll();
     assert.deepEqual(hostFootprint(clusterLayout(STATE_DIR)), footprint);
   });
@@ -500,4 +876,3 @@ const CRASHING_CLIENT = `
 function secretValue(label: string): string {
   return `${label}-${randomBytes(12).toString('hex')}`;
 }
-

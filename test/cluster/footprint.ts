@@ -7,7 +7,17 @@ import { join } from 'node:path';
 import type { ClusterLayout } from './layout.ts';
 
 /** Default locations of containerd, its shims, runc, the CNI plugins and the kubelet. */
-const DEFAULT_PATHS = ['/run/containerd', '/var/lib/containerd', '/var/lib/cni', '/var/lib/kubelet', '/var/log/pods', '/var/log/containers', '/opt/containerd', '/etc/cni', '/etc/kubernetes'];
+const DEFAULT_PATHS = [
+  '/run/containerd',
+  '/var/lib/containerd',
+  '/var/lib/cni',
+  '/var/lib/kubelet',
+  '/var/log/pods',
+  '/var/log/containers',
+  '/opt/containerd',
+  '/etc/cni',
+  '/etc/kubernetes',
+];
 
 export interface HostFootprint {
   readonly processes: readonly string[];
@@ -47,13 +57,20 @@ export function processesMentioning(text: string): string[] {
 
 export function hostFootprint(layout: ClusterLayout): HostFootprint {
   const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n');
-  const cgroupRoots = mounts.map((line) => line.split(' ')).filter((f) => f.includes('cgroup') || f.includes('cgroup2')).map((f) => f[4] ?? '');
+  const cgroupRoots = mounts
+    .map((line) => line.split(' '))
+    .filter((f) => f.includes('cgroup') || f.includes('cgroup2'))
+    .map((f) => f[4] ?? '');
   return {
     processes: processesMentioning(layout.stateDir),
     mounts: mounts.filter((line) => line.includes(layout.stateDir) || line.includes(layout.netns)),
     cgroups: cgroupRoots.map((root) => join(root, layout.cgroupRoot)).filter((dir) => existsSync(dir)),
     netns: existsSync('/run/netns') ? readdirSync('/run/netns').filter((name) => name === layout.netns) : [],
-    links: execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' }).split('\n').map((line) => line.split(':')[1]?.trim() ?? '').filter((name) => name !== '').sort(),
+    links: execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' })
+      .split('\n')
+      .map((line) => line.split(':')[1]?.trim() ?? '')
+      .filter((name) => name !== '')
+      .sort(),
     defaultPaths: DEFAULT_PATHS.filter((path) => existsSync(path)),
     stateDir: existsSync(layout.stateDir),
   };

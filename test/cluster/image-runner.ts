@@ -16,7 +16,15 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { IVolume } from 'kubernetes-models/v1/Volume';
 import { shellQuote as quote } from '../../devkit/pod-runner/container-script.ts';
-import { containerArgv, containerEnv, quantityBytes, startupProbe, type Container, type Pod, type RunAs } from '../../devkit/pod-runner/pod-spec.ts';
+import {
+  containerArgv,
+  containerEnv,
+  quantityBytes,
+  startupProbe,
+  type Container,
+  type Pod,
+  type RunAs,
+} from '../../devkit/pod-runner/pod-spec.ts';
 import { bindFile, startNamespaced, type SandboxProcess } from '../support/node-sandbox.ts';
 import type { ImageConfig } from './images.ts';
 import { defined } from '../../injector/defined.ts';
@@ -52,13 +60,28 @@ export function unpackImage(archive: string, dir: string): UnpackedImage {
   const manifests = JSON.parse(readFileSync(join(raw, 'manifest.json'), 'utf8')) as readonly ArchiveManifest[];
   if (manifests.length !== 1) throw new Error(`${archive}: ${manifests.length} images in manifest.json, expected one`);
   const [manifest] = manifests as [ArchiveManifest];
-  const image = JSON.parse(readFileSync(join(raw, manifest.Config), 'utf8')) as { config: ImageConfig; rootfs: { diff_ids: readonly string[] } };
+  const image = JSON.parse(readFileSync(join(raw, manifest.Config), 'utf8')) as {
+    config: ImageConfig;
+    rootfs: { diff_ids: readonly string[] };
+  };
   manifest.Layers.forEach((layer, i) => {
     const digest = `sha256:${sha256(join(raw, layer))}`;
-    if (digest !== image.rootfs.diff_ids[i]) throw new Error(`${archive}: layer ${layer} is ${digest}, the config says ${String(image.rootfs.diff_ids[i])}`);
-    execFileSync('tar', ['-xf', join(raw, layer), '-C', rootfs, '--numeric-owner', '--same-owner', '--same-permissions']);
+    if (digest !== image.rootfs.diff_ids[i])
+      throw new Error(`${archive}: layer ${layer} is ${digest}, the config says ${String(image.rootfs.diff_ids[i])}`);
+    execFileSync('tar', [
+      '-xf',
+      join(raw, layer),
+      '-C',
+      rootfs,
+      '--numeric-owner',
+      '--same-owner',
+      '--same-permissions',
+    ]);
   });
-  if (image.rootfs.diff_ids.length !== manifest.Layers.length) throw new Error(`${archive}: the config lists ${image.rootfs.diff_ids.length} layers, the manifest ${manifest.Layers.length}`);
+  if (image.rootfs.diff_ids.length !== manifest.Layers.length)
+    throw new Error(
+      `${archive}: the config lists ${image.rootfs.diff_ids.length} layers, the manifest ${manifest.Layers.length}`,
+    );
   rmSync(raw, { recursive: true, force: true });
   return { rootfs, config: image.config, repoTags: manifest.RepoTags, layers: manifest.Layers.length };
 }
@@ -69,11 +92,16 @@ export interface ContainerSpec {
   readonly pod: Pod;
   /** One of the pod's containers or init containers. */
   readonly container: Container;
-  /** Host folders of the pod's volumes, by name (see projectVolume); an emptyDir with medium Memory not given here is a fresh tmpfs. */
+  /**
+   * Host folders of the pod's volumes, by name (see projectVolume); an emptyDir with medium Memory not given here is a
+   * fresh tmpfs.
+   */
   readonly volumes?: Readonly<Record<string, string>>;
   /** Host folders bound read-only beyond the spec: what the test's node provides (e.g. the agent's file store). */
   readonly binds?: readonly { readonly hostPath: string; readonly mountPath: string }[];
-  /** host: the container's ports are on the host's loopback, for the test to call; pod: a network namespace of its own. */
+  /**
+   * host: the container's ports are on the host's loopback, for the test to call; pod: a network namespace of its own.
+   */
   readonly network: 'host' | 'pod';
 }
 
@@ -85,15 +113,21 @@ export interface RunningContainer extends SandboxProcess {
   startupProbePasses(): Promise<boolean>;
 }
 
-const numeric = (text: string | undefined): number | undefined => (text !== undefined && /^\d+$/.test(text) ? Number(text) : undefined);
+const numeric = (text: string | undefined): number | undefined =>
+  text !== undefined && /^\d+$/.test(text) ? Number(text) : undefined;
 
 /** The image USER as uid and gid: numbers, or a name and the primary group from the image's /etc/passwd. */
 function imageUser(image: UnpackedImage): { uid: number; gid: number | undefined } {
   const [user = '', group] = (image.config.User ?? '').split(':');
   const passwd = join(image.rootfs, 'etc', 'passwd');
-  const lines = existsSync(passwd) ? readFileSync(passwd, 'utf8').split('\n').map((l) => l.split(':')) : [];
+  const lines = existsSync(passwd)
+    ? readFileSync(passwd, 'utf8')
+        .split('\n')
+        .map((l) => l.split(':'))
+    : [];
   const entry = lines.find((f) => (numeric(user) === undefined ? f[0] === user : numeric(f[2]) === numeric(user)));
-  if (user !== '' && numeric(user) === undefined && entry === undefined) throw new Error(`image USER ${user} is not in its /etc/passwd`);
+  if (user !== '' && numeric(user) === undefined && entry === undefined)
+    throw new Error(`image USER ${user} is not in its /etc/passwd`);
   return { uid: numeric(user) ?? numeric(entry?.[2]) ?? 0, gid: numeric(group) ?? numeric(entry?.[3]) };
 }
 
@@ -104,18 +138,29 @@ function runAs(spec: ContainerSpec): RunAs {
   const image = imageUser(spec.image);
   const uid = context?.runAsUser ?? podContext?.runAsUser ?? image.uid;
   const gid = context?.runAsGroup ?? podContext?.runAsGroup ?? image.gid ?? 0;
-  if ((context?.runAsNonRoot ?? podContext?.runAsNonRoot) === true && uid === 0) throw new Error(`container "${spec.container.name}": runAsNonRoot, but it would run as root`);
-  const groups = [gid, ...(podContext?.supplementalGroups ?? []), ...(podContext?.fsGroup === undefined ? [] : [podContext.fsGroup])];
+  if ((context?.runAsNonRoot ?? podContext?.runAsNonRoot) === true && uid === 0)
+    throw new Error(`container "${spec.container.name}": runAsNonRoot, but it would run as root`);
+  const groups = [
+    gid,
+    ...(podContext?.supplementalGroups ?? []),
+    ...(podContext?.fsGroup === undefined ? [] : [podContext.fsGroup]),
+  ];
   return { uid, gid, groups: [...new Set(groups)] };
 }
 
 /** The kubelet's files for a configMap or secret volume: each key a file of defaultMode (0644), group fsGroup. */
-export function projectVolume(volume: IVolume, objects: readonly { kind: string; metadata: { name: string }; data?: Record<string, string> }[], dir: string, fsGroup?: number): void {
+export function projectVolume(
+  volume: IVolume,
+  objects: readonly { kind: string; metadata: { name: string }; data?: Record<string, string> }[],
+  dir: string,
+  fsGroup?: number,
+): void {
   const source = volume.configMap ?? volume.secret;
   const kind = volume.configMap === undefined ? 'Secret' : 'ConfigMap';
   const name = volume.configMap?.name ?? volume.secret?.secretName;
   const object = objects.find((o) => o.kind === kind && o.metadata.name === name);
-  if (source === undefined || object === undefined) throw new Error(`volume "${volume.name}": no ${kind} ${String(name)} to project`);
+  if (source === undefined || object === undefined)
+    throw new Error(`volume "${volume.name}": no ${kind} ${String(name)} to project`);
   mkdirSync(dir, { recursive: true });
   for (const [key, value] of Object.entries(object.data ?? {})) {
     const file = join(dir, key);
@@ -138,7 +183,10 @@ function volumeLines(spec: ContainerSpec, root: string): string[] {
     const hostPath = spec.volumes?.[m.name];
     if (hostPath === undefined && volume?.emptyDir?.medium === 'Memory') {
       const size = volume.emptyDir.sizeLimit === undefined ? '' : `,size=${quantityBytes(volume.emptyDir.sizeLimit)}`;
-      lines.push(`mkdir -p ${quote(root + m.mountPath)}`, `mount -t tmpfs -o mode=0777${size} emptydir ${quote(root + m.mountPath)}`);
+      lines.push(
+        `mkdir -p ${quote(root + m.mountPath)}`,
+        `mount -t tmpfs -o mode=0777${size} emptydir ${quote(root + m.mountPath)}`,
+      );
       continue;
     }
     if (hostPath === undefined) throw new Error(`volumeMount ${m.name}: no host folder given for the volume`);
@@ -151,10 +199,20 @@ function volumeLines(spec: ContainerSpec, root: string): string[] {
 /** Starts the container; stop() sends SIGTERM to its program (PID 1), then SIGKILL after the grace period. */
 export function startContainer(spec: ContainerSpec): RunningContainer {
   const { image, pod, container } = spec;
-  const imageEnv = Object.fromEntries(image.config.Env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
-  const identity = { name: pod.metadata?.name ?? 'pod', namespace: pod.metadata?.namespace ?? 'default', uid: pod.metadata?.uid ?? 'pod-uid' };
+  const imageEnv = Object.fromEntries(
+    image.config.Env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]),
+  );
+  const identity = {
+    name: pod.metadata?.name ?? 'pod',
+    namespace: pod.metadata?.namespace ?? 'default',
+    uid: pod.metadata?.uid ?? 'pod-uid',
+  };
   const env = containerEnv(pod, identity, container, { entrypoint: image.config.Entrypoint ?? [], env: imageEnv });
-  const argv = containerArgv(container, { entrypoint: image.config.Entrypoint ?? [], ...defined({ cmd: image.config.Cmd }) }, env);
+  const argv = containerArgv(
+    container,
+    { entrypoint: image.config.Entrypoint ?? [], ...defined({ cmd: image.config.Cmd }) },
+    env,
+  );
   const user = runAs(spec);
   const workingDir = container.workingDir ?? image.config.WorkingDir ?? '/';
   const work = mkdtempSync(join(tmpdir(), 'sidekey-container-'));
@@ -192,7 +250,14 @@ export function startContainer(spec: ContainerSpec): RunningContainer {
       const get = `const { get } = await import('node:${scheme}');
         get({ host: '127.0.0.1', port: ${probe.port}, path: ${JSON.stringify(probe.path)}, rejectUnauthorized: false, timeout: 1000 }, (r) => { process.stdout.write(String(r.statusCode)); r.resume(); })
           .on('error', () => process.stdout.write('0'));`;
-      const { stdout } = await run('nsenter', [`--net=/proc/${proc.nodePid()}/ns/net`, '--', process.execPath, '--input-type=module', '-e', get]);
+      const { stdout } = await run('nsenter', [
+        `--net=/proc/${proc.nodePid()}/ns/net`,
+        '--',
+        process.execPath,
+        '--input-type=module',
+        '-e',
+        get,
+      ]);
       const status = Number(stdout);
       return status >= 200 && status < 400;
     },

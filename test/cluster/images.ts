@@ -116,7 +116,8 @@ class ImageFs {
       if (existing === undefined) top.set(parent, { path: parent, type: 'dir', mode: 0o755, ...parents });
     }
     const existing = this.get(entry.path);
-    if (existing !== undefined && existing.type !== entry.type) throw new Error(`/${entry.path} is a ${existing.type} in the image`);
+    if (existing !== undefined && existing.type !== entry.type)
+      throw new Error(`/${entry.path} is a ${existing.type} in the image`);
     top.set(entry.path, entry);
   }
 }
@@ -137,7 +138,10 @@ function baseLayer(base: StandInBase): Map<string, TarEntry> {
 export class AssemblySession {
   private readonly dir = mkdtempSync(join(tmpdir(), 'sidekey-images-'));
   private built: Promise<string> | undefined;
-  private readonly bases = new Map<string, { entries: Map<string, TarEntry>; written: Promise<WrittenLayer | undefined> }>();
+  private readonly bases = new Map<
+    string,
+    { entries: Map<string, TarEntry>; written: Promise<WrittenLayer | undefined> }
+  >();
   private layerCount = 0;
 
   /** The folder `npm run build` would fill as dist/. */
@@ -147,11 +151,17 @@ export class AssemblySession {
     return this.built;
   }
 
-  base(reference: string, base: StandInBase): { entries: ReadonlyMap<string, TarEntry>; written: Promise<WrittenLayer | undefined> } {
+  base(
+    reference: string,
+    base: StandInBase,
+  ): { entries: ReadonlyMap<string, TarEntry>; written: Promise<WrittenLayer | undefined> } {
     let cached = this.bases.get(reference);
     if (cached === undefined) {
       const entries = baseLayer(base);
-      cached = { entries, written: entries.size === 0 ? Promise.resolve(undefined) : this.writeLayer(entries.values()) };
+      cached = {
+        entries,
+        written: entries.size === 0 ? Promise.resolve(undefined) : this.writeLayer(entries.values()),
+      };
       this.bases.set(reference, cached);
     }
     return cached;
@@ -195,7 +205,11 @@ function loadSource(path: string): Source {
   const inProject = relative(ROOT, path);
   const name = inProject.startsWith('..') ? path : inProject;
   const own = `${path}.dockerignore`;
-  const ignoreFile = existsSync(own) ? own : existsSync(join(ROOT, '.dockerignore')) ? join(ROOT, '.dockerignore') : undefined;
+  const ignoreFile = existsSync(own)
+    ? own
+    : existsSync(join(ROOT, '.dockerignore'))
+      ? join(ROOT, '.dockerignore')
+      : undefined;
   return {
     name,
     parsed: parseDockerfile(readFileSync(path, 'utf8'), name),
@@ -224,10 +238,26 @@ class FinalStage {
   private user: string | undefined;
   private workdir: string | undefined;
 
-  constructor(input: { source: Source; stage: Stage; globals: Record<string, string>; buildArgs: Readonly<Record<string, string>>; session: AssemblySession }, base: { config: ImageConfig; entries: ReadonlyMap<string, TarEntry> }) {
-    ({ source: this.source, stage: this.stage, globals: this.globals, buildArgs: this.buildArgs, session: this.session } = input);
+  constructor(
+    input: {
+      source: Source;
+      stage: Stage;
+      globals: Record<string, string>;
+      buildArgs: Readonly<Record<string, string>>;
+      session: AssemblySession;
+    },
+    base: { config: ImageConfig; entries: ReadonlyMap<string, TarEntry> },
+  ) {
+    ({
+      source: this.source,
+      stage: this.stage,
+      globals: this.globals,
+      buildArgs: this.buildArgs,
+      session: this.session,
+    } = input);
     this.fs = new ImageFs(base.entries);
-    for (const pair of base.config.Env) this.env.set(pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1));
+    for (const pair of base.config.Env)
+      this.env.set(pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1));
     this.labels = { ...base.config.Labels };
     this.entrypoint = base.config.Entrypoint;
     this.cmd = base.config.Cmd;
@@ -240,7 +270,10 @@ class FinalStage {
       try {
         await this.dispatch(instruction);
       } catch (err) {
-        throw new Error(`${this.source.name}:${instruction.line}: ${instruction.keyword} ${instruction.args}: ${(err as Error).message}`, { cause: err });
+        throw new Error(
+          `${this.source.name}:${instruction.line}: ${instruction.keyword} ${instruction.args}: ${(err as Error).message}`,
+          { cause: err },
+        );
       }
     }
   }
@@ -295,7 +328,9 @@ class FinalStage {
         await this.copy(args);
         return;
       case 'RUN':
-        throw new Error('RUN in the final stage: the distroless base has no shell, and the assembler runs nothing (build in a build stage)');
+        throw new Error(
+          'RUN in the final stage: the distroless base has no shell, and the assembler runs nothing (build in a build stage)',
+        );
       default:
         throw new Error(`${keyword} is not supported by the image assembler`);
     }
@@ -324,7 +359,8 @@ class FinalStage {
     if (words.length < 2) throw new Error('COPY needs a source and a destination');
     const dest = words.at(-1)!;
     const sources = words.slice(0, -1);
-    if (sources.length > 1 && !dest.endsWith('/')) throw new Error('with more than one source, the destination must be a directory ending in /');
+    if (sources.length > 1 && !dest.endsWith('/'))
+      throw new Error('with more than one source, the destination must be a directory ending in /');
     const target = posix.resolve(this.workdir ?? '/', dest).slice(1);
     const mode = flags['chmod'] === undefined ? undefined : parseMode(flags['chmod']);
     const owner = flags['chown'] === undefined ? ROOT_OWNER : this.owner(shellWord(flags['chown'], this.vars()));
@@ -332,10 +368,19 @@ class FinalStage {
     this.fs.startLayer();
     for (const source of sources) {
       if (/[*?[]/.test(source)) throw new Error(`${source}: wildcards are not supported by the image assembler`);
-      const origin = flags['from'] === undefined ? this.contextPath(source) : await this.stagePath(flags['from'], source);
-      const copy: CopyOptions = { mode, owner, ignore: origin.contextPath === undefined ? undefined : this.source.ignore };
+      const origin =
+        flags['from'] === undefined ? this.contextPath(source) : await this.stagePath(flags['from'], source);
+      const copy: CopyOptions = {
+        mode,
+        owner,
+        ignore: origin.contextPath === undefined ? undefined : this.source.ignore,
+      };
       if (lstatSync(origin.hostPath).isDirectory()) this.copyDir(origin.hostPath, origin.contextPath, target, copy);
-      else this.fs.add(fileEntry(origin.hostPath, intoDir ? posix.join(target, posix.basename(source)) : target, copy), owner);
+      else
+        this.fs.add(
+          fileEntry(origin.hostPath, intoDir ? posix.join(target, posix.basename(source)) : target, copy),
+          owner,
+        );
     }
   }
 
@@ -352,7 +397,10 @@ class FinalStage {
   private contextPath(source: string): Origin {
     const path = posix.normalize(source).replace(/^\/+/, '').replace(/\/+$/, '') || '.';
     if (path === '..' || path.startsWith('../')) throw new Error(`${source} is outside the build context`);
-    if (path !== '.' && isIgnored(path, this.source.ignore)) throw new Error(`${source} is not in the build context (left out by ${this.source.ignoreFile ?? 'no ignore file'})`);
+    if (path !== '.' && isIgnored(path, this.source.ignore))
+      throw new Error(
+        `${source} is not in the build context (left out by ${this.source.ignoreFile ?? 'no ignore file'})`,
+      );
     const hostPath = join(ROOT, path);
     if (!existsSync(hostPath)) throw new Error(`${source}: no such file in the build context`);
     return { hostPath, contextPath: path };
@@ -362,18 +410,28 @@ class FinalStage {
   private async stagePath(from: string, source: string): Promise<Origin> {
     const stages = this.source.parsed.stages;
     const stage = stages.find((s) => s.name === from) ?? (/^\d+$/.test(from) ? stages[Number(from)] : undefined);
-    if (stage === undefined || stage === this.stage) throw new Error(`--from=${from}: no earlier stage of that name (images are not pulled)`);
+    if (stage === undefined || stage === this.stage)
+      throw new Error(`--from=${from}: no earlier stage of that name (images are not pulled)`);
     const base = STAND_IN_BASES.get(stage.from);
     if (base !== undefined && stage.instructions.length === 0) return this.baseFile(from, stage.from, base, source);
     const runs = stage.instructions.filter((i) => i.keyword === 'RUN').map((i) => i.args.trim());
     if (!runs.includes('npm run build') || !runs.every((r) => BUILD_STAGE_RUNS.test(r))) {
-      throw new Error(`--from=${from}: stage line ${stage.line} is not the project build (its RUN lines must be npm ci and npm run build)`);
+      throw new Error(
+        `--from=${from}: stage line ${stage.line} is not the project build (its RUN lines must be npm ci and npm run build)`,
+      );
     }
-    const workdirs = stage.instructions.filter((i) => i.keyword === 'WORKDIR').map((i) => shellWord(i.args, this.globals));
+    const workdirs = stage.instructions
+      .filter((i) => i.keyword === 'WORKDIR')
+      .map((i) => shellWord(i.args, this.globals));
     const workdir = workdirs.reduce((dir, w) => posix.resolve(dir, w), '/');
     const path = posix.relative(workdir, posix.resolve(workdir, source));
-    if (path.startsWith('..')) throw new Error(`${source} is outside the build stage's WORKDIR ${workdir} (the project)`);
-    if (path === DIST_DIR || path.startsWith(`${DIST_DIR}/`)) return { hostPath: join(await this.session.buildOutput(), posix.relative(DIST_DIR, path)), contextPath: undefined };
+    if (path.startsWith('..'))
+      throw new Error(`${source} is outside the build stage's WORKDIR ${workdir} (the project)`);
+    if (path === DIST_DIR || path.startsWith(`${DIST_DIR}/`))
+      return {
+        hostPath: join(await this.session.buildOutput(), posix.relative(DIST_DIR, path)),
+        contextPath: undefined,
+      };
     // Anything else the stage holds came from the build context.
     return this.contextPath(path);
   }
@@ -381,11 +439,15 @@ class FinalStage {
   /** A file of a stage that is a known base as is (FROM and nothing else): the stand-in's file. */
   private baseFile(from: string, reference: string, base: StandInBase, source: string): Origin {
     const entry = this.session.base(reference, base).entries.get(posix.normalize(source).replace(/^\/+/, ''));
-    if (entry?.type !== 'file' || typeof entry.source !== 'string') throw new Error(`--from=${from}: ${source} is not a file of ${reference}`);
+    if (entry?.type !== 'file' || typeof entry.source !== 'string')
+      throw new Error(`--from=${from}: ${source} is not a file of ${reference}`);
     return { hostPath: entry.source, contextPath: undefined };
   }
 
-  /** `user[:group]`, numbers or names from the image's /etc/passwd and /etc/group; without a group, a named user's primary group, else the uid (BuildKit). */
+  /**
+   * `user[:group]`, numbers or names from the image's /etc/passwd and /etc/group; without a group, a named user's
+   * primary group, else the uid (BuildKit).
+   */
   private owner(spec: string): Owner {
     const [user = '', group] = spec.split(':');
     const numeric = (name: string): number | undefined => (/^\d+$/.test(name) ? Number(name) : undefined);
@@ -398,8 +460,16 @@ class FinalStage {
   /** The fields of `name`'s line in an /etc/passwd-style file of the image. */
   private lookup(file: string, name: string): string[] {
     const entry = this.fs.get(file);
-    const content = entry?.source === undefined ? '' : typeof entry.source === 'string' ? readFileSync(entry.source, 'utf8') : Buffer.from(entry.source).toString('utf8');
-    const fields = content.split('\n').map((l) => l.split(':')).find((f) => f[0] === name);
+    const content =
+      entry?.source === undefined
+        ? ''
+        : typeof entry.source === 'string'
+          ? readFileSync(entry.source, 'utf8')
+          : Buffer.from(entry.source).toString('utf8');
+    const fields = content
+      .split('\n')
+      .map((l) => l.split(':'))
+      .find((f) => f[0] === name);
     if (fields === undefined) throw new Error(`"${name}" is not in the image's /${file}`);
     return fields;
   }
@@ -419,7 +489,10 @@ interface CopyOptions {
 
 function execOnly(args: string): string[] {
   const argv = execForm(args);
-  if (argv === undefined) throw new Error('the shell form needs /bin/sh, which the image does not have: use the JSON form ["executable", "arg"]');
+  if (argv === undefined)
+    throw new Error(
+      'the shell form needs /bin/sh, which the image does not have: use the JSON form ["executable", "arg"]',
+    );
   return argv;
 }
 
@@ -431,12 +504,17 @@ function parseMode(text: string): number {
 /** An entry for a host file or directory at `path` in the image (mode from --chmod, else the host's). */
 function fileEntry(hostPath: string, path: string, copy: CopyOptions): TarEntry {
   const stat = lstatSync(hostPath);
-  if (!stat.isFile() && !stat.isDirectory()) throw new Error(`${hostPath}: only files and directories are copied (not links or devices)`);
+  if (!stat.isFile() && !stat.isDirectory())
+    throw new Error(`${hostPath}: only files and directories are copied (not links or devices)`);
   const mode = copy.mode ?? stat.mode & 0o7777;
-  return stat.isDirectory() ? { path, type: 'dir', mode, ...copy.owner } : { path, type: 'file', mode, ...copy.owner, source: hostPath };
+  return stat.isDirectory()
+    ? { path, type: 'dir', mode, ...copy.owner }
+    : { path, type: 'file', mode, ...copy.owner, source: hostPath };
 }
 
-/** Everything below a host directory, parents first; ignored paths left out, a directory kept if something below is not. */
+/**
+ * Everything below a host directory, parents first; ignored paths left out, a directory kept if something below is not.
+ */
 function treeEntries(hostDir: string, contextPath: string | undefined, target: string, copy: CopyOptions): TarEntry[] {
   const entries: TarEntry[] = [];
   for (const name of readdirSync(hostDir).sort()) {
@@ -462,12 +540,20 @@ function globalArgs(parsed: Dockerfile, buildArgs: Readonly<Record<string, strin
 }
 
 /** The stand-in for the final stage's FROM, or an error that names the line and the known references. */
-function standIn(source: Source, stage: Stage, globals: Readonly<Record<string, string>>): { reference: string; base: StandInBase } {
+function standIn(
+  source: Source,
+  stage: Stage,
+  globals: Readonly<Record<string, string>>,
+): { reference: string; base: StandInBase } {
   const reference = shellWord(stage.from, globals);
   const where = `${source.name}:${stage.line}: FROM ${reference}`;
-  if (stage.platform !== undefined && shellWord(stage.platform, globals) !== 'linux/amd64') throw new Error(`${where}: only linux/amd64 (the pinned Node binary's platform)`);
+  if (stage.platform !== undefined && shellWord(stage.platform, globals) !== 'linux/amd64')
+    throw new Error(`${where}: only linux/amd64 (the pinned Node binary's platform)`);
   const base = STAND_IN_BASES.get(reference);
-  if (base === undefined) throw new Error(`${where}: no stand-in base for this image (known: ${[...STAND_IN_BASES.keys()].join(', ')}); nothing is pulled`);
+  if (base === undefined)
+    throw new Error(
+      `${where}: no stand-in base for this image (known: ${[...STAND_IN_BASES.keys()].join(', ')}); nothing is pulled`,
+    );
   return { reference, base };
 }
 
@@ -484,20 +570,32 @@ async function writeArchive(spec: ImageSpec, config: ImageConfig, layers: readon
     }),
   );
   const configDigest = createHash('sha256').update(configJson).digest('hex');
-  const manifest = [{ Config: `${configDigest}.json`, RepoTags: [spec.tag], Layers: layers.map((l) => `${l.diffId}/layer.tar`) }];
-  const file = (path: string, source: string | Uint8Array): TarEntry => ({ path, type: 'file', mode: 0o644, ...ROOT_OWNER, source });
+  const manifest = [
+    { Config: `${configDigest}.json`, RepoTags: [spec.tag], Layers: layers.map((l) => `${l.diffId}/layer.tar`) },
+  ];
+  const file = (path: string, source: string | Uint8Array): TarEntry => ({
+    path,
+    type: 'file',
+    mode: 0o644,
+    ...ROOT_OWNER,
+    source,
+  });
   const unique = new Map(layers.map((l) => [l.diffId, l]));
   mkdirSync(dirname(spec.out), { recursive: true });
   await writeTar(spec.out, [
     file('manifest.json', Buffer.from(JSON.stringify(manifest))),
     file(`${configDigest}.json`, configJson),
-    ...[...unique.values()].flatMap((l): TarEntry[] => [{ path: l.diffId, type: 'dir', mode: 0o755, ...ROOT_OWNER }, file(`${l.diffId}/layer.tar`, l.file)]),
+    ...[...unique.values()].flatMap((l): TarEntry[] => [
+      { path: l.diffId, type: 'dir', mode: 0o755, ...ROOT_OWNER },
+      file(`${l.diffId}/layer.tar`, l.file),
+    ]),
   ]);
   return { tag: spec.tag, archive: spec.out, id: `sha256:${configDigest}`, config };
 }
 
 /** A name with a tag: `[registry/]path:tag`, which ctr and the kubelet resolve alike. */
-const TAGGED = /^[a-z0-9]([a-z0-9._-]*[a-z0-9])?(:\d+)?(\/[a-z0-9]([a-z0-9._-]*[a-z0-9])?)*:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+const TAGGED =
+  /^[a-z0-9]([a-z0-9._-]*[a-z0-9])?(:\d+)?(\/[a-z0-9]([a-z0-9._-]*[a-z0-9])?)*:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 
 /** Assembles one image (see the top of this file) and writes its docker-archive to spec.out. */
 export async function assembleImage(spec: ImageSpec, session: AssemblySession = sharedSession()): Promise<ImageInfo> {
@@ -505,15 +603,23 @@ export async function assembleImage(spec: ImageSpec, session: AssemblySession = 
   const source = loadSource(spec.dockerfile);
   const { parsed } = source;
   const buildArgs = spec.buildArgs ?? {};
-  const declared = new Set([...parsed.globalArgs, ...parsed.stages.flatMap((s) => s.instructions)].filter((i) => i.keyword === 'ARG').flatMap((i) => shellWords(i.args, {}).map(argName)));
+  const declared = new Set(
+    [...parsed.globalArgs, ...parsed.stages.flatMap((s) => s.instructions)]
+      .filter((i) => i.keyword === 'ARG')
+      .flatMap((i) => shellWords(i.args, {}).map(argName)),
+  );
   const undeclared = Object.keys(buildArgs).filter((name) => !declared.has(name));
-  if (undeclared.length > 0) throw new Error(`${source.name}: no ARG declares the build argument(s) ${undeclared.join(', ')}`);
+  if (undeclared.length > 0)
+    throw new Error(`${source.name}: no ARG declares the build argument(s) ${undeclared.join(', ')}`);
   const final = parsed.stages.at(-1);
   if (final === undefined) throw new Error(`${source.name}: no FROM`);
   const globals = globalArgs(parsed, buildArgs);
   const { reference, base } = standIn(source, final, globals);
   const written = session.base(reference, base);
-  const stage = new FinalStage({ source, stage: final, globals, buildArgs, session }, { config: base.config, entries: written.entries });
+  const stage = new FinalStage(
+    { source, stage: final, globals, buildArgs, session },
+    { config: base.config, entries: written.entries },
+  );
   await stage.run();
   const baseLayerFile = await written.written;
   const added = await Promise.all(stage.fs.layers.filter((l) => l.size > 0).map((l) => session.writeLayer(l.values())));

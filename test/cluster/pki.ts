@@ -36,7 +36,10 @@ function openssl(args: readonly string[], cwd: string): void {
   try {
     execFileSync('openssl', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
   } catch (error) {
-    throw new Error(`openssl ${args[0] ?? ''} failed in ${cwd}: ${String((error as { stderr?: Buffer }).stderr ?? error)}`, { cause: error });
+    throw new Error(
+      `openssl ${args[0] ?? ''} failed in ${cwd}: ${String((error as { stderr?: Buffer }).stderr ?? error)}`,
+      { cause: error },
+    );
   }
 }
 
@@ -44,12 +47,32 @@ function openssl(args: readonly string[], cwd: string): void {
 function issue(dir: string, name: string, subject: string, extensions: string): void {
   writeFileSync(join(dir, `${name}.ext`), extensions);
   openssl(['req', ...EC, '-subj', subject, '-keyout', `${name}.key`, '-out', `${name}.csr`], dir);
-  openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', DAYS, '-extfile', `${name}.ext`, '-out', `${name}.crt`], dir);
+  openssl(
+    [
+      'x509',
+      '-req',
+      '-in',
+      `${name}.csr`,
+      '-CA',
+      'ca.crt',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-days',
+      DAYS,
+      '-extfile',
+      `${name}.ext`,
+      '-out',
+      `${name}.crt`,
+    ],
+    dir,
+  );
 }
 
 const serverExt = (sans: readonly string[]): string =>
   `basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=${sans.join(',')}\n`;
-const CLIENT_EXT = 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n';
+const CLIENT_EXT =
+  'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n';
 
 /** Where the files of a PKI made by ensurePki are. */
 export function pkiPaths(dir: string): ClusterPki {
@@ -75,10 +98,29 @@ export function ensurePki(dir: string, names: PkiNames): ClusterPki {
   const pki = pkiPaths(dir);
   if (existsSync(pki.serviceAccountPub)) return pki;
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  openssl(['req', '-x509', ...EC, '-days', DAYS, '-subj', '/CN=sidekey-test-cluster-ca', '-keyout', 'ca.key', '-out', 'ca.crt'], dir);
+  openssl(
+    [
+      'req',
+      '-x509',
+      ...EC,
+      '-days',
+      DAYS,
+      '-subj',
+      '/CN=sidekey-test-cluster-ca',
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.crt',
+    ],
+    dir,
+  );
   const apiSans = [
     ...names.apiserverIps.map((ip) => `IP:${ip}`),
-    'DNS:localhost', 'DNS:kubernetes', 'DNS:kubernetes.default', 'DNS:kubernetes.default.svc', 'DNS:kubernetes.default.svc.cluster.local',
+    'DNS:localhost',
+    'DNS:kubernetes',
+    'DNS:kubernetes.default',
+    'DNS:kubernetes.default.svc',
+    'DNS:kubernetes.default.svc.cluster.local',
   ];
   issue(dir, 'apiserver', '/CN=kube-apiserver', serverExt(apiSans));
   issue(dir, 'admin', '/O=system:masters/CN=sidekey-test-admin', CLIENT_EXT);

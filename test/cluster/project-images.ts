@@ -8,7 +8,9 @@ import type { Cluster } from './cluster.ts';
 import { assembleImage } from './images.ts';
 import { PAUSE_IMAGE, PROJECT_ROOT } from './layout.ts';
 
-const chart = parse(readFileSync(join(PROJECT_ROOT, 'charts', 'sidekey', 'Chart.yaml'), 'utf8')) as { appVersion: string };
+const chart = parse(readFileSync(join(PROJECT_ROOT, 'charts', 'sidekey', 'Chart.yaml'), 'utf8')) as {
+  appVersion: string;
+};
 
 export const AGENT_IMAGE = `ghcr.io/sidekey/sidekey-agent:${chart.appVersion}`;
 export const WEBHOOK_IMAGE = `ghcr.io/sidekey/sidekey-webhook:${chart.appVersion}`;
@@ -22,7 +24,10 @@ const IMAGES: readonly { readonly dockerfile: string; readonly tag: string }[] =
 ];
 
 /** Assembles every image into <state>/images and imports it; resolves once the node's containerd has them all. */
-export async function importProjectImages(cluster: Cluster, log: (line: string) => void = () => undefined): Promise<void> {
+export async function importProjectImages(
+  cluster: Cluster,
+  log: (line: string) => void = () => undefined,
+): Promise<void> {
   const dir = join(cluster.layout.stateDir, 'images');
   mkdirSync(dir, { recursive: true });
   for (const [index, image] of IMAGES.entries()) {

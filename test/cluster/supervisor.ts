@@ -14,7 +14,16 @@ import { clusterBinary } from '../../scripts/setup-cluster.ts';
 import { httpCall } from '../../devkit/http.ts';
 import { serveUnixToTcp } from '../../devkit/pod-runner/forward.ts';
 import { KERNEL_DEFAULTS } from './configs.ts';
-import { ACCOUNTING_CONTROLLERS, API_PORT, API_SERVICE_IP, ETCD_PORT, NODE_IP, NODE_NAME, SERVICE_CIDR, clusterLayout } from './layout.ts';
+import {
+  ACCOUNTING_CONTROLLERS,
+  API_PORT,
+  API_SERVICE_IP,
+  ETCD_PORT,
+  NODE_IP,
+  NODE_NAME,
+  SERVICE_CIDR,
+  clusterLayout,
+} from './layout.ts';
 import type { ClusterLayout } from './layout.ts';
 import { pkiPaths } from './pki.ts';
 import type { ClusterPki } from './pki.ts';
@@ -43,7 +52,14 @@ function isolateMounts(layout: ClusterLayout): void {
     const base = join(layout.overlayDir, dir.replaceAll('/', '-').slice(1));
     mkdirSync(join(base, 'upper'), { recursive: true });
     mkdirSync(join(base, 'work'), { recursive: true });
-    mount(['-t', 'overlay', 'sidekey-overlay', '-o', `lowerdir=${dir},upperdir=${base}/upper,workdir=${base}/work`, dir]);
+    mount([
+      '-t',
+      'overlay',
+      'sidekey-overlay',
+      '-o',
+      `lowerdir=${dir},upperdir=${base}/upper,workdir=${base}/work`,
+      dir,
+    ]);
   }
 }
 
@@ -72,7 +88,8 @@ function start(layout: ClusterLayout, name: string, binary: string, args: readon
   const component = { name, child };
   running.push(component);
   child.once('exit', (code, signal) => {
-    if (!stopping) process.stderr.write(`[supervisor] ${name} exited (${signal ?? String(code)}); see logs/${name}.log\n`);
+    if (!stopping)
+      process.stderr.write(`[supervisor] ${name} exited (${signal ?? String(code)}); see logs/${name}.log\n`);
   });
   return component;
 }
@@ -80,68 +97,112 @@ function start(layout: ClusterLayout, name: string, binary: string, args: readon
 async function waitFor(what: string, component: Component, probe: () => Promise<boolean>): Promise<void> {
   const deadline = Date.now() + STEP_TIMEOUT_MS;
   while (Date.now() < deadline) {
-    if (component.child.exitCode !== null || component.child.signalCode !== null) throw new Error(`${what} exited during start: see logs/${component.name}.log`);
+    if (component.child.exitCode !== null || component.child.signalCode !== null)
+      throw new Error(`${what} exited during start: see logs/${component.name}.log`);
     if (await probe().catch(() => false)) return;
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`${what} not ready within ${STEP_TIMEOUT_MS} ms: see logs/${component.name}.log`);
 }
 
-const httpOk = async (url: string, ca?: string): Promise<boolean> => (await httpCall(new URL(url), { method: 'GET', ca, timeoutMs: 2000 })).status === 200;
+const httpOk = async (url: string, ca?: string): Promise<boolean> =>
+  (await httpCall(new URL(url), { method: 'GET', ca, timeoutMs: 2000 })).status === 200;
 
 function apiserverArgs(layout: ClusterLayout, pki: ClusterPki): string[] {
   return [
     `--etcd-servers=http://127.0.0.1:${ETCD_PORT}`,
-    '--bind-address=0.0.0.0', `--secure-port=${API_PORT}`, `--advertise-address=${NODE_IP}`,
+    '--bind-address=0.0.0.0',
+    `--secure-port=${API_PORT}`,
+    `--advertise-address=${NODE_IP}`,
     `--service-cluster-ip-range=${SERVICE_CIDR}`,
-    `--tls-cert-file=${pki.apiserverCert}`, `--tls-private-key-file=${pki.apiserverKey}`, `--client-ca-file=${pki.caCert}`,
+    `--tls-cert-file=${pki.apiserverCert}`,
+    `--tls-private-key-file=${pki.apiserverKey}`,
+    `--client-ca-file=${pki.caCert}`,
     '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
-    `--service-account-key-file=${pki.serviceAccountPub}`, `--service-account-signing-key-file=${pki.serviceAccountKey}`,
-    '--authorization-mode=Node,RBAC', '--enable-admission-plugins=NodeRestriction',
-    `--kubelet-client-certificate=${pki.adminCert}`, `--kubelet-client-key=${pki.adminKey}`, `--kubelet-certificate-authority=${pki.caCert}`,
+    `--service-account-key-file=${pki.serviceAccountPub}`,
+    `--service-account-signing-key-file=${pki.serviceAccountKey}`,
+    '--authorization-mode=Node,RBAC',
+    '--enable-admission-plugins=NodeRestriction',
+    `--kubelet-client-certificate=${pki.adminCert}`,
+    `--kubelet-client-key=${pki.adminKey}`,
+    `--kubelet-certificate-authority=${pki.caCert}`,
     '--kubelet-preferred-address-types=InternalIP',
     // No kube-proxy: the apiserver calls a webhook Service at its endpoint's address.
     '--enable-aggregator-routing=true',
-    '--profiling=false', '--event-ttl=30m', `--cert-dir=${layout.pkiDir}`,
+    '--profiling=false',
+    '--event-ttl=30m',
+    `--cert-dir=${layout.pkiDir}`,
   ];
 }
 
 /** Only the controllers the tests need: service accounts and their CA, namespaces, GC, workloads, endpoints. */
 const CONTROLLERS = [
-  'serviceaccount-controller', 'root-ca-certificate-publisher-controller', 'namespace-controller',
-  'garbage-collector-controller', 'deployment-controller', 'replicaset-controller', 'endpoints-controller',
-  'endpointslice-controller', 'job-controller', 'cronjob-controller', 'ttl-after-finished-controller',
-  'disruption-controller', 'serviceaccount-token-controller',
+  'serviceaccount-controller',
+  'root-ca-certificate-publisher-controller',
+  'namespace-controller',
+  'garbage-collector-controller',
+  'deployment-controller',
+  'replicaset-controller',
+  'endpoints-controller',
+  'endpointslice-controller',
+  'job-controller',
+  'cronjob-controller',
+  'ttl-after-finished-controller',
+  'disruption-controller',
+  'serviceaccount-token-controller',
   // Lifts the node's not-ready taint once the kubelet reports Ready (nothing is scheduled before).
   'node-lifecycle-controller',
 ];
 
 async function startAll(layout: ClusterLayout, pki: ClusterPki): Promise<void> {
   const etcd = start(layout, 'etcd', clusterBinary('etcd'), [
-    `--data-dir=${layout.etcdDir}`, '--unsafe-no-fsync', '--log-level=warn', '--name=sidekey-test',
-    `--listen-client-urls=http://127.0.0.1:${ETCD_PORT}`, `--advertise-client-urls=http://127.0.0.1:${ETCD_PORT}`,
-    '--listen-peer-urls=http://127.0.0.1:2380', '--initial-advertise-peer-urls=http://127.0.0.1:2380',
-    '--initial-cluster=sidekey-test=http://127.0.0.1:2380', '--listen-metrics-urls=http://127.0.0.1:2381',
+    `--data-dir=${layout.etcdDir}`,
+    '--unsafe-no-fsync',
+    '--log-level=warn',
+    '--name=sidekey-test',
+    `--listen-client-urls=http://127.0.0.1:${ETCD_PORT}`,
+    `--advertise-client-urls=http://127.0.0.1:${ETCD_PORT}`,
+    '--listen-peer-urls=http://127.0.0.1:2380',
+    '--initial-advertise-peer-urls=http://127.0.0.1:2380',
+    '--initial-cluster=sidekey-test=http://127.0.0.1:2380',
+    '--listen-metrics-urls=http://127.0.0.1:2381',
   ]);
   await waitFor('etcd', etcd, () => httpOk(`http://127.0.0.1:${ETCD_PORT}/health`));
   const apiserver = start(layout, 'kube-apiserver', clusterBinary('kube-apiserver'), apiserverArgs(layout, pki));
   const ca = readFileSync(pki.caCert, 'utf8');
   await waitFor('kube-apiserver', apiserver, () => httpOk(`https://127.0.0.1:${API_PORT}/readyz`, ca));
   start(layout, 'kube-controller-manager', clusterBinary('kube-controller-manager'), [
-    `--kubeconfig=${layout.insideKubeconfig}`, '--leader-elect=false', '--bind-address=127.0.0.1',
-    `--controllers=${CONTROLLERS.join(',')}`, '--use-service-account-credentials=true',
-    `--root-ca-file=${pki.caCert}`, `--service-account-private-key-file=${pki.serviceAccountKey}`,
-    `--authentication-kubeconfig=${layout.insideKubeconfig}`, `--authorization-kubeconfig=${layout.insideKubeconfig}`,
+    `--kubeconfig=${layout.insideKubeconfig}`,
+    '--leader-elect=false',
+    '--bind-address=127.0.0.1',
+    `--controllers=${CONTROLLERS.join(',')}`,
+    '--use-service-account-credentials=true',
+    `--root-ca-file=${pki.caCert}`,
+    `--service-account-private-key-file=${pki.serviceAccountKey}`,
+    `--authentication-kubeconfig=${layout.insideKubeconfig}`,
+    `--authorization-kubeconfig=${layout.insideKubeconfig}`,
   ]);
   start(layout, 'kube-scheduler', clusterBinary('kube-scheduler'), [
-    `--kubeconfig=${layout.insideKubeconfig}`, '--leader-elect=false', '--bind-address=127.0.0.1',
-    `--authentication-kubeconfig=${layout.insideKubeconfig}`, `--authorization-kubeconfig=${layout.insideKubeconfig}`,
+    `--kubeconfig=${layout.insideKubeconfig}`,
+    '--leader-elect=false',
+    '--bind-address=127.0.0.1',
+    `--authentication-kubeconfig=${layout.insideKubeconfig}`,
+    `--authorization-kubeconfig=${layout.insideKubeconfig}`,
   ]);
-  const containerd = start(layout, 'containerd', '/usr/bin/containerd', ['--config', layout.containerdConfig, '--log-level', 'warn']);
+  const containerd = start(layout, 'containerd', '/usr/bin/containerd', [
+    '--config',
+    layout.containerdConfig,
+    '--log-level',
+    'warn',
+  ]);
   await waitFor('containerd', containerd, () => Promise.resolve(existsSync(layout.containerdSocket)));
   const kubelet = start(layout, 'kubelet', clusterBinary('kubelet'), [
-    `--config=${layout.kubeletConfig}`, `--kubeconfig=${layout.nodeKubeconfig}`, `--root-dir=${layout.kubeletRoot}`,
-    `--hostname-override=${NODE_NAME}`, `--node-ip=${NODE_IP}`, '--v=1',
+    `--config=${layout.kubeletConfig}`,
+    `--kubeconfig=${layout.nodeKubeconfig}`,
+    `--root-dir=${layout.kubeletRoot}`,
+    `--hostname-override=${NODE_NAME}`,
+    `--node-ip=${NODE_IP}`,
+    '--v=1',
   ]);
   await waitFor('kubelet', kubelet, () => httpOk('http://127.0.0.1:10248/healthz'));
 }

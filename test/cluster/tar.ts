@@ -75,7 +75,10 @@ export async function writeTar(file: string, entries: Iterable<TarEntry>): Promi
         continue;
       }
       if (entry.source === undefined) throw new Error(`tar: ${entry.path} has no content`);
-      const size = typeof entry.source === 'string' ? await copyFile(entry, entry.source, write) : await writeBytes(entry, entry.source, write);
+      const size =
+        typeof entry.source === 'string'
+          ? await copyFile(entry, entry.source, write)
+          : await writeBytes(entry, entry.source, write);
       await write(Buffer.alloc((BLOCK - (size % BLOCK)) % BLOCK));
     }
     await write(Buffer.alloc(2 * BLOCK));
@@ -85,7 +88,11 @@ export async function writeTar(file: string, entries: Iterable<TarEntry>): Promi
   return hash.digest('hex');
 }
 
-async function writeBytes(entry: TarEntry, bytes: Uint8Array, write: (b: Uint8Array) => Promise<void>): Promise<number> {
+async function writeBytes(
+  entry: TarEntry,
+  bytes: Uint8Array,
+  write: (b: Uint8Array) => Promise<void>,
+): Promise<number> {
   await write(header(entry, bytes.length));
   await write(bytes);
   return bytes.length;

@@ -29,23 +29,41 @@ type Json = Record<string, unknown>;
 export function appTemplate(options: AppTemplateOptions): Json {
   const annotations = Object.fromEntries(Object.entries(options.annotations).map(([k, v]) => [`sidekey.io/${k}`, v]));
   const env = { APP_HOST: '0.0.0.0', ...options.env };
-  const irsaVolume = { name: 'aws-iam-token', projected: { sources: [{ serviceAccountToken: { audience: 'sts.amazonaws.com', expirationSeconds: 3600, path: 'token' } }] } };
+  const irsaVolume = {
+    name: 'aws-iam-token',
+    projected: {
+      sources: [{ serviceAccountToken: { audience: 'sts.amazonaws.com', expirationSeconds: 3600, path: 'token' } }],
+    },
+  };
   return {
     metadata: { labels: { app: 'sidekey-e2e', ...options.labels }, annotations },
     spec: {
       terminationGracePeriodSeconds: 3,
       ...defined({ restartPolicy: options.restartPolicy }),
       ...defined({ serviceAccountName: options.serviceAccount }),
-      securityContext: { runAsUser: APP_UID, runAsGroup: APP_UID, runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } },
+      securityContext: {
+        runAsUser: APP_UID,
+        runAsGroup: APP_UID,
+        runAsNonRoot: true,
+        seccompProfile: { type: 'RuntimeDefault' },
+      },
       ...(options.irsa === true ? { volumes: [irsaVolume] } : {}),
-      containers: [{
-        name: 'app',
-        image: APP_IMAGE,
-        imagePullPolicy: 'Never',
-        env: Object.entries(env).map(([name, value]) => ({ name, value })),
-        securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
-        ...(options.irsa === true ? { volumeMounts: [{ name: 'aws-iam-token', mountPath: IRSA_TOKEN_DIR, readOnly: true }] } : {}),
-      }],
+      containers: [
+        {
+          name: 'app',
+          image: APP_IMAGE,
+          imagePullPolicy: 'Never',
+          env: Object.entries(env).map(([name, value]) => ({ name, value })),
+          securityContext: {
+            allowPrivilegeEscalation: false,
+            readOnlyRootFilesystem: true,
+            capabilities: { drop: ['ALL'] },
+          },
+          ...(options.irsa === true
+            ? { volumeMounts: [{ name: 'aws-iam-token', mountPath: IRSA_TOKEN_DIR, readOnly: true }] }
+            : {}),
+        },
+      ],
     },
   };
 }
@@ -58,7 +76,9 @@ export function deploymentManifest(namespace: string, name: string, template: Js
   const labels = { app: 'sidekey-e2e', workload: name };
   const metadata = { ...(template.metadata as Json), labels };
   return {
-    apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name, namespace },
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name, namespace },
     spec: { replicas: 1, selector: { matchLabels: labels }, template: { ...template, metadata } },
   };
 }
@@ -68,7 +88,11 @@ export async function apply(cluster: Cluster, manifest: Json): Promise<string> {
 }
 
 /** A namespace (with labels) whose default service account exists, so pods can be created in it. */
-export async function createNamespace(cluster: Cluster, name: string, labels: Readonly<Record<string, string>> = {}): Promise<void> {
+export async function createNamespace(
+  cluster: Cluster,
+  name: string,
+  labels: Readonly<Record<string, string>> = {},
+): Promise<void> {
   await apply(cluster, { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } });
   await until(`service account default in ${name}`, 60_000, async () => {
     await cluster.kubectl(['get', 'serviceaccount', 'default', '-n', name]);
@@ -95,7 +119,13 @@ export async function getJson<T = Json>(cluster: Cluster, args: readonly string[
 }
 
 export interface PodView {
-  readonly metadata: { name: string; generateName?: string; deletionTimestamp?: string; annotations?: Record<string, string>; ownerReferences?: { kind: string }[] };
+  readonly metadata: {
+    name: string;
+    generateName?: string;
+    deletionTimestamp?: string;
+    annotations?: Record<string, string>;
+    ownerReferences?: { kind: string }[];
+  };
   readonly spec: { initContainers?: Json[]; containers: Json[]; shareProcessNamespace?: boolean };
   readonly status: { phase?: string; containerStatuses?: ContainerStatus[]; initContainerStatuses?: ContainerStatus[] };
 }
@@ -109,11 +139,25 @@ export interface ContainerStatus {
 }
 
 /** The one pod of a workload (by its `workload` label) once it is Running with every container ready. */
-export async function readyPod(cluster: Cluster, namespace: string, workload: string, timeoutMs = 120_000): Promise<PodView> {
+export async function readyPod(
+  cluster: Cluster,
+  namespace: string,
+  workload: string,
+  timeoutMs = 120_000,
+): Promise<PodView> {
   let found: PodView | undefined;
   await until(`a ready pod of ${workload}`, timeoutMs, async () => {
-    const list = await getJson<{ items: PodView[] }>(cluster, ['get', 'pods', '-n', namespace, '-l', `workload=${workload}`]);
-    found = list.items.find((p) => p.status.phase === 'Running' && (p.status.containerStatuses ?? []).every((c) => c.ready));
+    const list = await getJson<{ items: PodView[] }>(cluster, [
+      'get',
+      'pods',
+      '-n',
+      namespace,
+      '-l',
+      `workload=${workload}`,
+    ]);
+    found = list.items.find(
+      (p) => p.status.phase === 'Running' && (p.status.containerStatuses ?? []).every((c) => c.ready),
+    );
     return found !== undefined;
   });
   return found as PodView;
@@ -128,10 +172,18 @@ export async function restartCounts(cluster: Cluster, namespace: string, pod: st
 
 /** The stand-in app's observations, through the apiserver's proxy to the pod's port. */
 export async function appStatus(cluster: Cluster, namespace: string, pod: string): Promise<Status> {
-  return JSON.parse(await cluster.kubectl(['get', '--raw', `/api/v1/namespaces/${namespace}/pods/${pod}:${APP_PORT}/proxy/status`])) as Status;
+  return JSON.parse(
+    await cluster.kubectl(['get', '--raw', `/api/v1/namespaces/${namespace}/pods/${pod}:${APP_PORT}/proxy/status`]),
+  ) as Status;
 }
 
-export async function waitForStatus(cluster: Cluster, pod: { namespace: string; name: string }, what: string, predicate: (s: Status) => boolean, timeoutMs: number): Promise<Status> {
+export async function waitForStatus(
+  cluster: Cluster,
+  pod: { namespace: string; name: string },
+  what: string,
+  predicate: (s: Status) => boolean,
+  timeoutMs: number,
+): Promise<Status> {
   let seen: Status | undefined;
   await until(what, timeoutMs, async () => {
     seen = await appStatus(cluster, pod.namespace, pod.name);

@@ -31,7 +31,10 @@ export interface ScenarioWebhook {
 
 export async function startScenarioWebhook(settings: WebhookConfigInput): Promise<ScenarioWebhook> {
   let log = '';
-  const webhook = await startLocalWebhook({ ...settings, logLevel: 'debug' }, { write: (line: string) => void (log += line) });
+  const webhook = await startLocalWebhook(
+    { ...settings, logLevel: 'debug' },
+    { write: (line: string) => void (log += line) },
+  );
   return { webhook, log: () => log, close: () => webhook.close() };
 }
 
@@ -64,7 +67,15 @@ export function appPod(options: AppPodOptions): Pod {
       ...defined({ restartPolicy: options.restartPolicy }),
       ...defined({ serviceAccountName: sa }),
       securityContext,
-      volumes: sa === undefined ? [] : [{ name: 'kube-api-access-e2e', projected: { sources: [{ serviceAccountToken: { path: 'token', expirationSeconds: 3607 } }] } }],
+      volumes:
+        sa === undefined
+          ? []
+          : [
+              {
+                name: 'kube-api-access-e2e',
+                projected: { sources: [{ serviceAccountToken: { path: 'token', expirationSeconds: 3607 } }] },
+              },
+            ],
       containers: [
         {
           name: 'app',
@@ -83,7 +94,11 @@ export interface RunOptions extends ImageOptions {
 }
 
 /** Admits the pod through the webhook (it must be allowed) and runs the patched pod. */
-export async function admitAndRun(webhook: LocalWebhook, pod: Pod, options: RunOptions = {}): Promise<{ pod: RunningPod; admission: AdmissionAnswer & { allowed: true } }> {
+export async function admitAndRun(
+  webhook: LocalWebhook,
+  pod: Pod,
+  options: RunOptions = {},
+): Promise<{ pod: RunningPod; admission: AdmissionAnswer & { allowed: true } }> {
   const admission = await webhook.admit(pod, pod.metadata?.namespace);
   assert.ok(admission.allowed, `the webhook refused the pod: ${admission.allowed ? '' : admission.message}`);
   const running = await runPod(admission.pod as Pod, {
@@ -103,7 +118,13 @@ export async function appStatus(pod: RunningPod): Promise<Status> {
  * Reads with `read` every `intervalMs` until `ok` holds for a result, and returns it; a failed read counts as
  * no result. Fails after `timeoutMs` with `what`, the last result and the pod's logs.
  */
-export async function waitFor<T>(pod: RunningPod, what: string, read: () => Promise<T>, ok: (value: T) => boolean, { timeoutMs, intervalMs = 20 }: { timeoutMs: number; intervalMs?: number }): Promise<T> {
+export async function waitFor<T>(
+  pod: RunningPod,
+  what: string,
+  read: () => Promise<T>,
+  ok: (value: T) => boolean,
+  { timeoutMs, intervalMs = 20 }: { timeoutMs: number; intervalMs?: number },
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: T | undefined;
   while (Date.now() < deadline) {
@@ -114,7 +135,12 @@ export async function waitFor<T>(pod: RunningPod, what: string, read: () => Prom
   assert.fail(`${what}: not seen within ${timeoutMs} ms; last ${JSON.stringify(last)}\n${pod.allLogs()}`);
 }
 
-export function waitForStatus(pod: RunningPod, ok: (s: Status) => boolean, timeoutMs: number, what: string): Promise<Status> {
+export function waitForStatus(
+  pod: RunningPod,
+  ok: (s: Status) => boolean,
+  timeoutMs: number,
+  what: string,
+): Promise<Status> {
   return waitFor(pod, what, () => appStatus(pod), ok, { timeoutMs });
 }
 
@@ -123,7 +149,12 @@ export function waitForStatus(pod: RunningPod, ok: (s: Status) => boolean, timeo
  * the running app sees it. Then checks, after a quiet second, that it was the same process with exactly one
  * more reload. Returns the latency in ms.
  */
-export async function measureRotation(pod: RunningPod, file: string, rotate: () => Promise<string>, timeoutMs: number): Promise<number> {
+export async function measureRotation(
+  pod: RunningPod,
+  file: string,
+  rotate: () => Promise<string>,
+  timeoutMs: number,
+): Promise<number> {
   const before = await appStatus(pod);
   const started = performance.now();
   const expected = await rotate();
@@ -132,6 +163,10 @@ export async function measureRotation(pod: RunningPod, file: string, rotate: () 
   await sleep(1000);
   const after = await appStatus(pod);
   assert.equal(after.pid, before.pid, 'the app was not restarted');
-  assert.equal(after.reloads, before.reloads + 1, `exactly one reload per rotation (reasons: ${after.reasons.join(',')})`);
+  assert.equal(
+    after.reloads,
+    before.reloads + 1,
+    `exactly one reload per rotation (reasons: ${after.reasons.join(',')})`,
+  );
   return latency;
 }

@@ -26,7 +26,11 @@ void describe('e2e: an init-only pod waits for its secret', { timeout: 120_000 }
   });
 
   void it('holds an init-only pod while its secret is missing, and starts the app once it exists', async () => {
-    const late = appPod({ name: 'late', runAsUser: 2000, annotations: { inject: 'true', mode: 'init-only', 'secret-token': 'file:batch/late#token' } });
+    const late = appPod({
+      name: 'late',
+      runAsUser: 2000,
+      annotations: { inject: 'true', mode: 'init-only', 'secret-token': 'file:batch/late#token' },
+    });
     const admission = await hook.webhook.admit(late, 'e2e');
     assert.ok(admission.allowed);
     const events: string[] = [];

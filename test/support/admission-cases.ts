@@ -74,7 +74,8 @@ export function checkCase(c: ReviewCase, status: number, body: unknown): void {
   const request = (c.review as { request?: { uid?: string; object?: unknown } } | undefined)?.request;
   assertWellFormed(status, body, request?.uid);
   if (status !== 200) {
-    if (expect.error !== undefined) assert.ok((body as { error: string }).error.includes(expect.error), (body as { error: string }).error);
+    if (expect.error !== undefined)
+      assert.ok((body as { error: string }).error.includes(expect.error), (body as { error: string }).error);
     return;
   }
   const { response } = body as Review;
@@ -83,10 +84,18 @@ export function checkCase(c: ReviewCase, status: number, body: unknown): void {
   if (response.patch !== undefined) {
     const pod = structuredClone(request?.object);
     const ops = JSON.parse(Buffer.from(response.patch, 'base64').toString('utf8')) as Parameters<typeof applyPatch>[1];
-    assert.deepEqual(applyPatch(pod, ops).filter((e) => e !== null), []);
+    assert.deepEqual(
+      applyPatch(pod, ops).filter((e) => e !== null),
+      [],
+    );
   }
-  for (const w of expect.warnings ?? []) assert.ok((response.warnings ?? []).some((x) => x.includes(w)), `warning ${w}`);
-  for (const m of expect.message ?? []) assert.ok(response.status?.message.includes(m), `${response.status?.message ?? ''} includes ${m}`);
+  for (const w of expect.warnings ?? [])
+    assert.ok(
+      (response.warnings ?? []).some((x) => x.includes(w)),
+      `warning ${w}`,
+    );
+  for (const m of expect.message ?? [])
+    assert.ok(response.status?.message.includes(m), `${response.status?.message ?? ''} includes ${m}`);
   if (expect.causes !== undefined) {
     assert.deepEqual((response.status?.details?.causes ?? []).map((x) => x.reason).sort(), [...expect.causes].sort());
   }

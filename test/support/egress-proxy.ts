@@ -35,7 +35,9 @@ export async function startEgressProxy(host = '127.0.0.1'): Promise<EgressProxy>
       res.writeHead(answer.statusCode ?? 502, answer.headers);
       answer.pipe(res);
     });
-    upstream.on('error', () => { res.writeHead(502).end(); });
+    upstream.on('error', () => {
+      res.writeHead(502).end();
+    });
     req.pipe(upstream);
   };
 
@@ -54,8 +56,12 @@ export async function startEgressProxy(host = '127.0.0.1'): Promise<EgressProxy>
       sockets.add(socket);
       socket.on('close', () => sockets.delete(socket));
     }
-    upstream.on('error', () => { client.end('HTTP/1.1 502 Bad Gateway\r\n\r\n'); });
-    client.on('error', () => { upstream.destroy(); });
+    upstream.on('error', () => {
+      client.end('HTTP/1.1 502 Bad Gateway\r\n\r\n');
+    });
+    client.on('error', () => {
+      upstream.destroy();
+    });
   });
   await new Promise<void>((resolve) => server.listen(0, host, resolve));
   const address = server.address();
@@ -64,11 +70,17 @@ export async function startEgressProxy(host = '127.0.0.1'): Promise<EgressProxy>
     url: `http://${host}:${port}`,
     port,
     seen: () => [...seen],
-    reset: () => { seen.length = 0; },
+    reset: () => {
+      seen.length = 0;
+    },
     stop: async () => {
       for (const socket of sockets) socket.destroy();
       server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => { resolve(); }));
+      await new Promise<void>((resolve) =>
+        server.close(() => {
+          resolve();
+        }),
+      );
     },
   };
 }

@@ -35,7 +35,12 @@ const GROUPS: Readonly<Record<string, readonly Resource[]>> = {
 
 function resourceList(groupVersion: string, resources: readonly Resource[]): unknown {
   const verbs = ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'];
-  return { kind: 'APIResourceList', apiVersion: 'v1', groupVersion, resources: resources.map((r) => ({ ...r, singularName: '', verbs })) };
+  return {
+    kind: 'APIResourceList',
+    apiVersion: 'v1',
+    groupVersion,
+    resources: resources.map((r) => ({ ...r, singularName: '', verbs })),
+  };
 }
 
 function groupList(): unknown {
@@ -49,7 +54,15 @@ function groupList(): unknown {
   return { kind: 'APIGroupList', apiVersion: 'v1', groups };
 }
 
-const notFound = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', reason: 'NotFound', code: 404, message: 'not found' };
+const notFound = {
+  kind: 'Status',
+  apiVersion: 'v1',
+  metadata: {},
+  status: 'Failure',
+  reason: 'NotFound',
+  code: 404,
+  message: 'not found',
+};
 
 export interface FakeKubeApi {
   /** A kubeconfig file pointing at the server. */
@@ -75,7 +88,8 @@ export async function startFakeKubeApi(kubeconfigPath: string, minor = '30'): Pr
     const resources = groupVersion === undefined ? undefined : GROUPS[groupVersion];
     if (groupVersion !== undefined && resources !== undefined) return [200, resourceList(groupVersion, resources)];
     // helm's release history: stored as Secrets labelled owner=helm; none yet.
-    if (/^\/api\/v1\/namespaces\/[^/]+\/secrets$/.test(path)) return [200, { kind: 'SecretList', apiVersion: 'v1', metadata: {}, items: [] }];
+    if (/^\/api\/v1\/namespaces\/[^/]+\/secrets$/.test(path))
+      return [200, { kind: 'SecretList', apiVersion: 'v1', metadata: {}, items: [] }];
     const secret = secrets.get(path);
     return secret === undefined ? [404, notFound] : [200, secret];
   };
@@ -101,7 +115,11 @@ export async function startFakeKubeApi(kubeconfigPath: string, minor = '30'): Pr
   return {
     kubeconfig: kubeconfigPath,
     putSecret(secret) {
-      secrets.set(`/api/v1/namespaces/${secret.metadata.namespace}/secrets/${secret.metadata.name}`, { apiVersion: 'v1', kind: 'Secret', ...secret });
+      secrets.set(`/api/v1/namespaces/${secret.metadata.namespace}/secrets/${secret.metadata.name}`, {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        ...secret,
+      });
     },
     close: () =>
       new Promise<void>((resolve) => {

@@ -9,8 +9,15 @@ export type Fault =
   | { readonly kind: 'pass' }
   /** AWS JSON-protocol ThrottlingException (HTTP 400), as Secrets Manager sends it. */
   | { readonly kind: 'aws-throttle' }
-  /** Any status with a JSON body, e.g. 403 {"errors":["permission denied"]} for Vault; `headers` add to content-type. */
-  | { readonly kind: 'status'; readonly status: number; readonly body: unknown; readonly headers?: Readonly<Record<string, string>> }
+  /**
+   * Any status with a JSON body, e.g. 403 {"errors":["permission denied"]} for Vault; `headers` add to content-type.
+   */
+  | {
+      readonly kind: 'status';
+      readonly status: number;
+      readonly body: unknown;
+      readonly headers?: Readonly<Record<string, string>>;
+    }
   /** Accepts the request, then destroys the socket without an answer. */
   | { readonly kind: 'close' };
 
@@ -47,7 +54,13 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
 
   const forward = (req: IncomingMessage, body: Buffer, res: ServerResponse): void => {
     const proxied = request(
-      { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: { ...req.headers, host: upstream.host } },
+      {
+        host: upstream.hostname,
+        port: upstream.port,
+        method: req.method,
+        path: req.url,
+        headers: { ...req.headers, host: upstream.host },
+      },
       (up) => {
         res.writeHead(up.statusCode ?? 502, up.headers);
         up.pipe(res);

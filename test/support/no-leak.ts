@@ -6,6 +6,7 @@ import { fingerprint } from '../../devkit/apps/secrets-dir.ts';
 /** Fails when any captured text contains one of the secret values. */
 export function assertNoLeak(texts: readonly string[], values: readonly string[]): void {
   for (const value of values) {
-    for (const text of texts) assert.ok(!text.includes(value), `a secret value (sha256 ${fingerprint(value)}) appears in captured output`);
+    for (const text of texts)
+      assert.ok(!text.includes(value), `a secret value (sha256 ${fingerprint(value)}) appears in captured output`);
   }
 }

@@ -36,7 +36,11 @@ export function sharedLibraries(binary: string): string[] {
 
 /** Shell lines binding a host file onto `target` below `root` (its mount point created first). */
 export function bindFile(root: string, source: string, target: string): string[] {
-  return [`mkdir -p ${quote(root + dirname(target))}`, `touch ${quote(root + target)}`, `mount --bind ${quote(source)} ${quote(root + target)}`];
+  return [
+    `mkdir -p ${quote(root + dirname(target))}`,
+    `touch ${quote(root + target)}`,
+    `mount --bind ${quote(source)} ${quote(root + target)}`,
+  ];
 }
 
 function script(root: string, spec: SandboxSpec): string {
@@ -47,7 +51,9 @@ function script(root: string, spec: SandboxSpec): string {
     ...bindFile(root, NODE, '/usr/bin/node'),
     ...sharedLibraries(NODE).flatMap((lib) => bindFile(root, lib, lib)),
     ...['null', 'zero', 'random', 'urandom'].flatMap((dev) => bindFile(root, `/dev/${dev}`, `/dev/${dev}`)),
-    ...(spec.bundleDir === undefined ? bindFile(root, spec.bundle, appBundle) : [`mkdir -p ${quote(`${root}/app`)}`, `mount --bind ${quote(spec.bundleDir)} ${quote(`${root}/app`)}`]),
+    ...(spec.bundleDir === undefined
+      ? bindFile(root, spec.bundle, appBundle)
+      : [`mkdir -p ${quote(`${root}/app`)}`, `mount --bind ${quote(spec.bundleDir)} ${quote(`${root}/app`)}`]),
     `mkdir -p ${quote(`${root}/etc`)} ${quote(`${root}/proc`)} ${quote(`${root}/tmp`)}`,
     // What distroless ships in /etc for its users, plus the kubelet-managed hosts file.
     `printf 'root:x:0:0:root:/root:/sbin/nologin\\nnonroot:x:${NONROOT}:${NONROOT}:nonroot:/home/nonroot:/sbin/nologin\\n' > ${quote(`${root}/etc/passwd`)}`,
@@ -59,7 +65,11 @@ function script(root: string, spec: SandboxSpec): string {
     const target = quote(root + v.mountPath);
     lines.push(`mkdir -p ${target}`);
     if ('tmpfsSize' in v) lines.push(`mount -t tmpfs -o size=${v.tmpfsSize},mode=0777 sandbox-volume ${target}`);
-    else lines.push(`mount --bind ${quote(v.hostPath)} ${target}`, ...(v.readOnly ? [`mount -o remount,ro,bind ${target}`] : []));
+    else
+      lines.push(
+        `mount --bind ${quote(v.hostPath)} ${target}`,
+        ...(v.readOnly ? [`mount -o remount,ro,bind ${target}`] : []),
+      );
   }
   const env = Object.entries(spec.env ?? {}).map(([k, v]) => quote(`${k}=${v}`));
   lines.push(
@@ -91,7 +101,17 @@ export function startInSandbox(spec: SandboxSpec): SandboxProcess {
 export function startNamespaced(work: string, setup: string, unshareFlags: readonly string[] = []): SandboxProcess {
   const file = join(work, 'sandbox.sh');
   writeFileSync(file, setup);
-  const proc = startProcess('unshare', ['--mount', '--pid', ...unshareFlags, '--fork', '--kill-child', '--propagation', 'private', '/bin/sh', file]);
+  const proc = startProcess('unshare', [
+    '--mount',
+    '--pid',
+    ...unshareFlags,
+    '--fork',
+    '--kill-child',
+    '--propagation',
+    'private',
+    '/bin/sh',
+    file,
+  ]);
   // unshare's child execs its way to the program (sh, env, setpriv, chroot or nsenter), so its pid is the program's.
   let programPid: number | undefined;
   const nodePid = (): number => {

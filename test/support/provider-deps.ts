@@ -14,7 +14,10 @@ export interface TestDeps {
   readonly logs: () => string;
 }
 
-export function testDeps(overrides: Partial<Pick<AgentConfig, 'aws' | 'vault'>>, env: Readonly<Record<string, string | undefined>> = {}): TestDeps {
+export function testDeps(
+  overrides: Partial<Pick<AgentConfig, 'aws' | 'vault'>>,
+  env: Readonly<Record<string, string | undefined>> = {},
+): TestDeps {
   const config: AgentConfig = {
     version: 1,
     mode: 'sidecar',
