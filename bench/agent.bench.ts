@@ -420,6 +420,11 @@ function printSoak(results: ReadonlyMap<string, SoakResult>): void {
     print(row(cells, widths));
   }
   print(`peak RSS (VmHWM, MiB): ${[...results].map(([label, r]) => `${label} ${fmt(r.peakRssMiB)}`).join(', ')}`);
+  // The course, not just the ends: V8's old generation grows in steps between full collections, so a slope over
+  // a short window can be the rising edge of one step.
+  const tenths = Array.from({ length: 10 }, (_, i) => ((i + 1) * SOAK_MINUTES) / 10);
+  print(`private MiB at ${tenths.map((m) => fmt(m, 0)).join(', ')} min:`);
+  for (const [label, r] of results) print(`  ${label.padEnd(14)} ${tenths.map((m) => fmt(r.samples.findLast((x) => x.minutes <= m + 1e-9)?.anonMiB ?? NaN)).join('  ')}`);
 }
 
 // ---------------------------------------------------------------------------------------------------------
