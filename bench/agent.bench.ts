@@ -31,6 +31,7 @@ import type { OpenBaoHandle } from '../devkit/backends/openbao.ts';
 import { freePort, TOOLS_DIR } from '../devkit/process.ts';
 import { testDeps } from '../test/support/provider-deps.ts';
 import { agentImageLaunch } from './agent-image.ts';
+import { defined } from '../injector/defined.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS ?? 10);
@@ -255,7 +256,7 @@ async function versusBaoAgent(agentBundle: string, tls: boolean, counts: readonl
         auth: 'approle' as const,
         authPath: 'approle',
         ...approle,
-        ...(bao.caFile === undefined ? {} : { caFile: bao.caFile }),
+        ...defined({ caFile: bao.caFile }),
       };
       const sidekeyDir = mkdtempSync(join(work, 'sidekey-'));
       const config = agentConfig(sidekeyDir, await freePort(), files, { vault });
@@ -549,6 +550,14 @@ function printSoak(results: ReadonlyMap<string, SoakResult>): void {
     print(row(cells, widths));
   }
   print(`peak RSS (VmHWM, MiB): ${[...results].map(([label, r]) => `${label} ${fmt(r.peakRssMiB)}`).join(', ')}`);
+  // The course, not just the ends: V8's old generation grows in steps between full collections, so a slope over
+  // a short window can be the rising edge of one step.
+  const tenths = Array.from({ length: 10 }, (_, i) => ((i + 1) * SOAK_MINUTES) / 10);
+  print(`private MiB at ${tenths.map((m) => fmt(m, 0)).join(', ')} min:`);
+  for (const [label, r] of results)
+    print(
+      `  ${label.padEnd(14)} ${tenths.map((m) => fmt(r.samples.findLast((x) => x.minutes <= m + 1e-9)?.anonMiB ?? NaN)).join('  ')}`,
+    );
 }
 
 // ---------------------------------------------------------------------------------------------------------

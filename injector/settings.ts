@@ -45,7 +45,7 @@ const resourcesSchema = z
   .strictObject({
     cpu: quantity('CPU request of an agent container (no CPU limit is set).').default('10m'),
     memory: quantity(
-      'Memory request of an agent container; the memory limit is twice this. A one-backend agent measures about 60 MiB RSS fresh and peaks at 72-74 MiB after 30 minutes of rotation with reloads and probes (npm run bench:agent), of which about 43 MiB are the Node binary pages shared between pods.',
+      'Memory request of an agent container; the memory limit is twice this. A one-backend agent measures 55-61 MiB RSS fresh and peaks at 58-63 MiB over 60 minutes of rotation with reloads and probes, its private memory flat at 16-20 MiB (npm run bench:agent); about 40 MiB of RSS are the Node binary pages shared between pods.',
     ).default('80Mi'),
   })
   .describe('Default agent resources; the sidekey.io/agent-cpu and sidekey.io/agent-memory annotations override them.');

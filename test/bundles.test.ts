@@ -16,6 +16,7 @@ import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { build, type Metafile } from 'esbuild';
 import { parseAllDocuments } from 'yaml';
+import { agentImageLaunch } from '../bench/agent-image.ts';
 import {
   buildAll,
   hasAccessors,
@@ -38,6 +39,8 @@ import { PROVIDERS } from '../injector/providers/names.ts';
 const run = promisify(execFile);
 const PACKAGE_VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 const NODE = join(ROOT, 'node_modules', '.bin', 'node');
+/** The agent image's node flags (--jitless among them) and ENV: the agent runs here as it runs in a pod. */
+const AGENT_IMAGE = agentImageLaunch();
 const HELM = requireTool(join(TOOLS_DIR, 'bin', 'helm'), 'helm');
 const work = mkdtempSync(join(tmpdir(), 'sidekey-bundles-'));
 const outDir = join(work, 'dist');
@@ -275,7 +278,7 @@ void describe('bundles in the image sandbox (uid 65532, read-only root, only nod
     assertNoLeak([agent.output()], [first, second]);
   });
 
-  void test("the agent at steady state (file store changes, http reloads, probes) never loads Node's bundled undici", async () => {
+  void test("the agent at steady state (file store changes, http reloads, probes; the image's node flags) never loads Node's bundled undici", async () => {
     const store = join(work, 'undici-store');
     mkdirSync(store, { recursive: true });
     writeFileSync(join(store, 'app.yaml'), 'password: undici-first\n');
@@ -301,9 +304,14 @@ void describe('bundles in the image sandbox (uid 65532, read-only root, only nod
     };
     const agent = startProcess(
       NODE,
-      ['--import', `data:text/javascript,${encodeURIComponent(probe)}`, bundle('agent').file],
+      [...AGENT_IMAGE.nodeFlags, '--import', `data:text/javascript,${encodeURIComponent(probe)}`, bundle('agent').file],
       {
-        env: { PATH: process.env.PATH ?? '', SIDEKEY_CONFIG: JSON.stringify(config), SIDEKEY_FILE_STORE: store },
+        env: {
+          PATH: process.env.PATH ?? '',
+          ...AGENT_IMAGE.env,
+          SIDEKEY_CONFIG: JSON.stringify(config),
+          SIDEKEY_FILE_STORE: store,
+        },
       },
     );
     const get = (path: string): Promise<number> =>
@@ -330,7 +338,7 @@ void describe('bundles in the image sandbox (uid 65532, read-only root, only nod
     );
   });
 
-  void test('the agent reads Vault over TLS with a private CA (https loads on its first call)', async () => {
+  void test("the agent reads Vault over TLS with a private CA (https loads on its first call; the image's node flags)", async () => {
     const bao = await startOpenBao({ tls: true });
     const dir = mkdtempSync(join(work, 'vault-tls-'));
     const tokenFile = join(work, 'vault-tls-token');
@@ -349,8 +357,8 @@ void describe('bundles in the image sandbox (uid 65532, read-only root, only nod
         vault: { addr: bao.addr, auth: 'token', authPath: 'token', tokenFile, caFile: bao.caFile ?? '' },
       };
       mkdirSync(config.secretsDir);
-      const ran = await run(NODE, [bundle('agent').file], {
-        env: { PATH: process.env.PATH ?? '', SIDEKEY_CONFIG: JSON.stringify(config) },
+      const ran = await run(NODE, [...AGENT_IMAGE.nodeFlags, bundle('agent').file], {
+        env: { PATH: process.env.PATH ?? '', ...AGENT_IMAGE.env, SIDEKEY_CONFIG: JSON.stringify(config) },
       });
       assertNoLeak([ran.stdout, ran.stderr], ['over-tls']);
       assert.equal(readFileSync(join(config.secretsDir, 'password'), 'utf8'), 'over-tls');

@@ -100,13 +100,18 @@ for (const image of ['agent', 'webhook']) {
       assert.deepEqual(all(final!, 'RUN'), [], 'nothing runs in the final stage (distroless has no shell)');
       const program = bundle.dir === undefined ? target : join(target!, basename(bundle.file));
       // The agent's node flags and ENV keep its memory flat at steady state (agent/README.md, Footprint).
-      const nodeFlags = image === 'agent' ? ['--max-semi-space-size=1', '--optimize-for-size'] : [];
+      const nodeFlags = image === 'agent' ? ['--max-semi-space-size=1', '--optimize-for-size', '--jitless'] : [];
       assert.deepEqual(
         all(final!, 'ENTRYPOINT').map((c) => JSON.parse(c) as unknown),
         [[nodePath, ...nodeFlags, program]],
         'ENTRYPOINT is the exec form: node, its flags and the copied bundle',
       );
-      assert.deepEqual(all(final!, 'ENV'), image === 'agent' ? ['MALLOC_ARENA_MAX=2'] : []);
+      assert.deepEqual(
+        all(final!, 'ENV'),
+        image === 'agent'
+          ? ['MALLOC_ARENA_MAX=2 MALLOC_TRIM_THRESHOLD_=131072 MALLOC_TOP_PAD_=0 MALLOC_MMAP_THRESHOLD_=131072']
+          : [],
+      );
       assert.deepEqual(
         all(final!, 'CMD'),
         [],
