@@ -137,12 +137,10 @@ void describe('reload by http, hardened', () => {
     assert.equal(await count(metrics, 'http', 'failed'), 1);
   });
 
-  void it('refuses a URL off the loopback interface without connecting', async () => {
-    assert.throws(
-      () => loopbackTarget('http://10.0.0.1/reload'),
-      /must be http\(s\) on 127\.0\.0\.1, localhost or \[::1\]/,
-    );
-    assert.deepEqual(loopbackTarget('http://localhost:8080/r?x=1').options.path, '/r?x=1');
+  void it('refuses a URL off the loopback interface, or https, without connecting', async () => {
+    assert.throws(() => loopbackTarget('http://10.0.0.1/reload'), /must be http on 127\.0\.0\.1, localhost or \[::1\]/);
+    assert.throws(() => loopbackTarget('https://127.0.0.1:8443/reload'), /must be http on 127\.0\.0\.1/);
+    assert.deepEqual(loopbackTarget('http://localhost:8080/r?x=1').path, '/r?x=1');
     const metrics = createMetrics();
     const reloader = createReloader({ kind: 'http', url: 'http://example.com/reload' }, deps(metrics));
     reloader.request();

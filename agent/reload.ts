@@ -69,27 +69,28 @@ async function sendSignal(spec: Extract<ReloadSpec, { kind: 'signal' }>, deps: R
 // node:http does not, and a 3xx counts as a failure, so a POST can never leave the pod.
 const LOOPBACK_HOSTS: ReadonlySet<string> = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
-/** The request options of a loopback http(s) URL; anything else is a ReloadFailure (the webhook checks it too). */
-export function loopbackTarget(text: string): { readonly secure: boolean; readonly options: RequestOptions } {
+/**
+ * The request options of a loopback http URL; anything else is a ReloadFailure. The webhook refuses the rest at
+ * admission: https too, since the agent has no CA for an app's loopback certificate, and the POST never leaves
+ * the pod.
+ */
+export function loopbackTarget(text: string): RequestOptions {
   let url: URL;
   try {
     url = new URL(text);
   } catch {
     throw new ReloadFailure('the reload URL is not a URL');
   }
-  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || !LOOPBACK_HOSTS.has(url.hostname)) {
-    throw new ReloadFailure('the reload URL must be http(s) on 127.0.0.1, localhost or [::1]');
+  if (url.protocol !== 'http:' || !LOOPBACK_HOSTS.has(url.hostname)) {
+    throw new ReloadFailure('the reload URL must be http on 127.0.0.1, localhost or [::1]');
   }
   const host = url.hostname === '[::1]' ? '::1' : url.hostname === 'localhost' ? '127.0.0.1' : url.hostname;
   return {
-    secure: url.protocol === 'https:',
-    options: {
-      host,
-      port: url.port === '' ? undefined : Number(url.port),
-      path: `${url.pathname}${url.search}`,
-      method: 'POST',
-      headers: { 'content-length': '0' },
-    },
+    host,
+    port: url.port === '' ? undefined : Number(url.port),
+    path: `${url.pathname}${url.search}`,
+    method: 'POST',
+    headers: { 'content-length': '0' },
   };
 }
 
@@ -97,8 +98,8 @@ export type PostFn = (text: string, timeoutMs: number) => Promise<number>;
 
 /** One POST with an empty body; resolves to the status code, rejects with a ReloadFailure naming the cause. */
 export const postStatus: PostFn = (text, timeoutMs) => {
-  const { secure, options } = loopbackTarget(text);
-  const { request } = process.getBuiltinModule(secure ? 'node:https' : 'node:http') as {
+  const options = loopbackTarget(text);
+  const { request } = process.getBuiltinModule('node:http') as {
     request: (o: RequestOptions, cb: (res: IncomingMessage) => void) => ClientRequest;
   };
   return new Promise((resolve, reject) => {
