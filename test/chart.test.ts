@@ -653,6 +653,11 @@ void describe('helm install against an API server (server-side dry run)', () => 
     assert.match(notes, /sidekey lint -f pod\.yaml/);
     assert.match(notes, /failurePolicy is Fail/);
     assert.match((await install(join(CI_DIR, 'failure-ignore-values.yaml'))).notes, /start WITHOUT\s+their secrets/);
+    assert.match(notes, /checked at kubectl apply \(refused with the same message; workloadCheck\.mode\)/);
+    assert.match(
+      (await install(join(CI_DIR, 'workload-warn-values.yaml'))).notes,
+      /checked at kubectl apply \(warnings only;/,
+    );
   });
 
   void test('an upgrade keeps the generated certificate: the chart looks up the existing Secret', async () => {
