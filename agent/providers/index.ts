@@ -4,9 +4,9 @@ import type { Provider } from '../../injector/reference.ts';
 import type { ProviderDeps, ProviderFactory, SecretProvider } from '../provider.ts';
 
 const MODULES: Readonly<Record<Provider, () => Promise<{ createProvider: ProviderFactory }>>> = {
-  aws: () => import('./aws.ts'),
-  vault: () => import('./vault.ts'),
-  file: () => import('./file.ts'),
+  aws: () => import('../../providers/aws/agent/aws.ts'),
+  vault: () => import('../../providers/vault/agent/vault.ts'),
+  file: () => import('../../providers/file/agent/file.ts'),
 };
 
 export async function loadProvider(name: Provider, deps: ProviderDeps): Promise<SecretProvider> {
