@@ -10,7 +10,7 @@ import tseslint from 'typescript-eslint';
  */
 const IMPORT_BOUNDARIES = [
   {
-    files: ['agent/**', 'webhook/**', 'injector/**', 'cli/**'],
+    files: ['agent/**', 'webhook/**', 'injector/**', 'providers/**', 'cli/**'],
     ignores: ['**/*.test.ts', '**/testdata/**', 'cli/demo*.ts'],
     forbid: {
       devkit:

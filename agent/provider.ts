@@ -83,5 +83,5 @@ export interface ProviderDeps {
   readonly countCall: (provider: Provider, operation: string) => void;
 }
 
-/** Each module agent/providers/<provider>.ts exports `createProvider` of this type; the agent imports it lazily. */
+/** Each module providers/<name>/agent/<name>.ts exports `createProvider` of this type; the agent imports it lazily. */
 export type ProviderFactory = (deps: ProviderDeps) => SecretProvider | Promise<SecretProvider>;

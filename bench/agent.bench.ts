@@ -23,7 +23,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { AgentConfig } from '../injector/agent-config.ts';
 import { buildAll } from '../scripts/build.ts';
-import { createAwsProvider } from '../agent/providers/aws.ts';
+import { createAwsProvider } from '../providers/aws/agent/aws.ts';
 import { startFaultProxy } from '../test/support/fault-proxy.ts';
 import { startMoto } from '../devkit/backends/moto.ts';
 import { READ_ALL_POLICY, startOpenBao } from '../devkit/backends/openbao.ts';

@@ -74,7 +74,7 @@ const BUILTINS_WITHOUT_NAMESPACE: Plugin = {
 
 /**
  * node-vault requires axios at load but never calls it when given a transport, and the agent always gives it
- * ours (agent/providers/vault-transport.ts). Axios and what it pulls in (form-data, mime-db, follow-redirects)
+ * ours (providers/vault/agent/vault-transport.ts). Axios and what it pulls in (form-data, mime-db, follow-redirects)
  * are a third of the Vault provider's code, and axios reads globalThis.fetch at load, which loads undici: the
  * bundles carry, in its place, a module that names the mistake if node-vault were ever created without it.
  */
@@ -87,7 +87,7 @@ export const NODE_VAULT_WITHOUT_AXIOS: Plugin = {
     b.onLoad({ filter: /.*/, namespace: 'without-axios' }, () => ({
       loader: 'js',
       contents:
-        "module.exports = { create() { throw new Error('axios is not bundled: create node-vault with the transport of agent/providers/vault-transport.ts'); } };\n",
+        "module.exports = { create() { throw new Error('axios is not bundled: create node-vault with the transport of providers/vault/agent/vault-transport.ts'); } };\n",
     }));
   },
 };

@@ -21,8 +21,8 @@ import type { OpenBaoHandle } from '../../devkit/backends/openbao.ts';
 import { testDeps } from '../../test/support/provider-deps.ts';
 import { createTestCa, leafFiles } from '../../test/support/test-ca.ts';
 import type { FetchOutcome } from '../provider.ts';
-import { createAwsProvider } from './aws.ts';
-import { createVaultProvider } from './vault.ts';
+import { createAwsProvider } from '../../providers/aws/agent/aws.ts';
+import { createVaultProvider } from '../../providers/vault/agent/vault.ts';
 
 let bao: OpenBaoHandle;
 let moto: MotoHandle;

@@ -1,7 +1,8 @@
 // What a provider declares to the injector side (webhook, render, docs): its reference rules, its webhook
 // settings and flags, its annotations, the identity it copies to the agent, and how a pod's annotations and
-// the webhook's settings become its part of the agent (configuration, env, volumes). The agent's fetch code is
-// apart (agent/providers/<name>.ts), so neither bundle carries the other's code.
+// the webhook's settings become its part of the agent (configuration, env, volumes). A declaration is
+// providers/<name>/injector/<name>.ts; the agent's fetch code is apart, in providers/<name>/agent/, so neither
+// bundle carries the other's code.
 import type * as z from 'zod';
 import type { AgentConfig } from '../agent-config.ts';
 import type { AnnotationRequest } from '../annotations.ts';

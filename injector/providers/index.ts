@@ -1,15 +1,10 @@
 // The injector's provider registry: every provider's declaration, in the order of PROVIDERS. The reference
 // rules, settings schema, flags, annotation table, README tables and the agent's wiring all derive from it.
 import type { AnnotationSpec } from '../annotation-spec.ts';
-import { aws } from './aws.ts';
 import type { FlagSpec, IdentityWiring, ProviderDocs } from './declaration.ts';
-import { file } from './file.ts';
 import { PROVIDERS } from './names.ts';
 import type { Provider } from './names.ts';
-import { vault } from './vault.ts';
-
-/** One line per provider; the compiler checks it against PROVIDERS, both ways. */
-const REGISTRY = { aws, vault, file } as const satisfies Record<Provider, { readonly name: Provider }>;
+import { REGISTRY } from './registry.generated.ts';
 
 export type Declaration = (typeof REGISTRY)[Provider];
 

@@ -1,8 +1,8 @@
 // Vault/OpenBao webhook settings (the chart's config.vault) and the patterns its annotations share with them.
 import { z } from 'zod';
-import { VAULT_AUTH_PATH } from '../agent-config.ts';
-import { HTTP_URL_PATTERN, vaultAddrProblem } from '../http-url.ts';
-import { DEFAULT_CA_KEY, MAX_CA_PEM_BYTES, OBJECT_KEY, caPemProblem } from '../vault-ca.ts';
+import { VAULT_AUTH_PATH } from '../../../injector/agent-config.ts';
+import { HTTP_URL_PATTERN, vaultAddrProblem } from '../../../injector/http-url.ts';
+import { DEFAULT_CA_KEY, MAX_CA_PEM_BYTES, OBJECT_KEY, caPemProblem } from '../../../injector/vault-ca.ts';
 
 export const VAULT_ROLE = /^[A-Za-z0-9_.@-]{1,128}$/;
 export const VAULT_NAMESPACE = /^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*\/?$/;

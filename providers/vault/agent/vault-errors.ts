@@ -1,8 +1,8 @@
 // Maps failed Vault/OpenBao calls to stable ProviderError codes. Messages carry the path and Vault's own error
 // text (which names paths and policies, never secret data), never the transport error object.
 import type { Logger } from 'pino';
-import { ProviderError, type ProviderErrorCode } from '../provider.ts';
-import { tlsVerifyFailure } from './tls-errors.ts';
+import { ProviderError, type ProviderErrorCode } from '../../../agent/provider.ts';
+import { tlsVerifyFailure } from '../../../agent/providers/tls-errors.ts';
 import { VaultCallError } from './vault-client.ts';
 
 const TRUST_FIX =

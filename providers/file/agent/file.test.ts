@@ -3,8 +3,8 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { testDeps } from '../../test/support/provider-deps.ts';
-import type { FetchOutcome } from '../provider.ts';
+import { testDeps } from '../../../test/support/provider-deps.ts';
+import type { FetchOutcome } from '../../../agent/provider.ts';
 import { createFileProvider, FILE_STORE_ENV } from './file.ts';
 
 let store = '';

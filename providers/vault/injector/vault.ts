@@ -1,13 +1,13 @@
 // Vault/OpenBao, as the injector sees it: vault:<mount>/<path>[#field][@KV v2 version], a pod's vault-*
 // annotations over the webhook's vault settings, the pod's service-account token (or an approle Secret) as login.
-import { patternField, setProviderOption } from '../annotation-spec.ts';
-import type { KeyReader } from '../annotation-spec.ts';
-import { VAULT_AUTH_PATH } from '../agent-config.ts';
-import { ANNOTATION_PREFIX } from '../constants.ts';
-import { vaultAddrProblem } from '../http-url.ts';
-import { PROBLEM_CODES, quote } from '../problems.ts';
-import { VAULT_CA_VOLUME, parseCaObject } from '../vault-ca.ts';
-import { declareProvider } from './declaration.ts';
+import { patternField, setProviderOption } from '../../../injector/annotation-spec.ts';
+import type { KeyReader } from '../../../injector/annotation-spec.ts';
+import { VAULT_AUTH_PATH } from '../../../injector/agent-config.ts';
+import { ANNOTATION_PREFIX } from '../../../injector/constants.ts';
+import { vaultAddrProblem } from '../../../injector/http-url.ts';
+import { PROBLEM_CODES, quote } from '../../../injector/problems.ts';
+import { VAULT_CA_VOLUME, parseCaObject } from '../../../injector/vault-ca.ts';
+import { declareProvider } from '../../../injector/providers/declaration.ts';
 import { APPROLE_VOLUME, resolveVault, vaultRequest } from './vault-resolve.ts';
 import type { VaultRequest } from './vault-resolve.ts';
 import { POD_VAULT_AUTH, VAULT_NAMESPACE, VAULT_ROLE, vaultSettings } from './vault-settings.ts';

@@ -8,10 +8,10 @@
 // - a new token after the first one is reported through watch(onChange): Vault revokes a token's leases with
 //   it, so dynamic credentials must be fetched again under the new token.
 import * as z from 'zod/mini';
-import type { VaultSettings } from '../../injector/agent-config.ts';
-import type { ProviderDeps } from '../provider.ts';
-import { backoffDelay, planLease } from '../timing.ts';
-import { backgroundTimers, type Timers } from '../timers.ts';
+import type { VaultSettings } from '../../../injector/agent-config.ts';
+import type { ProviderDeps } from '../../../agent/provider.ts';
+import { backoffDelay, planLease } from '../../../agent/timing.ts';
+import { backgroundTimers, type Timers } from '../../../agent/timers.ts';
 import { login, renewSelf } from './vault-auth.ts';
 import { VaultCallError } from './vault-client.ts';
 import type { VaultClient } from './vault-client.ts';

@@ -13,7 +13,7 @@ import nodeVault from 'node-vault';
 import type * as z from 'zod/mini';
 import { requestPromiseFor } from './vault-transport.ts';
 import type { TransportOptions } from './vault-transport.ts';
-import { defined } from '../../injector/defined.ts';
+import { defined } from '../../../injector/defined.ts';
 
 export interface VaultClientOptions extends TransportOptions {
   readonly addr: string;

@@ -4,10 +4,10 @@
 // no longer knows or renews them, so the loop fetches a new credential.
 import { createHash } from 'node:crypto';
 import * as z from 'zod/mini';
-import type { SecretReference } from '../../injector/reference.ts';
-import { ProviderError } from '../provider.ts';
-import type { FetchOutcome, Fetched, Lease, ProviderDeps } from '../provider.ts';
-import { answerEach, readDistinct } from './concurrency.ts';
+import type { SecretReference } from '../../../injector/reference.ts';
+import { ProviderError } from '../../../agent/provider.ts';
+import type { FetchOutcome, Fetched, Lease, ProviderDeps } from '../../../agent/provider.ts';
+import { answerEach, readDistinct } from '../../../agent/providers/concurrency.ts';
 import type { VaultClient } from './vault-client.ts';
 import { fromVaultError, leaseGone, revokeQuietly } from './vault-errors.ts';
 import type { TokenSource } from './vault-session.ts';

@@ -27,13 +27,19 @@ import type {
 } from '@aws-sdk/client-secrets-manager';
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import type { SecretReference } from '../../injector/reference.ts';
-import { ProviderError } from '../provider.ts';
-import { jsonObject } from '../render.ts';
-import type { FetchOutcome, ProviderDeps, ProviderFactory, SecretProvider, SecretValue } from '../provider.ts';
+import type { SecretReference } from '../../../injector/reference.ts';
+import { ProviderError } from '../../../agent/provider.ts';
+import { jsonObject } from '../../../agent/render.ts';
+import type {
+  FetchOutcome,
+  ProviderDeps,
+  ProviderFactory,
+  SecretProvider,
+  SecretValue,
+} from '../../../agent/provider.ts';
 import { batchUnsupported, fromBatchError, fromSdkError } from './aws-errors.ts';
-import { answerEach, mapLimit, readDistinct, secretKey, type Outcome } from './concurrency.ts';
-import { proxyEnvOf } from './proxy-env.ts';
+import { answerEach, mapLimit, readDistinct, secretKey, type Outcome } from '../../../agent/providers/concurrency.ts';
+import { proxyEnvOf } from '../../../agent/providers/proxy-env.ts';
 
 /** BatchGetSecretValue returns at most 20 secrets per call (SecretIdList limit). */
 export const BATCH_SIZE = 20;

@@ -9,8 +9,8 @@
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import type { ProxyEnv } from './proxy-env.ts';
-import { defined } from '../../injector/defined.ts';
+import type { ProxyEnv } from '../../../agent/providers/proxy-env.ts';
+import { defined } from '../../../injector/defined.ts';
 
 /** The request options node-vault passes: its rpDefaults, the client's requestOptions and the call's own. */
 export interface TransportRequest {

@@ -1,11 +1,11 @@
 // AWS Secrets Manager, as the injector sees it: aws:<name or ARN>[#field][@version stage or id], the region
 // from the pod's annotation, its IRSA / Pod Identity env, or the webhook's aws.region.
 import { z } from 'zod';
-import { AWS_REGION } from '../agent-config.ts';
-import { patternField, setProviderOption } from '../annotation-spec.ts';
-import { ANNOTATION_PREFIX } from '../constants.ts';
-import { PROBLEM_CODES } from '../problems.ts';
-import { declareProvider } from './declaration.ts';
+import { AWS_REGION } from '../../../injector/agent-config.ts';
+import { patternField, setProviderOption } from '../../../injector/annotation-spec.ts';
+import { ANNOTATION_PREFIX } from '../../../injector/constants.ts';
+import { PROBLEM_CODES } from '../../../injector/problems.ts';
+import { declareProvider } from '../../../injector/providers/declaration.ts';
 
 const settings = {
   aws: z

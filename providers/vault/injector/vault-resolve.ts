@@ -1,17 +1,22 @@
 // A pod's Vault settings for its agent: annotations first, then the webhook's defaults. Refuses combinations
 // that could never work (no address, no role, an address the operator does not allow, system paths), with the fix.
-import type { AgentConfig } from '../agent-config.ts';
-import type { AnnotationRequest } from '../annotations.ts';
-import { ANNOTATION_PREFIX } from '../constants.ts';
-import { SA_TOKEN_FILE } from '../identity.ts';
-import type { JsonObject } from '../patch.ts';
-import { PROBLEM_CODES } from '../problems.ts';
-import { formatReference, vaultSystemMount } from '../reference.ts';
-import { DEFAULT_CA_KEY, VAULT_CA_DIR, VAULT_CA_FILE, VAULT_CA_VOLUME } from '../vault-ca.ts';
-import type { CaObject } from '../vault-ca.ts';
-import type { ProblemDraft, ProviderWiring, ResolveInput, ResolveOutput } from './declaration.ts';
+import type { AgentConfig } from '../../../injector/agent-config.ts';
+import type { AnnotationRequest } from '../../../injector/annotations.ts';
+import { ANNOTATION_PREFIX } from '../../../injector/constants.ts';
+import { SA_TOKEN_FILE } from '../../../injector/identity.ts';
+import type { JsonObject } from '../../../injector/patch.ts';
+import { PROBLEM_CODES } from '../../../injector/problems.ts';
+import { formatReference, vaultSystemMount } from '../../../injector/reference.ts';
+import { DEFAULT_CA_KEY, VAULT_CA_DIR, VAULT_CA_FILE, VAULT_CA_VOLUME } from '../../../injector/vault-ca.ts';
+import type { CaObject } from '../../../injector/vault-ca.ts';
+import type {
+  ProblemDraft,
+  ProviderWiring,
+  ResolveInput,
+  ResolveOutput,
+} from '../../../injector/providers/declaration.ts';
 import type { POD_VAULT_AUTH, VaultDefaults } from './vault-settings.ts';
-import { defined } from '../defined.ts';
+import { defined } from '../../../injector/defined.ts';
 
 /** Where the approle Secret is mounted in agent containers (never in app containers). */
 export const APPROLE_DIR = '/sidekey/vault-approle';

@@ -1,8 +1,8 @@
 // Maps AWS SDK v3 errors (and BatchGetSecretValue's per-secret ErrorCode strings) to stable ProviderError codes.
 // Messages name the secret id and the AWS error name; AWS error messages never carry secret values.
-import { ProviderError } from '../provider.ts';
-import type { ProviderErrorCode } from '../provider.ts';
-import { tlsVerifyFailure } from './tls-errors.ts';
+import { ProviderError } from '../../../agent/provider.ts';
+import type { ProviderErrorCode } from '../../../agent/provider.ts';
+import { tlsVerifyFailure } from '../../../agent/providers/tls-errors.ts';
 
 const TRUST_FIX =
   "a TLS-inspecting proxy needs its CA in the agent image's trust store, or the endpoint (AWS_ENDPOINT_URL*) a public certificate";

@@ -8,10 +8,17 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import type { SecretReference } from '../../injector/reference.ts';
-import { errnoOf } from '../errno.ts';
-import { ProviderError } from '../provider.ts';
-import type { FetchOutcome, Fetched, ProviderDeps, ProviderFactory, SecretProvider, SecretValue } from '../provider.ts';
+import type { SecretReference } from '../../../injector/reference.ts';
+import { errnoOf } from '../../../agent/errno.ts';
+import { ProviderError } from '../../../agent/provider.ts';
+import type {
+  FetchOutcome,
+  Fetched,
+  ProviderDeps,
+  ProviderFactory,
+  SecretProvider,
+  SecretValue,
+} from '../../../agent/provider.ts';
 
 export const FILE_STORE_ENV = 'SIDEKEY_FILE_STORE';
 const EXTENSIONS = ['.yaml', '.yml', '.json'] as const;

@@ -4,17 +4,17 @@
 // lives inside the provider, and a new token is reported through watch(onChange), because Vault revokes a
 // token's leases with it and dynamic credentials must then be fetched again.
 import { readFileSync } from 'node:fs';
-import type { VaultSettings } from '../../injector/agent-config.ts';
-import { caPemProblem } from '../../injector/vault-ca.ts';
-import { errnoOf } from '../errno.ts';
-import { ProviderError } from '../provider.ts';
-import type { ProviderDeps, ProviderFactory, SecretProvider } from '../provider.ts';
-import { proxyEnvOf } from './proxy-env.ts';
+import type { VaultSettings } from '../../../injector/agent-config.ts';
+import { caPemProblem } from '../../../injector/vault-ca.ts';
+import { errnoOf } from '../../../agent/errno.ts';
+import { ProviderError } from '../../../agent/provider.ts';
+import type { ProviderDeps, ProviderFactory, SecretProvider } from '../../../agent/provider.ts';
+import { proxyEnvOf } from '../../../agent/providers/proxy-env.ts';
 import { createVaultClient } from './vault-client.ts';
 import type { VaultClient } from './vault-client.ts';
 import { VaultReader } from './vault-reader.ts';
 import { VaultSession, type VaultSessionOptions } from './vault-session.ts';
-import { defined } from '../../injector/defined.ts';
+import { defined } from '../../../injector/defined.ts';
 
 export interface VaultProviderOptions extends VaultSessionOptions {
   readonly client?: VaultClient;

@@ -2,9 +2,9 @@
 // kubelet rotates projected service-account tokens, and secret-ids are rotated by whoever provisions them.
 import { readFile } from 'node:fs/promises';
 import * as z from 'zod/mini';
-import type { VaultSettings } from '../../injector/agent-config.ts';
-import { errnoOf } from '../errno.ts';
-import { ProviderError } from '../provider.ts';
+import type { VaultSettings } from '../../../injector/agent-config.ts';
+import { errnoOf } from '../../../agent/errno.ts';
+import { ProviderError } from '../../../agent/provider.ts';
 import type { VaultClient } from './vault-client.ts';
 
 /** Where kubelet mounts the pod's service-account token (kubernetes auth default). */

@@ -1,9 +1,9 @@
 // The embedded file store (local runs, the demo and tests): file:<document path>#field, enabled by the webhook's
 // fileStore setting, optionally mounted into the agent from a node directory or a ConfigMap.
 import { z } from 'zod';
-import type { JsonObject } from '../patch.ts';
-import { PROBLEM_CODES } from '../problems.ts';
-import { declareProvider } from './declaration.ts';
+import type { JsonObject } from '../../../injector/patch.ts';
+import { PROBLEM_CODES } from '../../../injector/problems.ts';
+import { declareProvider } from '../../../injector/providers/declaration.ts';
 
 /** Env var naming the embedded file store for the agent (set only when the pod uses file: references). */
 export const FILE_STORE_ENV = 'SIDEKEY_FILE_STORE';
