@@ -16,6 +16,7 @@ import * as nodeFs from 'node:fs/promises';
 import type { Dirent } from 'node:fs';
 import path from 'node:path';
 import { errnoOf } from './errno.ts';
+import { CodedError } from './coded-error.ts';
 
 export const DATA_DIR = '..data';
 const DATA_TMP = '..data_tmp';
@@ -59,14 +60,12 @@ export interface WriteResult {
 
 export type WriterErrorCode = 'BAD_PATH' | 'WRITE_FAILED' | 'TOO_LARGE';
 
-export class WriterError extends Error {
-  readonly code: WriterErrorCode;
+export class WriterError extends CodedError<WriterErrorCode> {
+  override readonly name = 'WriterError';
   /** The errno code behind a WRITE_FAILED or TOO_LARGE (ENOSPC, EACCES, ...). */
   readonly errno: string | undefined;
   constructor(code: WriterErrorCode, message: string, errno?: string) {
-    super(message);
-    this.name = 'WriterError';
-    this.code = code;
+    super(code, message);
     this.errno = errno;
   }
 }

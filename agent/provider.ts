@@ -2,6 +2,7 @@
 import type { Logger } from 'pino';
 import type { AgentConfig } from '../injector/agent-config.ts';
 import type { Provider, SecretReference } from '../injector/reference.ts';
+import { CodedError } from './coded-error.ts';
 
 /** A fetched secret before field selection and formatting (done by the renderer). */
 export type SecretValue =
@@ -45,13 +46,8 @@ export type ProviderErrorCode =
  * same backoff, since what a backend refuses (a missing secret, a denied policy) is fixed outside the agent and
  * must be picked up soon after; transport retries happen inside the providers.
  */
-export class ProviderError extends Error {
-  readonly code: ProviderErrorCode;
-  constructor(code: ProviderErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'ProviderError';
-    this.code = code;
-  }
+export class ProviderError extends CodedError<ProviderErrorCode> {
+  override readonly name = 'ProviderError';
 }
 
 export type FetchOutcome =

@@ -11,6 +11,7 @@ import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { ProxyEnv } from '../../../agent/providers/proxy-env.ts';
 import { defined } from '../../../injector/defined.ts';
+import { CodedError } from '../../../agent/coded-error.ts';
 
 /** The request options node-vault passes: its rpDefaults, the client's requestOptions and the call's own. */
 export interface TransportRequest {
@@ -35,13 +36,8 @@ export const MAX_ANSWER_BYTES = 4 * 1024 * 1024;
 const DEFAULT_TIMEOUT_MS = 10_000;
 
 /** A failure without an HTTP answer; `code` is the errno-style cause the provider reports (never a URL or header). */
-export class TransportError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string) {
-    super(message);
-    this.name = 'TransportError';
-    this.code = code;
-  }
+export class TransportError extends CodedError<string> {
+  override readonly name = 'TransportError';
 }
 
 function parseAnswer(bytes: Buffer): unknown {
