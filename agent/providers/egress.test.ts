@@ -13,7 +13,7 @@ import type { VaultSettings } from '../../injector/agent-config.ts';
 import type { SecretReference } from '../../injector/reference.ts';
 import { startEgressProxy } from '../../test/support/egress-proxy.ts';
 import type { EgressProxy } from '../../test/support/egress-proxy.ts';
-import { MOTO_ACCOUNT, startMoto } from '../../devkit/backends/moto.ts';
+import { irsaEnv, startMoto } from '../../devkit/backends/moto.ts';
 import type { MotoHandle } from '../../devkit/backends/moto.ts';
 import { assertNoLeak } from '../../test/support/no-leak.ts';
 import { startOpenBao } from '../../devkit/backends/openbao.ts';
@@ -106,12 +106,7 @@ void describe('egress proxy (HTTPS_PROXY / HTTP_PROXY / NO_PROXY)', () => {
       'NO_PROXY',
     ])
       Reflect.deleteProperty(process.env, name);
-    Object.assign(process.env, {
-      AWS_ROLE_ARN: `arn:aws:iam::${MOTO_ACCOUNT}:role/app`,
-      AWS_WEB_IDENTITY_TOKEN_FILE: join(dir, 'irsa-token'),
-      AWS_ROLE_SESSION_NAME: 'sidekey-egress',
-      AWS_REGION: moto.region,
-    });
+    Object.assign(process.env, { ...irsaEnv(join(dir, 'irsa-token'), 'sidekey-egress'), AWS_REGION: moto.region });
     try {
       return await run();
     } finally {

@@ -14,6 +14,15 @@ export const MOTO_REGION = 'us-east-1';
 /** moto's default account id: ARNs look like arn:aws:secretsmanager:us-east-1:123456789012:secret:name-AbCdEf */
 export const MOTO_ACCOUNT = '123456789012';
 
+/** The process env of the SDK's web-identity (IRSA) credentials against moto, which accepts any token. */
+export function irsaEnv(tokenFile: string, sessionName: string): Record<string, string> {
+  return {
+    AWS_ROLE_ARN: `arn:aws:iam::${MOTO_ACCOUNT}:role/app`,
+    AWS_WEB_IDENTITY_TOKEN_FILE: tokenFile,
+    AWS_ROLE_SESSION_NAME: sessionName,
+  };
+}
+
 export interface MotoHandle {
   readonly endpoint: string;
   readonly port: number;

@@ -15,7 +15,7 @@ import type { SecretReference } from '../../../injector/reference.ts';
 import type { FetchOutcome, Fetched } from '../../../agent/provider.ts';
 import { startFaultProxy } from '../../../test/support/fault-proxy.ts';
 import type { FaultProxy } from '../../../test/support/fault-proxy.ts';
-import { MOTO_ACCOUNT, startMoto } from '../../../devkit/backends/moto.ts';
+import { irsaEnv, MOTO_ACCOUNT, startMoto } from '../../../devkit/backends/moto.ts';
 import type { MotoHandle } from '../../../devkit/backends/moto.ts';
 import { freePort } from '../../../devkit/process.ts';
 import { testDeps } from '../../../test/support/provider-deps.ts';
@@ -303,12 +303,7 @@ void describe('aws provider (moto)', () => {
     const saved = { ...process.env };
     delete process.env.AWS_ACCESS_KEY_ID;
     delete process.env.AWS_SECRET_ACCESS_KEY;
-    Object.assign(process.env, {
-      AWS_ROLE_ARN: `arn:aws:iam::${MOTO_ACCOUNT}:role/app`,
-      AWS_WEB_IDENTITY_TOKEN_FILE: join(dir, 'token'),
-      AWS_ROLE_SESSION_NAME: 'sidekey-test',
-      AWS_ENDPOINT_URL: proxy.url,
-    });
+    Object.assign(process.env, { ...irsaEnv(join(dir, 'token'), 'sidekey-test'), AWS_ENDPOINT_URL: proxy.url });
     try {
       proxy.resetOperations();
       const irsa = provider();
