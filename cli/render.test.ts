@@ -11,6 +11,7 @@ import { reviewAdmission, reviewContext } from '../webhook/review.ts';
 import { webhookConfigSchema } from '../webhook/config.ts';
 import { manifestFiles, render, run as runCommand } from './render.ts';
 import type { RenderIo } from './render.ts';
+import { podReview } from '../devkit/pod-review.ts';
 
 const WORKLOADS = new URL('../test/fixtures/render/workloads.yaml', import.meta.url).pathname;
 
@@ -67,17 +68,7 @@ void describe('sidekey render', () => {
   void it('prints exactly what the webhook does to the same pod with the same configuration', () => {
     const { out } = run(['--aws-region', 'eu-west-1', WORKLOADS]);
     const pod = docs(readFileSync(WORKLOADS, 'utf8'))[1];
-    const review = {
-      apiVersion: 'admission.k8s.io/v1',
-      kind: 'AdmissionReview',
-      request: {
-        uid: 'u',
-        kind: { group: '', version: 'v1', kind: 'Pod' },
-        operation: 'CREATE',
-        namespace: 'shop',
-        object: pod,
-      },
-    };
+    const review = podReview(pod, { uid: 'u', namespace: 'shop' });
     const config = webhookConfigSchema.parse({ aws: { region: 'eu-west-1' } });
     const answer = reviewAdmission(JSON.stringify(review), reviewContext(config)).body as {
       response: { patch: string };

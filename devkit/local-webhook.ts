@@ -15,6 +15,7 @@ import { webhookConfigSchema } from '../webhook/config.ts';
 import type { WebhookConfigInput } from '../webhook/config.ts';
 import { createMetrics } from '../webhook/metrics.ts';
 import { startWebhook } from '../webhook/server.ts';
+import { podReview } from './pod-review.ts';
 
 export type AdmissionAnswer =
   | {
@@ -80,18 +81,7 @@ export async function startLocalWebhook(
   return {
     url,
     async admit(pod, namespace = 'default'): Promise<AdmissionAnswer> {
-      const review = {
-        apiVersion: 'admission.k8s.io/v1',
-        kind: 'AdmissionReview',
-        request: {
-          uid: randomUUID(),
-          kind: { group: '', version: 'v1', kind: 'Pod' },
-          resource: { group: '', version: 'v1', resource: 'pods' },
-          namespace,
-          operation: 'CREATE',
-          object: pod,
-        },
-      };
+      const review = podReview(pod, { uid: randomUUID(), namespace });
       const started = performance.now();
       const { status, text } = await httpCall(new URL(url), {
         method: 'POST',

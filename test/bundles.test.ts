@@ -35,6 +35,7 @@ import { startFakeKubeApi } from './support/fake-kube-api.ts';
 import { startOpenBao } from '../devkit/backends/openbao.ts';
 import { createTestCa } from './support/test-ca.ts';
 import { PROVIDERS } from '../injector/providers/names.ts';
+import { podReview } from '../devkit/pod-review.ts';
 
 const run = promisify(execFile);
 const PACKAGE_VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
@@ -447,21 +448,7 @@ void describe('bundles in the image sandbox (uid 65532, read-only root, only nod
         },
         spec: { securityContext: { runAsUser: 1000 }, containers: [{ name: 'app', image: 'app' }] },
       };
-      const review = {
-        apiVersion: 'admission.k8s.io/v1',
-        kind: 'AdmissionReview',
-        request: {
-          uid: 'u-1',
-          kind: { group: '', version: 'v1', kind: 'Pod' },
-          resource: { group: '', version: 'v1', resource: 'pods' },
-          namespace: 'team',
-          operation: 'CREATE',
-          userInfo: { username: 'test' },
-          object: pod,
-          oldObject: null,
-          dryRun: false,
-        },
-      };
+      const review = podReview(pod, { namespace: 'team' });
       const answer = await call('/mutate', review);
       assert.equal(answer.status, 200, answer.text);
       const { response } = JSON.parse(answer.text) as {

@@ -9,6 +9,7 @@ import { MAX_JSON_VALUES, reviewAdmission, reviewContext } from './review.ts';
 import { WORKLOAD_ACTIONS, reviewWorkload } from './workload-review.ts';
 import type { WorkloadAction } from './workload-review.ts';
 import { defined } from '../injector/defined.ts';
+import { podReview } from '../devkit/pod-review.ts';
 
 type Json = Record<string, unknown>;
 
@@ -88,17 +89,7 @@ function check(
 
 /** What /mutate answers for a pod made from the template. */
 function podAnswer(tpl: Json): Answer {
-  const review = {
-    apiVersion: 'admission.k8s.io/v1',
-    kind: 'AdmissionReview',
-    request: {
-      uid: 'pod-1',
-      kind: { group: '', version: 'v1', kind: 'Pod' },
-      namespace: 'shop',
-      operation: 'CREATE',
-      object: tpl,
-    },
-  };
+  const review = podReview(tpl, { uid: 'pod-1', namespace: 'shop' });
   return (reviewAdmission(JSON.stringify(review), ctx).body as { response: Answer }).response;
 }
 

@@ -41,6 +41,7 @@ import { argsOf, execForm, parseDockerfile, splitFlags } from './dockerfile.ts';
 import { projectVolume, startContainer, unpackImage, type ContainerSpec, type UnpackedImage } from './image-runner.ts';
 import { AssemblySession, assembleImage, type ImageInfo } from './images.ts';
 import { defined } from '../../injector/defined.ts';
+import { podReview } from '../../devkit/pod-review.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'sidekey-images-test-'));
 const session = new AssemblySession();
@@ -474,21 +475,7 @@ void describe("the project's images, run the way a kubelet runs them", () => {
           o.metadata.name === template.spec.volumes!.find((v) => v.name === 'tls')!.secret!.secretName,
       )!;
       const service = objects.find((o) => o.kind === 'Service')!;
-      const review = {
-        apiVersion: 'admission.k8s.io/v1',
-        kind: 'AdmissionReview',
-        request: {
-          uid: 'u-1',
-          kind: { group: '', version: 'v1', kind: 'Pod' },
-          resource: { group: '', version: 'v1', resource: 'pods' },
-          namespace: 'team',
-          operation: 'CREATE',
-          userInfo: { username: 'test' },
-          object: APP_POD,
-          oldObject: null,
-          dryRun: false,
-        },
-      };
+      const review = podReview(APP_POD, { namespace: 'team' });
       const answer = await httpCall(new URL(`https://127.0.0.1:${port}/mutate`), {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
