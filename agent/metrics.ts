@@ -18,6 +18,7 @@ export interface AgentMetrics {
   readonly fetchDuration: Histogram<'provider'>;
   readonly fetchErrors: Counter<'provider' | 'code'>;
   readonly lastSuccess: Gauge<'file'>;
+  readonly certificateExpiry: Gauge<'file'>;
   readonly writes: Counter<'result'>;
   readonly reloads: Counter<'kind' | 'result'>;
   readonly leaseRenewals: Counter<'provider' | 'result'>;
@@ -86,6 +87,12 @@ export function createMetrics(): AgentMetrics {
     lastSuccess: new Gauge({
       name: 'sidekey_agent_last_success_timestamp_seconds',
       help: 'Unix time of the last successful fetch (or lease renewal) behind each file.',
+      labelNames: ['file'] as const,
+      registers,
+    }),
+    certificateExpiry: new Gauge({
+      name: 'sidekey_agent_certificate_expiry_timestamp_seconds',
+      help: "Unix time when the certificate written with each file expires (its notAfter; Vault PKI files only).",
       labelNames: ['file'] as const,
       registers,
     }),

@@ -85,6 +85,8 @@ export const AGENT_FIXES: Readonly<Record<ProviderErrorCode | RenderErrorCode, s
     "The `#field` or a template's `{{ .field }}` is not in the secret: fix the name or add the field to the secret.",
   LEASE_EXPIRED:
     'A dynamic lease ran out before renewal (e.g. the agent was stopped too long): a new credential is issued and the app reloaded.',
+  ISSUE_REFUSED:
+    "A Vault PKI role refused to issue the certificate (the log names the role and Vault's reason, e.g. a common name outside `allowed_domains` or a `ttl` above `max_ttl`): fix the reference's parameters or the role. The agent keeps the last good certificate and retries with backoff.",
   CONFIG:
     "The agent's configuration or environment is unusable (e.g. the file store is not mounted): re-create the pod after fixing the webhook configuration.",
   NOT_AN_OBJECT:
