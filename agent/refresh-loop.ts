@@ -353,13 +353,7 @@ export class RefreshLoop {
       this.#writeFailures = 0;
       this.#retryWriteAt = undefined;
       this.#lastWriteError = undefined;
-      for (const s of this.#sources)
-        for (const f of s.files) {
-          f.written = f.bytes;
-          if (s.fetchedAt !== undefined) f.goodAt = s.fetchedAt;
-          if (s.expiresAt !== undefined)
-            this.#deps.metrics.certificateExpiry.set({ file: f.spec.name }, s.expiresAt / 1000);
-        }
+      this.#markWritten();
       this.#updateGauges(files);
       this.#deps.metrics.writes.inc({ result: outcome === 'unchanged' ? 'unchanged' : 'ok' });
       this.#deps.log.info(
@@ -388,6 +382,17 @@ export class RefreshLoop {
         ? 'writing secrets failed; the last good files stay in place'
         : 'writing secrets failed; no files are in place yet',
     );
+  }
+
+  /** What the landed write put on disk: the content, the fetch behind it, a certificate's expiry. */
+  #markWritten(): void {
+    for (const s of this.#sources)
+      for (const f of s.files) {
+        f.written = f.bytes;
+        if (s.fetchedAt !== undefined) f.goodAt = s.fetchedAt;
+        if (s.expiresAt !== undefined)
+          this.#deps.metrics.certificateExpiry.set({ file: f.spec.name }, s.expiresAt / 1000);
+      }
   }
 
   #updateGauges(files: readonly FileState[]): void {

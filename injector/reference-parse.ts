@@ -7,7 +7,9 @@ import type { SecretReference } from './reference.ts';
 import { defined } from './defined.ts';
 
 export type ReferenceResult =
-  { readonly ok: true; readonly ref: SecretReference } | { readonly ok: false; readonly problem: string };
+  | { readonly ok: true; readonly ref: SecretReference }
+  /** `example`: a valid reference of the kind asked for (with ?parameters), where the generic example would mislead. */
+  | { readonly ok: false; readonly problem: string; readonly example?: string };
 
 const PATH_CHARS = /^[A-Za-z0-9_.+=,:/-]+$/;
 const FIELD_CHARS = /^[A-Za-z0-9_.-]+$/;
@@ -87,11 +89,15 @@ export function parseReference(text: string): ReferenceResult {
   const problem = checkPath(provider, path);
   if (problem !== undefined) return fail(problem);
   const ref: SecretReference = { provider, path, ...defined({ field }), ...defined({ version }) };
-  if (queryText === undefined) return { ok: true, ref };
-  const parameters = declarationOf(provider).parameters;
-  if (parameters === undefined) return fail(`${provider}: references take no ?parameters`);
+  return queryText === undefined ? { ok: true, ref } : withParameters(ref, queryText);
+}
+
+/** The reference with its canonical ?parameters, if its provider takes them and they pass its rules. */
+function withParameters(ref: SecretReference, queryText: string): ReferenceResult {
+  const { parameters, docs } = declarationOf(ref.provider);
+  if (parameters === undefined) return fail(`${ref.provider}: references take no ?parameters`);
   const query = parseQuery(queryText);
-  if (!query.ok) return fail(query.problem);
-  const refused = parameters(ref, query.params);
-  return refused === undefined ? { ok: true, ref: { ...ref, query: query.query } } : fail(refused);
+  const refused = query.ok ? parameters(ref, query.params) : query.problem;
+  if (refused === undefined && query.ok) return { ok: true, ref: { ...ref, query: query.query } };
+  return { ok: false, problem: refused ?? '', ...defined({ example: docs.parametersExample }) };
 }

@@ -68,6 +68,8 @@ export interface ProviderWiring {
 export interface ProviderDocs {
   /** A valid reference, shown in the fix for SK_BAD_REFERENCE. */
   readonly referenceExample?: string;
+  /** A valid reference with ?parameters (when it takes them), shown when they are refused. */
+  readonly parametersExample?: string;
   /** Said of its references in the `secret-<name>` row, e.g. which paths are refused. */
   readonly referenceNote?: string;
   /** What its annotations look like when right, for SK_BAD_BACKEND_SETTING. */

@@ -75,7 +75,7 @@ function fields(outcome: FetchOutcome | undefined): Record<string, string> {
 }
 
 void describe('vault provider: PKI issue', () => {
-  test('one issue serves the certificate, key and CA files of one reference; the key matches', async () => {
+  void test('one issue serves the certificate, key and CA files of one reference; the key matches', async () => {
     const t = testDeps({ vault: vaultSettings() });
     const provider = createVaultProvider(t.deps);
     try {
@@ -95,16 +95,17 @@ void describe('vault provider: PKI issue', () => {
       assert.match(cert.subject, /CN=web\.svc\.test/);
       assert.match(cert.subjectAltName ?? '', /DNS:api\.svc\.test/);
       assert.match(cert.subjectAltName ?? '', /IP Address:10\.0\.0\.7/);
-      const fetched = outcomes[0]?.ok === true ? outcomes[0].fetched : undefined;
-      assert.equal(fetched?.expiresAt, cert.validToDate.getTime());
-      assert.equal(fetched?.version, got.serial_number);
+      const outcome = outcomes[0];
+      assert.ok(outcome?.ok === true);
+      assert.equal(outcome.fetched.expiresAt, cert.validToDate.getTime());
+      assert.equal(outcome.fetched.version, got.serial_number);
       assert.ok(!t.logs().includes(keyBody(got.private_key ?? '')), 'the private key reached a log line');
     } finally {
       await provider.close();
     }
   });
 
-  test('a role that refuses the common name: ISSUE_REFUSED naming the role and Vault’s reason', async () => {
+  void test('a role that refuses the common name: ISSUE_REFUSED naming the role and Vault’s reason', async () => {
     const t = testDeps({ vault: vaultSettings() });
     const provider = createVaultProvider(t.deps);
     try {
@@ -138,7 +139,7 @@ async function served(port: number): Promise<Served> {
 }
 
 void describe('sidekey agent with Vault PKI (OpenBao)', () => {
-  test('re-issues before expiry, reloads the running TLS server once per certificate, keeps the last good files while the role refuses', async (t) => {
+  void test('re-issues before expiry, reloads the running TLS server once per certificate, keeps the last good files while the role refuses', async (t) => {
     const secrets = join(dir, 'secrets');
     const container = `tls-app-${randomBytes(4).toString('hex')}`;
     // A 20 s certificate (admission asks at least 1m; the agent takes what its configuration says), re-issued
@@ -192,9 +193,8 @@ void describe('sidekey agent with Vault PKI (OpenBao)', () => {
       };
       return { pid: seen.pid, reloads: seen.reloads };
     };
-    let current: Served | undefined;
-    await until('the TLS server', async () => (current = await served(tlsPort)) !== undefined, 10_000);
-    const first = current as Served;
+    await until('the TLS server', async () => (await served(tlsPort)).serial !== '', 10_000);
+    const first = await served(tlsPort);
     assert.equal(first.serial, onDisk().serialNumber, 'the server presents the certificate on disk');
     const { pid } = await appStatus();
 

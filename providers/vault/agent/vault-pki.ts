@@ -1,8 +1,8 @@
 // Issues Vault/OpenBao PKI certificates: a POST to <mount>/issue/<role> with the reference's parameters (checked
 // at admission). One issue answers every file of the certificate (certificate, private_key, issuing_ca, ca_chain,
 // serial_number), so the key always matches the certificate; the certificate's notAfter tells the refresh loop when
-// to issue the next one. A role that refuses the request (a common name outside allowed_domains, a TTL above its
-// max_ttl) is ISSUE_REFUSED with Vault's reason, which names the request, never the key.
+// to issue the next one. A role that refuses the request (a common name outside allowed_domains,
+// an IP SAN it does not allow) is ISSUE_REFUSED with Vault's reason, which names the request, never the key.
 import { X509Certificate } from 'node:crypto';
 import * as z from 'zod/mini';
 import type { SecretReference } from '../../../injector/reference.ts';
@@ -38,7 +38,7 @@ function issueError(path: string, error: unknown): ProviderError {
     const role = path.slice(path.lastIndexOf('/') + 1);
     return new ProviderError(
       'ISSUE_REFUSED',
-      `vault ${path}: the role "${role}" refused the certificate request (${error.detail || 'no reason given'}); fix the parameters or the role (allowed_domains, allow_subdomains, max_ttl)`,
+      `vault ${path}: the role "${role}" refused the certificate request (${error.detail || 'no reason given'}); fix the parameters or the role (allowed_domains, allow_subdomains, allow_ip_sans)`,
     );
   }
   return fromVaultError(error);

@@ -12,7 +12,8 @@ import type { ProblemDraft } from '../../../injector/providers/declaration.ts';
 /** `<mount>/issue/<role>`: the mount may be nested or follow a namespace; Vault role names. */
 const ISSUE_PATH = /^(.+)\/issue\/([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})$/;
 /** A DNS name (labels of letters, digits and hyphens), optionally a wildcard's `*.` first. */
-const DNS_NAME = /^(\*\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+const DNS_NAME =
+  /^(\*\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 const MAX_NAMES = 100;
 export const MIN_CERT_TTL_MS = 60_000;
 export const MAX_CERT_TTL_MS = 366 * 24 * 3_600_000;
@@ -26,18 +27,13 @@ const PARAMETERS: Readonly<Record<string, (value: string) => string | undefined>
   ip_sans: (value) => listProblem(value, 'ip_sans', 'IP addresses', (ip) => isIP(ip) !== 0),
   ttl: ttlProblem,
 };
-const EXAMPLE = 'vault:pki/issue/web?common_name=web.payments.svc&ttl=24h#certificate';
+export const ISSUE_EXAMPLE = 'vault:pki/issue/web?common_name=web.payments.svc&ttl=24h#certificate';
 
 function isDnsName(name: string): boolean {
   return name.length <= 253 && DNS_NAME.test(name);
 }
 
-function listProblem(
-  value: string,
-  key: string,
-  what: string,
-  valid: (item: string) => boolean,
-): string | undefined {
+function listProblem(value: string, key: string, what: string, valid: (item: string) => boolean): string | undefined {
   const items = value.split(',');
   if (items.length > MAX_NAMES) return `${key} lists more than ${MAX_NAMES} names`;
   const bad = items.findIndex((item) => !valid(item));
@@ -54,15 +50,14 @@ function ttlProblem(value: string): string | undefined {
 
 /** Why the `?parameters` of a vault: reference are refused, if they are (the declaration's `parameters` rule). */
 export function issueProblem(ref: SecretReference, params: ReadonlyMap<string, string>): string | undefined {
-  if (!ISSUE_PATH.test(ref.path))
-    return `?parameters issue a certificate, so the path must be <mount>/issue/<role>, e.g. ${EXAMPLE}`;
+  if (!ISSUE_PATH.test(ref.path)) return '?parameters issue a certificate, so the path must be <mount>/issue/<role>';
   if (ref.version !== undefined) return 'a certificate has no @version: every issue makes a new one';
   if (ref.field !== undefined && !(CERT_FIELDS as readonly string[]).includes(ref.field))
     return `a certificate's #field is one of ${CERT_FIELDS.join(', ')}`;
   const unknown = [...params.keys()].filter((k) => PARAMETERS[k] === undefined);
   if (unknown.length > 0)
     return `unknown parameter ${unknown.map((k) => `"${k}"`).join(', ')} (allowed: ${Object.keys(PARAMETERS).join(', ')})`;
-  if (!params.has('common_name')) return `a certificate needs common_name, e.g. ${EXAMPLE}`;
+  if (!params.has('common_name')) return 'a certificate needs common_name';
   for (const [key, value] of params) {
     const problem = PARAMETERS[key]?.(value);
     if (problem !== undefined) return problem;

@@ -12,7 +12,7 @@ import { declareProvider } from '../../../injector/providers/declaration.ts';
 import { APPROLE_VOLUME, resolveVault, vaultRequest } from './vault-resolve.ts';
 import type { VaultRequest } from './vault-resolve.ts';
 import { POD_VAULT_AUTH, VAULT_NAMESPACE, VAULT_ROLE, vaultSettings } from './vault-settings.ts';
-import { issueProblem } from './vault-pki.ts';
+import { ISSUE_EXAMPLE, issueProblem } from './vault-pki.ts';
 
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 
@@ -112,6 +112,7 @@ export const vault = declareProvider({
   ],
   docs: {
     referenceExample: 'vault:secret/app/db#password',
+    parametersExample: ISSUE_EXAMPLE,
     referenceNote:
       'a PKI certificate is issued (and re-issued at about 2/3 of its lifetime) by `vault:<mount>/issue/<role>?common_name=<DNS name>[&alt_names=<DNS names>][&ip_sans=<IPs>][&ttl=<1m..8784h>]#<certificate|private_key|issuing_ca|ca_chain|serial_number>`, the files with the same parameters from one issue; ' +
       "a `vault:` path with an `auth`, `sys` or `identity` segment anywhere but last (`vault:auth/…`, `vault:team-a/sys/…`: a namespace may come first) is refused unless the webhook's `vault.allowSystemPaths`",
