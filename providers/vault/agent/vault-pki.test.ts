@@ -2,7 +2,8 @@
 // the provider issuing one certificate for all the files of a reference, a role refusing the common name, and the
 // real `sidekey agent` process keeping a running TLS server (the stand-in app, devkit/apps/reader.ts) on a fresh
 // certificate: re-issued before expiry, reloaded with one SIGHUP, served without a restart, the last good files
-// kept while the role refuses. No private key ever reaches a log line or the test output.
+// kept while the role refuses, and issued at once by a restarted agent. No private key ever reaches a log line or
+// the test output.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createPrivateKey, randomBytes, X509Certificate } from 'node:crypto';
@@ -139,7 +140,7 @@ async function served(port: number): Promise<Served> {
 }
 
 void describe('sidekey agent with Vault PKI (OpenBao)', () => {
-  void test('re-issues before expiry, reloads the running TLS server once per certificate, keeps the last good files while the role refuses', async (t) => {
+  void test('re-issues before expiry, reloads the running TLS server once per certificate, keeps the last good files while the role refuses, issues at once after a restart', async (t) => {
     const secrets = join(dir, 'secrets');
     const container = `tls-app-${randomBytes(4).toString('hex')}`;
     // A 20 s certificate (admission asks at least 1m; the agent takes what its configuration says), re-issued
@@ -234,9 +235,24 @@ void describe('sidekey agent with Vault PKI (OpenBao)', () => {
     assert.equal((await served(tlsPort)).serial, onDisk().serialNumber);
     assert.deepEqual(await appStatus(), { pid, reloads: 2 });
     keys.add(keyBody(readFileSync(join(secrets, 'tls.key'), 'utf8')));
+
+    // A restarted agent (a sidecar after a crash) keeps no state: it issues at once, replaces the set it finds on
+    // the volume and reloads the app, which was running on it, once.
+    const third = await served(tlsPort);
+    agent.child.kill('SIGTERM');
+    await agent.exited;
+    const restarted = startAgent(t, config, {}, []);
+    await until(
+      'a certificate from the restarted agent',
+      async () => (await served(tlsPort)).serial !== third.serial,
+      20_000,
+    );
+    assert.equal((await served(tlsPort)).serial, onDisk().serialNumber);
+    assert.deepEqual(await appStatus(), { pid, reloads: 3 });
+    keys.add(keyBody(readFileSync(join(secrets, 'tls.key'), 'utf8')));
     for (const key of keys) {
-      assert.ok(!agent.output().includes(key), 'a private key reached the agent output');
-      assert.ok(!appOut.includes(key), 'a private key reached the app output');
+      for (const output of [agent.output(), restarted.output(), appOut])
+        assert.ok(!output.includes(key), 'a private key reached the agent or app output');
     }
   });
 });
