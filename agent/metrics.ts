@@ -18,6 +18,7 @@ export interface AgentMetrics {
   readonly fetchDuration: Histogram<'provider'>;
   readonly fetchErrors: Counter<'provider' | 'code'>;
   readonly lastSuccess: Gauge<'file'>;
+  readonly certificateExpiry: Gauge<'file'>;
   readonly writes: Counter<'result'>;
   readonly reloads: Counter<'kind' | 'result'>;
   readonly leaseRenewals: Counter<'provider' | 'result'>;
@@ -68,6 +69,8 @@ export function createMetrics(): AgentMetrics {
     labelNames: ['provider', 'operation'] as const,
     registers,
   });
+  const fileGauge = (name: string, help: string): Gauge<'file'> =>
+    new Gauge({ name, help, labelNames: ['file'] as const, registers });
   return {
     registry,
     fetchDuration: new Histogram({
@@ -83,12 +86,14 @@ export function createMetrics(): AgentMetrics {
       labelNames: ['provider', 'code'] as const,
       registers,
     }),
-    lastSuccess: new Gauge({
-      name: 'sidekey_agent_last_success_timestamp_seconds',
-      help: 'Unix time of the last successful fetch (or lease renewal) behind each file.',
-      labelNames: ['file'] as const,
-      registers,
-    }),
+    lastSuccess: fileGauge(
+      'sidekey_agent_last_success_timestamp_seconds',
+      'Unix time of the last successful fetch (or lease renewal) behind each file.',
+    ),
+    certificateExpiry: fileGauge(
+      'sidekey_agent_certificate_expiry_timestamp_seconds',
+      'Unix time when the certificate written with each file expires (its notAfter; Vault PKI files only).',
+    ),
     writes: new Counter({
       name: 'sidekey_agent_writes_total',
       help: 'Atomic writes of the secrets directory by result (ok, unchanged, failed).',

@@ -26,6 +26,11 @@ export interface Fetched {
   /** Backend version (AWS VersionId, KV v2 version, lease id, content hash): change detection. */
   readonly version: string;
   readonly lease?: Lease;
+  /**
+   * Epoch ms when the value stops being valid (a certificate's notAfter): the refresh loop fetches it anew at about
+   * 2/3 of the time left, whatever the refresh interval.
+   */
+  readonly expiresAt?: number;
 }
 
 /** Stable error codes: they name what failed (for metrics and the troubleshooting table), never a value. */
@@ -39,6 +44,7 @@ export type ProviderErrorCode =
   | 'BAD_RESPONSE'
   | 'FIELD_MISSING'
   | 'LEASE_EXPIRED'
+  | 'ISSUE_REFUSED'
   | 'CONFIG';
 
 /**

@@ -354,4 +354,30 @@ void describe('RefreshLoop', () => {
     assert.equal(h.writes.length, 2);
     assert.equal(h.reloads, 1);
   });
+
+  void it('re-issues a certificate at about 2/3 of its lifetime, not at the interval nor on a poke; stale once expired', async (t) => {
+    let serial = 1;
+    const fake = fakeProvider('file', (ref) => ({
+      ok: true,
+      ref,
+      fetched: {
+        value: { kind: 'object', value: { certificate: `c${serial}` } },
+        version: `s${serial}`,
+        expiresAt: Date.now() + 300_000,
+      },
+    }));
+    const h = harness(t, config([file('tls.crt', 'pki/issue/web', 'certificate', 60_000)]), fake, 0);
+    h.loop.start();
+    await h.advance(0);
+    h.loop.poke('file');
+    await h.advance(200_000);
+    assert.equal(fake.calls.length, 1, 'neither the 60 s interval nor a poke (a new Vault token) re-issues it');
+    serial = 2;
+    await h.advance(10_000);
+    assert.equal(fake.calls.length, 2, 'at 70 % of 300 s with random 0');
+    assert.equal(h.writes.at(-1)?.get('tls.crt'), 'c2');
+    assert.equal(h.reloads, 1);
+    assert.deepEqual(h.loop.staleFiles(Date.now() + 299_000), []);
+    assert.deepEqual(h.loop.staleFiles(Date.now() + 301_000), ['tls.crt'], 'stale once the certificate expired');
+  });
 });

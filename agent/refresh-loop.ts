@@ -12,7 +12,7 @@ import { renderFile } from './render.ts';
 import { RenderError } from './render-error.ts';
 import { WriterError } from './atomic-writer.ts';
 import { buildSources, type FileState, type Source } from './sources.ts';
-import { backoffDelay, clampDelay, INTERVAL_JITTER, jitteredInterval, planLease } from './timing.ts';
+import { backoffDelay, clampDelay, INTERVAL_JITTER, jitteredInterval, planExpiry, planLease } from './timing.ts';
 import type { Timers } from './timers.ts';
 
 /**
@@ -55,6 +55,15 @@ function errorMessage(error: unknown): string {
 
 function changed(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
   return a === undefined || b === undefined || !Buffer.from(a).equals(b);
+}
+
+/**
+ * How old the data behind a source's files may get before /readyz fails: a certificate until it expires, else three
+ * refresh periods (the lease duration for a leased secret).
+ */
+function staleLimit(source: Source): number {
+  if (source.expiresAt !== undefined && source.fetchedAt !== undefined) return source.expiresAt - source.fetchedAt;
+  return 3 * (source.lease?.durationMs ?? source.intervalMs);
 }
 
 export class RefreshLoop {
@@ -102,7 +111,8 @@ export class RefreshLoop {
   poke(provider: Provider): void {
     const now = this.#deps.now();
     for (const source of this.#sources) {
-      if (source.provider !== provider) continue;
+      // A certificate outlives the token it was issued with (no lease): re-issuing it would only churn the app.
+      if (source.provider !== provider || source.expiresAt !== undefined) continue;
       source.next = 'fetch';
       source.dueAt = Math.min(source.dueAt, now + POKE_DEBOUNCE_MS);
     }
@@ -128,7 +138,7 @@ export class RefreshLoop {
   staleFiles(now: number): string[] {
     const stale: string[] = [];
     for (const source of this.#sources) {
-      const limit = this.#deps.config.staleAfterMs ?? 3 * (source.lease?.durationMs ?? source.intervalMs);
+      const limit = this.#deps.config.staleAfterMs ?? staleLimit(source);
       for (const f of source.files) if (f.goodAt === undefined || now - f.goodAt > limit) stale.push(f.spec.name);
     }
     return stale;
@@ -241,6 +251,8 @@ export class RefreshLoop {
     source.fetchedAt = now;
     source.failures = 0;
     delete source.lastError;
+    if (fetched.expiresAt === undefined) delete source.expiresAt;
+    else source.expiresAt = fetched.expiresAt;
     if (fetched.lease === undefined) {
       delete source.lease;
       delete source.issuedDurationMs;
@@ -255,7 +267,10 @@ export class RefreshLoop {
     const now = this.#deps.now();
     if (source.lease === undefined) {
       source.next = 'fetch';
-      source.dueAt = from + jitteredInterval(source.intervalMs, random);
+      source.dueAt =
+        source.expiresAt === undefined
+          ? from + jitteredInterval(source.intervalMs, random)
+          : planExpiry(source.expiresAt, from, random);
       return;
     }
     const renewable = source.lease.renewable && this.#deps.providers.get(source.provider)?.renewLease !== undefined;
@@ -338,11 +353,7 @@ export class RefreshLoop {
       this.#writeFailures = 0;
       this.#retryWriteAt = undefined;
       this.#lastWriteError = undefined;
-      for (const s of this.#sources)
-        for (const f of s.files) {
-          f.written = f.bytes;
-          if (s.fetchedAt !== undefined) f.goodAt = s.fetchedAt;
-        }
+      this.#markWritten();
       this.#updateGauges(files);
       this.#deps.metrics.writes.inc({ result: outcome === 'unchanged' ? 'unchanged' : 'ok' });
       this.#deps.log.info(
@@ -371,6 +382,17 @@ export class RefreshLoop {
         ? 'writing secrets failed; the last good files stay in place'
         : 'writing secrets failed; no files are in place yet',
     );
+  }
+
+  /** What the landed write put on disk: the content, the fetch behind it, a certificate's expiry. */
+  #markWritten(): void {
+    for (const s of this.#sources)
+      for (const f of s.files) {
+        f.written = f.bytes;
+        if (s.fetchedAt !== undefined) f.goodAt = s.fetchedAt;
+        if (s.expiresAt !== undefined)
+          this.#deps.metrics.certificateExpiry.set({ file: f.spec.name }, s.expiresAt / 1000);
+      }
   }
 
   #updateGauges(files: readonly FileState[]): void {

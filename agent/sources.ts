@@ -1,6 +1,7 @@
 // The refresh loop's model: the config's files grouped into sources, one per distinct backend secret
-// (provider + path + version). Two files reading different fields of one secret share one fetch, which
-// matters beyond cost: both fields of a Vault dynamic credential must come from the same lease.
+// (provider + path + parameters + version). Two files reading different fields of one secret share one fetch,
+// which matters beyond cost: both fields of a Vault dynamic credential must come from the same lease, and a
+// certificate, its private key and its CA from the same PKI issue.
 import type { AgentConfig, FileSpec } from '../injector/agent-config.ts';
 import type { Provider, SecretReference } from '../injector/reference.ts';
 import type { Lease } from './provider.ts';
@@ -21,6 +22,8 @@ export interface Source {
   lease?: Lease;
   /** The lease duration as first issued (the renewal grace is a share of it). */
   issuedDurationMs?: number;
+  /** Epoch ms when the fetched value stops being valid (a certificate's notAfter): it is fetched anew before. */
+  expiresAt?: number;
   /** Consecutive failures, for backoff. */
   failures: number;
   lastError?: string;
@@ -42,9 +45,10 @@ export interface FileState {
 export function sourceKey(ref: {
   readonly provider: Provider;
   readonly path: string;
+  readonly query?: string | undefined;
   readonly version?: string | undefined;
 }): string {
-  return `${ref.provider}:${ref.path}@${ref.version ?? ''}`;
+  return `${ref.provider}:${ref.path}${ref.query === undefined ? '' : `?${ref.query}`}@${ref.version ?? ''}`;
 }
 
 export function buildSources(config: Readonly<AgentConfig>, now: number): Source[] {
@@ -52,7 +56,12 @@ export function buildSources(config: Readonly<AgentConfig>, now: number): Source
   for (const spec of config.files) {
     const key = sourceKey(spec.ref);
     const group = groups.get(key) ?? {
-      ref: { provider: spec.ref.provider, path: spec.ref.path, ...defined({ version: spec.ref.version }) },
+      ref: {
+        provider: spec.ref.provider,
+        path: spec.ref.path,
+        ...defined({ query: spec.ref.query }),
+        ...defined({ version: spec.ref.version }),
+      },
       files: [],
     };
     group.files.push({ spec });

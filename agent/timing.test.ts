@@ -7,7 +7,9 @@ import {
   jitteredInterval,
   MAX_TIMER_MS,
   monotonicClock,
+  planExpiry,
   planLease,
+  MIN_REFETCH_MS,
 } from './timing.ts';
 import { REFRESH_FLOOR_MS } from '../injector/constants.ts';
 
@@ -64,5 +66,19 @@ void describe('timing', () => {
       planLease({ ...lease, durationMs: 2000 * 3_600_000 }, 2000 * 3_600_000, 0, 0.5).at > MAX_TIMER_MS,
       'callers clamp',
     );
+  });
+
+  void it('plans a certificate at about 2/3 of its time left with jitter, soon when little is left', () => {
+    const day = 86_400_000;
+    // A fresh 24h certificate: between 70 % and 73.3 % of it, by the jitter.
+    assert.equal(Math.round(planExpiry(day, 0, 0)), 60_480_000);
+    assert.equal(Math.round(planExpiry(day, 0, 1)), Math.round((2 / 3 + 0.2 / 3) * day));
+    // Found with 1h left (an agent restarted late, a certificate cut short by its CA): 70 % of that hour from now.
+    assert.equal(
+      Math.round(planExpiry(10 * day, 10 * day - 3_600_000, 0)),
+      Math.round(10 * day - 3_600_000 + 0.7 * 3_600_000),
+    );
+    // Expired, or nearly: not in a tight loop.
+    assert.equal(planExpiry(1000, 5000, 0.5), 5000 + MIN_REFETCH_MS);
   });
 });

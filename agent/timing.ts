@@ -69,3 +69,17 @@ export function planLease(lease: Lease, issuedDurationMs: number, now: number, r
   }
   return { action: 'renew', at };
 }
+
+/** A value that expires is fetched anew no sooner than this, so a certificate issued nearly expired cannot spin. */
+export const MIN_REFETCH_MS = 5_000;
+
+/**
+ * When to fetch anew a value that expires without a lease to renew (a certificate, until its notAfter): the rule
+ * for a lease that cannot be renewed, over the time left from now, so at about 70 % of it with jitter, and soon when
+ * little is left (a certificate capped by its CA's end, an agent restarted late).
+ */
+export function planExpiry(expiresAt: number, now: number, random: number): number {
+  const left = Math.max(expiresAt - now, 0);
+  const lease = { id: 'expiry', durationMs: left, renewable: false, renewedAt: now, issuedAt: now };
+  return Math.max(planLease(lease, left, now, random).at, now + MIN_REFETCH_MS);
+}

@@ -43,6 +43,8 @@ export const FILE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,252}$/;
 const referenceSchema = z.strictObject({
   provider: z.enum(PROVIDERS),
   path: z.string().check(z.minLength(1), z.maxLength(512)),
+  /** Canonical `k=v&…` parameters of a write (a Vault PKI issue). */
+  query: z.optional(z.string().check(z.minLength(1), z.maxLength(2048))),
   field: z.optional(z.string().check(z.minLength(1), z.maxLength(128))),
   version: z.optional(z.string().check(z.minLength(1), z.maxLength(64))),
 });

@@ -6,7 +6,7 @@ import type { AnnotationLimits, Findings } from './annotation-spec.ts';
 import type { FileRequest } from './annotations.ts';
 import { ANNOTATION_PREFIX } from './constants.ts';
 import { formatDuration, parseDuration } from './duration.ts';
-import { PROBLEM_CODES, quote } from './problems.ts';
+import { PROBLEM_CODES, example, quote } from './problems.ts';
 import { parseReference } from './reference-parse.ts';
 import type { SecretReference } from './reference.ts';
 import { templateFields, templateSyntaxProblem } from './template-syntax.ts';
@@ -117,11 +117,19 @@ function readFile(
 ): FileRequest | undefined {
   const parsed = parseReference(entry.secret ?? '');
   if (!parsed.ok) {
-    findings.add(
-      PROBLEM_CODES.badReference,
-      `secret-${name}`,
-      `${parsed.problem}; the grammar is <provider>:<path>[#<field>][@<version>]`,
-    );
+    if (parsed.example === undefined)
+      findings.add(
+        PROBLEM_CODES.badReference,
+        `secret-${name}`,
+        `${parsed.problem}; the grammar is <provider>:<path>[#<field>][@<version>]`,
+      );
+    else
+      findings.push({
+        code: PROBLEM_CODES.badReference,
+        annotation: `secret-${name}`,
+        message: `${parsed.problem}; the grammar is <provider>:<path>?<parameters>[#<field>]`,
+        example: example(`secret-${name}`, parsed.example),
+      });
     return undefined;
   }
   const ref = parsed.ref;

@@ -1,7 +1,8 @@
 // The secret reference grammar shared by admission (validation, reference-parse.ts) and the agent (fetching):
-//   <provider>:<path>[#<field>][@<version>]
+//   <provider>:<path>[?<parameters>][#<field>][@<version>]
 // aws:prod/db#password, aws:arn:aws:secretsmanager:us-east-1:123:secret:prod/db-AbCdEf, aws:prod/db@AWSPREVIOUS,
-// vault:secret/payments/db#password, vault:database/creds/readonly, file:payments/db#password
+// vault:secret/payments/db#password, vault:database/creds/readonly, file:payments/db#password,
+// vault:pki/issue/web?common_name=web.app.svc&ttl=24h#certificate (parameters: only where a provider takes them)
 
 import type { Provider } from './providers/names.ts';
 
@@ -10,6 +11,11 @@ export type { Provider };
 export interface SecretReference {
   readonly provider: Provider;
   readonly path: string;
+  /**
+   * Parameters of a write such as a Vault PKI issue, canonical (`k=v` pairs sorted by key, joined by `&`): part of
+   * what is fetched, so references that differ only in their order share one fetch.
+   */
+  readonly query?: string;
   readonly field?: string;
   readonly version?: string;
 }
@@ -21,10 +27,11 @@ export interface SecretReference {
 export function formatReference(ref: {
   readonly provider: Provider;
   readonly path: string;
+  readonly query?: string | undefined;
   readonly field?: string | undefined;
   readonly version?: string | undefined;
 }): string {
-  return `${ref.provider}:${ref.path}${ref.field === undefined ? '' : `#${ref.field}`}${ref.version === undefined ? '' : `@${ref.version}`}`;
+  return `${ref.provider}:${ref.path}${ref.query === undefined ? '' : `?${ref.query}`}${ref.field === undefined ? '' : `#${ref.field}`}${ref.version === undefined ? '' : `@${ref.version}`}`;
 }
 
 /**

@@ -39,7 +39,7 @@ export const ADMISSION_FIXES: Readonly<Record<ProblemCode, string>> = {
     'Use a file name of one path segment of `[A-Za-z0-9_.-]`, not starting with `.` (e.g. `secret-db-password`).',
   SK_DUPLICATE_FILE: 'Two annotations produce the same file (also case-insensitively): rename one.',
   SK_ORPHAN_ANNOTATION: 'A `template-`, `format-` or `refresh-<name>` has no `secret-<name>`: add it or fix the name.',
-  SK_BAD_REFERENCE: `Write the reference as \`<provider>:<path>[#<field>][@<version>]\`, e.g. ${listed((d) => (d.referenceExample === undefined ? [] : [`\`${d.referenceExample}\``]))}.`,
+  SK_BAD_REFERENCE: `Write the reference as \`<provider>:<path>[#<field>][@<version>]\`, e.g. ${listed((d) => (d.referenceExample === undefined ? [] : [`\`${d.referenceExample}\``]))}; one with parameters as \`<provider>:<path>?<parameters>[#<field>]\`, e.g. ${listed((d) => (d.parametersExample === undefined ? [] : [`\`${d.parametersExample}\``]))}.`,
   SK_BAD_TEMPLATE:
     'Templates allow only `{{ .field }}` and `{{ . }}`, up to 64 KiB; drop `#field` from the reference when the template names fields.',
   SK_BAD_FORMAT:
@@ -85,6 +85,8 @@ export const AGENT_FIXES: Readonly<Record<ProviderErrorCode | RenderErrorCode, s
     "The `#field` or a template's `{{ .field }}` is not in the secret: fix the name or add the field to the secret.",
   LEASE_EXPIRED:
     'A dynamic lease ran out before renewal (e.g. the agent was stopped too long): a new credential is issued and the app reloaded.',
+  ISSUE_REFUSED:
+    "A Vault PKI role refused to issue the certificate (the log names the role and Vault's reason, e.g. a common name outside `allowed_domains`, an IP SAN the role does not allow): fix the reference's parameters or the role. The agent keeps the last good certificate and retries with backoff.",
   CONFIG:
     "The agent's configuration or environment is unusable (e.g. the file store is not mounted): re-create the pod after fixing the webhook configuration.",
   NOT_AN_OBJECT:

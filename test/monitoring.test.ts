@@ -108,7 +108,7 @@ void describe('alert rules and dashboard', () => {
   void test('promtool check rules accepts the PrometheusRule', () => {
     const r = promtool(['check', 'rules', rulesFile]);
     assert.equal(r.status, 0, r.output);
-    assert.match(r.output, /SUCCESS: 8 rules found/);
+    assert.match(r.output, /SUCCESS: 9 rules found/);
   });
 
   void test('every dashboard query is valid PromQL', () => {
@@ -135,6 +135,7 @@ void describe('alert rules and dashboard', () => {
       'sidekey_agent_last_success_timestamp_seconds',
       'sidekey_agent_fetch_errors_total',
       'sidekey_agent_reloads_total',
+      'sidekey_agent_certificate_expiry_timestamp_seconds',
       'sidekey_webhook_admissions_total',
       'sidekey_webhook_admission_duration_seconds_bucket',
       'sidekey_webhook_tls_certificate_expiry_timestamp_seconds',
@@ -214,6 +215,30 @@ void describe('alert rules and dashboard', () => {
                 'SidekeyReloadFailures',
                 { ...pod, kind: 'signal', severity: 'warning' },
                 'shop/payments-0: the app did not take a signal reload',
+              ),
+            ],
+          },
+        ],
+      },
+      {
+        // 1h certificates: tls.crt issued at t=0 and never again, web.crt re-issued every minute.
+        interval: '1m',
+        input_series: [
+          series('sidekey_agent_last_success_timestamp_seconds', { ...pod, file: 'tls.crt' }, '0x90'),
+          series('sidekey_agent_certificate_expiry_timestamp_seconds', { ...pod, file: 'tls.crt' }, '3600x90'),
+          series('sidekey_agent_last_success_timestamp_seconds', { ...pod, file: 'web.crt' }, '0+60x90'),
+          series('sidekey_agent_certificate_expiry_timestamp_seconds', { ...pod, file: 'web.crt' }, '3600+60x90'),
+        ],
+        alert_rule_test: [
+          { eval_time: '40m', alertname: 'SidekeyCertificateExpiry', exp_alerts: [] },
+          {
+            eval_time: '55m',
+            alertname: 'SidekeyCertificateExpiry',
+            exp_alerts: [
+              firing(
+                'SidekeyCertificateExpiry',
+                { ...pod, file: 'tls.crt', severity: 'critical' },
+                'Certificate file tls.crt of shop/payments-0 expires in 5m 0s',
               ),
             ],
           },

@@ -1,5 +1,6 @@
 // Bounded parallelism for providers that must make one backend call per secret, and the bookkeeping every
-// provider shares: one read per distinct secret (path and version), whose answer serves every reference to it.
+// provider shares: one read per distinct secret (path, parameters and version), whose answer serves every reference
+// to it.
 import type { SecretReference } from '../../injector/reference.ts';
 import { ProviderError } from '../provider.ts';
 import type { FetchOutcome, Fetched } from '../provider.ts';
@@ -23,9 +24,9 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (it
   return results;
 }
 
-/** The key of the backend secret a reference reads: path and version, `#field` left out. */
-export function secretKey(ref: Pick<SecretReference, 'path' | 'version'>): string {
-  return `${ref.path}@${ref.version ?? ''}`;
+/** The key of the backend secret a reference reads: path, parameters and version, `#field` left out. */
+export function secretKey(ref: Pick<SecretReference, 'path' | 'query' | 'version'>): string {
+  return `${ref.path}${ref.query === undefined ? '' : `?${ref.query}`}@${ref.version ?? ''}`;
 }
 
 /** Reads each distinct secret among refs once (two files from one dynamic secret must share one credential). */

@@ -9,6 +9,7 @@
 //   const jwt = await bao.setupJwt('app', ['read-all']);      // jwt.mint({ sub: 'app' })
 //   const k8s = await bao.setupKubernetes('app', ['read-all'], 'default', 'app'); // k8s.token
 //   await bao.setupDatabase(pg, { role: 'readonly', defaultTtl: '1m', maxTtl: '5m' });
+//   const rootCa = await bao.setupPki('pki', { role: 'web', allowedDomains: ['svc.test'], maxTtl: '30s' });
 //   await bao.stop();
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -99,9 +100,23 @@ export interface OpenBaoHandle {
     policies: readonly string[],
     boundTo: readonly [namespace: string, serviceAccount: string],
   ): Promise<void>;
+  /**
+   * pki engine at `mount` with a generated root CA (1h) and a role issuing certificates for subdomains of
+   * allowedDomains up to maxTtl; resolves to the root CA's PEM.
+   */
+  setupPki(mount: string, options: PkiOptions): Promise<string>;
+  /** Writes (or rewrites) a pki role, e.g. to stop allowing a domain. */
+  writePkiRole(mount: string, options: PkiOptions): Promise<void>;
   /** database engine at database/ on the given PostgreSQL, with a role creating short-lived logins. */
   setupDatabase(pg: PostgresHandle, options: { role: string; defaultTtl: string; maxTtl: string }): Promise<void>;
   stop(): Promise<void>;
+}
+
+export interface PkiOptions {
+  readonly role: string;
+  readonly allowedDomains: readonly string[];
+  /** A Vault duration, e.g. '30s'. */
+  readonly maxTtl: string;
 }
 
 export interface OpenBaoOptions {
@@ -218,6 +233,25 @@ export async function startOpenBao(options: OpenBaoOptions = {}): Promise<OpenBa
         bound_service_account_namespaces: [namespace],
         token_policies: policies,
         token_ttl: '1h',
+      });
+    },
+    async setupPki(mount, options): Promise<string> {
+      await api('POST', `sys/mounts/${mount}`, { type: 'pki', config: { max_lease_ttl: '2h' } });
+      const root = (await api('POST', `${mount}/root/generate/internal`, {
+        common_name: 'Sidekey test root',
+        ttl: '1h',
+      })) as { data: { certificate: string } };
+      await handle.writePkiRole(mount, options);
+      return root.data.certificate;
+    },
+    async writePkiRole(mount, { role, allowedDomains, maxTtl }): Promise<void> {
+      await api('POST', `${mount}/roles/${role}`, {
+        allowed_domains: allowedDomains,
+        allow_subdomains: true,
+        allow_ip_sans: true,
+        max_ttl: maxTtl,
+        key_type: 'ec',
+        key_bits: 256,
       });
     },
     async setupDatabase(pg, { role, defaultTtl, maxTtl }): Promise<void> {

@@ -10,6 +10,7 @@ import type { AnnotationSpec } from '../annotation-spec.ts';
 import type { PodIdentity } from '../identity.ts';
 import type { JsonObject } from '../patch.ts';
 import type { ProblemCode } from '../problems.ts';
+import type { SecretReference } from '../reference.ts';
 import type { Provider } from './names.ts';
 
 /** A `sidekey webhook` / `sidekey render` flag and the field of the webhook configuration it sets. */
@@ -67,6 +68,8 @@ export interface ProviderWiring {
 export interface ProviderDocs {
   /** A valid reference, shown in the fix for SK_BAD_REFERENCE. */
   readonly referenceExample?: string;
+  /** A valid reference with ?parameters (when it takes them), shown when they are refused. */
+  readonly parametersExample?: string;
   /** Said of its references in the `secret-<name>` row, e.g. which paths are refused. */
   readonly referenceNote?: string;
   /** What its annotations look like when right, for SK_BAD_BACKEND_SETTING. */
@@ -81,6 +84,11 @@ export interface ProviderDeclaration<Shape extends z.ZodRawShape = z.ZodRawShape
   readonly strictSegments: boolean;
   /** Why a reference's @version is refused, if it is. */
   readonly versionProblem: (version: string) => string | undefined;
+  /**
+   * Why a reference's `?parameters` (given as pairs) are refused, if they are; absent: the provider takes none.
+   * The reference's path, #field and @version come along, since parameters make a different kind of reference.
+   */
+  readonly parameters?: (ref: SecretReference, params: ReadonlyMap<string, string>) => string | undefined;
   /** The webhook settings it adds (top-level fields of the injection settings). */
   readonly settings: Shape;
   readonly flags: Readonly<Record<string, FlagSpec>>;

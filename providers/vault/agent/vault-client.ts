@@ -25,10 +25,13 @@ export interface VaultClientOptions extends TransportOptions {
 export class VaultCallError extends Error {
   readonly status: number;
   readonly network?: string;
-  constructor(message: string, status: number, network?: string) {
+  /** Vault's own error text of an HTTP answer (names paths, roles and policies, never secret data). */
+  readonly detail: string;
+  constructor(message: string, status: number, network?: string, detail = '') {
     super(message);
     this.name = 'VaultCallError';
     this.status = status;
+    this.detail = detail;
     if (network !== undefined) this.network = network;
   }
 }
@@ -65,7 +68,12 @@ function toCallError(error: unknown, method: string, path: string): VaultCallErr
   const status = shape.response?.statusCode;
   if (typeof status === 'number') {
     const detail = vaultMessages(shape.response?.body);
-    return new VaultCallError(`vault ${method} ${path}: HTTP ${status}${detail === '' ? '' : ` (${detail})`}`, status);
+    return new VaultCallError(
+      `vault ${method} ${path}: HTTP ${status}${detail === '' ? '' : ` (${detail})`}`,
+      status,
+      undefined,
+      detail,
+    );
   }
   const code = typeof shape.code === 'string' ? shape.code : 'ERR_NETWORK';
   return new VaultCallError(`vault ${method} ${path}: no answer (${code})`, 0, code);

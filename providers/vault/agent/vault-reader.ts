@@ -6,13 +6,10 @@ import { createHash } from 'node:crypto';
 import * as z from 'zod/mini';
 import type { SecretReference } from '../../../injector/reference.ts';
 import { ProviderError } from '../../../agent/provider.ts';
-import type { FetchOutcome, Fetched, Lease, ProviderDeps } from '../../../agent/provider.ts';
-import { answerEach, readDistinct } from '../../../agent/providers/concurrency.ts';
+import type { Fetched, Lease, ProviderDeps } from '../../../agent/provider.ts';
 import type { VaultClient } from './vault-client.ts';
 import { fromVaultError, leaseGone, revokeQuietly } from './vault-errors.ts';
 import type { TokenSource } from './vault-session.ts';
-
-const READ_CONCURRENCY = 8;
 
 const record = z.record(z.string(), z.unknown());
 const mountAnswer = z.object({
@@ -58,15 +55,8 @@ export class VaultReader {
     this.#deps = deps;
   }
 
-  async fetchMany(refs: readonly SecretReference[]): Promise<readonly FetchOutcome[]> {
-    const answers = await readDistinct(refs, READ_CONCURRENCY, async (ref) => {
-      try {
-        return { ok: true, fetched: await this.#readOne(ref.path, ref.version) };
-      } catch (error) {
-        return { ok: false, error: fromVaultError(error) };
-      }
-    });
-    return answerEach('vault', refs, answers);
+  read(ref: SecretReference): Promise<Fetched> {
+    return this.#readOne(ref.path, ref.version);
   }
 
   async renewLease(lease: Lease): Promise<Lease> {

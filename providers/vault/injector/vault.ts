@@ -1,5 +1,6 @@
-// Vault/OpenBao, as the injector sees it: vault:<mount>/<path>[#field][@KV v2 version], a pod's vault-*
-// annotations over the webhook's vault settings, the pod's service-account token (or an approle Secret) as login.
+// Vault/OpenBao, as the injector sees it: vault:<mount>/<path>[#field][@KV v2 version] and PKI certificates
+// vault:<mount>/issue/<role>?common_name=…[#field] (vault-pki.ts), a pod's vault-* annotations over the webhook's
+// vault settings, the pod's service-account token (or an approle Secret) as login.
 import { patternField, setProviderOption } from '../../../injector/annotation-spec.ts';
 import type { KeyReader } from '../../../injector/annotation-spec.ts';
 import { VAULT_AUTH_PATH } from '../../../injector/agent-config.ts';
@@ -11,6 +12,7 @@ import { declareProvider } from '../../../injector/providers/declaration.ts';
 import { APPROLE_VOLUME, resolveVault, vaultRequest } from './vault-resolve.ts';
 import type { VaultRequest } from './vault-resolve.ts';
 import { POD_VAULT_AUTH, VAULT_NAMESPACE, VAULT_ROLE, vaultSettings } from './vault-settings.ts';
+import { ISSUE_EXAMPLE, issueProblem } from './vault-pki.ts';
 
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 
@@ -44,6 +46,7 @@ export const vault = declareProvider({
   name: 'vault',
   strictSegments: true,
   versionProblem: (version) => (/^\d+$/.test(version) ? undefined : 'a vault @version must be a KV v2 version number'),
+  parameters: issueProblem,
   settings: vaultSettings,
   flags: {
     'vault-addr': { path: ['vault', 'addr'], kind: 'string', help: 'default Vault/OpenBao address' },
@@ -109,7 +112,9 @@ export const vault = declareProvider({
   ],
   docs: {
     referenceExample: 'vault:secret/app/db#password',
+    parametersExample: ISSUE_EXAMPLE,
     referenceNote:
+      'a PKI certificate is issued (and re-issued at about 2/3 of its lifetime) by `vault:<mount>/issue/<role>?common_name=<DNS name>[&alt_names=<DNS names>][&ip_sans=<IPs>][&ttl=<1m..8784h>]#<certificate|private_key|issuing_ca|ca_chain|serial_number>`, the files with the same parameters from one issue; ' +
       "a `vault:` path with an `auth`, `sys` or `identity` segment anywhere but last (`vault:auth/…`, `vault:team-a/sys/…`: a namespace may come first) is refused unless the webhook's `vault.allowSystemPaths`",
     annotationHints: ['`vault-addr` an http(s) URL', '`vault-auth` one of kubernetes, jwt, approle'],
     missingSettings: 'Vault address or role, approle Secret',
