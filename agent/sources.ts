@@ -16,6 +16,8 @@ export interface Source {
   /** The shortest refresh interval of its files, floored. */
   readonly intervalMs: number;
   version?: string;
+  /** The backend's own version when it has one that is safe to show (Fetched.displayVersion), for /status. */
+  displayVersion?: string;
   /** Epoch ms of the last good fetch or lease renewal. */
   fetchedAt?: number;
   lease?: Lease;
@@ -24,6 +26,9 @@ export interface Source {
   /** Consecutive failures, for backoff. */
   failures: number;
   lastError?: string;
+  /** The code of lastError and when it happened (/status shows these, never the message). */
+  lastErrorCode?: string;
+  lastErrorAt?: number;
   /** Epoch ms when the next action is due. */
   dueAt: number;
   next: 'fetch' | 'renew';
@@ -37,6 +42,11 @@ export interface FileState {
   written?: Uint8Array | undefined;
   /** Epoch ms of the fetch behind the content on disk (staleness). */
   goodAt?: number;
+}
+
+/** Data older than this (ms since its last good fetch) is stale: the configured threshold, else 3 refreshes. */
+export function staleLimit(config: Readonly<AgentConfig>, source: Source): number {
+  return config.staleAfterMs ?? 3 * (source.lease?.durationMs ?? source.intervalMs);
 }
 
 export function sourceKey(ref: {
