@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { MAX_FILES, type AgentConfig } from '../injector/agent-config.ts';
 import { buildSources } from './sources.ts';
 import { agentStatus, statusBody, type StatusInput } from './status.ts';
-import { MAX_STATUS_BYTES, parseAgentStatus } from './status-schema.ts';
+import { MAX_STATUS_BYTES, parseAgentStatus, type FileStatus } from './status-schema.ts';
 
 const T0 = Date.parse('2026-01-02T03:04:05.000Z');
 const SECRET = 'hunter2-value-never-shown';
@@ -73,7 +73,12 @@ void describe('agent status', () => {
       ],
       'failing files first',
     );
-    const [api, password, creds] = status.files;
+    const file = (name: string): FileStatus => {
+      const found = status.files.find((f) => f.name === name);
+      assert.ok(found !== undefined, name);
+      return found;
+    };
+    const [api, password, creds] = [file('api'), file('password'), file('creds')];
     assert.deepEqual(api.lastError, { code: 'NOT_FOUND', at: '2026-01-02T03:04:06.000Z', failures: 3 });
     assert.equal(api.stale, true, 'never written');
     assert.equal(password.version, '7');
