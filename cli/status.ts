@@ -4,6 +4,8 @@
 // ~/.kube/config, in-cluster). Exit codes: 0 no pod failing, 1 a pod failing or its agent unreadable, 2 usage,
 // no cluster, or the pods could not be listed.
 import { KubeConfig } from '@kubernetes/client-node';
+import { existsSync } from 'node:fs';
+import { clusterConfigured } from '../webhook/sidecar-mode.ts';
 import { parseCommandLine } from './args.ts';
 import { listInjectedPods, readPods, StatusError } from './status-pods.ts';
 import { exitCodeOf, formatJson, formatTable } from './status-report.ts';
@@ -72,14 +74,15 @@ function request(argv: readonly string[]): Request | string {
 }
 
 function loadKubeConfig(): KubeConfig {
+  if (!clusterConfigured(process.env, existsSync))
+    throw new StatusError('no cluster configured: set KUBECONFIG, write ~/.kube/config, or run inside a pod');
   const kc = new KubeConfig();
   try {
     kc.loadFromDefault();
   } catch (error) {
     throw new StatusError(`cannot read the kubeconfig: ${(error as Error).message}`);
   }
-  if (kc.getCurrentCluster() === null)
-    throw new StatusError('no cluster configured: set KUBECONFIG, write ~/.kube/config, or run inside a pod');
+  if (kc.getCurrentCluster() === null) throw new StatusError('the kubeconfig has no current context naming a cluster');
   return kc;
 }
 
