@@ -32,12 +32,24 @@ export class StatusError extends Error {
   override readonly name = 'StatusError';
 }
 
+/** The `message` of an API server's Status answer (never any other body: a proxied one is the pod's). */
+function statusMessage(body: string): string | undefined {
+  if (!/"kind":"Status"/.test(body)) return undefined;
+  return /"message":"((?:[^"\\]|\\.)*)"/.exec(body)?.[1]?.slice(0, 300);
+}
+
 function apiMessage(error: unknown): string {
-  const { code, body } = error as { code?: number; body?: unknown };
-  const text = typeof body === 'string' ? body : '';
-  const message = /"message":"((?:[^"\\]|\\.)*)"/.exec(text)?.[1] ?? (error as Error).message;
-  const hint = code === 403 ? ' (the user needs get and list on pods)' : '';
-  return `${code === undefined ? '' : `HTTP ${code}: `}${message.slice(0, 300)}${hint}`;
+  const { code, body } = error as { code?: unknown; body?: unknown };
+  // An ApiException of the generated client: its own message repeats the headers; the API server's is in the body.
+  if (typeof code !== 'number') return (error as Error).message;
+  const message = typeof body === 'string' ? statusMessage(body) : undefined;
+  const hint =
+    code === 403
+      ? ' (the user needs get and list on pods)'
+      : code === 401
+        ? " (the kubeconfig's credentials were refused)"
+        : '';
+  return `HTTP ${code}${message === undefined ? '' : `: ${message}`}${hint}`;
 }
 
 function withTimeout<T>(call: Promise<T>, ms: number, what: string): Promise<T> {
@@ -144,16 +156,14 @@ async function apiGet(kc: KubeConfig, path: string, timeoutMs: number): Promise<
 
 /** Why a proxied read did not give a status, in a line (an API server's Status message, never the body). */
 function refusal(answer: Answer): string {
-  const message = /"kind":"Status"/.test(answer.body)
-    ? /"message":"((?:[^"\\]|\\.)*)"/.exec(answer.body)?.[1]
-    : undefined;
+  const message = statusMessage(answer.body);
   const hint =
     answer.code === 403
       ? ' (reading an agent needs get on pods/proxy)'
       : answer.code === 404 && message === undefined
         ? ' (the agent has no /status: an older release?)'
         : '';
-  return `HTTP ${answer.code} from the pod proxy${message === undefined ? '' : `: ${message.slice(0, 200)}`}${hint}`;
+  return `HTTP ${answer.code} from the pod proxy${message === undefined ? '' : `: ${message}`}${hint}`;
 }
 
 function agentPort(pod: V1Pod): { port?: number; exited?: number } {
