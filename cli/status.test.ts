@@ -7,8 +7,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
-import type { AgentConfig } from '../injector/agent-config.ts';
-import { freePort, reloadEndpoint, startAgent, until } from '../agent/testdata/agent-process.ts';
+import { freePort, reloadEndpoint, sidecarConfig, startAgent, until } from '../agent/testdata/agent-process.ts';
 import { parseAgentStatus, type AgentStatus } from '../agent/status-schema.ts';
 import { exitCodeOf, formatJson, formatTable, type PodReport } from './status-report.ts';
 
@@ -33,19 +32,13 @@ async function agent(t: TestContext): Promise<{ port: number; store: string; sec
   await writeFile(path.join(store, 'payments/api.json'), JSON.stringify({ token: SECRETS[1] }));
   const reload = await reloadEndpoint(t);
   const port = await freePort();
-  const config: AgentConfig = {
-    version: 1,
-    mode: 'sidecar',
-    role: 'run',
-    secretsDir: secrets,
-    port,
-    fileMode: 0o400,
+  const config = sidecarConfig(secrets, port, {
     files: [
       { name: 'password', ref: { provider: 'file', path: 'payments/db', field: 'password' } },
       { name: 'auth-header', ref: { provider: 'file', path: 'payments/api' }, template: 'Bearer {{ .token }}' },
     ],
     reload: { kind: 'http', url: reload.url },
-  };
+  });
   startAgent(t, config, { SIDEKEY_FILE_STORE: store }, SECRETS);
   return { port, store, secrets };
 }

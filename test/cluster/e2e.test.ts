@@ -32,6 +32,7 @@ import {
   appStatus,
   appTemplate,
   apply,
+  boundServiceAccount,
   createNamespace,
   deploymentManifest,
   getJson,
@@ -259,18 +260,12 @@ void describe('e2e on a real Kubernetes', { timeout: 30 * 60_000 }, () => {
 
   void test('Vault: kubernetes auth checked by the real TokenReview; a Deployment pod (generateName) is injected and a KV v2 rotation of a field and a two-field template reaches the app with one SIGHUP', async () => {
     await bao.writePolicy('read-all', READ_ALL_POLICY);
-    await apply(cluster, {
-      apiVersion: 'v1',
-      kind: 'ServiceAccount',
-      metadata: { name: 'vault-reviewer', namespace: NS },
-    });
-    await apply(cluster, {
-      apiVersion: 'rbac.authorization.k8s.io/v1',
-      kind: 'ClusterRoleBinding',
-      metadata: { name: 'e2e-vault-reviewer' },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'system:auth-delegator' },
-      subjects: [{ kind: 'ServiceAccount', name: 'vault-reviewer', namespace: NS }],
-    });
+    await boundServiceAccount(
+      cluster,
+      { namespace: NS, name: 'vault-reviewer' },
+      { kind: 'ClusterRole', name: 'system:auth-delegator' },
+      'e2e-vault-reviewer',
+    );
     const reviewerJwt = (
       await cluster.kubectl(['create', 'token', 'vault-reviewer', '-n', NS, '--duration=2h'])
     ).trim();
@@ -439,11 +434,6 @@ void describe('e2e on a real Kubernetes', { timeout: 30 * 60_000 }, () => {
    */
   const statusAsReader = async (served: string): Promise<string> => {
     await apply(cluster, {
-      apiVersion: 'v1',
-      kind: 'ServiceAccount',
-      metadata: { name: 'status-reader', namespace: NS },
-    });
-    await apply(cluster, {
       apiVersion: 'rbac.authorization.k8s.io/v1',
       kind: 'Role',
       metadata: { name: 'sidekey-status', namespace: NS },
@@ -452,13 +442,12 @@ void describe('e2e on a real Kubernetes', { timeout: 30 * 60_000 }, () => {
         { apiGroups: [''], resources: ['pods/proxy'], verbs: ['get'] },
       ],
     });
-    await apply(cluster, {
-      apiVersion: 'rbac.authorization.k8s.io/v1',
-      kind: 'RoleBinding',
-      metadata: { name: 'sidekey-status', namespace: NS },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'sidekey-status' },
-      subjects: [{ kind: 'ServiceAccount', name: 'status-reader', namespace: NS }],
-    });
+    await boundServiceAccount(
+      cluster,
+      { namespace: NS, name: 'status-reader' },
+      { kind: 'Role', name: 'sidekey-status' },
+      'sidekey-status',
+    );
     const kubeconfig = join(cluster.layout.stateDir, 'status-reader.kubeconfig');
     written.push(await serviceAccountKubeconfig(cluster, NS, 'status-reader', kubeconfig));
     const started = Date.now();

@@ -227,6 +227,27 @@ export async function sidekeyStatus(kubeconfig: string, args: readonly string[])
   });
 }
 
+/** A service account bound to a role: a ClusterRole cluster-wide (ClusterRoleBinding), a Role in its namespace. */
+export async function boundServiceAccount(
+  cluster: Cluster,
+  account: { readonly namespace: string; readonly name: string },
+  role: { readonly kind: 'Role' | 'ClusterRole'; readonly name: string },
+  binding: string,
+): Promise<void> {
+  await apply(cluster, {
+    apiVersion: 'v1',
+    kind: 'ServiceAccount',
+    metadata: { name: account.name, namespace: account.namespace },
+  });
+  await apply(cluster, {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: role.kind === 'Role' ? 'RoleBinding' : 'ClusterRoleBinding',
+    metadata: { name: binding, ...(role.kind === 'Role' ? { namespace: account.namespace } : {}) },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', ...role },
+    subjects: [{ kind: 'ServiceAccount', ...account }],
+  });
+}
+
 /** A kubeconfig for `serviceAccount` of `namespace` (a token from the TokenRequest API), written to `path`. */
 export async function serviceAccountKubeconfig(
   cluster: Cluster,
