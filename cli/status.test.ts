@@ -3,6 +3,7 @@
 // that disappears from the store shows as failing with its code while the last good files stay; no value, no
 // content hash and no error message appears anywhere. The path through the API server is test/cluster/e2e.test.ts.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -107,5 +108,32 @@ void describe('the agent /status and sidekey status output', () => {
     for (const text of [body, table])
       for (const hidden of [...SECRETS, 'document in the store'])
         assert.ok(!text.includes(hidden), `${hidden} is not in the status or the table`);
+  });
+
+  void it('says what is wrong with the command line or the cluster configuration, exit 2', () => {
+    const run = (args: string[], env: NodeJS.ProcessEnv = process.env) =>
+      spawnSync(process.execPath, [path.join(import.meta.dirname, 'sidekey.ts'), 'status', ...args], {
+        encoding: 'utf8',
+        env,
+      });
+    const cases: [string[], RegExp][] = [
+      [['-o', 'yaml'], /-o must be table or json, not "yaml"/],
+      [['-A', 'pod-1'], /-A lists every namespace: drop -n and POD, or drop -A/],
+      [['a', 'b'], /one POD at most, got 2/],
+      [['--timeout', '0'], /--timeout takes seconds between 0 and 300, e.g. --timeout 10, not "0"/],
+      [['--watch'], /unknown option "--watch"/],
+    ];
+    for (const [args, message] of cases) {
+      const result = run(args);
+      assert.equal(result.status, 2, args.join(' '));
+      assert.match(result.stderr, message);
+      assert.match(result.stderr, /usage: sidekey status/);
+    }
+    const noCluster = run([], { PATH: process.env.PATH, HOME: path.join(tmpdir(), 'sidekey-no-home') });
+    assert.equal(noCluster.status, 2);
+    assert.equal(
+      noCluster.stderr,
+      'sidekey status: no cluster configured: set KUBECONFIG, write ~/.kube/config, or run inside a pod\n',
+    );
   });
 });

@@ -496,7 +496,11 @@ void describe('e2e on a real Kubernetes', { timeout: 30 * 60_000 }, () => {
       everywhere.stderr,
       /cannot list pods in all namespaces: HTTP 403: .*\(the user needs get and list on pods\)/,
     );
-    return [json, table, one, everywhere].map((r) => r.stdout + r.stderr).join('\n');
+    const asAdmin = await sidekeyStatus(cluster.layout.kubeconfig, ['-A']);
+    assert.equal(asAdmin.code, 1, asAdmin.stderr);
+    assert.match(asAdmin.stdout, /^NAMESPACE +POD +STATE/);
+    assert.match(asAdmin.stdout, new RegExp(`^${NS} +tls-vault-wrong-ca +failing +0/0/1 +TLS_VERIFY_FAILED`, 'm'));
+    return [json, table, one, everywhere, asAdmin].map((r) => r.stdout + r.stderr).join('\n');
   };
 
   void test(`AWS: IRSA with the real projected token through moto; ${ROTATIONS} rotations reach the app within refresh + 2 s, one HTTP reload each`, async (t) => {
