@@ -112,9 +112,9 @@ export async function listInjectedPods(kc: KubeConfig, selection: Selection): Pr
   return pods.sort((a, b) => (key(a) < key(b) ? -1 : 1));
 }
 
-type Answer = { readonly code: number; readonly type: string; readonly body: string };
+type Answer = { readonly code: number; readonly body: string };
 
-/** One GET through the API server, authenticated as the kubeconfig says; the body is cut off past `maxBytes`. */
+/** One GET through the API server, authenticated as the kubeconfig says; a body over MAX_BODY_BYTES fails it. */
 async function apiGet(kc: KubeConfig, path: string, timeoutMs: number): Promise<Answer> {
   const server = kc.getCurrentCluster()?.server;
   if (server === undefined) throw new StatusError('the kubeconfig names no cluster');
@@ -142,11 +142,7 @@ async function apiGet(kc: KubeConfig, path: string, timeoutMs: number): Promise<
       });
       res.on('error', reject);
       res.on('end', () => {
-        resolve({
-          code: res.statusCode ?? 0,
-          type: res.headers['content-type'] ?? '',
-          body: Buffer.concat(chunks).toString('utf8'),
-        });
+        resolve({ code: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') });
       });
     });
     req.on('error', reject);
@@ -210,7 +206,9 @@ export async function readPod(kc: KubeConfig, pod: V1Pod, timeoutMs: number): Pr
   const { port, exited } = agentPort(pod);
   if (port === undefined) return initOnly(base, exited);
   const phase = pod.status?.phase;
-  if (pod.status?.podIP === undefined || phase === 'Succeeded' || phase === 'Failed')
+  if (phase === 'Succeeded' || phase === 'Failed')
+    return { ...base, state: 'finished', reason: `the pod ${phase.toLowerCase()}; its agent has stopped` };
+  if (pod.status?.podIP === undefined)
     return { ...base, state: 'unreachable', reason: `the pod is ${phase ?? 'not scheduled'}` };
   const path = `/api/v1/namespaces/${encodeURIComponent(base.namespace)}/pods/${encodeURIComponent(base.name)}:${port}/proxy/status`;
   return { ...base, ...(await proxied(kc, path, timeoutMs)) };

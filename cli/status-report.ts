@@ -4,9 +4,10 @@ import type { AgentStatus, Freshness } from '../agent/status-schema.ts';
 
 /**
  * A pod's row: its agent's state; `unreachable` when the agent could not be read (not running yet, the proxy
- * refused, a timeout, an answer that is not a status); `init-only` for a pod whose agent wrote once and exited.
+ * refused, a timeout, an answer that is not a status); `init-only` for a pod whose agent wrote once and exited;
+ * `finished` for a pod that has run to its end (a Job's), whose agent has stopped with it.
  */
-export type PodState = Freshness | 'unreachable' | 'init-only';
+export type PodState = Freshness | 'unreachable' | 'init-only' | 'finished';
 
 export interface PodReport {
   readonly namespace: string;
@@ -18,7 +19,7 @@ export interface PodReport {
   readonly reason?: string;
 }
 
-/** 1 when a pod is failing or its agent cannot be read, else 0 (stale and init-only pods are shown, not failed). */
+/** 1 when a pod is failing or its agent cannot be read, else 0 (stale, init-only and finished pods do not count). */
 export function exitCodeOf(reports: readonly PodReport[]): number {
   return reports.some((r) => r.state === 'failing' || r.state === 'unreachable') ? 1 : 0;
 }

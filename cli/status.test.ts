@@ -102,6 +102,7 @@ void describe('the agent /status and sidekey status output', () => {
       exitCodeOf([
         { ...report, state: 'stale' },
         { ...unreachable, state: 'init-only' },
+        { ...unreachable, state: 'finished' },
       ]),
       0,
     );

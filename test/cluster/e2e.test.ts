@@ -703,6 +703,18 @@ void describe('e2e on a real Kubernetes', { timeout: 30 * 60_000 }, () => {
       agent !== undefined && agent.restartPolicy === undefined,
       'init-only: a plain init container that writes and exits',
     );
+    // sidekey status: the Job's pod has finished with its agent, the CronJob's agent wrote and exited; neither fails.
+    for (const [pod, state, reason] of [
+      [oncePod.metadata.name, 'finished', 'the pod succeeded; its agent has stopped'],
+      [cronPod?.metadata.name ?? '', 'init-only', 'the init-only agent wrote the files and exited'],
+    ] as const) {
+      const shown = await sidekeyStatus(cluster.layout.kubeconfig, ['-n', NS, pod, '-o', 'json']);
+      assert.equal(shown.code, 0, shown.stderr);
+      assert.deepEqual(
+        (JSON.parse(shown.stdout) as { pods: { name: string; state: string; reason?: string }[] }).pods,
+        [{ namespace: NS, name: pod, state, reason }],
+      );
+    }
     const appLog = await cluster.kubectl(['logs', cronPod?.metadata.name ?? '', '-n', NS, '-c', 'app']);
     assert.match(appLog, new RegExp(`token:${fingerprint(cron)}`), 'the app read the file the init container wrote');
     await cluster.kubectl(['delete', 'cronjob', 'nightly', '-n', NS, '--wait=false']);
