@@ -11,9 +11,11 @@ import { startOpsServer, type OpsServer } from './ops-server.ts';
 import { ProviderError, type SecretProvider } from './provider.ts';
 import { loadProvider } from './providers/index.ts';
 import { RefreshLoop } from './refresh-loop.ts';
-import { createReloader } from './reload.ts';
+import { createReloader, type Reloader } from './reload.ts';
+import { agentStatus, statusBody } from './status.ts';
 import { monotonicClock } from './timing.ts';
 import { nodeTimers, type Timers } from './timers.ts';
+import type { AgentStatus } from './status-schema.ts';
 import { defined } from '../injector/defined.ts';
 
 /** kubelet's default terminationMessagePath: `kubectl describe pod` shows what is written there. */
@@ -102,6 +104,9 @@ interface Running {
   /** The agent's clock: epoch ms on the monotonic clock unless a test hands one in. */
   readonly now: () => number;
   readonly providers: Map<Provider, SecretProvider>;
+  readonly reloader: Reloader;
+  /** Epoch ms on the agent's clock. */
+  readonly startedAt: number;
   readonly cleanups: (() => Promise<void> | void)[];
 }
 
@@ -111,7 +116,13 @@ async function setUp(options: AgentOptions, metrics: AgentMetrics): Promise<Runn
   const timers = options.timers ?? nodeTimers;
   await mkdir(config.secretsDir, { recursive: true });
   const providers = await loadProviders(options, metrics, now);
-  const reloader = createReloader(config.reload, { log, metrics, timers, ...defined({ procRoot: options.procRoot }) });
+  const reloader = createReloader(config.reload, {
+    log,
+    metrics,
+    timers,
+    clock: now,
+    ...defined({ procRoot: options.procRoot }),
+  });
   const loop = new RefreshLoop({
     config,
     providers,
@@ -136,6 +147,8 @@ async function setUp(options: AgentOptions, metrics: AgentMetrics): Promise<Runn
     loop,
     now,
     providers,
+    reloader,
+    startedAt: now(),
     cleanups: [
       () => reloader.idle(),
       () => {
@@ -194,11 +207,27 @@ async function runInit(running: Running, options: AgentOptions): Promise<number>
   return 1;
 }
 
+/** What /status reports, read from the loop and the reloader as they are now. */
+function snapshot(running: Running, config: Readonly<AgentConfig>): AgentStatus {
+  return agentStatus({
+    config,
+    sources: running.loop.sources,
+    writeError: running.loop.writeError,
+    reloads: running.reloader.stats(),
+    startedAt: running.startedAt,
+    now: running.now(),
+  });
+}
+
 async function runSidecar(running: Running, options: AgentOptions, metrics: AgentMetrics): Promise<number> {
   const { loop, now } = running;
   const server: OpsServer = await startOpsServer(
     options.port ?? options.config.port,
-    { started: () => loop.complete, staleFiles: () => loop.staleFiles(now()) },
+    {
+      started: () => loop.complete,
+      staleFiles: () => loop.staleFiles(now()),
+      statusBody: () => statusBody(snapshot(running, options.config)),
+    },
     metrics.registry,
   );
   options.onListening?.(server.port);

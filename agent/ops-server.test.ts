@@ -9,7 +9,7 @@ import { DEFAULT_OPS_LIMITS, startOpsServer, type OpsLimits } from './ops-server
 async function server(t: TestContext, limits: Partial<OpsLimits> = {}): Promise<number> {
   const ops = await startOpsServer(
     0,
-    { started: () => true, staleFiles: () => [] },
+    { started: () => true, staleFiles: () => [], statusBody: () => '{"version":1}' },
     createMetrics().registry,
     '127.0.0.1',
     { ...DEFAULT_OPS_LIMITS, ...limits },
@@ -82,6 +82,16 @@ void describe('ops server limits', () => {
       clearInterval(drip);
     });
     assert.equal(await closedWithin(socket, 5000), true);
+  });
+
+  void it('serves /status as JSON, uncached; other methods are refused', async (t) => {
+    const port = await server(t);
+    const answer = await fetch(`http://127.0.0.1:${port}/status`);
+    assert.equal(answer.status, 200);
+    assert.equal(answer.headers.get('content-type'), 'application/json');
+    assert.equal(answer.headers.get('cache-control'), 'no-store');
+    assert.deepEqual(await answer.json(), { version: 1 });
+    assert.equal((await fetch(`http://127.0.0.1:${port}/status`, { method: 'POST' })).status, 405);
   });
 
   void it('refuses headers over 8 KiB with 431', async (t) => {

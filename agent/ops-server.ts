@@ -1,6 +1,7 @@
 // The agent's one HTTP port (declared in its container spec; the probes use it): /healthz (the process serves),
 // /startup (the first complete set of files is written: app containers start after it), /readyz (and no file is
-// older than its staleness threshold), /metrics (Prometheus). Bodies name files, never values.
+// older than its staleness threshold), /metrics (Prometheus), /status (JSON for `sidekey status`, bounded in
+// size: agent/status-schema.ts). Bodies name files, never values.
 //
 // It listens on every interface (kubelet probes come to the pod IP), so any pod that can reach the pod can open
 // connections: they are capped, idle and slow ones are closed within seconds, and headers are limited, so a flood
@@ -19,6 +20,8 @@ export interface OpsStatus {
   started(): boolean;
   /** Names of files whose data is older than allowed. */
   staleFiles(): readonly string[];
+  /** The /status JSON body. */
+  statusBody(): string;
 }
 
 /** Bounds on what clients can hold; the defaults suit a kubelet and a Prometheus scraper. */
@@ -72,6 +75,8 @@ function handler(status: OpsStatus, registry: Registry) {
       }
       case '/metrics':
         return { code: 200, type: registry.contentType, body: await registry.metrics() };
+      case '/status':
+        return { code: 200, type: 'application/json', body: `${status.statusBody()}\n` };
       default:
         return text(404, 'not found');
     }

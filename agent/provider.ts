@@ -25,6 +25,11 @@ export interface Fetched {
   readonly value: SecretValue;
   /** Backend version (AWS VersionId, KV v2 version, lease id, content hash): change detection. */
   readonly version: string;
+  /**
+   * The backend's version when it names one that reveals nothing of the value (AWS VersionId, KV v2 version), for
+   * /status. Left out when `version` is a content hash (a fingerprint of the value) or a lease id.
+   */
+  readonly displayVersion?: string;
   readonly lease?: Lease;
   /**
    * Epoch ms when the value stops being valid (a certificate's notAfter): the refresh loop fetches it anew at about

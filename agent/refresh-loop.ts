@@ -11,7 +11,7 @@ import type { FetchOutcome, Lease, SecretProvider } from './provider.ts';
 import { renderFile } from './render.ts';
 import { RenderError } from './render-error.ts';
 import { WriterError } from './atomic-writer.ts';
-import { buildSources, type FileState, type Source } from './sources.ts';
+import { buildSources, staleLimit, type FileState, type Source } from './sources.ts';
 import { backoffDelay, clampDelay, INTERVAL_JITTER, jitteredInterval, planExpiry, planLease } from './timing.ts';
 import type { Timers } from './timers.ts';
 
@@ -20,6 +20,14 @@ import type { Timers } from './timers.ts';
  * the volume (the app has been running on it): either way the app must reload.
  */
 export type WriteOutcome = 'unchanged' | 'first' | 'replaced';
+
+export interface WriteFailure {
+  /** The WriterError code, or the errno of an unexpected failure. */
+  readonly code: string;
+  /** Epoch ms. */
+  readonly at: number;
+  readonly failures: number;
+}
 
 export interface LoopDeps {
   readonly config: Readonly<AgentConfig>;
@@ -57,15 +65,6 @@ function changed(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean 
   return a === undefined || b === undefined || !Buffer.from(a).equals(b);
 }
 
-/**
- * How old the data behind a source's files may get before /readyz fails: a certificate until it expires, else three
- * refresh periods (the lease duration for a leased secret).
- */
-function staleLimit(source: Source): number {
-  if (source.expiresAt !== undefined && source.fetchedAt !== undefined) return source.expiresAt - source.fetchedAt;
-  return 3 * (source.lease?.durationMs ?? source.intervalMs);
-}
-
 export class RefreshLoop {
   readonly #deps: LoopDeps;
   readonly #sources: Source[];
@@ -78,6 +77,8 @@ export class RefreshLoop {
   #retryWriteAt: number | undefined;
   /** Why the last write failed, for init's exit reason; cleared by a write that lands. */
   #lastWriteError: string | undefined;
+  /** Its code and time, for /status. */
+  #writeError: Omit<WriteFailure, 'failures'> | undefined;
   #complete = false;
   readonly #onComplete: (() => void)[] = [];
 
@@ -126,6 +127,11 @@ export class RefreshLoop {
     await this.#running;
   }
 
+  /** The last write's failure while no write has landed since (for /status). */
+  get writeError(): WriteFailure | undefined {
+    return this.#writeError === undefined ? undefined : { ...this.#writeError, failures: this.#writeFailures };
+  }
+
   /** Leases currently held, by provider (for optional revocation at shutdown). */
   leases(): Map<Provider, Lease[]> {
     const out = new Map<Provider, Lease[]>();
@@ -138,7 +144,7 @@ export class RefreshLoop {
   staleFiles(now: number): string[] {
     const stale: string[] = [];
     for (const source of this.#sources) {
-      const limit = this.#deps.config.staleAfterMs ?? staleLimit(source);
+      const limit = staleLimit(this.#deps.config, source);
       for (const f of source.files) if (f.goodAt === undefined || now - f.goodAt > limit) stale.push(f.spec.name);
     }
     return stale;
@@ -248,11 +254,15 @@ export class RefreshLoop {
       );
     }
     source.version = fetched.version;
+    if (fetched.displayVersion === undefined) delete source.displayVersion;
+    else source.displayVersion = fetched.displayVersion;
     source.fetchedAt = now;
     source.failures = 0;
     delete source.lastError;
     if (fetched.expiresAt === undefined) delete source.expiresAt;
     else source.expiresAt = fetched.expiresAt;
+    delete source.lastErrorCode;
+    delete source.lastErrorAt;
     if (fetched.lease === undefined) {
       delete source.lease;
       delete source.issuedDurationMs;
@@ -289,6 +299,8 @@ export class RefreshLoop {
     const code = errorCode(error);
     if (backoff) source.failures += 1;
     source.lastError = `${code} (${errorMessage(error)})`;
+    source.lastErrorCode = code;
+    source.lastErrorAt = now;
     source.next = 'fetch';
     source.dueAt = backoff
       ? now + Math.min(backoffDelay(source.failures, this.#deps.random()), Math.max(source.intervalMs, 1000))
@@ -353,6 +365,7 @@ export class RefreshLoop {
       this.#writeFailures = 0;
       this.#retryWriteAt = undefined;
       this.#lastWriteError = undefined;
+      this.#writeError = undefined;
       this.#markWritten();
       this.#updateGauges(files);
       this.#deps.metrics.writes.inc({ result: outcome === 'unchanged' ? 'unchanged' : 'ok' });
@@ -375,6 +388,7 @@ export class RefreshLoop {
     const errno =
       error instanceof Error && 'errno' in error && typeof error.errno === 'string' ? error.errno : undefined;
     const reported = error instanceof WriterError ? { code: error.code, error: error.message } : {};
+    this.#writeError = { code: error instanceof WriterError ? error.code : (errno ?? 'WRITE_FAILED'), at: now };
     this.#lastWriteError = `write ${error instanceof WriterError ? `${error.code} (${error.message})` : (errno ?? 'failed')}`;
     this.#deps.log.error(
       { ...reported, errno, files: dirty.map((f) => f.spec.name), retryInMs: Math.round(this.#retryWriteAt - now) },

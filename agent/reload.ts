@@ -26,6 +26,8 @@ export interface ReloadDeps {
   readonly timers: Timers;
   /** Monotonic milliseconds (performance.now by default): the debounce's maximum wait is measured with it. */
   readonly now?: () => number;
+  /** Epoch ms for the time of the last reload in stats() (the agent's clock; Date.now by default). */
+  readonly clock?: () => number;
   readonly post?: PostFn;
   readonly kill?: (pid: number, signal: NodeJS.Signals) => void;
   readonly procRoot?: string;
@@ -40,7 +42,18 @@ export interface Reloader {
   /** Waits for a pending or running reload. */
   idle(): Promise<void>;
   close(): void;
+  /** Reloads sent so far, for /status. */
+  stats(): ReloadStats;
 }
+
+export interface ReloadStats {
+  readonly ok: number;
+  readonly failed: number;
+  /** The latest reload: when it ended (epoch ms) and how. */
+  readonly last?: { readonly at: number; readonly result: ReloadResult };
+}
+
+type ReloadResult = 'ok' | 'failed';
 
 class ReloadFailure extends Error {
   override readonly name = 'ReloadFailure';
@@ -152,15 +165,16 @@ async function sendReload(spec: Exclude<ReloadSpec, { kind: 'none' }>, deps: Rel
 }
 
 /** One reload, counted and logged; a failure is logged, not thrown (the next change tries again). */
-async function reloadNow(spec: ReloadSpec, deps: ReloadDeps): Promise<void> {
-  if (spec.kind === 'none') return;
+async function reloadNow(spec: Exclude<ReloadSpec, { kind: 'none' }>, deps: ReloadDeps): Promise<ReloadResult> {
   try {
     const what = await sendReload(spec, deps);
     deps.metrics.reloads.inc({ kind: spec.kind, result: 'ok' });
     deps.log.info({ reload: what }, 'app reloaded');
+    return 'ok';
   } catch (error) {
     deps.metrics.reloads.inc({ kind: spec.kind, result: 'failed' });
     deps.log.warn({ reason: error instanceof ReloadFailure ? error.message : 'unexpected error' }, 'app reload failed');
+    return 'failed';
   }
 }
 
@@ -172,6 +186,7 @@ export function createReloader(spec: ReloadSpec, deps: ReloadDeps): Reloader {
   let running: Promise<void> | undefined;
   let pending = false;
   let waiters: (() => void)[] = [];
+  let stats: ReloadStats = { ok: 0, failed: 0 };
 
   function fire(): void {
     timer = undefined;
@@ -180,15 +195,21 @@ export function createReloader(spec: ReloadSpec, deps: ReloadDeps): Reloader {
       pending = true;
       return;
     }
-    running = reloadNow(spec, deps).finally(() => {
-      running = undefined;
-      if (pending) {
-        pending = false;
-        fire();
-      } else if (timer === undefined) {
-        for (const resolve of waiters.splice(0)) resolve();
-      }
-    });
+    if (spec.kind === 'none') return;
+    const record = (result: ReloadResult): void => {
+      stats = { ...stats, [result]: stats[result] + 1, last: { at: (deps.clock ?? Date.now)(), result } };
+    };
+    running = reloadNow(spec, deps)
+      .then(record)
+      .finally(() => {
+        running = undefined;
+        if (pending) {
+          pending = false;
+          fire();
+        } else if (timer === undefined) {
+          for (const resolve of waiters.splice(0)) resolve();
+        }
+      });
   }
 
   return {
@@ -204,6 +225,7 @@ export function createReloader(spec: ReloadSpec, deps: ReloadDeps): Reloader {
       if (timer === undefined && running === undefined) return Promise.resolve();
       return new Promise((resolve) => waiters.push(resolve));
     },
+    stats: () => stats,
     close() {
       deps.timers.clearTimeout(timer);
       timer = undefined;

@@ -17,6 +17,8 @@ export interface Source {
   /** The shortest refresh interval of its files, floored. */
   readonly intervalMs: number;
   version?: string;
+  /** The backend's own version when it has one that is safe to show (Fetched.displayVersion), for /status. */
+  displayVersion?: string;
   /** Epoch ms of the last good fetch or lease renewal. */
   fetchedAt?: number;
   lease?: Lease;
@@ -27,6 +29,9 @@ export interface Source {
   /** Consecutive failures, for backoff. */
   failures: number;
   lastError?: string;
+  /** The code of lastError and when it happened (/status shows these, never the message). */
+  lastErrorCode?: string;
+  lastErrorAt?: number;
   /** Epoch ms when the next action is due. */
   dueAt: number;
   next: 'fetch' | 'renew';
@@ -40,6 +45,16 @@ export interface FileState {
   written?: Uint8Array | undefined;
   /** Epoch ms of the fetch behind the content on disk (staleness). */
   goodAt?: number;
+}
+
+/**
+ * Data older than this (ms since its last good fetch) is stale: the configured threshold, else a certificate until
+ * it expires, else three refresh periods (the lease duration for a leased secret).
+ */
+export function staleLimit(config: Readonly<AgentConfig>, source: Source): number {
+  if (config.staleAfterMs !== undefined) return config.staleAfterMs;
+  if (source.expiresAt !== undefined && source.fetchedAt !== undefined) return source.expiresAt - source.fetchedAt;
+  return 3 * (source.lease?.durationMs ?? source.intervalMs);
 }
 
 export function sourceKey(ref: {

@@ -23,6 +23,10 @@ export const SHIPPED_SUBCOMMANDS: Subcommands = {
   },
   webhook: { summary: 'run the mutating admission webhook', load: () => import('./webhook.ts') },
   agent: { summary: 'run the in-pod agent (config from env SIDEKEY_CONFIG)', load: () => import('./agent.ts') },
+  status: {
+    summary: 'show which injected pods have fresh, stale or failing secrets (-n NS | -A, [POD])',
+    load: () => import('./status.ts'),
+  },
 };
 
 export const DEMO_SUMMARY = 'run the whole flow locally with the embedded file store';

@@ -26,6 +26,21 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+/** A sidecar (role run) configuration writing to `secretsDir` with mode 0400 and no reload, plus `over`. */
+export function sidecarConfig(secretsDir: string, port: number, over: Partial<AgentConfig>): AgentConfig {
+  return {
+    version: 1,
+    mode: 'sidecar',
+    role: 'run',
+    secretsDir,
+    port,
+    fileMode: 0o400,
+    files: [],
+    reload: { kind: 'none' },
+    ...over,
+  };
+}
+
 export function startAgent(
   t: TestContext,
   config: AgentConfig,

@@ -12,6 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { fingerprint } from '../../devkit/apps/secrets-dir.ts';
 import type { Status } from '../../devkit/apps/secrets-dir.ts';
 import { assertNoLeak } from '../support/no-leak.ts';
+import { parseAgentStatus } from '../../agent/status-schema.ts';
 import { MOTO_ACCOUNT, startMoto } from '../../devkit/backends/moto.ts';
 import type { MotoHandle } from '../../devkit/backends/moto.ts';
 import { READ_ALL_POLICY, startOpenBao } from '../../devkit/backends/openbao.ts';
@@ -31,6 +32,7 @@ import {
   appStatus,
   appTemplate,
   apply,
+  boundServiceAccount,
   createNamespace,
   deploymentManifest,
   getJson,
@@ -38,6 +40,8 @@ import {
   podManifest,
   readyPod,
   restartCounts,
+  serviceAccountKubeconfig,
+  sidekeyStatus,
   sleep,
   until,
   waitForStatus,
@@ -256,18 +260,12 @@ void describe('e2e on a real Kubernetes', { timeout: 30 * 60_000 }, () => {
 
   void test('Vault: kubernetes auth checked by the real TokenReview; a Deployment pod (generateName) is injected and a KV v2 rotation of a field and a two-field template reaches the app with one SIGHUP', async () => {
     await bao.writePolicy('read-all', READ_ALL_POLICY);
-    await apply(cluster, {
-      apiVersion: 'v1',
-      kind: 'ServiceAccount',
-      metadata: { name: 'vault-reviewer', namespace: NS },
-    });
-    await apply(cluster, {
-      apiVersion: 'rbac.authorization.k8s.io/v1',
-      kind: 'ClusterRoleBinding',
-      metadata: { name: 'e2e-vault-reviewer' },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'system:auth-delegator' },
-      subjects: [{ kind: 'ServiceAccount', name: 'vault-reviewer', namespace: NS }],
-    });
+    await boundServiceAccount(
+      cluster,
+      { namespace: NS, name: 'vault-reviewer' },
+      { kind: 'ClusterRole', name: 'system:auth-delegator' },
+      'e2e-vault-reviewer',
+    );
     const reviewerJwt = (
       await cluster.kubectl(['create', 'token', 'vault-reviewer', '-n', NS, '--duration=2h'])
     ).trim();
@@ -416,7 +414,8 @@ void describe('e2e on a real Kubernetes', { timeout: 30 * 60_000 }, () => {
       return mountEvent !== '';
     });
     assert.match(mountEvent, /sidekey-vault-ca.*vault\.pem/);
-    assertNoLeak([await podLogs(cluster, NS, served), agentLog, metrics], [value, reviewerJwt]);
+    const status = await statusAsReader(served);
+    assertNoLeak([await podLogs(cluster, NS, served), agentLog, metrics, status], [value, reviewerJwt]);
     await cluster.kubectl([
       'delete',
       'deployment/tls-vault',
@@ -427,6 +426,82 @@ void describe('e2e on a real Kubernetes', { timeout: 30 * 60_000 }, () => {
       '--wait=false',
     ]);
   });
+
+  /**
+   * `sidekey status` as a service account holding only the RBAC the operator guide lists, while the scenario above
+   * has a pod fresh (`served`), one failing (the wrong CA) and one whose agent never started (the missing key).
+   * Returns everything it printed, for the leak scan.
+   */
+  const statusAsReader = async (served: string): Promise<string> => {
+    await apply(cluster, {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'Role',
+      metadata: { name: 'sidekey-status', namespace: NS },
+      rules: [
+        { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list'] },
+        { apiGroups: [''], resources: ['pods/proxy'], verbs: ['get'] },
+      ],
+    });
+    await boundServiceAccount(
+      cluster,
+      { namespace: NS, name: 'status-reader' },
+      { kind: 'Role', name: 'sidekey-status' },
+      'sidekey-status',
+    );
+    const kubeconfig = join(cluster.layout.stateDir, 'status-reader.kubeconfig');
+    written.push(await serviceAccountKubeconfig(cluster, NS, 'status-reader', kubeconfig));
+    const started = Date.now();
+    const json = await sidekeyStatus(kubeconfig, ['-o', 'json']);
+    log(`sidekey status -o json read the namespace in ${Date.now() - started} ms`);
+    assert.equal(json.code, 1, `a failing pod makes the exit code 1: ${json.stderr}`);
+    const rows = (
+      JSON.parse(json.stdout) as { pods: { name: string; state: string; status?: unknown; reason?: string }[] }
+    ).pods;
+    const row = (name: string) => {
+      const found = rows.find((r) => r.name === name);
+      assert.ok(found !== undefined, `${name} is listed: ${rows.map((r) => r.name).join(', ')}`);
+      if (found.status !== undefined) {
+        const parsed = parseAgentStatus(JSON.stringify(found.status));
+        assert.ok(parsed.ok, parsed.ok ? '' : parsed.error);
+        return { ...found, status: parsed.value };
+      }
+      return { ...found, status: undefined };
+    };
+    const fresh = row(served);
+    assert.equal(fresh.state, 'fresh');
+    assert.deepEqual(
+      fresh.status?.files.map((f) => [f.name, f.reference, f.state, f.version]),
+      [['token', 'vault:secret/tls/app#token', 'fresh', '1']],
+      'the KV v2 version is shown',
+    );
+    const failing = row('tls-vault-wrong-ca');
+    assert.equal(failing.state, 'failing');
+    assert.equal(failing.status?.files[0]?.lastError?.code, 'TLS_VERIFY_FAILED');
+    const stuck = row('tls-vault-no-key');
+    assert.deepEqual([stuck.state, stuck.reason], ['unreachable', 'the pod is Pending']);
+    assert.ok(
+      rows.filter((r) => r.state === 'unreachable').every((r) => r.name === 'tls-vault-no-key'),
+      `every agent that runs was read: ${JSON.stringify(rows.map((r) => [r.name, r.state, r.reason]))}`,
+    );
+    const table = await sidekeyStatus(kubeconfig, []);
+    log(`sidekey status (exit ${table.code}):\n${table.stdout}`);
+    assert.equal(table.code, 1);
+    assert.match(table.stdout, /^tls-vault-wrong-ca +failing +0\/0\/1 +TLS_VERIFY_FAILED \(token\) +never +-$/m);
+    const one = await sidekeyStatus(kubeconfig, [served]);
+    assert.equal(one.code, 0, one.stderr);
+    assert.match(one.stdout, new RegExp(`^${served} +fresh +1/0/0 +- +\\d+s ago +-$`, 'm'));
+    const everywhere = await sidekeyStatus(kubeconfig, ['-A']);
+    assert.equal(everywhere.code, 2, 'listing every namespace needs a ClusterRole');
+    assert.match(
+      everywhere.stderr,
+      /cannot list pods in all namespaces: HTTP 403: .*\(the user needs get and list on pods\)/,
+    );
+    const asAdmin = await sidekeyStatus(cluster.layout.kubeconfig, ['-A']);
+    assert.equal(asAdmin.code, 1, asAdmin.stderr);
+    assert.match(asAdmin.stdout, /^NAMESPACE +POD +STATE/);
+    assert.match(asAdmin.stdout, new RegExp(`^${NS} +tls-vault-wrong-ca +failing +0/0/1 +TLS_VERIFY_FAILED`, 'm'));
+    return [json, table, one, everywhere, asAdmin].map((r) => r.stdout + r.stderr).join('\n');
+  };
 
   void test(`AWS: IRSA with the real projected token through moto; ${ROTATIONS} rotations reach the app within refresh + 2 s, one HTTP reload each`, async (t) => {
     const put = async (first: boolean): Promise<string> => {
@@ -628,6 +703,18 @@ void describe('e2e on a real Kubernetes', { timeout: 30 * 60_000 }, () => {
       agent !== undefined && agent.restartPolicy === undefined,
       'init-only: a plain init container that writes and exits',
     );
+    // sidekey status: the Job's pod has finished with its agent, the CronJob's agent wrote and exited; neither fails.
+    for (const [pod, state, reason] of [
+      [oncePod.metadata.name, 'finished', 'the pod succeeded; its agent has stopped'],
+      [cronPod?.metadata.name ?? '', 'init-only', 'the init-only agent wrote the files and exited'],
+    ] as const) {
+      const shown = await sidekeyStatus(cluster.layout.kubeconfig, ['-n', NS, pod, '-o', 'json']);
+      assert.equal(shown.code, 0, shown.stderr);
+      assert.deepEqual(
+        (JSON.parse(shown.stdout) as { pods: { name: string; state: string; reason?: string }[] }).pods,
+        [{ namespace: NS, name: pod, state, reason }],
+      );
+    }
     const appLog = await cluster.kubectl(['logs', cronPod?.metadata.name ?? '', '-n', NS, '-c', 'app']);
     assert.match(appLog, new RegExp(`token:${fingerprint(cron)}`), 'the app read the file the init container wrote');
     await cluster.kubectl(['delete', 'cronjob', 'nightly', '-n', NS, '--wait=false']);

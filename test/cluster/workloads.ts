@@ -1,8 +1,12 @@
 // Manifests and waits for the scenarios on the real cluster: pods as users write them (the apiserver's own
 // admission adds the service-account token, the webhook the agent), read back through kubectl, and the stand-in
 // app's /status read through the apiserver's pod proxy.
+import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { Status } from '../../devkit/apps/secrets-dir.ts';
 import type { Cluster } from './cluster.ts';
+import { NODE_BIN, PROJECT_ROOT } from './layout.ts';
 import { APP_IMAGE } from './project-images.ts';
 import { defined } from '../../injector/defined.ts';
 
@@ -195,4 +199,79 @@ export async function waitForStatus(
 /** Every container's log of a pod (agent included), for the leak scan. */
 export async function podLogs(cluster: Cluster, namespace: string, pod: string): Promise<string> {
   return cluster.kubectl(['logs', pod, '-n', namespace, '--all-containers', '--prefix']);
+}
+
+export interface CliRun {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/**
+ * `sidekey status ARGS` as a user runs it: the CLI as a process (test/ does not import cli/) with only the
+ * given kubeconfig, e.g. one of a service account holding just the RBAC the operator guide lists.
+ */
+export async function sidekeyStatus(kubeconfig: string, args: readonly string[]): Promise<CliRun> {
+  return new Promise((resolve) => {
+    execFile(
+      NODE_BIN,
+      [join(PROJECT_ROOT, 'cli', 'sidekey.ts'), 'status', ...args],
+      {
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dirname(kubeconfig), KUBECONFIG: kubeconfig },
+        timeout: 120_000,
+      },
+      (error, stdout, stderr) => {
+        resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : -1, stdout, stderr });
+      },
+    );
+  });
+}
+
+/** A service account bound to a role: a ClusterRole cluster-wide (ClusterRoleBinding), a Role in its namespace. */
+export async function boundServiceAccount(
+  cluster: Cluster,
+  account: { readonly namespace: string; readonly name: string },
+  role: { readonly kind: 'Role' | 'ClusterRole'; readonly name: string },
+  binding: string,
+): Promise<void> {
+  await apply(cluster, {
+    apiVersion: 'v1',
+    kind: 'ServiceAccount',
+    metadata: { name: account.name, namespace: account.namespace },
+  });
+  await apply(cluster, {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: role.kind === 'Role' ? 'RoleBinding' : 'ClusterRoleBinding',
+    metadata: { name: binding, ...(role.kind === 'Role' ? { namespace: account.namespace } : {}) },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', ...role },
+    subjects: [{ kind: 'ServiceAccount', ...account }],
+  });
+}
+
+/** A kubeconfig for `serviceAccount` of `namespace` (a token from the TokenRequest API), written to `path`. */
+export async function serviceAccountKubeconfig(
+  cluster: Cluster,
+  namespace: string,
+  serviceAccount: string,
+  path: string,
+): Promise<string> {
+  const token = (await cluster.kubectl(['create', 'token', serviceAccount, '-n', namespace, '--duration=1h'])).trim();
+  const config = {
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [
+      {
+        name: 'e2e',
+        cluster: {
+          server: cluster.server,
+          'certificate-authority-data': Buffer.from(cluster.caPem).toString('base64'),
+        },
+      },
+    ],
+    users: [{ name: serviceAccount, user: { token } }],
+    contexts: [{ name: 'e2e', context: { cluster: 'e2e', user: serviceAccount, namespace } }],
+    'current-context': 'e2e',
+  };
+  writeFileSync(path, JSON.stringify(config), { mode: 0o600 });
+  return token;
 }

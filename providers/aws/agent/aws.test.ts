@@ -111,6 +111,7 @@ void describe('aws provider (moto)', () => {
     const [bin, byArn] = await p.fetchMany([ref('bin/key'), ref(created.arn)]);
     assert.deepEqual(ok(bin).value, { kind: 'binary', value: new Uint8Array(bytes) });
     assert.equal(ok(byArn).version, created.versionId);
+    assert.equal(ok(byArn).displayVersion, created.versionId, 'a VersionId reveals nothing: /status shows it');
     assert.ok(created.arn.startsWith(`arn:aws:secretsmanager:us-east-1:${MOTO_ACCOUNT}:secret:rot/db-`));
 
     const second = secretText();

@@ -40,6 +40,7 @@ import type {
 import { batchUnsupported, fromBatchError, fromSdkError } from './aws-errors.ts';
 import { answerEach, mapLimit, readDistinct, secretKey, type Outcome } from '../../../agent/providers/concurrency.ts';
 import { proxyEnvOf } from '../../../agent/providers/proxy-env.ts';
+import { defined } from '../../../injector/defined.ts';
 
 /** BatchGetSecretValue returns at most 20 secrets per call (SecretIdList limit). */
 export const BATCH_SIZE = 20;
@@ -96,7 +97,7 @@ function toOutcome(secretId: string, payload: SecretPayload): Outcome {
     createHash('sha256')
       .update(payload.SecretString ?? payload.SecretBinary ?? '')
       .digest('hex');
-  return { ok: true, fetched: { value, version } };
+  return { ok: true, fetched: { value, version, ...defined({ displayVersion: payload.VersionId }) } };
 }
 
 function createClient(deps: ProviderDeps, requestTimeoutMs: number): SecretsManagerClient {

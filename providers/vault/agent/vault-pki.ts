@@ -76,6 +76,11 @@ export class VaultIssuer {
       ca_chain: (data.ca_chain ?? [data.issuing_ca]).join('\n'),
       serial_number: data.serial_number,
     };
-    return { value: { kind: 'object', value }, version: data.serial_number, expiresAt };
+    return {
+      value: { kind: 'object', value },
+      version: data.serial_number,
+      displayVersion: data.serial_number,
+      expiresAt,
+    };
   }
 }

@@ -137,6 +137,7 @@ export class VaultReader {
       this.#client.read(`${mount.path}data/${path.slice(mount.path.length)}${query}`, t, kv2Answer),
     );
     if (data.data === null) throw new ProviderError('NOT_FOUND', `vault ${path}: the version is deleted or destroyed`);
-    return { value: { kind: 'object', value: data.data }, version: String(data.metadata.version) };
+    const current = String(data.metadata.version);
+    return { value: { kind: 'object', value: data.data }, version: current, displayVersion: current };
   }
 }

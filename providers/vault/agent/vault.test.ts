@@ -132,9 +132,11 @@ void describe('vault provider (OpenBao)', () => {
     ]);
     assert.deepEqual(ok(v1).value, { kind: 'object', value: { password: values.kv1, user: 'app' } });
     assert.match(ok(v1).version, /^sha256:/);
+    assert.equal(ok(v1).displayVersion, undefined, 'a content hash is not shown on /status');
     assert.deepEqual(ok(v1field), ok(v1));
     assert.deepEqual(ok(v2).value, { kind: 'object', value: { password: values.kv2b } });
     assert.equal(ok(v2).version, '2');
+    assert.equal(ok(v2).displayVersion, '2');
     assert.deepEqual(ok(v2old).value, { kind: 'object', value: { password: values.kv2a } });
     assert.equal(ok(v2old).version, '1');
     assert.equal(h.calls.filter((c) => c === 'vault:login').length, 1);
@@ -263,6 +265,7 @@ void describe('vault provider (OpenBao)', () => {
     assert.ok(lease !== undefined && lease.renewable);
     assert.equal(lease.durationMs, 60_000);
     assert.equal(fetched.version, lease.id);
+    assert.equal(fetched.displayVersion, undefined, 'nor is a lease id');
     const creds = fetched.value.value as { username: string; password: string };
     written.push(creds.password);
     assert.equal(
