@@ -344,11 +344,7 @@ export function migrateAnnotations(
       const k = `${kind}-${g.raw}`;
       if (kind === 'agent-inject-secret' || kind === 'agent-inject-template') {
         const main = kind === 'agent-inject-template' || g.keys['agent-inject-template'] === undefined;
-        out.translated(
-          k,
-          main ? result.set : [],
-          main ? result.file.notes : ['the template names the secret it reads'],
-        );
+        out.translated(k, main ? result.set : [], main ? result.file.notes : []);
       } else if (kind === 'agent-inject-command') {
         out.untranslated(
           k,
