@@ -240,14 +240,12 @@ function fileMode(perms: readonly string[]): { mode?: string } | { reason: strin
 }
 
 /** Translates the pod-wide annotations that are not files. */
-function translatePod(ctx: Context, out: Results, anyFile: boolean): void {
+function translatePod(ctx: Context, out: Results): void {
   for (const [key, value] of ctx.pod) {
     const renamed = RENAMED[key];
     if (key === 'agent-inject') {
       const inject = parseBool(value);
       if (inject === undefined) out.untranslated(key, `"${value.slice(0, 40)}" is not a boolean`);
-      else if (inject && !anyFile)
-        out.untranslated(key, 'no file could be translated, so the pod stays with vault-k8s');
       else out.translated(key, [['inject', String(inject)]]);
     } else if (renamed !== undefined) {
       out.translated(key, [[renamed, value]]);
@@ -276,7 +274,7 @@ function translatePod(ctx: Context, out: Results, anyFile: boolean): void {
           `log level "${value.slice(0, 40)}" has no Sidekey counterpart (error, warn, info, debug)`,
         );
     } else if (key === 'secret-volume-path') {
-      out.translated(key, anyFile ? [['mount-path', ctx.mountPath]] : []);
+      out.translated(key, [['mount-path', ctx.mountPath]]);
     } else if (key === 'tls-secret' || key === 'ca-cert') {
       translateCa(key, ctx, out);
     } else if (NOT_NEEDED[key] !== undefined) {
@@ -375,7 +373,11 @@ export function migrateAnnotations(
         permKeys.length < files.size ? ['sidekey.io/file-mode applies to every file'] : [],
       );
   }
-  translatePod(ctx, out, anyFile);
+  // With no file translated the pod stays with vault-k8s, which needs every one of its pod-wide annotations.
+  if (anyFile) translatePod(ctx, out);
+  else
+    for (const key of pod.keys())
+      out.untranslated(key, "none of the pod's files could be translated, so the pod stays with vault-k8s");
   // The app keeps reading where vault-k8s wrote: the Sidekey mount goes to the same path.
   if (
     anyFile &&
