@@ -179,40 +179,47 @@ function fileName(g: FileGroup, ctx: Context): { name: string } | { reason: stri
   return FILE_NAME.test(name) && !name.includes('..') ? { name } : { reason: `"${name}" is not a Sidekey file name` };
 }
 
-/** How a file is translated: its Sidekey annotations, or why it cannot be. */
-function translateFile(
-  g: FileGroup,
-  ctx: Context,
-): { set: [string, string][]; file: FileTranslation } | { reason: string } {
+/** Why a file's annotations ask for something Sidekey cannot write, or undefined. */
+function fileProblem(g: FileGroup, ctx: Context): string | undefined {
   if (g.keys['agent-inject-template-file'] !== undefined)
-    return {
-      reason:
-        'the template is a file in the agent image, which migrate cannot read: write it as agent-inject-template first',
-    };
+    return 'the template is a file in the agent image, which migrate cannot read: write it as agent-inject-template first';
   if (g.keys['agent-template-left-delim'] !== undefined || g.keys['agent-template-right-delim'] !== undefined)
-    return { reason: 'custom template delimiters: rewrite the template with {{ }} first' };
+    return 'custom template delimiters: rewrite the template with {{ }} first';
   const volume = g.keys['secret-volume-path'];
   if (volume !== undefined && volume.replace(/\/+$/, '') !== ctx.mountPath)
-    return {
-      reason: `its own secret-volume-path "${volume.slice(0, 80)}": Sidekey writes every file under one mount path (${ctx.mountPath})`,
-    };
+    return `its own secret-volume-path "${volume.slice(0, 80)}": Sidekey writes every file under one mount path (${ctx.mountPath})`;
+  return undefined;
+}
+
+/** What the file holds: its template translated, or vault-k8s's default template over its secret path. */
+function fileContent(g: FileGroup, name: string, ctx: Context): FileTranslation | { reason: string } {
+  const template = g.keys['agent-inject-template'];
+  const secret = g.keys['agent-inject-secret'];
+  if (template !== undefined && template.trim() !== '') {
+    const t = translateTemplate(template, name);
+    return t.ok ? t.file : { reason: `its template cannot be expressed in Sidekey: ${t.reason}` };
+  }
+  if (secret !== undefined && secret.trim() !== '')
+    return translateDefault(secret.trim().replace(/^\/+/, ''), ctx.defaultTemplate);
+  return { reason: 'neither a secret path nor a template' };
+}
+
+interface TranslatedFile {
+  readonly set: [string, string][];
+  readonly file: FileTranslation;
+}
+
+/** How a file is translated: its Sidekey annotations, or why it cannot be. */
+function translateFile(g: FileGroup, ctx: Context): TranslatedFile | { reason: string } {
+  const problem = fileProblem(g, ctx);
+  if (problem !== undefined) return { reason: problem };
   const name = fileName(g, ctx);
   if ('reason' in name) return name;
   // The longest per-file key, template-<name>, must still fit the 63 characters of an annotation key's name.
   if (`template-${name.name}`.length > 63)
     return { reason: `the file name "${name.name}" is too long for a sidekey.io/template-<name> annotation key` };
-  const template = g.keys['agent-inject-template'];
-  const secret = g.keys['agent-inject-secret'];
-  let file: FileTranslation;
-  if (template !== undefined && template.trim() !== '') {
-    const t = translateTemplate(template, name.name);
-    if (!t.ok) return { reason: `its template cannot be expressed in Sidekey: ${t.reason}` };
-    file = t.file;
-  } else if (secret !== undefined && secret.trim() !== '') {
-    file = translateDefault(secret.trim().replace(/^\/+/, ''), ctx.defaultTemplate);
-  } else {
-    return { reason: 'neither a secret path nor a template' };
-  }
+  const file = fileContent(g, name.name, ctx);
+  if ('reason' in file) return file;
   const ref = formatReference({
     provider: 'vault',
     path: file.path,
@@ -239,47 +246,61 @@ function fileMode(perms: readonly string[]): { mode?: string } | { reason: strin
   return { mode: `0${mode}` };
 }
 
+type PodHandler = (value: string, ctx: Context, out: Results, key: string) => void;
+
+function boolHandler(to: (on: boolean) => readonly (readonly [string, string])[]): PodHandler {
+  return (value, _ctx, out, key) => {
+    const on = parseBool(value);
+    if (on === undefined) out.untranslated(key, `"${value.slice(0, 40)}" is not a boolean`);
+    else out.translated(key, to(on));
+  };
+}
+
+/** The pod-wide annotations that take more than a rename. */
+const POD_HANDLERS: Readonly<Record<string, PodHandler>> = {
+  'agent-inject': boolHandler((on) => [['inject', String(on)]]),
+  'agent-pre-populate-only': boolHandler((on) => (on ? [['mode', 'init-only']] : [])),
+  'auth-path': (value, _ctx, out, key) => {
+    const path = value.replace(/\/+$/, '');
+    if (path.startsWith('auth/') && path.length > 5) out.translated(key, [['vault-auth-path', path.slice(5)]]);
+    else out.untranslated(key, `"${value.slice(0, 80)}" is not an auth/<mount> path`);
+  },
+  'auth-type': (value, _ctx, out, key) => {
+    if (value === 'kubernetes') out.translated(key, [['vault-auth', 'kubernetes']]);
+    else
+      out.untranslated(
+        key,
+        `auth-type "${value.slice(0, 40)}" needs its auth-config-* parameters: set sidekey.io/vault-auth (kubernetes, jwt or approle) by hand`,
+      );
+  },
+  'log-level': (value, _ctx, out, key) => {
+    const level = value === 'trace' ? 'debug' : value === 'warning' ? 'warn' : value;
+    if (['debug', 'info', 'warn', 'error'].includes(level))
+      out.translated(key, [['log-level', level]], level === value ? [] : [`${value} became ${level}`]);
+    else
+      out.untranslated(key, `log level "${value.slice(0, 40)}" has no Sidekey counterpart (error, warn, info, debug)`);
+  },
+  'secret-volume-path': (_value, ctx, out, key) => {
+    out.translated(key, [['mount-path', ctx.mountPath]]);
+  },
+  'tls-secret': (_value, ctx, out, key) => {
+    translateCa(key, ctx, out);
+  },
+  'ca-cert': (_value, ctx, out, key) => {
+    translateCa(key, ctx, out);
+  },
+};
+
 /** Translates the pod-wide annotations that are not files. */
 function translatePod(ctx: Context, out: Results): void {
   for (const [key, value] of ctx.pod) {
+    const handler = POD_HANDLERS[key];
     const renamed = RENAMED[key];
-    if (key === 'agent-inject') {
-      const inject = parseBool(value);
-      if (inject === undefined) out.untranslated(key, `"${value.slice(0, 40)}" is not a boolean`);
-      else out.translated(key, [['inject', String(inject)]]);
-    } else if (renamed !== undefined) {
-      out.translated(key, [[renamed, value]]);
-    } else if (key === 'auth-path') {
-      const path = value.replace(/\/+$/, '');
-      if (path.startsWith('auth/') && path.length > 5) out.translated(key, [['vault-auth-path', path.slice(5)]]);
-      else out.untranslated(key, `"${value.slice(0, 80)}" is not an auth/<mount> path`);
-    } else if (key === 'auth-type') {
-      if (value === 'kubernetes') out.translated(key, [['vault-auth', 'kubernetes']]);
-      else
-        out.untranslated(
-          key,
-          `auth-type "${value.slice(0, 40)}" needs its auth-config-* parameters: set sidekey.io/vault-auth (kubernetes, jwt or approle) by hand`,
-        );
-    } else if (key === 'agent-pre-populate-only') {
-      const only = parseBool(value);
-      if (only === undefined) out.untranslated(key, `"${value.slice(0, 40)}" is not a boolean`);
-      else out.translated(key, only ? [['mode', 'init-only']] : []);
-    } else if (key === 'log-level') {
-      const level = value === 'trace' ? 'debug' : value === 'warning' ? 'warn' : value;
-      if (['debug', 'info', 'warn', 'error'].includes(level))
-        out.translated(key, [['log-level', level]], level === value ? [] : [`${value} became ${level}`]);
-      else
-        out.untranslated(
-          key,
-          `log level "${value.slice(0, 40)}" has no Sidekey counterpart (error, warn, info, debug)`,
-        );
-    } else if (key === 'secret-volume-path') {
-      out.translated(key, [['mount-path', ctx.mountPath]]);
-    } else if (key === 'tls-secret' || key === 'ca-cert') {
-      translateCa(key, ctx, out);
-    } else if (NOT_NEEDED[key] !== undefined) {
-      out.translated(key, [], [NOT_NEEDED[key]]);
-    } else {
+    const notNeeded = NOT_NEEDED[key];
+    if (handler !== undefined) handler(value, ctx, out, key);
+    else if (renamed !== undefined) out.translated(key, [[renamed, value]]);
+    else if (notNeeded !== undefined) out.translated(key, [], [notNeeded]);
+    else {
       const reason =
         NO_EQUIVALENT[key] ?? Object.entries(NO_EQUIVALENT).find(([k]) => k.endsWith('-') && key.startsWith(k))?.[1];
       out.untranslated(key, reason ?? 'no Sidekey equivalent');
@@ -307,6 +328,72 @@ function translateCa(key: string, ctx: Context, out: Results): void {
   }
 }
 
+const COMMAND_REASON =
+  'Sidekey runs no command: reload the app with sidekey.io/reload ("signal:SIGHUP" or "http:http://127.0.0.1:<port>/<path>")';
+
+/** Records the per-file annotations of a translated file; the perms ones are gathered for one file mode. */
+function recordFile(
+  g: FileGroup,
+  result: TranslatedFile,
+  ctx: Context,
+  out: Results,
+  perms: Map<string, string>,
+): void {
+  for (const kind of Object.keys(g.keys) as FileKey[]) {
+    const key = `${kind}-${g.raw}`;
+    if (kind === 'agent-inject-secret' || kind === 'agent-inject-template') {
+      // The template names what it reads: the secret annotation beside it adds nothing.
+      const main = kind === 'agent-inject-template' || g.keys['agent-inject-template'] === undefined;
+      out.translated(key, main ? result.set : [], main ? result.file.notes : []);
+    } else if (kind === 'agent-inject-command') out.untranslated(key, COMMAND_REASON);
+    else if (kind === 'agent-inject-perms') perms.set(key, g.keys[kind] ?? '');
+    else {
+      const note =
+        kind === 'agent-inject-file'
+          ? `the file name of ${ANNOTATION_PREFIX}${result.set[0]?.[0] ?? ''}`
+          : kind === 'secret-volume-path'
+            ? `the pod's mount path ${ctx.mountPath}`
+            : (NOT_NEEDED[kind] ?? '');
+      out.translated(key, [], [note]);
+    }
+  }
+}
+
+/** Translates the files; whether any was. */
+function translateFiles(files: ReadonlyMap<string, FileGroup>, ctx: Context, out: Results): boolean {
+  const perms = new Map<string, string>();
+  let anyFile = false;
+  for (const g of files.values()) {
+    const result = translateFile(g, ctx);
+    if ('reason' in result) {
+      for (const kind of Object.keys(g.keys)) out.untranslated(`${kind}-${g.raw}`, `file "${g.raw}": ${result.reason}`);
+      continue;
+    }
+    anyFile = true;
+    recordFile(g, result, ctx, out, perms);
+  }
+  const mode = fileMode([...perms.values()]);
+  for (const key of perms.keys()) {
+    if ('reason' in mode) out.untranslated(key, mode.reason);
+    else
+      out.translated(
+        key,
+        [['file-mode', mode.mode ?? '']],
+        perms.size < files.size ? ['sidekey.io/file-mode applies to every file'] : [],
+      );
+  }
+  return anyFile;
+}
+
+function contextOf(pod: ReadonlyMap<string, string>, defaultTemplate: DefaultTemplate): Context {
+  const podDefault = pod.get('agent-inject-default-template');
+  return {
+    pod,
+    mountPath: (pod.get('secret-volume-path') ?? VAULT_K8S_MOUNT).replace(/\/+$/, '') || VAULT_K8S_MOUNT,
+    defaultTemplate: podDefault === 'json' || podDefault === 'map' ? podDefault : defaultTemplate,
+  };
+}
+
 /**
  * Translates the vault-k8s annotations among `annotations` (a pod's, or a pod template's); undefined when it has
  * none. `defaultTemplate` is the injector's default for bare secrets, unless the pod names its own.
@@ -320,71 +407,18 @@ export function migrateAnnotations(
     if (key.startsWith(VAULT_PREFIX)) own.set(key.slice(VAULT_PREFIX.length), value);
   if (own.size === 0) return undefined;
   const { files, pod } = group(own);
-  const podDefault = pod.get('agent-inject-default-template');
-  const ctx: Context = {
-    pod,
-    mountPath: (pod.get('secret-volume-path') ?? VAULT_K8S_MOUNT).replace(/\/+$/, '') || VAULT_K8S_MOUNT,
-    defaultTemplate: podDefault === 'json' || podDefault === 'map' ? podDefault : defaultTemplate,
-  };
+  const ctx = contextOf(pod, defaultTemplate);
   const out = new Results(annotations);
-  const perms: string[] = [];
-  const permKeys: string[] = [];
-  let anyFile = false;
-  for (const g of files.values()) {
-    const keys = Object.keys(g.keys).map((k) => `${k}-${g.raw}`);
-    const result = translateFile(g, ctx);
-    if ('reason' in result) {
-      for (const k of keys) out.untranslated(k, `file "${g.raw}": ${result.reason}`);
-      continue;
-    }
-    anyFile = true;
-    for (const kind of Object.keys(g.keys) as FileKey[]) {
-      const k = `${kind}-${g.raw}`;
-      if (kind === 'agent-inject-secret' || kind === 'agent-inject-template') {
-        const main = kind === 'agent-inject-template' || g.keys['agent-inject-template'] === undefined;
-        out.translated(k, main ? result.set : [], main ? result.file.notes : []);
-      } else if (kind === 'agent-inject-command') {
-        out.untranslated(
-          k,
-          'Sidekey runs no command: reload the app with sidekey.io/reload ("signal:SIGHUP" or "http:http://127.0.0.1:<port>/<path>")',
-        );
-      } else if (kind === 'agent-inject-perms') {
-        perms.push(g.keys[kind] ?? '');
-        permKeys.push(k);
-      } else {
-        const fileKey = result.set[0]?.[0] ?? '';
-        const note =
-          kind === 'agent-inject-file'
-            ? `the file name of ${ANNOTATION_PREFIX}${fileKey}`
-            : kind === 'secret-volume-path'
-              ? `the pod's mount path ${ctx.mountPath}`
-              : (NOT_NEEDED[kind] ?? '');
-        out.translated(k, [], [note]);
-      }
-    }
-  }
-  const mode = fileMode(perms);
-  for (const k of permKeys) {
-    if ('reason' in mode) out.untranslated(k, mode.reason);
-    else
-      out.translated(
-        k,
-        [['file-mode', mode.mode ?? '']],
-        permKeys.length < files.size ? ['sidekey.io/file-mode applies to every file'] : [],
-      );
-  }
+  const anyFile = translateFiles(files, ctx, out);
   // With no file translated the pod stays with vault-k8s, which needs every one of its pod-wide annotations.
   if (anyFile) translatePod(ctx, out);
   else
     for (const key of pod.keys())
       out.untranslated(key, "none of the pod's files could be translated, so the pod stays with vault-k8s");
   // The app keeps reading where vault-k8s wrote: the Sidekey mount goes to the same path.
-  if (
-    anyFile &&
-    !out.add.some(([k]) => k === `${ANNOTATION_PREFIX}mount-path`) &&
-    annotations[`${ANNOTATION_PREFIX}mount-path`] === undefined
-  )
-    out.add.push([`${ANNOTATION_PREFIX}mount-path`, ctx.mountPath]);
+  const mountPath = `${ANNOTATION_PREFIX}mount-path`;
+  if (anyFile && !out.add.some(([k]) => k === mountPath) && annotations[mountPath] === undefined)
+    out.add.push([mountPath, ctx.mountPath]);
   // sidekey.io/inject first, as people write it.
   const add = [...out.add].sort(([a], [b]) => Number(b === INJECT) - Number(a === INJECT));
   return { add, remove: out.remove, results: out.results };

@@ -15,8 +15,6 @@ export interface FileTranslation {
   readonly field?: string;
   readonly template?: string;
   readonly format?: OutputFormat;
-  /** `exact`: the same bytes; `equivalent`: the same keys and values for the format's readers, laid out differently. */
-  readonly fidelity: 'exact' | 'equivalent' | 'changed';
   readonly notes: readonly string[];
 }
 
@@ -136,55 +134,63 @@ interface Walk {
   range?: { readonly key: string; readonly value: string; readonly kv2: boolean; readonly body: Token[] };
   /** Text outside the range, which must be blank for the lines to be the file. */
   outsideRange: string;
+  inWith: boolean;
+  /** Collecting the body of the range until its `end`. */
+  inRange: boolean;
+}
+
+/** Opens a `with secret "PATH"` block; the reason when it cannot be. */
+function openWith(state: Walk, withSecret: RegExpExecArray): string | undefined {
+  if (state.inWith) return 'it nests one with secret inside another';
+  if ((withSecret[2] ?? '') !== '')
+    return `with secret "${withSecret[1] ?? ''}" passes parameters, which makes the read a write (pki/issue, transit): Sidekey reads secrets only`;
+  const path = (withSecret[1] ?? '').replace(/^\/+/, '');
+  if (state.path !== undefined && state.path !== path)
+    return `it reads more than one secret ("${state.path}" and "${path}"): a Sidekey file renders one secret; split it into files`;
+  state.path = path;
+  state.inWith = true;
+  return undefined;
+}
+
+/** One action outside a range; the reason when it leaves the supported forms. */
+function action(state: Walk, body: string): string | undefined {
+  const withSecret = WITH_SECRET.exec(body);
+  if (withSecret !== null) return openWith(state, withSecret);
+  if (body === 'end') {
+    if (!state.inWith) return 'it has an {{ end }} without a with secret';
+    state.inWith = false;
+    return undefined;
+  }
+  const range = RANGE.exec(body);
+  if (range !== null && state.inWith) {
+    if (state.range !== undefined) return 'it ranges over the data twice';
+    state.range = { key: range[1] ?? '', value: range[2] ?? '', kv2: range[3] !== undefined, body: [] };
+    state.inRange = true;
+    return undefined;
+  }
+  const read = readOf(body);
+  if (read === undefined) return unsupported(body);
+  if (!state.inWith) return `{{ ${body} }} reads .Data outside a with secret block`;
+  state.parts.push(read);
+  return undefined;
 }
 
 /** Walks the tokens; returns the reason when they leave the supported forms. */
 function walk(tokens: readonly Token[]): Walk | string {
-  const state: Walk = { parts: [], outsideRange: '' };
-  let inWith = false;
-  let rangeBody: Token[] | undefined;
+  const state: Walk = { parts: [], outsideRange: '', inWith: false, inRange: false };
   for (const token of tokens) {
-    if (rangeBody !== undefined) {
-      if (token.kind === 'action' && token.body === 'end') rangeBody = undefined;
-      else rangeBody.push(token);
-      continue;
-    }
-    if (token.kind === 'text') {
+    if (state.inRange) {
+      if (token.kind === 'action' && token.body === 'end') state.inRange = false;
+      else state.range?.body.push(token);
+    } else if (token.kind === 'text') {
       state.parts.push({ text: token.text });
       state.outsideRange += token.text;
-      continue;
+    } else {
+      const problem = action(state, token.body);
+      if (problem !== undefined) return problem;
     }
-    const body = token.body;
-    const withSecret = WITH_SECRET.exec(body);
-    if (withSecret !== null) {
-      if (inWith) return 'it nests one with secret inside another';
-      if ((withSecret[2] ?? '') !== '')
-        return `with secret "${withSecret[1] ?? ''}" passes parameters, which makes the read a write (pki/issue, transit): Sidekey reads secrets only`;
-      const path = (withSecret[1] ?? '').replace(/^\/+/, '');
-      if (state.path !== undefined && state.path !== path)
-        return `it reads more than one secret ("${state.path}" and "${path}"): a Sidekey file renders one secret; split it into files`;
-      state.path = path;
-      inWith = true;
-      continue;
-    }
-    if (body === 'end') {
-      if (!inWith) return 'it has an {{ end }} without a with secret';
-      inWith = false;
-      continue;
-    }
-    const range = RANGE.exec(body);
-    if (range !== null && inWith) {
-      if (state.range !== undefined) return 'it ranges over the data twice';
-      rangeBody = [];
-      state.range = { key: range[1] ?? '', value: range[2] ?? '', kv2: range[3] !== undefined, body: rangeBody };
-      continue;
-    }
-    const read = readOf(body);
-    if (read === undefined) return unsupported(body);
-    if (!inWith) return `{{ ${body} }} reads .Data outside a with secret block`;
-    state.parts.push(read);
   }
-  if (inWith || rangeBody !== undefined) return 'a block is not closed with {{ end }}';
+  if (state.inWith || state.inRange) return 'a block is not closed with {{ end }}';
   if (state.path === undefined) return 'it reads no secret (no with secret "PATH")';
   return state;
 }
@@ -200,9 +206,37 @@ function fieldsTranslation(path: string, parts: Walk['parts']): TemplateTranslat
     return refuse(`it reads .Data of the KV v2 path "${path}", which holds data and metadata: read .Data.data.<field>`);
   const only = parts.length === 1 ? reads[0] : undefined;
   if (only !== undefined && only.field !== '')
-    return { ok: true, file: { path: sidekeyPath, field: only.field, fidelity: 'exact', notes: [] } };
+    return { ok: true, file: { path: sidekeyPath, field: only.field, notes: [] } };
   const template = parts.map((p) => ('text' in p ? p.text : p.field === '' ? '{{ . }}' : `{{ .${p.field} }}`)).join('');
-  return { ok: true, file: { path: sidekeyPath, template, fidelity: 'exact', notes: [] } };
+  return { ok: true, file: { path: sidekeyPath, template, notes: [] } };
+}
+
+/** Stand-ins for the key and the value in one iteration's text (private-use characters, refused in the text). */
+const KEY_MARK = '\uE000';
+const VALUE_MARK = '\uE001';
+
+interface LineShape {
+  readonly exported: boolean;
+  readonly separator: '=' | ': ';
+}
+
+/** The line one iteration of the range writes, or why it is not one Sidekey writes. */
+function lineShape(range: NonNullable<Walk['range']>): LineShape | string {
+  const sequence = range.body.map((t) =>
+    t.kind === 'text' ? t.text : t.body === range.key ? KEY_MARK : t.body === range.value ? VALUE_MARK : undefined,
+  );
+  const bad = range.body.find((_, i) => sequence[i] === undefined);
+  if (bad !== undefined) return unsupported(bad.kind === 'action' ? bad.body : '');
+  if (range.body.some((t) => t.kind === 'text' && /[\uE000\uE001]/.test(t.text)))
+    return 'its range writes private-use characters';
+  const shape = /^(\n?)((?:export )?)\uE000(=|: )(["']?)\uE001(["']?)(\n?)$/.exec(sequence.join(''));
+  if (shape === null || (shape[1] === '') === (shape[6] === '') || shape[4] !== shape[5])
+    return 'its range writes lines other than KEY=VALUE, export KEY="VALUE" or key: value, one per line';
+  const exported = shape[2] !== '';
+  const separator = shape[3] === ': ' ? ': ' : '=';
+  if (separator === ': ' && (exported || shape[4] !== ''))
+    return 'its range writes key: value lines with export or quotes';
+  return { exported, separator };
 }
 
 /** What one iteration of a range writes: `KEY=VALUE` lines (env, properties) or `key: value` lines (yaml). */
@@ -213,35 +247,24 @@ function rangeTranslation(
   fileName: string,
 ): TemplateTranslation {
   if (outsideRange.trim() !== '') return refuse('it writes text besides the lines of its range');
-  const sequence = range.body.map((t) =>
-    t.kind === 'text' ? t.text : t.body === range.key ? '\u0000K' : t.body === range.value ? '\u0000V' : undefined,
-  );
-  const bad = range.body.find((_, i) => sequence[i] === undefined);
-  if (bad !== undefined) return refuse(unsupported(bad.kind === 'action' ? bad.body : ''));
-  const line = sequence.join('');
-  const shape = /^(\n?)((?:export )?)\u0000K(=|: )(["']?)\u0000V(["']?)(\n?)$/.exec(line);
-  if (shape === null || (shape[1] === '') === (shape[6] === '') || shape[4] !== shape[5])
-    return refuse('its range writes lines other than KEY=VALUE, export KEY="VALUE" or key: value, one per line');
-  const exported = shape[2] !== '';
-  const separator = shape[3];
-  if (separator === ': ' && (exported || shape[4] !== ''))
-    return refuse('its range writes key: value lines with export or quotes');
+  const shape = lineShape(range);
+  if (typeof shape === 'string') return refuse(shape);
   const sidekeyPath = kvPath(path, range.kv2);
   if (sidekeyPath === undefined)
     return refuse(
       `it ranges over .Data of the KV v2 path "${path}", which holds data and metadata: range over .Data.data`,
     );
   const format: OutputFormat =
-    separator === ': ' ? 'yaml' : /\.properties$/i.test(fileName) && !exported ? 'properties' : 'env';
+    shape.separator === ': ' ? 'yaml' : /\.properties$/i.test(fileName) && !shape.exported ? 'properties' : 'env';
   const notes = [
     `written in Sidekey's ${format} format: the same keys and values, quoted where a value needs it`,
-    ...(exported
+    ...(shape.exported
       ? [
           'the lines carry no "export": source the file with set -a (set -a && . FILE && set +a), or the variables stay unexported',
         ]
       : []),
   ];
-  return { ok: true, file: { path: sidekeyPath, format, fidelity: 'equivalent', notes } };
+  return { ok: true, file: { path: sidekeyPath, format, notes } };
 }
 
 /** Translates one `agent-inject-template-<name>` value; `fileName` picks properties for a `.properties` file. */
@@ -266,18 +289,16 @@ export function translateDefault(path: string, kind: DefaultTemplate): FileTrans
     return {
       path: sidekeyPath,
       format: kind === 'json' ? 'json' : 'yaml',
-      fidelity: 'changed',
       notes: [
         `vault-k8s's default template writes the whole KV v2 response (data and metadata${kind === 'map' ? ', as Go maps' : ''}); Sidekey writes the secret's fields as ${kind === 'json' ? 'JSON' : 'YAML key: value lines'}: check what the app parses`,
       ],
     };
   }
   return kind === 'json'
-    ? { path, format: 'raw', fidelity: 'exact', notes: [] }
+    ? { path, format: 'raw', notes: [] }
     : {
         path,
         format: 'yaml',
-        fidelity: 'equivalent',
         notes: [
           'written in YAML: the same key: value lines as vault-k8s for plain values; values YAML must quote (numbers held as strings, multi-line text) are quoted',
         ],

@@ -130,48 +130,56 @@ function reportLines(where: string, results: readonly AnnotationResult[]): strin
   ]);
 }
 
+/** The objects of a document (a List's items, or itself), or why it is not a manifest. */
+function manifestObjects(doc: Document.Parsed, index: number): YAMLMap[] | string {
+  if (doc.errors.length > 0)
+    return `document ${index + 1}: invalid YAML: ${doc.errors[0]?.message.split('\n')[0] ?? ''}`;
+  const root: unknown = doc.contents;
+  if (root === null) return [];
+  if (!isMap(root) || typeof root.get('kind') !== 'string')
+    return `document ${index + 1} is not a Kubernetes manifest (a mapping with apiVersion and kind)`;
+  const items = root.get('kind') === 'List' ? root.get('items') : undefined;
+  return isSeq(items) ? items.items.filter(isMap) : [root];
+}
+
+/** Migrates the pod annotations of one object; whether it changed. */
+function migrateObject(doc: Document, object: YAMLMap, where: string, job: Job, tally: Tally): boolean {
+  const kind = object.get('kind');
+  const path = typeof kind === 'string' ? annotationsPath(kind) : undefined;
+  const map = path === undefined ? undefined : object.getIn(path, true);
+  if (!isMap(map)) return false;
+  const migration = migrateAnnotations(plainAnnotations(map), job.defaultTemplate);
+  if (migration === undefined) return false;
+  tally.counts.manifests += 1;
+  for (const r of migration.results) tally.counts[r.outcome] += 1;
+  tally.report.push(...reportLines(`${where}: ${manifestName(object.toJS(doc))}`, migration.results));
+  if (migration.remove.size === 0 && migration.add.length === 0) return false;
+  rewrite(doc, map, migration.add, migration.remove);
+  return true;
+}
+
+interface Tally {
+  readonly counts: Counts;
+  readonly report: string[];
+}
+
 /** Migrates the manifests of one YAML/JSON text. */
 function migrateText(label: string, text: string, job: Job, counts: Counts): FileOutcome {
   const docs = parseAllDocuments(text);
-  const report: string[] = [];
+  const tally: Tally = { counts, report: [] };
   let changed = false;
-  for (const [index, doc] of (Array.isArray(docs) ? docs : []).entries()) {
-    if (doc.errors.length > 0)
-      return {
-        kind: 'bad',
-        problem: `document ${index + 1}: invalid YAML: ${doc.errors[0]?.message.split('\n')[0] ?? ''}`,
-      };
-    const root: unknown = doc.contents;
-    if (root === null) continue;
-    if (!isMap(root) || typeof root.get('kind') !== 'string')
-      return {
-        kind: 'bad',
-        problem: `document ${index + 1} is not a Kubernetes manifest (a mapping with apiVersion and kind)`,
-      };
-    const items = root.get('kind') === 'List' ? root.get('items') : undefined;
-    const objects = isSeq(items) ? items.items.filter(isMap) : [root];
-    for (const object of objects) {
-      const kind = object.get('kind');
-      const path = typeof kind === 'string' ? annotationsPath(kind) : undefined;
-      const map = path === undefined ? undefined : object.getIn(path, true);
-      if (!isMap(map)) continue;
-      const migration = migrateAnnotations(plainAnnotations(map), job.defaultTemplate);
-      if (migration === undefined) continue;
-      counts.manifests += 1;
-      for (const r of migration.results) counts[r.outcome] += 1;
-      report.push(...reportLines(`${label}: ${manifestName(object.toJS(doc))}`, migration.results));
-      if (migration.remove.size === 0 && migration.add.length === 0) continue;
-      rewrite(doc, map, migration.add, migration.remove);
-      changed = true;
-    }
+  for (const [index, doc] of docs.entries()) {
+    const objects = manifestObjects(doc, index);
+    if (typeof objects === 'string') return { kind: 'bad', problem: objects };
+    for (const object of objects) changed = migrateObject(doc, object, label, job, tally) || changed;
   }
-  if (!changed) return { kind: 'ok', text, changed, report };
+  if (!changed) return { kind: 'ok', text, changed, report: tally.report };
   const out = docs.map((d) =>
     isMap(d.contents) && d.contents.flow === true
       ? `${JSON.stringify(d.toJS(), null, 2)}\n`
       : d.toString({ lineWidth: 0 }),
   );
-  return { kind: 'ok', text: out.join(''), changed, report };
+  return { kind: 'ok', text: out.join(''), changed, report: tally.report };
 }
 
 /** Migrates; returns the exit code (0 all translated, 1 some left untranslated, 2 bad input or usage). */
