@@ -235,7 +235,7 @@ export function run(argv: readonly string[], io: ManifestIo): number {
     );
   }
   io.stderr(
-    `sidekey migrate: ${counts.translated + counts.untranslated} vault-k8s annotations in ${counts.manifests} manifests: ${counts.translated} translated, ${counts.untranslated} left untranslated\n`,
+    `sidekey migrate: ${counts.translated + counts.untranslated} vault-k8s annotations in ${counts.manifests} manifest${counts.manifests === 1 ? '' : 's'}: ${counts.translated} translated, ${counts.untranslated} left untranslated\n`,
   );
   return counts.untranslated > 0 ? 1 : 0;
 }
