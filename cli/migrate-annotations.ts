@@ -410,8 +410,9 @@ export function migrateAnnotations(
   const ctx = contextOf(pod, defaultTemplate);
   const out = new Results(annotations);
   const anyFile = translateFiles(files, ctx, out);
-  // With no file translated the pod stays with vault-k8s, which needs every one of its pod-wide annotations.
-  if (anyFile) translatePod(ctx, out);
+  // With no file translated the pod stays with vault-k8s, which needs every one of its pod-wide annotations,
+  // unless an earlier run moved it to Sidekey already.
+  if (anyFile || annotations[INJECT] !== undefined) translatePod(ctx, out);
   else
     for (const key of pod.keys())
       out.untranslated(key, "none of the pod's files could be translated, so the pod stays with vault-k8s");

@@ -15,6 +15,7 @@ import { READ_ALL_POLICY, startOpenBao } from '../devkit/backends/openbao.ts';
 import type { KubernetesAuth, OpenBaoHandle } from '../devkit/backends/openbao.ts';
 import type { ManifestIo } from './manifests.ts';
 import { run as migrate } from './migrate.ts';
+import { translateTemplate } from './migrate-template.ts';
 import { render } from './render.ts';
 
 const PASSWORD = 'pw-migrate-5c1e';
@@ -528,4 +529,50 @@ void describe('sidekey migrate: the translated files against OpenBao', () => {
       assert.equal((await stat(path.join(secretsDir, backend.file))).mode & 0o777, config.fileMode);
     });
   }
+});
+
+void describe('sidekey migrate: templates', () => {
+  const reasons: readonly (readonly [string, RegExp])[] = [
+    ['{{ with secret "kv/a" }}{{ .Data.x }', /not closed with \}\}/],
+    ['{{ with secret "kv/a" }}{{ with secret "kv/a" }}{{ end }}{{ end }}', /nests one with secret/],
+    ['x{{ end }}', /without a with secret/],
+    ['{{ with secret "kv/a" }}{{ .Data.x }}', /not closed with \{\{ end \}\}/],
+    ['{{ .Data.x }}', /outside a with secret/],
+    ['{{ with secret "kv/a" }}{{ .Data.data }}{{ end }}', /an action Sidekey templates do not have/],
+    ['{{ with secret "kv/a" }}{{ .Data.data.x }}{{ .Data.y }}{{ end }}', /mixes \.Data\.x and \.Data\.data\.x/],
+    ['{{ with secret "kv/a" }}{{ range $k, $v := .Data }}{{ $k }}{{ end }}{{ end }}', /lines other than KEY=VALUE/],
+    [
+      '{{ with secret "kv/a" }}head{{ range $k, $v := .Data }}{{ $k }}={{ $v }}\n{{ end }}{{ end }}',
+      /besides the lines/,
+    ],
+    ['{{ with secret "kv/a" }}{{ $x := .Data.y }}{{ end }}', /a template variable/],
+  ];
+  for (const [template, reason] of reasons) {
+    void it(`refuses ${JSON.stringify(template)}`, () => {
+      const t = translateTemplate(template, 'f');
+      assert.ok(!t.ok, 'refused');
+      assert.match(t.reason, reason);
+    });
+  }
+
+  void it('applies trim markers and drops comments as Go does', () => {
+    const t = translateTemplate(
+      '{{/* the login */}}\n{{- with secret "kv/a" -}}\n  {{ .Data.user }} {{- /* inner */ -}} :{{ .Data.pw -}}\n\n{{ end }}',
+      'f',
+    );
+    assert.deepEqual(t, { ok: true, file: { path: 'kv/a', template: '{{ .user }}:{{ .pw }}', notes: [] } });
+  });
+
+  void it('leaves {{-3}} (a number, not a trim marker) to the refusal', () => {
+    assert.equal(translateTemplate('a {{-3}}', 'f').ok, false);
+  });
+
+  void it('gives the same result when run again on its own output', () => {
+    const row = TABLE.find((r) => (r.left?.length ?? 0) > 0 && Object.keys(r.sidekey).length > 0)!;
+    const first = migrateRow(row);
+    const again = io({ 'again.yaml': first.yaml });
+    assert.equal(migrate(['again.yaml'], again), 1);
+    assert.equal(again.out(), first.yaml);
+    assert.doesNotMatch(again.err(), /stays with vault-k8s/);
+  });
 });
