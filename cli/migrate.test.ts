@@ -47,6 +47,18 @@ interface Row {
 
 const TABLE: readonly Row[] = [
   {
+    name: 'dynamic database credentials in a connection string',
+    vault: {
+      'agent-inject-secret-db-creds': 'database/creds/db-app',
+      'agent-inject-template-db-creds':
+        '{{- with secret "database/creds/db-app" -}}\npostgres://{{ .Data.username }}:{{ .Data.password }}@postgres:5432/appdb?sslmode=disable\n{{- end }}\n',
+    },
+    sidekey: {
+      'secret-db-creds': 'vault:database/creds/db-app',
+      'template-db-creds': 'postgres://{{ .username }}:{{ .password }}@postgres:5432/appdb?sslmode=disable\n',
+    },
+  },
+  {
     name: 'KV v2 field reads in a connection string',
     vault: {
       'agent-inject-secret-db-url': 'secret/data/app/db',
@@ -299,6 +311,7 @@ const TABLE: readonly Row[] = [
 ];
 
 const VAULT = 'vault.hashicorp.com/';
+const ONE_FIELD = TABLE.find((r) => r.name === 'one KV v2 field alone')!;
 
 function manifest(row: Row): string {
   const annotations = Object.fromEntries(
@@ -425,7 +438,7 @@ void describe('sidekey migrate: the vault-k8s table', () => {
 
 void describe('sidekey migrate: input and output', () => {
   void it('keeps comments, other documents and their order, and edits List items', () => {
-    const text = `# the app\n${manifest(TABLE[2] ?? TABLE[0]!)}---\napiVersion: v1\nkind: List\nitems:\n  - apiVersion: v1\n    kind: Pod\n    metadata:\n      name: p\n      annotations:\n        # who reads it\n        ${VAULT}agent-inject: "true"\n        ${VAULT}agent-inject-secret-x: kv1/app/db\n    spec:\n      containers: [{ name: app, image: x }]\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: s # the service\n`;
+    const text = `# the app\n${manifest(ONE_FIELD)}---\napiVersion: v1\nkind: List\nitems:\n  - apiVersion: v1\n    kind: Pod\n    metadata:\n      name: p\n      annotations:\n        # who reads it\n        ${VAULT}agent-inject: "true"\n        ${VAULT}agent-inject-secret-x: kv1/app/db\n    spec:\n      containers: [{ name: app, image: x }]\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: s # the service\n`;
     const files = io({ 'in.yaml': text });
     assert.equal(migrate(['in.yaml'], files), 0, files.err());
     const out = files.out();
@@ -450,15 +463,23 @@ void describe('sidekey migrate: input and output', () => {
       ['bad.yaml', 'a: [1, 2\n', /document 1: invalid YAML/],
       ['list.yaml', '- a\n- b\n', /not a Kubernetes manifest/],
     ] as const) {
-      const files = io({ [name]: manifest(TABLE[0]!), [`${name}-`]: text });
+      const files = io({ [name]: manifest(ONE_FIELD), [`${name}-`]: text });
       assert.equal(migrate([name, `${name}-`], files), 2, name);
       assert.match(files.err(), why);
       assert.equal(files.out(), '', 'nothing is printed when an input is bad');
     }
   });
 
+  void it('refuses a document whose aliases expand past the bound', () => {
+    const bomb = `apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  annotations: {${VAULT}agent-inject: "true", ${VAULT}agent-inject-secret-x: kv1/a}\n  labels:\n    a: &a [x, x, x, x, x, x, x, x, x, x]\n    b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n    c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n    d: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n`;
+    const files = io({ 'bomb.yaml': bomb });
+    assert.equal(migrate(['bomb.yaml'], files), 2);
+    assert.match(files.err(), /^bomb\.yaml: .*alias/m);
+    assert.equal(files.out(), '');
+  });
+
   void it('writes JSON back as JSON', () => {
-    const json = JSON.stringify(parse(manifest(TABLE[2]!)));
+    const json = JSON.stringify(parse(manifest(ONE_FIELD)));
     const files = io({ 'app.json': json });
     assert.equal(migrate(['app.json'], files), 0, files.err());
     const out = JSON.parse(files.out()) as unknown;
@@ -469,8 +490,8 @@ void describe('sidekey migrate: input and output', () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'sidekey-migrate-'));
     t.after(() => rm(dir, { recursive: true, force: true }));
     const file = path.join(dir, 'app.yaml');
-    await writeFile(file, manifest(TABLE[2]!));
-    const files = { ...io({}), readFile: (p: string) => (p === file ? manifest(TABLE[2]!) : '') };
+    await writeFile(file, manifest(ONE_FIELD));
+    const files = { ...io({}), readFile: (p: string) => (p === file ? manifest(ONE_FIELD) : '') };
     assert.equal(migrate(['--in-place', file], files), 0);
     assert.equal(files.out(), '');
     assert.match(await readFile(file, 'utf8'), /sidekey\.io\/secret-password: "vault:secret\/app\/db#password"/);
@@ -482,6 +503,9 @@ void describe('sidekey migrate: input and output', () => {
     assert.match(files.err(), /name the manifests/);
     assert.equal(migrate(['--default-template', 'xml', 'a'], io({})), 2);
     assert.equal(migrate(['--in-place', '-'], io({})), 2);
+    const missing = io({});
+    assert.equal(migrate(['missing.yaml'], missing), 2);
+    assert.match(missing.err(), /^missing\.yaml: cannot read: ENOENT/);
   });
 });
 

@@ -182,12 +182,46 @@ function migrateText(label: string, text: string, job: Job, counts: Counts): Fil
   return { kind: 'ok', text: out.join(''), changed, report: tally.report };
 }
 
+type Output = { readonly file: string; readonly outcome: Extract<FileOutcome, { kind: 'ok' }> };
+
+/** Reads and migrates one file; its output, or undefined when it is bad input (said on stderr). */
+function migrateFile(file: string, io: ManifestIo, job: Job, counts: Counts): Output | undefined {
+  const label = file === '-' ? '<stdin>' : file;
+  let outcome: FileOutcome;
+  try {
+    outcome = migrateText(label, io.readFile(file), job, counts);
+  } catch (err) {
+    // A file that cannot be read, or aliases the yaml package refuses to expand past its bound.
+    const code = (err as NodeJS.ErrnoException).code;
+    outcome = {
+      kind: 'bad',
+      problem: code === undefined ? ((err as Error).message.split('\n')[0] ?? '') : `cannot read: ${readError(err)}`,
+    };
+  }
+  if (outcome.kind === 'bad') {
+    io.stderr(`${label}: ${outcome.problem}; migrate reads Kubernetes manifests in YAML or JSON\n`);
+    return undefined;
+  }
+  for (const line of outcome.report) io.stderr(`${line}\n`);
+  return { file, outcome };
+}
+
+/** The migrated files one after the other, as one YAML stream. */
+function stream(outputs: readonly Output[]): string {
+  return outputs
+    .map(
+      ({ outcome: { text } }, i) =>
+        `${i > 0 && !text.startsWith('---') ? '---\n' : ''}${text}${text.endsWith('\n') ? '' : '\n'}`,
+    )
+    .join('');
+}
+
 /** Migrates; returns the exit code (0 all translated, 1 some left untranslated, 2 bad input or usage). */
 export function run(argv: readonly string[], io: ManifestIo): number {
   const job = parseCli(argv, io);
   if (typeof job === 'number') return job;
   const counts: Counts = { manifests: 0, translated: 0, untranslated: 0 };
-  const outputs: { file: string; outcome: Extract<FileOutcome, { kind: 'ok' }> }[] = [];
+  const outputs: Output[] = [];
   let bad = false;
   for (const path of job.paths) {
     let files: readonly string[];
@@ -199,23 +233,9 @@ export function run(argv: readonly string[], io: ManifestIo): number {
       continue;
     }
     for (const file of files) {
-      const label = file === '-' ? '<stdin>' : file;
-      let text: string;
-      try {
-        text = io.readFile(file);
-      } catch (err) {
-        io.stderr(`${label}: cannot read: ${readError(err)}\n`);
-        bad = true;
-        continue;
-      }
-      const outcome = migrateText(label, text, job, counts);
-      if (outcome.kind === 'bad') {
-        io.stderr(`${label}: ${outcome.problem}; migrate reads Kubernetes manifests in YAML or JSON\n`);
-        bad = true;
-      } else {
-        for (const line of outcome.report) io.stderr(`${line}\n`);
-        outputs.push({ file, outcome });
-      }
+      const output = migrateFile(file, io, job, counts);
+      if (output === undefined) bad = true;
+      else outputs.push(output);
     }
   }
   if (bad) {
@@ -224,16 +244,7 @@ export function run(argv: readonly string[], io: ManifestIo): number {
   }
   if (job.inPlace) {
     for (const { file, outcome } of outputs) if (outcome.changed) writeFileSync(file, outcome.text);
-  } else {
-    io.stdout(
-      outputs
-        .map(
-          ({ outcome: { text } }, i) =>
-            `${i > 0 && !text.startsWith('---') ? '---\n' : ''}${text}${text.endsWith('\n') ? '' : '\n'}`,
-        )
-        .join(''),
-    );
-  }
+  } else io.stdout(stream(outputs));
   io.stderr(
     `sidekey migrate: ${counts.translated + counts.untranslated} vault-k8s annotations in ${counts.manifests} manifest${counts.manifests === 1 ? '' : 's'}: ${counts.translated} translated, ${counts.untranslated} left untranslated\n`,
   );
