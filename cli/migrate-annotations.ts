@@ -1,18 +1,19 @@
 // vault-k8s (Vault Agent Injector) annotations of one pod translated into Sidekey's: which `sidekey.io/`
 // annotations to add, which `vault.hashicorp.com/` ones they replace, and per vault-k8s annotation what became
-// of it. What has no Sidekey equivalent is left in place with the reason; a file whose annotations cannot all
-// be translated is left whole, so that no file is written differently from what its annotations say.
+// of it. What has no Sidekey equivalent is left in place with the reason. A file whose content cannot be
+// translated is left whole (secret, template, name, mode), so that no file is written differently from what
+// its annotations say; what only acts around a file (a command) is reported on its own.
 import { FILE_NAME } from '../injector/agent-config.ts';
 import { ANNOTATION_PREFIX } from '../injector/constants.ts';
 import { formatReference } from '../injector/reference.ts';
 import { translateDefault, translateTemplate } from './migrate-template.ts';
 import type { DefaultTemplate, FileTranslation } from './migrate-template.ts';
 
-export const VAULT_PREFIX = 'vault.hashicorp.com/';
+const VAULT_PREFIX = 'vault.hashicorp.com/';
 const INJECT = `${ANNOTATION_PREFIX}inject`;
 
 /** Where vault-k8s mounts the files when `secret-volume-path` does not say. */
-export const VAULT_K8S_MOUNT = '/vault/secrets';
+const VAULT_K8S_MOUNT = '/vault/secrets';
 
 export type Outcome = 'translated' | 'untranslated';
 
@@ -20,8 +21,6 @@ export type Outcome = 'translated' | 'untranslated';
 export interface AnnotationResult {
   readonly key: string;
   readonly outcome: Outcome;
-  /** The Sidekey annotations it became (none when it is simply no longer needed). */
-  readonly to: readonly string[];
   /** Why it was left, or what to know about its translation. */
   readonly reason?: string;
   readonly notes: readonly string[];
@@ -127,16 +126,11 @@ class Results {
       if (this.existing[full] === undefined && !this.add.some(([a]) => a === full)) this.add.push([full, v]);
     }
     this.remove.add(`${VAULT_PREFIX}${key}`);
-    this.results.push({
-      key: `${VAULT_PREFIX}${key}`,
-      outcome: 'translated',
-      to: to.map(([k]) => `${ANNOTATION_PREFIX}${k}`),
-      notes,
-    });
+    this.results.push({ key: `${VAULT_PREFIX}${key}`, outcome: 'translated', notes });
   }
 
   untranslated(key: string, reason: string): void {
-    this.results.push({ key: `${VAULT_PREFIX}${key}`, outcome: 'untranslated', to: [], reason, notes: [] });
+    this.results.push({ key: `${VAULT_PREFIX}${key}`, outcome: 'untranslated', reason, notes: [] });
   }
 }
 
