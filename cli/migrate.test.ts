@@ -478,6 +478,26 @@ void describe('sidekey migrate: input and output', () => {
     assert.equal(files.out(), '');
   });
 
+  void it('reports every annotation as JSON with --report json', () => {
+    const row = TABLE.find((r) => r.name.startsWith('a command and skip-verify'))!;
+    const files = io({ 'app.yaml': manifest(row) });
+    assert.equal(migrate(['--report', 'json', 'app.yaml'], files), 1);
+    const report = JSON.parse(files.err()) as {
+      translated: number;
+      untranslated: number;
+      manifests: { file: string; manifest: string; annotations: { key: string; outcome: string; reason?: string }[] }[];
+    };
+    assert.equal(report.translated, 4);
+    assert.equal(report.untranslated, 2);
+    assert.deepEqual(
+      report.manifests.map((m) => [m.file, m.manifest, m.annotations.length]),
+      [['app.yaml', 'Deployment/app', 6]],
+    );
+    const command = report.manifests[0]?.annotations.find((a) => a.key === `${VAULT}agent-inject-command-password`);
+    assert.equal(command?.outcome, 'untranslated');
+    assert.match(command?.reason ?? '', /sidekey\.io\/reload/);
+  });
+
   void it('writes JSON back as JSON', () => {
     const json = JSON.stringify(parse(manifest(ONE_FIELD)));
     const files = io({ 'app.json': json });

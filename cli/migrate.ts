@@ -29,6 +29,8 @@ options:
   --in-place               write the rewritten manifests back to their files instead of stdout
   --default-template KIND  map (default) or json: the vault-k8s injector's default template for an
                            agent-inject-secret without a template (its -default-template flag)
+  --report FORMAT          text (default: a line per annotation left or noted, then the counts) or json
+                           (per manifest, every vault-k8s annotation with its outcome, reason and notes)
 `;
 
 const OPTIONS = {
@@ -36,12 +38,15 @@ const OPTIONS = {
   filename: { type: 'string', short: 'f', multiple: true },
   'in-place': { type: 'boolean' },
   'default-template': { type: 'string' },
+  report: { type: 'string' },
 } as const;
 
 interface Job {
   readonly paths: readonly string[];
   readonly inPlace: boolean;
   readonly defaultTemplate: DefaultTemplate;
+  /** The report as one JSON document on stderr (--report json). */
+  readonly jsonReport: boolean;
 }
 
 interface Counts {
@@ -53,7 +58,14 @@ interface Counts {
 /** One input file's outcome: its new text when a manifest in it changed, or the reason it is bad input. */
 type FileOutcome =
   | { readonly kind: 'bad'; readonly problem: string }
-  | { readonly kind: 'ok'; readonly text: string; readonly changed: boolean; readonly report: readonly string[] };
+  | { readonly kind: 'ok'; readonly text: string; readonly changed: boolean; readonly report: readonly Entry[] };
+
+/** The report of one manifest: what became of each of its vault-k8s annotations. */
+interface Entry {
+  readonly file: string;
+  readonly manifest: string;
+  readonly annotations: readonly AnnotationResult[];
+}
 
 function parseCli(argv: readonly string[], io: ManifestIo): Job | number {
   const usageError = (message: string): number => {
@@ -74,7 +86,9 @@ function parseCli(argv: readonly string[], io: ManifestIo): Job | number {
     return usageError(`--default-template must be map or json, not "${defaultTemplate}"`);
   const inPlace = values['in-place'] === true;
   if (inPlace && paths.includes('-')) return usageError('--in-place cannot write back to stdin');
-  return { paths, inPlace, defaultTemplate };
+  const report = values.report ?? 'text';
+  if (report !== 'text' && report !== 'json') return usageError(`--report must be text or json, not "${report}"`);
+  return { paths, inPlace, defaultTemplate, jsonReport: report === 'json' };
 }
 
 /** Where a manifest of `kind` keeps the annotations of its pod, or undefined for other kinds. */
@@ -123,8 +137,9 @@ function rewrite(
   map.items = kept;
 }
 
-function reportLines(where: string, results: readonly AnnotationResult[]): string[] {
-  return results.flatMap((r) => [
+function reportLines({ file, manifest, annotations }: Entry): string[] {
+  const where = `${file}: ${manifest}`;
+  return annotations.flatMap((r) => [
     ...(r.outcome === 'untranslated' ? [`${where}: ${r.key}: left untranslated: ${r.reason ?? ''}`] : []),
     ...r.notes.filter((n) => n !== '').map((n) => `${where}: ${r.key}: note: ${n}`),
   ]);
@@ -152,7 +167,7 @@ function migrateObject(doc: Document, object: YAMLMap, where: string, job: Job, 
   if (migration === undefined) return false;
   tally.counts.manifests += 1;
   for (const r of migration.results) tally.counts[r.outcome] += 1;
-  tally.report.push(...reportLines(`${where}: ${manifestName(object.toJS(doc))}`, migration.results));
+  tally.report.push({ file: where, manifest: manifestName(object.toJS(doc)), annotations: migration.results });
   if (migration.remove.size === 0 && migration.add.length === 0) return false;
   rewrite(doc, map, migration.add, migration.remove);
   return true;
@@ -160,7 +175,7 @@ function migrateObject(doc: Document, object: YAMLMap, where: string, job: Job, 
 
 interface Tally {
   readonly counts: Counts;
-  readonly report: string[];
+  readonly report: Entry[];
 }
 
 /** Migrates the manifests of one YAML/JSON text. */
@@ -202,7 +217,7 @@ function migrateFile(file: string, io: ManifestIo, job: Job, counts: Counts): Ou
     io.stderr(`${label}: ${outcome.problem}; migrate reads Kubernetes manifests in YAML or JSON\n`);
     return undefined;
   }
-  for (const line of outcome.report) io.stderr(`${line}\n`);
+  if (!job.jsonReport) for (const line of outcome.report.flatMap(reportLines)) io.stderr(`${line}\n`);
   return { file, outcome };
 }
 
@@ -245,9 +260,13 @@ export function run(argv: readonly string[], io: ManifestIo): number {
   if (job.inPlace) {
     for (const { file, outcome } of outputs) if (outcome.changed) writeFileSync(file, outcome.text);
   } else io.stdout(stream(outputs));
-  io.stderr(
-    `sidekey migrate: ${counts.translated + counts.untranslated} vault-k8s annotations in ${counts.manifests} manifest${counts.manifests === 1 ? '' : 's'}: ${counts.translated} translated, ${counts.untranslated} left untranslated\n`,
-  );
+  if (job.jsonReport) {
+    const manifests = outputs.flatMap(({ outcome }) => outcome.report);
+    io.stderr(`${JSON.stringify({ ...counts, manifests }, null, 2)}\n`);
+  } else
+    io.stderr(
+      `sidekey migrate: ${counts.translated + counts.untranslated} vault-k8s annotations in ${counts.manifests} manifest${counts.manifests === 1 ? '' : 's'}: ${counts.translated} translated, ${counts.untranslated} left untranslated\n`,
+    );
   return counts.untranslated > 0 ? 1 : 0;
 }
 
