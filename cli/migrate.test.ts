@@ -494,8 +494,9 @@ void describe('sidekey migrate: input and output', () => {
       [['app.yaml', 'Deployment/app', 6]],
     );
     const command = report.manifests[0]?.annotations.find((a) => a.key === `${VAULT}agent-inject-command-password`);
-    assert.equal(command?.outcome, 'untranslated');
-    assert.match(command?.reason ?? '', /sidekey\.io\/reload/);
+    assert.ok(command !== undefined);
+    assert.equal(command.outcome, 'untranslated');
+    assert.match(command.reason ?? '', /sidekey\.io\/reload/);
   });
 
   void it('writes JSON back as JSON', () => {
