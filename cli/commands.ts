@@ -21,6 +21,10 @@ export const SHIPPED_SUBCOMMANDS: Subcommands = {
     summary: 'check the sidekey.io annotations of manifests, print only problems',
     load: async () => ({ main: (await import('./render.ts')).lintMain }),
   },
+  migrate: {
+    summary: 'rewrite vault-k8s annotations of manifests into sidekey.io ones (FILE|DIR|-)',
+    load: () => import('./migrate.ts'),
+  },
   webhook: { summary: 'run the mutating admission webhook', load: () => import('./webhook.ts') },
   agent: { summary: 'run the in-pod agent (config from env SIDEKEY_CONFIG)', load: () => import('./agent.ts') },
   status: {

@@ -9,7 +9,8 @@ import { parseAllDocuments, stringify } from 'yaml';
 import { TEMPLATE_PATHS } from '../injector/workloads.ts';
 import { reviewAdmission, reviewContext } from '../webhook/review.ts';
 import { webhookConfigSchema } from '../webhook/config.ts';
-import { manifestFiles, render, run as runCommand } from './render.ts';
+import { manifestFiles } from './manifests.ts';
+import { render, run as runCommand } from './render.ts';
 import type { RenderIo } from './render.ts';
 import { podReview } from '../devkit/pod-review.ts';
 

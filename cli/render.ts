@@ -4,8 +4,6 @@
 // `FILE: Kind/name: annotation "sidekey.io/...": what is wrong; example: ...`. render prints the result
 // (-o yaml|json); lint prints only problems and warnings. Exit codes: 0 ok, 1 a refused manifest or
 // unreadable input (lint --strict: a warning too), 2 usage or configuration.
-import { readFileSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import { isScalar, parseAllDocuments, stringify, visit } from 'yaml';
 import type { Document } from 'yaml';
 import { formatProblem } from '../injector/problems.ts';
@@ -14,6 +12,8 @@ import { PARSE_OPTIONS, loadConfig, settingsUsage } from '../webhook/options.ts'
 import { reviewContext } from '../webhook/review.ts';
 import type { ReviewContext } from '../webhook/review.ts';
 import { parseCommandLine } from './args.ts';
+import { expandList, processIo, readError } from './manifests.ts';
+import type { ManifestIo } from './manifests.ts';
 
 export type Command = 'render' | 'lint';
 
@@ -52,35 +52,7 @@ const OPTIONS = {
   strict: { type: 'boolean' },
 } as const;
 
-export interface RenderIo {
-  readonly readFile: (path: string) => string;
-  /** The manifest files a path names: itself, or a directory's manifest files in name order, recursively. */
-  readonly expand: (path: string) => readonly string[];
-  readonly env: Readonly<Record<string, string | undefined>>;
-  readonly stdout: (text: string) => void;
-  readonly stderr: (text: string) => void;
-}
-
-const MANIFEST_FILE = /\.(ya?ml|json)$/;
-
-/** Files of a directory tree in name order (hidden entries skipped); a path that is not a directory is itself. */
-export function manifestFiles(path: string): readonly string[] {
-  if (path === '-' || !statSync(path, { throwIfNoEntry: false })?.isDirectory()) return [path];
-  return readdirSync(path, { withFileTypes: true })
-    .filter((e) => !e.name.startsWith('.'))
-    .sort((a, b) => (a.name < b.name ? -1 : 1))
-    .flatMap((e) =>
-      e.isDirectory() ? manifestFiles(join(path, e.name)) : MANIFEST_FILE.test(e.name) ? [join(path, e.name)] : [],
-    );
-}
-
-const processIo: RenderIo = {
-  readFile: (path) => readFileSync(path === '-' ? 0 : path, 'utf8'),
-  expand: manifestFiles,
-  env: process.env,
-  stdout: (text) => process.stdout.write(text),
-  stderr: (text) => process.stderr.write(text),
-};
+export type RenderIo = ManifestIo;
 
 interface Job {
   readonly paths: readonly string[];
@@ -119,12 +91,6 @@ function parseCli(command: Command, argv: readonly string[], io: RenderIo): Job 
   return { paths, output, strict: values.strict === true, ctx: reviewContext(loaded.value) };
 }
 
-/** A `kind: List` stands for its items; anything else for itself. */
-function expandList(manifest: unknown): readonly unknown[] {
-  const m = manifest as { kind?: unknown; items?: unknown };
-  return m.kind === 'List' && Array.isArray(m.items) ? m.items : [manifest];
-}
-
 interface Outcome {
   readonly manifests: unknown[];
   failed: boolean;
@@ -136,7 +102,7 @@ function renderFile(file: string, io: RenderIo, job: Job, outcome: Outcome): voi
   try {
     text = io.readFile(file);
   } catch (err) {
-    io.stderr(`${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? 'error'}\n`);
+    io.stderr(`${file}: cannot read: ${readError(err)}\n`);
     outcome.failed = true;
     return;
   }
@@ -223,7 +189,7 @@ export function run(command: Command, argv: readonly string[], io: RenderIo): nu
     try {
       files = io.expand(path);
     } catch (err) {
-      io.stderr(`${path}: cannot read: ${(err as NodeJS.ErrnoException).code ?? 'error'}\n`);
+      io.stderr(`${path}: cannot read: ${readError(err)}\n`);
       outcome.failed = true;
       continue;
     }

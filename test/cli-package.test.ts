@@ -96,6 +96,25 @@ void describe('the packed CLI, installed into an empty prefix', () => {
     assert.match(bad.stderr, /^<stdin>: Pod\/payments: annotation "sidekey\.io\/secret-db": /);
   });
 
+  void test('migrate rewrites vault-k8s annotations read from stdin, for lint to pass', () => {
+    const vaultK8s = POD.replace(
+      'annotations: {sidekey.io/inject: "true", sidekey.io/secret-db: "aws:prod/db#password"}',
+      'annotations: {vault.hashicorp.com/agent-inject: "true", vault.hashicorp.com/role: app, vault.hashicorp.com/agent-inject-secret-db: secret/data/db}',
+    );
+    const migrated = sh('sidekey', ['migrate', '-'], vaultK8s);
+    assert.equal(migrated.status, 0, migrated.stderr);
+    assert.match(migrated.stdout, /"sidekey\.io\/secret-db": "vault:secret\/db"/);
+    assert.match(migrated.stderr, /3 translated, 0 left untranslated/);
+    assert.deepEqual(
+      sh('sidekey', ['lint', '--vault-addr', 'https://vault.example:8200', '-f', '-'], migrated.stdout),
+      {
+        status: 0,
+        stdout: '',
+        stderr: '',
+      },
+    );
+  });
+
   void test('kubectl runs it as a plugin', () => {
     const plugins = sh('kubectl', ['plugin', 'list']);
     assert.match(plugins.stdout, /kubectl-sidekey/);
