@@ -4,6 +4,7 @@
 // that ask with different parameters get different certificates, so each such certificate must bring its own key.
 import { isIP } from 'node:net';
 import { formatDuration, parseDuration } from '../../../injector/duration.ts';
+import { ANNOTATION_PREFIX } from '../../../injector/constants.ts';
 import { PROBLEM_CODES } from '../../../injector/problems.ts';
 import type { FileRequest } from '../../../injector/annotations.ts';
 import type { SecretReference } from '../../../injector/reference.ts';
@@ -91,5 +92,29 @@ export function checkIssueSets(files: readonly FileRequest[], problems: ProblemD
         message: `${path} is asked with ${sets.size} different sets of parameters, which issue ${sets.size} different certificates, and the files with these parameters (${set.map((f) => f.name).join(', ')}) do not hold both the certificate and its private_key: give files of one certificate the same parameters, or give each certificate its own #certificate and #private_key files`,
       });
     }
+  }
+}
+
+/**
+ * What a certificate file cannot do that other files can: env and properties lines cannot hold a PEM block (refused
+ * here rather than failing in the agent), and a certificate is issued again by its lifetime, not by a refresh.
+ */
+export function checkCertificateFiles(
+  files: readonly FileRequest[],
+  problems: ProblemDraft[],
+  warnings: string[],
+): void {
+  for (const file of files) {
+    if (file.ref.provider !== 'vault' || file.ref.query === undefined) continue;
+    if (file.format === 'env' || file.format === 'properties')
+      problems.push({
+        code: PROBLEM_CODES.badFormat,
+        annotation: `format-${file.name}`,
+        message: `${file.format} lines cannot hold a certificate's PEM blocks: select one field in the reference (#certificate, #private_key, #issuing_ca, #ca_chain) or use json or yaml`,
+      });
+    if (file.refreshMs !== undefined)
+      warnings.push(
+        `${ANNOTATION_PREFIX}refresh-${file.name} is ignored: a certificate is issued again at about 2/3 of its lifetime; set its ttl parameter instead`,
+      );
   }
 }

@@ -17,7 +17,7 @@ import type {
 } from '../../../injector/providers/declaration.ts';
 import type { POD_VAULT_AUTH, VaultDefaults } from './vault-settings.ts';
 import { defined } from '../../../injector/defined.ts';
-import { checkIssueSets } from './vault-pki.ts';
+import { checkCertificateFiles, checkIssueSets } from './vault-pki.ts';
 
 /** Where the approle Secret is mounted in agent containers (never in app containers). */
 export const APPROLE_DIR = '/sidekey/vault-approle';
@@ -64,6 +64,7 @@ export function resolveVault(input: VaultInput, out: ResolveOutput): ProviderWir
   if (asked.addr !== undefined) checkPodVaultAddr(asked.addr, defaults, out.problems);
   checkVaultPaths(request, defaults, out.problems);
   checkIssueSets(request.files, out.problems);
+  checkCertificateFiles(request.files, out.problems, out.warnings);
   warnKvDataPaths(request, out.warnings);
   const addr = asked.addr ?? defaults.addr;
   const auth = asked.auth ?? defaults.auth;
