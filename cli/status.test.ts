@@ -4,6 +4,7 @@
 // content hash and no error message appears anywhere. The path through the API server is test/cluster/e2e.test.ts.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -134,7 +135,51 @@ void describe('the agent /status and sidekey status output', () => {
     assert.equal(noCluster.status, 2);
     assert.equal(
       noCluster.stderr,
-      'sidekey status: no cluster configured: set KUBECONFIG, write ~/.kube/config, or run inside a pod\n',
+      'sidekey status: no cluster configured: pass --kubeconfig, set KUBECONFIG, write ~/.kube/config, or run inside a pod\n',
     );
+  });
+
+  void it('reads the kubeconfig and context it is given, and names a context that is not there', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'sidekey-kubeconfig-'));
+    const file = path.join(dir, 'config');
+    // Two contexts on a closed port: which one was used shows in the namespace the list call names.
+    const context = (name: string, namespace: string) => ({
+      name,
+      context: { cluster: 'closed', user: 'u', namespace },
+    });
+    writeFileSync(
+      file,
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [{ name: 'closed', cluster: { server: 'https://127.0.0.1:1' } }],
+        users: [{ name: 'u', user: { token: 'not-a-real-token' } }],
+        contexts: [context('a', 'team-a'), context('b', 'team-b')],
+        'current-context': 'a',
+      }),
+    );
+    const env = { PATH: process.env.PATH, HOME: path.join(tmpdir(), 'sidekey-no-home') };
+    const run = (args: string[]) =>
+      spawnSync(process.execPath, [path.join(import.meta.dirname, 'sidekey.ts'), 'status', ...args], {
+        encoding: 'utf8',
+        env,
+      });
+    try {
+      const current = run(['--kubeconfig', file]);
+      assert.equal(current.status, 2);
+      assert.match(current.stderr, /cannot list pods in namespace "team-a"/);
+      const other = run(['--kubeconfig', file, '--context', 'b']);
+      assert.equal(other.status, 2);
+      assert.match(other.stderr, /cannot list pods in namespace "team-b"/);
+      const missing = run(['--kubeconfig', file, '--context', 'c']);
+      assert.equal(missing.status, 2);
+      assert.equal(missing.stderr, 'sidekey status: the kubeconfig has no context "c" (it has: a, b)\n');
+      const unreadable = run(['--kubeconfig', path.join(dir, 'absent')]);
+      assert.equal(unreadable.status, 2);
+      assert.match(unreadable.stderr, /^sidekey status: cannot read the kubeconfig: .*ENOENT/);
+      assert.ok(![current, other, missing].some((r) => r.stderr.includes('not-a-real-token')));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

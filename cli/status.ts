@@ -7,6 +7,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { existsSync } from 'node:fs';
 import { clusterConfigured } from '../webhook/sidecar-mode.ts';
 import { parseCommandLine } from './args.ts';
+import { defined } from '../injector/defined.ts';
 import { listInjectedPods, readPods, StatusError } from './status-pods.ts';
 import { exitCodeOf, formatJson, formatTable } from './status-report.ts';
 
@@ -26,6 +27,8 @@ options:
   -A, --all-namespaces   every namespace
   -o, --output FORMAT    table (default) or json (each pod with its agent's whole status)
   --timeout SECONDS      per-pod limit on reading an agent, and on each list call (default ${DEFAULT_TIMEOUT_S})
+  --kubeconfig FILE      the kubeconfig to read (default: KUBECONFIG, ~/.kube/config, else in-cluster)
+  --context NAME         the kubeconfig context to use (default: its current context)
 `;
 
 const OPTIONS = {
@@ -33,6 +36,8 @@ const OPTIONS = {
   'all-namespaces': { type: 'boolean', short: 'A' },
   output: { type: 'string', short: 'o' },
   timeout: { type: 'string' },
+  kubeconfig: { type: 'string' },
+  context: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -42,6 +47,8 @@ interface Request {
   readonly pod?: string;
   readonly json: boolean;
   readonly timeoutMs: number;
+  readonly kubeconfig?: string;
+  readonly context?: string;
 }
 
 /** --timeout in ms, or what is wrong with it. */
@@ -70,17 +77,27 @@ function request(argv: readonly string[]): Request | string {
     timeoutMs,
     ...(values.namespace === undefined ? {} : { namespace: values.namespace }),
     ...(positionals[0] === undefined ? {} : { pod: positionals[0] }),
+    ...defined({ kubeconfig: values.kubeconfig, context: values.context }),
   };
 }
 
-function loadKubeConfig(): KubeConfig {
-  if (!clusterConfigured(process.env, existsSync))
-    throw new StatusError('no cluster configured: set KUBECONFIG, write ~/.kube/config, or run inside a pod');
+function loadKubeConfig({ kubeconfig, context }: Request): KubeConfig {
+  if (kubeconfig === undefined && !clusterConfigured(process.env, existsSync))
+    throw new StatusError(
+      'no cluster configured: pass --kubeconfig, set KUBECONFIG, write ~/.kube/config, or run inside a pod',
+    );
   const kc = new KubeConfig();
   try {
-    kc.loadFromDefault();
+    if (kubeconfig === undefined) kc.loadFromDefault();
+    else kc.loadFromFile(kubeconfig);
   } catch (error) {
     throw new StatusError(`cannot read the kubeconfig: ${(error as Error).message}`);
+  }
+  if (context !== undefined) {
+    const names = kc.getContexts().map((c) => c.name);
+    if (!names.includes(context))
+      throw new StatusError(`the kubeconfig has no context "${context}" (it has: ${names.join(', ') || 'none'})`);
+    kc.setCurrentContext(context);
   }
   if (kc.getCurrentCluster() === null) throw new StatusError('the kubeconfig has no current context naming a cluster');
   return kc;
@@ -97,7 +114,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 2;
   }
   try {
-    const kc = loadKubeConfig();
+    const kc = loadKubeConfig(asked);
     const contextNamespace = kc.getContextObject(kc.getCurrentContext())?.namespace;
     const namespace = asked.all ? undefined : (asked.namespace ?? contextNamespace ?? 'default');
     const pods = await listInjectedPods(kc, {
