@@ -60,7 +60,7 @@ function issueQuery(kind: SourceKind, path: string, args: readonly string[]): So
   }
   const parsed = parseReference(`vault:${path}?${args.join('&')}`);
   if (!parsed.ok) return `${opened}: admission would refuse the certificate: ${parsed.problem}`;
-  return { kind, path: parsed.ref.path, ...(parsed.ref.query === undefined ? {} : { query: parsed.ref.query }) };
+  return { kind, path: parsed.ref.path, ...defined({ query: parsed.ref.query }) };
 }
 
 /** What `with secret|pkiCert "PATH" ARGS` reads, or why it has no Sidekey form. */

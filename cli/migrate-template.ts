@@ -8,7 +8,7 @@
 // the annotation to be left as it is.
 import type { OutputFormat } from '../injector/agent-config.ts';
 import { certRead, chainRange, issueNotes, openSource } from './migrate-pki.ts';
-import type { CertRead, Source, SourceKind } from './migrate-pki.ts';
+import type { Source, SourceKind } from './migrate-pki.ts';
 
 /** What the translated file reads and how it is rendered. */
 export interface FileTranslation {
@@ -197,11 +197,9 @@ function closeRange(state: Walk): string | undefined {
 function readIn(source: Source | undefined, body: string): Read | string | undefined {
   const plain = readOf(body);
   if (source?.query === undefined) return plain;
-  const cert: CertRead | string | undefined = certRead(
-    source.kind,
-    body,
-    plain === undefined ? undefined : `${plain.kv2 ? 'data.' : ''}${plain.field}`,
-  );
+  // `.Data.data.x` of an issue is named as such, to be refused as no certificate field.
+  const field = plain === undefined ? undefined : `${plain.kv2 ? 'data.' : ''}${plain.field}`;
+  const cert = certRead(source.kind, body, field);
   return typeof cert === 'object' ? { kv2: false, ...cert } : cert;
 }
 
