@@ -6,6 +6,7 @@
 import { FILE_NAME } from '../injector/agent-config.ts';
 import { ANNOTATION_PREFIX } from '../injector/constants.ts';
 import { formatReference } from '../injector/reference.ts';
+import { checkCertificates } from './migrate-pki.ts';
 import { translateDefault, translateTemplate } from './migrate-template.ts';
 import type { DefaultTemplate, FileTranslation } from './migrate-template.ts';
 
@@ -199,6 +200,8 @@ function fileContent(g: FileGroup, name: string, ctx: Context): FileTranslation 
 }
 
 interface TranslatedFile {
+  /** The Sidekey file name. */
+  readonly name: string;
   readonly set: [string, string][];
   readonly file: FileTranslation;
 }
@@ -214,15 +217,11 @@ function translateFile(g: FileGroup, ctx: Context): TranslatedFile | { reason: s
     return { reason: `the file name "${name.name}" is too long for a sidekey.io/template-<name> annotation key` };
   const file = fileContent(g, name.name, ctx);
   if ('reason' in file) return file;
-  const ref = formatReference({
-    provider: 'vault',
-    path: file.path,
-    ...(file.field === undefined ? {} : { field: file.field }),
-  });
+  const ref = formatReference({ provider: 'vault', path: file.path, query: file.query, field: file.field });
   const set: [string, string][] = [[`secret-${name.name}`, ref]];
   if (file.template !== undefined) set.push([`template-${name.name}`, file.template]);
   if (file.format !== undefined) set.push([`format-${name.name}`, file.format]);
-  return { set, file };
+  return { name: name.name, set, file };
 }
 
 /** The one file mode of all agent-inject-perms-<name>, or why there is none. */
@@ -353,12 +352,28 @@ function recordFile(
   }
 }
 
+/** Each file translated, its certificates checked together as admission checks them. */
+function translateAll(
+  files: ReadonlyMap<string, FileGroup>,
+  ctx: Context,
+): Map<FileGroup, TranslatedFile | { reason: string }> {
+  const results = new Map([...files.values()].map((g) => [g, translateFile(g, ctx)] as const));
+  const translated = new Map<string, FileTranslation>();
+  for (const r of results.values()) if (!('reason' in r)) translated.set(r.name, r.file);
+  const checks = checkCertificates(translated);
+  for (const [g, r] of results) {
+    const check = 'reason' in r ? undefined : checks.get(r.name);
+    if (check === undefined || 'reason' in r) continue;
+    results.set(g, 'reason' in check ? check : { ...r, file: { ...r.file, notes: [...r.file.notes, check.note] } });
+  }
+  return results;
+}
+
 /** Translates the files; whether any was. */
 function translateFiles(files: ReadonlyMap<string, FileGroup>, ctx: Context, out: Results): boolean {
   const perms = new Map<string, string>();
   let anyFile = false;
-  for (const g of files.values()) {
-    const result = translateFile(g, ctx);
+  for (const [g, result] of translateAll(files, ctx)) {
     if ('reason' in result) {
       for (const kind of Object.keys(g.keys)) out.untranslated(`${kind}-${g.raw}`, `file "${g.raw}": ${result.reason}`);
       continue;

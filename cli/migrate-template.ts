@@ -1,16 +1,21 @@
 // The consul-template forms of vault-k8s's `agent-inject-template-<name>` that Sidekey can express, translated
 // into a Sidekey reference plus a template or a format: one `with secret "PATH"` (repeated blocks on the same
 // path too) whose body reads fields (`.Data.x`, `.Data.data.x`, `index .Data.data "x"`, `.Data.data | toJSON`)
-// between literal text, or ranges over the data writing `KEY=VALUE`, `export KEY="VALUE"` or `key: value` lines.
+// between literal text, or ranges over the data writing `KEY=VALUE`, `export KEY="VALUE"` or `key: value` lines;
+// or one certificate issue (`with secret "<mount>/issue/<role>" "k=v" …` or `with pkiCert`, migrate-pki.ts).
 // Go's trim markers (`{{-`, `-}}`) and comments are applied as text/template does. Everything else (pipelines,
-// conditionals, other functions, several secrets, parameters that make the read a write) is refused with the
-// reason, for the annotation to be left as it is.
+// conditionals, other functions, several secrets, writes other than an issue) is refused with the reason, for
+// the annotation to be left as it is.
 import type { OutputFormat } from '../injector/agent-config.ts';
+import { certRead, chainRange, issueNotes, openSource } from './migrate-pki.ts';
+import type { Source, SourceKind } from './migrate-pki.ts';
 
 /** What the translated file reads and how it is rendered. */
 export interface FileTranslation {
   /** The Vault path, `data/` of a KV v2 path removed (Sidekey adds it). */
   readonly path: string;
+  /** The canonical ?parameters of a certificate issue. */
+  readonly query?: string;
   /** The field for `#field`, when the template is one field alone. */
   readonly field?: string;
   readonly template?: string;
@@ -21,7 +26,8 @@ export interface FileTranslation {
 export type TemplateTranslation =
   { readonly ok: true; readonly file: FileTranslation } | { readonly ok: false; readonly reason: string };
 
-type Token = { readonly kind: 'text'; readonly text: string } | { readonly kind: 'action'; readonly body: string };
+export type Token =
+  { readonly kind: 'text'; readonly text: string } | { readonly kind: 'action'; readonly body: string };
 
 const TRIM_LEFT = /[ \t\r\n]+$/;
 const TRIM_RIGHT = /^[ \t\r\n]+/;
@@ -75,13 +81,16 @@ interface Read {
   /** Whether it reads `.Data.data` (KV v2) rather than `.Data` (KV v1, dynamic secrets). */
   readonly kv2: boolean;
   readonly field: string;
+  /** Whether the read writes a newline after the value (pkiCert's PEMs). */
+  readonly newline?: boolean;
 }
 
 const FIELD_SEGMENTS = /^\.Data((?:\.[A-Za-z0-9_]+)+)$/;
 const INDEX = /^index\s+\.Data(\.data)?\s+"([A-Za-z0-9_.-]{1,128})"$/;
 const TO_JSON = /^\.Data(\.data)?\s*\|\s*toJSON$/;
-const WITH_SECRET = /^with\s+secret\s+"((?:[^"\\]|\\.)*)"\s*(.*)$/s;
+const WITH = /^with\s+(secret|pkiCert)\s+"((?:[^"\\]|\\.)*)"\s*(.*)$/s;
 const RANGE = /^range\s+(\$\w+)\s*,\s*(\$\w+)\s*:=\s*\.Data(\.data)?$/;
+const CHAIN_RANGE = /^range\s+\.Data\.ca_chain$/;
 
 /** The field an action reads, or undefined when it is not a plain read. */
 function readOf(body: string): Read | undefined {
@@ -107,7 +116,7 @@ function unsupported(body: string): string {
     : ['if', 'else', 'range'].includes(word)
       ? 'a conditional or loop (Sidekey templates only substitute fields)'
       : word === 'pkiCert'
-        ? 'a PKI certificate (pkiCert)'
+        ? 'a certificate (pkiCert) outside {{ with pkiCert ... }}'
         : word === 'secrets'
           ? 'a listing of secrets (one Sidekey file reads one secret)'
           : word.startsWith('$')
@@ -129,9 +138,11 @@ function kvPath(path: string, kv2: boolean): string | undefined {
 }
 
 interface Walk {
-  path?: string;
+  source?: Source;
   readonly parts: ({ readonly text: string } | Read)[];
   range?: { readonly key: string; readonly value: string; readonly kv2: boolean; readonly body: Token[] };
+  /** The body of a range over a certificate's ca_chain, until its `end`. */
+  chain?: Token[] | undefined;
   /** Text outside the range, which must be blank for the lines to be the file. */
   outsideRange: string;
   inWith: boolean;
@@ -139,36 +150,73 @@ interface Walk {
   inRange: boolean;
 }
 
-/** Opens a `with secret "PATH"` block; the reason when it cannot be. */
-function openWith(state: Walk, withSecret: RegExpExecArray): string | undefined {
-  if (state.inWith) return 'it nests one with secret inside another';
-  if ((withSecret[2] ?? '') !== '')
-    return `with secret "${withSecret[1] ?? ''}" passes parameters, which makes the read a write (pki/issue, transit): Sidekey reads secrets only`;
-  const path = (withSecret[1] ?? '').replace(/^\/+/, '');
-  if (state.path !== undefined && state.path !== path)
-    return `it reads more than one secret ("${state.path}" and "${path}"): a Sidekey file renders one secret; split it into files`;
-  state.path = path;
+function shown(source: Source): string {
+  return `with ${source.kind} "${source.path}${source.query === undefined ? '' : `?${source.query}`}"`;
+}
+
+/** Opens a `with secret|pkiCert "PATH" …` block; the reason when it cannot be. */
+function openWith(state: Walk, match: RegExpExecArray): string | undefined {
+  if (state.inWith) return 'it nests one with block inside another';
+  const source = openSource(match[1] as SourceKind, match[2] ?? '', match[3] ?? '');
+  if (typeof source === 'string') return source;
+  if (state.source !== undefined && shown(state.source) !== shown(source))
+    return `it reads more than one secret (${shown(state.source)} and ${shown(source)}): a Sidekey file renders one secret; split it into files`;
+  state.source = source;
   state.inWith = true;
   return undefined;
 }
 
+/** Opens a range inside the block: over a secret's data, or over an issued certificate's ca_chain. */
+function openRange(state: Walk, body: string): string | undefined {
+  if (state.source?.query !== undefined) {
+    state.chain = [];
+  } else {
+    const range = RANGE.exec(body);
+    if (state.range !== undefined) return 'it ranges over the data twice';
+    state.range = { key: range?.[1] ?? '', value: range?.[2] ?? '', kv2: range?.[3] !== undefined, body: [] };
+  }
+  state.inRange = true;
+  return undefined;
+}
+
+/** Closes the range at its `end`: a ca_chain range becomes a read between its text. */
+function closeRange(state: Walk): string | undefined {
+  state.inRange = false;
+  if (state.chain === undefined) return undefined;
+  const chain = chainRange(state.chain);
+  if (typeof chain === 'string') return chain;
+  const [before, read, after] = chain;
+  if (before !== '') state.parts.push({ text: before });
+  state.parts.push({ kv2: false, ...read });
+  if (after !== '') state.parts.push({ text: after });
+  state.chain = undefined;
+  return undefined;
+}
+
+/** What an action reads in the open block: a read, the reason it is refused, or undefined when it is no read. */
+function readIn(source: Source | undefined, body: string): Read | string | undefined {
+  const plain = readOf(body);
+  if (source?.query === undefined) return plain;
+  // `.Data.data.x` of an issue is named as such, to be refused as no certificate field.
+  const field = plain === undefined ? undefined : `${plain.kv2 ? 'data.' : ''}${plain.field}`;
+  const cert = certRead(source.kind, body, field);
+  return typeof cert === 'object' ? { kv2: false, ...cert } : cert;
+}
+
 /** One action outside a range; the reason when it leaves the supported forms. */
 function action(state: Walk, body: string): string | undefined {
-  const withSecret = WITH_SECRET.exec(body);
-  if (withSecret !== null) return openWith(state, withSecret);
+  const opened = WITH.exec(body);
+  if (opened !== null) return openWith(state, opened);
   if (body === 'end') {
-    if (!state.inWith) return 'it has an {{ end }} without a with secret';
+    if (!state.inWith) return 'it has an {{ end }} without a with block';
     state.inWith = false;
     return undefined;
   }
-  const range = RANGE.exec(body);
-  if (range !== null && state.inWith) {
-    if (state.range !== undefined) return 'it ranges over the data twice';
-    state.range = { key: range[1] ?? '', value: range[2] ?? '', kv2: range[3] !== undefined, body: [] };
-    state.inRange = true;
-    return undefined;
-  }
-  const read = readOf(body);
+  const issue = state.source?.query !== undefined;
+  const ranges = issue ? state.source?.kind === 'secret' && CHAIN_RANGE.test(body) : RANGE.test(body);
+  if (ranges && state.inWith) return openRange(state, body);
+  const read = state.inWith ? readIn(state.source, body) : readOf(body);
+  if (typeof read === 'string') return read;
   if (read === undefined) return unsupported(body);
   if (!state.inWith) return `{{ ${body} }} reads .Data outside a with secret block`;
   state.parts.push(read);
@@ -176,39 +224,54 @@ function action(state: Walk, body: string): string | undefined {
 }
 
 /** Walks the tokens; returns the reason when they leave the supported forms. */
-function walk(tokens: readonly Token[]): Walk | string {
+function walk(tokens: readonly Token[]): (Walk & { readonly source: Source }) | string {
   const state: Walk = { parts: [], outsideRange: '', inWith: false, inRange: false };
   for (const token of tokens) {
+    let problem: string | undefined;
     if (state.inRange) {
-      if (token.kind === 'action' && token.body === 'end') state.inRange = false;
-      else state.range?.body.push(token);
+      if (token.kind === 'action' && token.body === 'end') problem = closeRange(state);
+      else (state.chain ?? state.range?.body)?.push(token);
     } else if (token.kind === 'text') {
       state.parts.push({ text: token.text });
       state.outsideRange += token.text;
-    } else {
-      const problem = action(state, token.body);
-      if (problem !== undefined) return problem;
-    }
+    } else problem = action(state, token.body);
+    if (problem !== undefined) return problem;
   }
   if (state.inWith || state.inRange) return 'a block is not closed with {{ end }}';
-  if (state.path === undefined) return 'it reads no secret (no with secret "PATH")';
-  return state;
+  const { source } = state;
+  if (source === undefined) return 'it reads no secret (no with secret "PATH")';
+  return { ...state, source };
+}
+
+/** Literal text and reads as a Sidekey template. */
+function templateOf(parts: Walk['parts']): string {
+  return parts
+    .map((p) =>
+      'text' in p ? p.text : `${p.field === '' ? '{{ . }}' : `{{ .${p.field} }}`}${p.newline === true ? '\n' : ''}`,
+    )
+    .join('');
 }
 
 /** The Sidekey template (or `#field`) of literal text and field reads. */
-function fieldsTranslation(path: string, parts: Walk['parts']): TemplateTranslation {
+function fieldsTranslation(source: Source, parts: Walk['parts']): TemplateTranslation {
   const reads = parts.filter((p): p is Read => 'field' in p);
   if (reads.length === 0) return refuse('it reads no field of the secret');
+  const only = parts.length === 1 ? reads[0] : undefined;
+  if (source.query !== undefined) {
+    // A lone pkiCert read becomes #field without pkiCert's newline after the PEM, which PEM readers skip.
+    const file = { path: source.path, query: source.query, notes: issueNotes(source.kind) };
+    if (only !== undefined) return { ok: true, file: { ...file, field: only.field } };
+    return { ok: true, file: { ...file, template: templateOf(parts) } };
+  }
+  const { path } = source;
   const kv2 = reads[0]?.kv2 ?? false;
   if (reads.some((r) => r.kv2 !== kv2)) return refuse('it mixes .Data.x and .Data.data.x reads');
   const sidekeyPath = kvPath(path, kv2);
   if (sidekeyPath === undefined)
     return refuse(`it reads .Data of the KV v2 path "${path}", which holds data and metadata: read .Data.data.<field>`);
-  const only = parts.length === 1 ? reads[0] : undefined;
   if (only !== undefined && only.field !== '')
     return { ok: true, file: { path: sidekeyPath, field: only.field, notes: [] } };
-  const template = parts.map((p) => ('text' in p ? p.text : p.field === '' ? '{{ . }}' : `{{ .${p.field} }}`)).join('');
-  return { ok: true, file: { path: sidekeyPath, template, notes: [] } };
+  return { ok: true, file: { path: sidekeyPath, template: templateOf(parts), notes: [] } };
 }
 
 /** Stand-ins for the key and the value in one iteration's text (private-use characters, refused in the text). */
@@ -273,10 +336,9 @@ export function translateTemplate(template: string, fileName: string): TemplateT
   if (typeof tokens === 'string') return refuse(tokens);
   const w = walk(tokens);
   if (typeof w === 'string') return refuse(w);
-  const path = w.path ?? '';
   return w.range === undefined
-    ? fieldsTranslation(path, w.parts)
-    : rangeTranslation(path, w.range, w.outsideRange, fileName);
+    ? fieldsTranslation(w.source, w.parts)
+    : rangeTranslation(w.source.path, w.range, w.outsideRange, fileName);
 }
 
 /** vault-k8s's default templates for a bare `agent-inject-secret-<name>`: key: value lines, or JSON. */

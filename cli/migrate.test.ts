@@ -1,13 +1,17 @@
 // `sidekey migrate` on a table of vault-k8s annotation sets in the forms vault-k8s documents: each translated
 // manifest passes `sidekey render` (the same code path, in process) with no problem, and where a secret is read
 // the real agent, run on the translated configuration against a real OpenBao, writes the file the original
-// template would have written (its output worked out by hand below: there is no consul-template here).
+// template would have written (its output worked out by hand below: there is no consul-template here). For
+// certificates, issued by OpenBao's pki engine, the files hold one issue (the key matches the certificate, the
+// names are those asked) laid out byte for byte as the vault-k8s templates would lay out that issue.
 import assert from 'node:assert/strict';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseEnv } from 'node:util';
+import type { TestContext } from 'node:test';
 import { parse, parseAllDocuments, stringify } from 'yaml';
 import type { AgentConfig } from '../injector/agent-config.ts';
 import { startAgent } from '../agent/testdata/agent-process.ts';
@@ -33,6 +37,25 @@ const STORE: readonly { readonly mount: 'secret' | 'kv1'; readonly key: string; 
 /** How the agent's file is compared with vault-k8s's: the same bytes, or the same variables for an env reader. */
 type Compare = 'bytes' | 'env';
 
+/** The PEMs of one issue: the certificate, its key and the issuing CA, as Vault returns them (no final newline). */
+interface Issue {
+  readonly certificate: string;
+  readonly key: string;
+  readonly ca: string;
+}
+
+/** The role the certificate rows issue from (OpenBao's pki engine at pki/, a role limited to svc.test). */
+const PKI_ROLE = { role: 'web', allowedDomains: ['svc.test'], maxTtl: '1h' } as const;
+const ISSUE = 'pki/issue/web';
+const CERT_QUERY = 'alt_names=api.svc.test&common_name=web.svc.test&ip_sans=10.0.0.7&ttl=10m';
+/** The same parameters in the order a vault-k8s template gave them. */
+const CERT_ARGS = '"ttl=10m" "common_name=web.svc.test" "alt_names=api.svc.test" "ip_sans=10.0.0.7"';
+/** The names they ask for: the common name, and the SANs as node:crypto lists them. */
+const CERT_NAMES = {
+  commonName: 'web.svc.test',
+  sans: ['DNS:api.svc.test', 'DNS:web.svc.test', 'IP Address:10.0.0.7'],
+} as const;
+
 interface Row {
   readonly name: string;
   /** vault.hashicorp.com/ annotations (without the prefix) besides agent-inject: "true" and role: app. */
@@ -43,6 +66,10 @@ interface Row {
   readonly left?: readonly string[];
   /** The file the agent writes and what vault-k8s wrote there for STORE. */
   readonly backend?: { readonly file: string; readonly vaultK8s: string; readonly compare: Compare };
+  /** For a certificate issued from PKI_ROLE with CERT_ARGS: what vault-k8s wrote per file for one issue. */
+  readonly certificate?: (issue: Issue) => Readonly<Record<string, string>>;
+  /** What the report on stderr says (reasons, notes). */
+  readonly report?: readonly RegExp[];
 }
 
 const TABLE: readonly Row[] = [
@@ -232,24 +259,103 @@ const TABLE: readonly Row[] = [
     left: ['agent-inject-command-password', 'tls-skip-verify'],
   },
   {
-    name: 'a PKI certificate (pkiCert) is left',
+    name: 'a PKI certificate and its key in one file (pkiCert)',
     vault: {
-      'agent-inject-secret-cert': 'pki/issue/web',
-      'agent-inject-template-cert':
-        '{{- with pkiCert "pki/issue/web" "common_name=web.example.com" -}}\n{{ .Cert }}{{ .Key }}\n{{- end }}',
+      'agent-inject-secret-cert': ISSUE,
+      'agent-inject-template-cert': `{{- with pkiCert "${ISSUE}" ${CERT_ARGS} -}}\n{{ .Cert }}{{ .Key }}\n{{- end }}`,
     },
-    sidekey: {},
-    left: ['agent-inject-secret-cert', 'agent-inject-template-cert', 'agent-inject', 'role'],
+    sidekey: {
+      'secret-cert': `vault:${ISSUE}?${CERT_QUERY}`,
+      'template-cert': '{{ .certificate }}\n{{ .private_key }}\n',
+    },
+    // pkiCert writes each PEM with a newline after it.
+    certificate: ({ certificate, key }) => ({ cert: `${certificate}\n${key}\n` }),
+    report: [/agent-inject-template-cert: note: pkiCert re-issued at about 90% of the lifetime; Sidekey re-issues/],
   },
   {
-    name: 'a write with parameters (pki/issue) is left',
+    name: 'a PKI certificate (with secret on pki/issue)',
     vault: {
-      'agent-inject-secret-tls.crt': 'pki/issue/web',
+      'agent-inject-secret-tls.crt': ISSUE,
       'agent-inject-template-tls.crt':
         '{{- with secret "pki/issue/web" "common_name=web.example.com" -}}\n{{ .Data.certificate }}\n{{- end }}',
     },
+    sidekey: { 'secret-tls.crt': 'vault:pki/issue/web?common_name=web.example.com#certificate' },
+  },
+  {
+    name: 'a certificate, its key and its CA chain from three templates share one issue',
+    vault: {
+      'agent-inject-secret-tls.crt': ISSUE,
+      'agent-inject-template-tls.crt': `{{- with secret "${ISSUE}" ${CERT_ARGS} -}}\n{{ .Data.certificate }}\n{{- end }}`,
+      'agent-inject-secret-tls.key': ISSUE,
+      'agent-inject-template-tls.key': `{{- with secret "${ISSUE}" ${CERT_ARGS} -}}\n{{ .Data.private_key }}\n{{- end }}\n`,
+      'agent-inject-secret-ca.crt': ISSUE,
+      'agent-inject-template-ca.crt': `{{- with secret "${ISSUE}" ${CERT_ARGS} -}}\n{{- range .Data.ca_chain -}}\n{{ . }}\n{{ end -}}\n{{- end -}}\n`,
+    },
+    sidekey: {
+      'secret-tls.crt': `vault:${ISSUE}?${CERT_QUERY}#certificate`,
+      'secret-tls.key': `vault:${ISSUE}?${CERT_QUERY}`,
+      'template-tls.key': '{{ .private_key }}\n',
+      'secret-ca.crt': `vault:${ISSUE}?${CERT_QUERY}`,
+      'template-ca.crt': '{{ .ca_chain }}\n',
+    },
+    // A root-issued chain is the root alone.
+    certificate: ({ certificate, key, ca }) => ({ 'tls.crt': certificate, 'tls.key': `${key}\n`, 'ca.crt': `${ca}\n` }),
+    report: [
+      /agent-inject-template-tls\.key: note: one issue serves tls\.crt, tls\.key, ca\.crt, so the key matches the certificate: vault-k8s issued a certificate per template/,
+      /agent-inject-template-tls\.crt: note: vault-k8s re-rendered it on its own schedule; Sidekey re-issues at about 2\/3 of the lifetime/,
+    ],
+  },
+  {
+    name: 'a certificate with a parameter Sidekey does not issue with (uri_sans) is left',
+    vault: {
+      'agent-inject-secret-tls.crt': ISSUE,
+      'agent-inject-template-tls.crt': `{{ with secret "${ISSUE}" "common_name=web.svc.test" "uri_sans=spiffe://shop/web" }}{{ .Data.certificate }}{{ end }}`,
+    },
     sidekey: {},
     left: ['agent-inject-secret-tls.crt', 'agent-inject-template-tls.crt', 'agent-inject', 'role'],
+    report: [
+      /passes the parameter "uri_sans", which Sidekey does not issue with \(only common_name, alt_names, ip_sans, ttl\)/,
+    ],
+  },
+  {
+    name: 'a certificate with a common name admission refuses is left',
+    vault: {
+      'agent-inject-secret-tls.crt': ISSUE,
+      'agent-inject-template-tls.crt': `{{ with pkiCert "${ISSUE}" "common_name=web..svc.test" }}{{ .Cert }}{{ end }}`,
+    },
+    sidekey: {},
+    left: ['agent-inject-secret-tls.crt', 'agent-inject-template-tls.crt', 'agent-inject', 'role'],
+    report: [/admission would refuse the certificate: common_name must be a DNS name/],
+  },
+  {
+    name: 'a certificate and a key asked with different parameters are left (two issues that do not match)',
+    vault: {
+      'agent-inject-secret-tls.crt': ISSUE,
+      'agent-inject-template-tls.crt': `{{ with secret "${ISSUE}" "common_name=web.svc.test" }}{{ .Data.certificate }}{{ end }}`,
+      'agent-inject-secret-tls.key': ISSUE,
+      'agent-inject-template-tls.key': `{{ with secret "${ISSUE}" "common_name=web.svc.test" "ttl=1h" }}{{ .Data.private_key }}{{ end }}`,
+      'agent-inject-secret-password': 'secret/data/app/db',
+      'agent-inject-template-password': '{{ with secret "secret/data/app/db" }}{{ .Data.data.password }}{{ end }}',
+    },
+    sidekey: { 'secret-password': 'vault:secret/app/db#password' },
+    left: [
+      'agent-inject-secret-tls.crt',
+      'agent-inject-template-tls.crt',
+      'agent-inject-secret-tls.key',
+      'agent-inject-template-tls.key',
+    ],
+    report: [/file "tls\.key": pki\/issue\/web is asked with 2 different sets of parameters/],
+  },
+  {
+    name: 'a transit write is left',
+    vault: {
+      'agent-inject-secret-token': 'transit/encrypt/app',
+      'agent-inject-template-token':
+        '{{ with secret "transit/encrypt/app" "plaintext=aGVsbG8=" }}{{ .Data.ciphertext }}{{ end }}',
+    },
+    sidekey: {},
+    left: ['agent-inject-secret-token', 'agent-inject-template-token', 'agent-inject', 'role'],
+    report: [/makes the read a write: Sidekey writes to Vault only to issue a certificate from <mount>\/issue\/<role>/],
   },
   {
     name: 'two secrets in one template are left, the other file is translated',
@@ -414,6 +520,7 @@ void describe('sidekey migrate: the vault-k8s table', () => {
       assert.equal(m.annotations['example.com/team'], 'payments', 'other annotations stay');
       for (const key of left)
         assert.match(m.err, new RegExp(`${VAULT}${key.replace(/[.]/g, '\\.')}: left untranslated: \\S`));
+      for (const said of row.report ?? []) assert.match(m.err, said);
       if (translatedAny) renderedConfig(m.yaml);
     });
   }
@@ -530,10 +637,21 @@ void describe('sidekey migrate: input and output', () => {
   });
 });
 
+/** The PEM blocks of a text, each without a newline after it. */
+function pemBlocks(text: string): string[] {
+  return text.match(/-----BEGIN ([A-Z ]+)-----\n[\s\S]+?\n-----END \1-----/g) ?? [];
+}
+
+/** The base64 body of a PEM private key: what a leak of it would show. */
+function keyBody(pem: string): string {
+  return pem.split('\n').find((line) => line !== '' && !line.startsWith('-----')) ?? pem;
+}
+
 void describe('sidekey migrate: the translated files against OpenBao', () => {
   let bao: OpenBaoHandle;
   let k8s: KubernetesAuth;
   let dir: string;
+  let rootCa: string;
   before(async () => {
     bao = await startOpenBao();
     dir = await mkdtemp(path.join(tmpdir(), 'sidekey-migrate-bao-'));
@@ -545,8 +663,10 @@ void describe('sidekey migrate: the translated files against OpenBao', () => {
         mount === 'secret' ? `secret/data/${key}` : `kv1/${key}`,
         mount === 'secret' ? { data } : data,
       );
+    rootCa = await bao.setupPki('pki', PKI_ROLE);
     await bao.writePolicy('read-all', READ_ALL_POLICY);
-    k8s = await bao.setupKubernetes('app', ['read-all'], 'payments', 'app');
+    await bao.writePolicy('pki-web', `path "${ISSUE}" { capabilities = ["update"] }`);
+    k8s = await bao.setupKubernetes('app', ['read-all', 'pki-web'], 'payments', 'app');
     await writeFile(path.join(dir, 'sa-token'), k8s.token);
   });
   after(async () => {
@@ -554,24 +674,56 @@ void describe('sidekey migrate: the translated files against OpenBao', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
+  /** Runs the agent once (init-only) on the row's translated manifest; the directory it wrote and its output. */
+  async function runAgent(t: TestContext, row: Row): Promise<{ secretsDir: string; output: string; fileMode: number }> {
+    const rendered = renderedConfig(migrateRow(row).yaml);
+    const secretsDir = await mkdtemp(path.join(dir, 'files-'));
+    const config: AgentConfig = {
+      ...rendered,
+      mode: 'init-only',
+      role: 'init',
+      secretsDir,
+      vault: { ...rendered.vault!, addr: bao.addr, tokenFile: path.join(dir, 'sa-token') },
+    };
+    const agent = startAgent(t, config, {}, SECRETS);
+    assert.equal(await agent.exited, 0, agent.output());
+    return { secretsDir, output: agent.output(), fileMode: config.fileMode };
+  }
+
   for (const row of TABLE.filter((r) => r.backend !== undefined)) {
     void it(`${row.name}: the same file as vault-k8s`, async (t) => {
       const backend = row.backend!;
-      const rendered = renderedConfig(migrateRow(row).yaml);
-      const secretsDir = await mkdtemp(path.join(dir, 'files-'));
-      const config: AgentConfig = {
-        ...rendered,
-        mode: 'init-only',
-        role: 'init',
-        secretsDir,
-        vault: { ...rendered.vault!, addr: bao.addr, tokenFile: path.join(dir, 'sa-token') },
-      };
-      const agent = startAgent(t, config, {}, SECRETS);
-      assert.equal(await agent.exited, 0, agent.output());
+      const { secretsDir, fileMode } = await runAgent(t, row);
       const written = await readFile(path.join(secretsDir, backend.file), 'utf8');
       if (backend.compare === 'bytes') assert.equal(written, backend.vaultK8s);
       else assert.deepEqual(parseEnv(written), parseEnv(backend.vaultK8s));
-      assert.equal((await stat(path.join(secretsDir, backend.file))).mode & 0o777, config.fileMode);
+      assert.equal((await stat(path.join(secretsDir, backend.file))).mode & 0o777, fileMode);
+    });
+  }
+
+  for (const row of TABLE.filter((r) => r.certificate !== undefined)) {
+    void it(`${row.name}: one issue from the pki engine, laid out as vault-k8s did`, async (t) => {
+      const vaultK8s = row.certificate!;
+      const { secretsDir, output, fileMode } = await runAgent(t, row);
+      const names = Object.keys(vaultK8s({ certificate: '', key: '', ca: '' }));
+      const written = new Map<string, string>();
+      for (const name of names) {
+        written.set(name, await readFile(path.join(secretsDir, name), 'utf8'));
+        assert.equal((await stat(path.join(secretsDir, name))).mode & 0o777, fileMode);
+      }
+      const blocks = [...written.values()].flatMap(pemBlocks);
+      const key = blocks.find((b) => /^-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(b)) ?? '';
+      const certs = blocks.filter((b) => b.startsWith('-----BEGIN CERTIFICATE-----'));
+      const leaf = certs.find((c) => !new X509Certificate(c).ca) ?? '';
+      const cert = new X509Certificate(leaf);
+      assert.ok(cert.checkPrivateKey(createPrivateKey(key)), 'the key belongs to the certificate');
+      assert.ok(cert.checkIssued(new X509Certificate(rootCa)), "issued by the pki engine's root");
+      assert.ok(cert.subject.split('\n').includes(`CN=${CERT_NAMES.commonName}`), cert.subject);
+      assert.deepEqual((cert.subjectAltName ?? '').split(', ').sort(), CERT_NAMES.sans);
+      // Byte for byte what the vault-k8s templates wrote for this issue; compared without printing the key.
+      const expected = vaultK8s({ certificate: leaf, key, ca: rootCa });
+      for (const name of names) assert.ok(written.get(name) === expected[name], `${name} is laid out as vault-k8s did`);
+      assert.ok(!output.includes(keyBody(key)), 'the private key reached the agent output');
     });
   }
 });
@@ -579,8 +731,8 @@ void describe('sidekey migrate: the translated files against OpenBao', () => {
 void describe('sidekey migrate: templates', () => {
   const reasons: readonly (readonly [string, RegExp])[] = [
     ['{{ with secret "kv/a" }}{{ .Data.x }', /not closed with \}\}/],
-    ['{{ with secret "kv/a" }}{{ with secret "kv/a" }}{{ end }}{{ end }}', /nests one with secret/],
-    ['x{{ end }}', /without a with secret/],
+    ['{{ with secret "kv/a" }}{{ with secret "kv/a" }}{{ end }}{{ end }}', /nests one with block/],
+    ['x{{ end }}', /without a with block/],
     ['{{ with secret "kv/a" }}{{ .Data.x }}', /not closed with \{\{ end \}\}/],
     ['{{ .Data.x }}', /outside a with secret/],
     ['{{ with secret "kv/a" }}{{ .Data.data }}{{ end }}', /an action Sidekey templates do not have/],
@@ -591,6 +743,22 @@ void describe('sidekey migrate: templates', () => {
       /besides the lines/,
     ],
     ['{{ with secret "kv/a" }}{{ $x := .Data.y }}{{ end }}', /a template variable/],
+    ['{{ with secret "pki/issue/web" "common_name=a.svc.test" }}{{ .Data.ca_chain }}{{ end }}', /as a Go list: range/],
+    [
+      '{{ with secret "pki/issue/web" "common_name=a.svc.test" }}{{ range .Data.ca_chain }}{{ . }}{{ end }}{{ end }}',
+      /more than each certificate and one newline/,
+    ],
+    [
+      '{{ with secret "pki/issue/web" "common_name=a.svc.test" }}{{ .Data.expiration }}{{ end }}',
+      /not a certificate field Sidekey writes/,
+    ],
+    ['{{ with pkiCert "pki/issue/web" }}{{ .Cert }}{{ end }}', /passes no common_name/],
+    ['{{ with pkiCert "pki/issue/web" "common_name=a.svc.test" "ttl=5s" }}{{ .Cert }}{{ end }}', /ttl must be between/],
+    ['{{ with secret "pki/issue/web" (printf "common_name=%s" "a") }}{{ end }}', /other than quoted "key=value"/],
+    [
+      '{{ with pkiCert "pki/issue/web" "common_name=a.svc.test" }}{{ .Cert }}{{ end }}{{ with pkiCert "pki/issue/web" "common_name=b.svc.test" }}{{ .Key }}{{ end }}',
+      /reads more than one secret/,
+    ],
   ];
   for (const [template, reason] of reasons) {
     void it(`refuses ${JSON.stringify(template)}`, () => {
@@ -606,6 +774,15 @@ void describe('sidekey migrate: templates', () => {
       'f',
     );
     assert.deepEqual(t, { ok: true, file: { path: 'kv/a', template: '{{ .user }}:{{ .pw }}', notes: [] } });
+  });
+
+  void it('writes a ca_chain range with the newline before each certificate as the chain after one newline', () => {
+    const t = translateTemplate(
+      '{{ with secret "pki/issue/web" "common_name=a.svc.test" }}{{ range .Data.ca_chain }}\n{{ . }}{{ end }}{{ end }}',
+      'f',
+    );
+    assert.ok(t.ok);
+    assert.equal(t.file.template, '\n{{ .ca_chain }}');
   });
 
   void it('leaves {{-3}} (a number, not a trim marker) to the refusal', () => {

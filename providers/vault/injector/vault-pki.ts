@@ -28,7 +28,14 @@ const PARAMETERS: Readonly<Record<string, (value: string) => string | undefined>
   ip_sans: (value) => listProblem(value, 'ip_sans', 'IP addresses', (ip) => isIP(ip) !== 0),
   ttl: ttlProblem,
 };
+/** The parameters an issue takes (the others Vault knows, such as uri_sans, are refused). */
+export const ISSUE_PARAMETERS: readonly string[] = Object.keys(PARAMETERS);
 export const ISSUE_EXAMPLE = 'vault:pki/issue/web?common_name=web.payments.svc&ttl=24h#certificate';
+
+/** Whether a Vault path is a role's issue endpoint, the one write Sidekey makes. */
+export function isIssuePath(path: string): boolean {
+  return ISSUE_PATH.test(path);
+}
 
 function isDnsName(name: string): boolean {
   return name.length <= 253 && DNS_NAME.test(name);
@@ -51,13 +58,13 @@ function ttlProblem(value: string): string | undefined {
 
 /** Why the `?parameters` of a vault: reference are refused, if they are (the declaration's `parameters` rule). */
 export function issueProblem(ref: SecretReference, params: ReadonlyMap<string, string>): string | undefined {
-  if (!ISSUE_PATH.test(ref.path)) return '?parameters issue a certificate, so the path must be <mount>/issue/<role>';
+  if (!isIssuePath(ref.path)) return '?parameters issue a certificate, so the path must be <mount>/issue/<role>';
   if (ref.version !== undefined) return 'a certificate has no @version: every issue makes a new one';
   if (ref.field !== undefined && !(CERT_FIELDS as readonly string[]).includes(ref.field))
     return `a certificate's #field is one of ${CERT_FIELDS.join(', ')}`;
   const unknown = [...params.keys()].filter((k) => PARAMETERS[k] === undefined);
   if (unknown.length > 0)
-    return `unknown parameter ${unknown.map((k) => `"${k}"`).join(', ')} (allowed: ${Object.keys(PARAMETERS).join(', ')})`;
+    return `unknown parameter ${unknown.map((k) => `"${k}"`).join(', ')} (allowed: ${ISSUE_PARAMETERS.join(', ')})`;
   if (!params.has('common_name')) return 'a certificate needs common_name';
   for (const [key, value] of params) {
     const problem = PARAMETERS[key]?.(value);
