@@ -66,6 +66,26 @@ export function readError(err: unknown): string {
   return code === 'EFBIG' ? (err as Error).message : (code ?? 'error');
 }
 
+/**
+ * The files the command-line paths name, in order; a path that cannot be read is reported on stderr and skipped.
+ * Returns whether every path could be read.
+ */
+export function expandPaths(paths: readonly string[], io: ManifestIo, visit: (file: string) => void): boolean {
+  let ok = true;
+  for (const path of paths) {
+    let files: readonly string[];
+    try {
+      files = io.expand(path);
+    } catch (err) {
+      io.stderr(`${path}: cannot read: ${readError(err)}\n`);
+      ok = false;
+      continue;
+    }
+    for (const file of files) visit(file);
+  }
+  return ok;
+}
+
 /** A `kind: List` stands for its items; anything else for itself. */
 export function expandList(manifest: unknown): readonly unknown[] {
   const m = manifest as { kind?: unknown; items?: unknown };

@@ -8,7 +8,7 @@ import { isMap, isScalar, isSeq, parseAllDocuments, Scalar } from 'yaml';
 import type { Document, Pair, YAMLMap } from 'yaml';
 import { TEMPLATE_PATHS, manifestName } from '../injector/workloads.ts';
 import { parseCommandLine } from './args.ts';
-import { processIo, readError } from './manifests.ts';
+import { expandPaths, processIo, readError } from './manifests.ts';
 import type { ManifestIo } from './manifests.ts';
 import { migrateAnnotations } from './migrate-annotations.ts';
 import type { AnnotationResult } from './migrate-annotations.ts';
@@ -236,24 +236,10 @@ export function run(argv: readonly string[], io: ManifestIo): number {
   const job = parseCli(argv, io);
   if (typeof job === 'number') return job;
   const counts: Counts = { manifests: 0, translated: 0, untranslated: 0 };
-  const outputs: Output[] = [];
-  let bad = false;
-  for (const path of job.paths) {
-    let files: readonly string[];
-    try {
-      files = io.expand(path);
-    } catch (err) {
-      io.stderr(`${path}: cannot read: ${readError(err)}\n`);
-      bad = true;
-      continue;
-    }
-    for (const file of files) {
-      const output = migrateFile(file, io, job, counts);
-      if (output === undefined) bad = true;
-      else outputs.push(output);
-    }
-  }
-  if (bad) {
+  const results: (Output | undefined)[] = [];
+  const readable = expandPaths(job.paths, io, (file) => results.push(migrateFile(file, io, job, counts)));
+  const outputs = results.filter((r) => r !== undefined);
+  if (!readable || outputs.length < results.length) {
     io.stderr('sidekey migrate: nothing written: fix the input above\n');
     return 2;
   }

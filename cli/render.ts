@@ -12,7 +12,7 @@ import { PARSE_OPTIONS, loadConfig, settingsUsage } from '../webhook/options.ts'
 import { reviewContext } from '../webhook/review.ts';
 import type { ReviewContext } from '../webhook/review.ts';
 import { parseCommandLine } from './args.ts';
-import { expandList, processIo, readError } from './manifests.ts';
+import { expandList, expandPaths, processIo, readError } from './manifests.ts';
 import type { ManifestIo } from './manifests.ts';
 
 export type Command = 'render' | 'lint';
@@ -184,17 +184,10 @@ export function run(command: Command, argv: readonly string[], io: RenderIo): nu
   const job = parseCli(command, argv, io);
   if (typeof job === 'number') return job;
   const outcome: Outcome = { manifests: [], failed: false, warned: false };
-  for (const path of job.paths) {
-    let files: readonly string[];
-    try {
-      files = io.expand(path);
-    } catch (err) {
-      io.stderr(`${path}: cannot read: ${readError(err)}\n`);
-      outcome.failed = true;
-      continue;
-    }
-    for (const file of files) renderFile(file, io, job, outcome);
-  }
+  const readable = expandPaths(job.paths, io, (file) => {
+    renderFile(file, io, job, outcome);
+  });
+  if (!readable) outcome.failed = true;
   if (command === 'lint') return outcome.failed || (job.strict && outcome.warned) ? 1 : 0;
   if (outcome.failed) return 1;
   if (job.output === 'json')
