@@ -134,13 +134,13 @@ export function planInjection(pod: Pod, request: AnnotationRequest, options: Mut
  */
 function backendUrls(backends: Backends, identity: PodIdentity): BackendUrl[] {
   const vault =
-    backends.config.vault === undefined ? [] : [{ what: 'the Vault address', url: backends.config.vault.addr }];
+    backends.config.vault === undefined ? [] : [{ what: "the Vault address's host", url: backends.config.vault.addr }];
   const aws =
     backends.config.aws === undefined
       ? []
       : identity.env.flatMap((e) =>
           e.name.startsWith('AWS_ENDPOINT_URL') && typeof e['value'] === 'string'
-            ? [{ what: `the AWS endpoint ${e.name}`, url: e['value'] }]
+            ? [{ what: `the ${e.name} host`, url: e['value'] }]
             : [],
         );
   return [...vault, ...aws];

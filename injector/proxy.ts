@@ -134,7 +134,7 @@ function internalHostEntry(host: string): string | undefined {
   return host.includes('.') ? undefined : host;
 }
 
-/** A backend URL the agent calls, and what to call it in a warning (`the Vault address`). */
+/** A backend URL the agent calls, and what to call its host in a warning (`the Vault address's host`). */
 export interface BackendUrl {
   readonly what: string;
   readonly url: string;
@@ -157,7 +157,7 @@ export function proxiedInternalHosts(backends: readonly BackendUrl[], proxy: Pro
     if (bypassesProxy(host, port, proxy.noProxy)) return [];
     const fix = entry === host ? host : `${host} or ${entry}`;
     return [
-      `the agent reaches ${what} ${text} through the proxy ${via}, although ${host} is a cluster-internal host: add ${fix} to config.proxy.noProxy for it to go direct`,
+      `${what} ${host} is cluster-internal, but the agent reaches it through the proxy ${via}: add ${fix} to config.proxy.noProxy`,
     ];
   });
 }
