@@ -9,6 +9,7 @@ import { parseAllDocuments, stringify } from 'yaml';
 import { TEMPLATE_PATHS } from '../injector/workloads.ts';
 import { reviewAdmission, reviewContext } from '../webhook/review.ts';
 import { webhookConfigSchema } from '../webhook/config.ts';
+import { reviewWorkload } from '../webhook/workload-review.ts';
 import { manifestFiles } from './manifests.ts';
 import { render, run as runCommand } from './render.ts';
 import type { RenderIo } from './render.ts';
@@ -206,6 +207,54 @@ void describe('sidekey render', () => {
     assert.equal(run(['--strict', '--aws-region', 'eu-west-1', 'w.yaml'], { 'w.yaml': warned }, 'lint').code, 1);
     assert.equal(run(['-o', 'json', WORKLOADS], {}, 'lint').code, 2);
     assert.equal(run([], {}, 'lint').code, 2);
+  });
+
+  void it('lint says of a missing AWS region what admission says: a workload warned, as /validate; a Pod refused, as /mutate', () => {
+    const annotations = { 'sidekey.io/inject': 'true', 'sidekey.io/secret-db': 'aws:prod/db#password' };
+    const spec = { securityContext: { runAsUser: 1000 }, containers: [{ name: 'web', image: 'nginx' }] };
+    const deployment = {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'web', namespace: 'shop' },
+      spec: { selector: { matchLabels: { app: 'web' } }, template: { metadata: { annotations }, spec } },
+    };
+    const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace: 'shop', annotations }, spec };
+    const ctx = reviewContext(webhookConfigSchema.parse({}));
+    const validate = reviewWorkload(
+      JSON.stringify({
+        apiVersion: 'admission.k8s.io/v1',
+        kind: 'AdmissionReview',
+        request: {
+          uid: 'wl-1',
+          kind: { group: 'apps', version: 'v1', kind: 'Deployment' },
+          namespace: 'shop',
+          operation: 'CREATE',
+          object: deployment,
+        },
+      }),
+      ctx,
+      'refuse',
+    );
+    const workloadAnswer = (validate.body as { response: { allowed: boolean; warnings?: string[] } }).response;
+    assert.equal(workloadAnswer.allowed, true);
+    const linted = run(['d.yaml'], { 'd.yaml': stringify(deployment) }, 'lint');
+    assert.equal(linted.code, 0, linted.err);
+    // The same warnings; admission responses cut each one short (Kubernetes' limit), lint prints it whole.
+    const lines = linted.err.trimEnd().split('\n');
+    const warnings = workloadAnswer.warnings ?? [];
+    assert.equal(lines.length, warnings.length, linted.err);
+    for (const [i, w] of warnings.entries())
+      assert.ok(lines[i]?.startsWith(`d.yaml: Deployment/web: warning: ${w.replace(/…$/, '')}`), lines[i]);
+    assert.match(linted.err, /no AWS region.*unless a webhook adds AWS_REGION/);
+    assert.equal(run(['--strict', 'd.yaml'], { 'd.yaml': stringify(deployment) }, 'lint').code, 1);
+
+    const mutate = reviewAdmission(JSON.stringify(podReview(pod, { uid: 'p-1', namespace: 'shop' })), ctx);
+    const podAnswer = (mutate.body as { response: { allowed: boolean; status?: { message: string } } }).response;
+    assert.equal(podAnswer.allowed, false);
+    const lintedPod = run(['p.yaml'], { 'p.yaml': stringify(pod) }, 'lint');
+    assert.equal(lintedPod.code, 1);
+    assert.match(lintedPod.err, /^p\.yaml: Pod\/p: annotation "sidekey\.io\/aws-region": no AWS region/);
+    assert.ok(podAnswer.status?.message.includes('no AWS region'), podAnswer.status?.message);
   });
 
   void it('answers usage errors in its own words, with the usage', () => {

@@ -6,7 +6,10 @@
 // unreadable input (lint --strict: a warning too), 2 usage or configuration.
 import { isScalar, parseAllDocuments, stringify, visit } from 'yaml';
 import type { Document } from 'yaml';
+import type { MutateResult } from '../injector/mutate.ts';
 import { formatProblem } from '../injector/problems.ts';
+import type { Problem } from '../injector/problems.ts';
+import { checkTemplate } from '../injector/template-check.ts';
 import { manifestName, mutateManifest } from '../injector/workloads.ts';
 import { PARSE_OPTIONS, loadConfig, settingsUsage } from '../webhook/options.ts';
 import { reviewContext } from '../webhook/review.ts';
@@ -35,7 +38,8 @@ ${settingsUsage()}
   lint: `usage: sidekey lint [options] -f FILE|DIR|- [-f ...]
 
 Checks the sidekey.io annotations of the manifests as the webhook would, printing only problems and
-warnings. Exit code 0 when all pass, 1 when one is refused (or, with --strict, warned about), 2 on a usage error.
+warnings: a workload as the check at apply does (a missing AWS region only warns: an identity webhook may
+add AWS_REGION to its pods), a Pod as pod admission does. Exit code 0 when all pass, 1 when one is refused (or, with --strict, warned about), 2 on a usage error.
 
 options:
 ${SOURCES}
@@ -55,6 +59,7 @@ const OPTIONS = {
 export type RenderIo = ManifestIo;
 
 interface Job {
+  readonly command: Command;
   readonly paths: readonly string[];
   readonly ctx: ReviewContext;
   readonly output: 'yaml' | 'json';
@@ -88,7 +93,7 @@ function parseCli(command: Command, argv: readonly string[], io: RenderIo): Job 
     io.stderr(`sidekey ${command}: ${loaded.error}\n`);
     return 2;
   }
-  return { paths, output, strict: values.strict === true, ctx: reviewContext(loaded.value) };
+  return { command, paths, output, strict: values.strict === true, ctx: reviewContext(loaded.value) };
 }
 
 interface Outcome {
@@ -125,7 +130,7 @@ function renderFile(file: string, io: RenderIo, job: Job, outcome: Outcome): voi
       const report = (line: string): void => {
         io.stderr(`${label}: ${manifestName(item)}: ${line}\n`);
       };
-      const rendered = renderManifest(item, job.ctx, report, outcome);
+      const rendered = renderManifest(item, job, report, outcome);
       if (rendered === undefined) outcome.failed = true;
       else outcome.manifests.push(rendered);
     }
@@ -154,13 +159,31 @@ function unquotedValues(doc: Document): string[] {
   return lines;
 }
 
+/** What admission says of a manifest: the problems that refuse it and the warnings it is admitted with. */
+interface Verdict {
+  readonly problems: readonly Problem[];
+  readonly warnings: readonly string[];
+}
+
+/**
+ * lint answers a workload as the validating webhook does (checkTemplate, the same rule): what pod creation may
+ * still add, an identity webhook's AWS_REGION, only warns. render answers as pod admission does: it prints the
+ * agent, which needs every setting now.
+ */
+function verdictOf(manifest: unknown, mutation: MutateResult, job: Job): Verdict {
+  const kind = (manifest as { kind?: unknown }).kind;
+  if (job.command === 'lint' && typeof kind === 'string' && kind !== 'Pod') {
+    const check = checkTemplate(kind, manifest, job.ctx);
+    if (check.kind === 'skipped') return { problems: [], warnings: [] };
+    return { problems: check.kind === 'denied' ? check.problems : [], warnings: check.warnings };
+  }
+  if (mutation.kind === 'skipped') return { problems: [], warnings: [] };
+  return { problems: mutation.kind === 'denied' ? mutation.problems : [], warnings: mutation.warnings };
+}
+
 /** The manifest to print, or undefined when it is refused; problems, warnings and notes go to `report`. */
-function renderManifest(
-  manifest: unknown,
-  ctx: ReviewContext,
-  report: (line: string) => void,
-  outcome: Outcome,
-): unknown {
+function renderManifest(manifest: unknown, job: Job, report: (line: string) => void, outcome: Outcome): unknown {
+  const { ctx } = job;
   const namespace = (manifest as { metadata?: { namespace?: unknown } }).metadata?.namespace;
   if (typeof namespace === 'string' && ctx.excludedNamespaces.has(namespace)) {
     if (mutateManifest(manifest, ctx).kind !== 'other')
@@ -169,13 +192,11 @@ function renderManifest(
   }
   const result = mutateManifest(manifest, ctx);
   if (result.kind === 'other') return manifest;
-  const mutation = result.result;
-  if (mutation.kind === 'denied') for (const p of mutation.problems) report(formatProblem(p));
-  if (mutation.kind !== 'skipped') {
-    for (const w of mutation.warnings) report(`warning: ${w}`);
-    if (mutation.warnings.length > 0) outcome.warned = true;
-  }
-  if (mutation.kind === 'denied') return undefined;
+  const { problems, warnings } = verdictOf(manifest, result.result, job);
+  for (const p of problems) report(formatProblem(p));
+  for (const w of warnings) report(`warning: ${w}`);
+  if (warnings.length > 0) outcome.warned = true;
+  if (problems.length > 0) return undefined;
   return result.kind === 'mutated' ? result.manifest : manifest;
 }
 

@@ -23,6 +23,8 @@ import { decideOwnership, effectiveUid } from './ownership.ts';
 import type { Ownership } from './ownership.ts';
 import type { Container, Pod } from './pod-shape.ts';
 import { PROBLEM_CODES, quote } from './problems.ts';
+import { proxiedInternalHosts } from './proxy.ts';
+import type { BackendUrl } from './proxy.ts';
 import type { Problem } from './problems.ts';
 import { quantityValue, scaleQuantity } from './quantity.ts';
 import { STOPPING_SIGNALS } from './reload.ts';
@@ -103,6 +105,7 @@ export function planInjection(pod: Pod, request: AnnotationRequest, options: Mut
   });
   out.problems.push(...backends.problems);
   out.warnings.push(...backends.warnings);
+  out.warnings.push(...proxiedInternalHosts(backendUrls(backends, identity), settings.proxy));
   const resources = chooseResources(request, settings, out);
   if (out.problems.length > 0) return { ok: false, problems: out.problems, warnings: out.warnings };
   const config = buildConfig({ pod, request, mode, ownership, backends, signalTarget });
@@ -123,6 +126,24 @@ export function planInjection(pod: Pod, request: AnnotationRequest, options: Mut
     },
     warnings: out.warnings,
   };
+}
+
+/**
+ * The URLs the agent calls: the Vault address, and the AWS endpoints the app container points its SDK at (copied
+ * to the agent with its identity env) when a file uses aws.
+ */
+function backendUrls(backends: Backends, identity: PodIdentity): BackendUrl[] {
+  const vault =
+    backends.config.vault === undefined ? [] : [{ what: "the Vault address's host", url: backends.config.vault.addr }];
+  const aws =
+    backends.config.aws === undefined
+      ? []
+      : identity.env.flatMap((e) =>
+          e.name.startsWith('AWS_ENDPOINT_URL') && typeof e['value'] === 'string'
+            ? [{ what: `the ${e.name} host`, url: e['value'] }]
+            : [],
+        );
+  return [...vault, ...aws];
 }
 
 function checkReservedNames(pod: Pod, out: Collector): void {

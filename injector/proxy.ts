@@ -4,6 +4,8 @@
 // Nothing else in the agent uses them: the reload POST to loopback and the EKS Pod Identity credential endpoint
 // always go direct. NO_PROXY is matched the way Node matches it, so entries are refused where Node would
 // silently ignore them (CIDR ranges), instead of sending the traffic of a private address to the proxy.
+// A pod whose Vault or AWS endpoint is a cluster-internal host the proxy would carry is admitted with a warning.
+import { BlockList, isIP } from 'node:net';
 import { z } from 'zod';
 import { parseHttpUrl } from './http-url.ts';
 import type { EnvVar } from './pod-shape.ts';
@@ -54,7 +56,7 @@ export const proxySchema = z
       .array(noProxyEntry)
       .max(200)
       .describe(
-        'Hosts the agents reach directly (env NO_PROXY, comma-joined): an exact host or IP, .domain or *.domain for subdomains (a bare domain matches only itself), optional :port, or *. No CIDR ranges. List a Vault on a private network, e.g. [vault.vault.svc, .svc.cluster.local, 10.0.12.7].',
+        'Hosts the agents reach directly (env NO_PROXY, comma-joined): an exact host or IP, .domain or *.domain for subdomains (a bare domain matches only itself), optional :port, or *. No CIDR ranges. List a Vault on a private network, e.g. [vault.vault.svc, .svc.cluster.local, 10.0.12.7]; a pod whose Vault address or AWS endpoint is a cluster-internal host (*.svc, *.svc.cluster.local, a single-label name, a private IP) left out is admitted with a warning.',
       )
       .default([]),
   })
@@ -72,4 +74,90 @@ export function proxyEnv(proxy: ProxySettings): EnvVar[] {
     ...(proxy.httpProxy === undefined ? [] : [{ name: 'HTTP_PROXY', value: proxy.httpProxy }]),
     ...(proxy.noProxy.length === 0 ? [] : [{ name: 'NO_PROXY', value: proxy.noProxy.join(',') }]),
   ];
+}
+
+/**
+ * Whether the agent's HTTP client (Node's proxyEnv) goes to host:port directly for these NO_PROXY entries, as
+ * Node matches them: `*`, the host or host:port exactly, `.domain` (the domain and its subdomains), `*.domain`
+ * (its subdomains), an IPv4 range `a-b`. `port` is the URL's, or its scheme's default.
+ */
+export function bypassesProxy(host: string, port: string, noProxy: readonly string[]): boolean {
+  const name = host.toLowerCase();
+  return noProxy.some((raw) => {
+    const entry = raw.trim().toLowerCase();
+    if (entry === '*' || entry === name || entry === `${name}:${port}`) return true;
+    if (entry.startsWith('.') && (name === entry.slice(1) || name.endsWith(entry))) return true;
+    if (entry.startsWith('*.') && name.endsWith(entry.slice(1))) return true;
+    const [start, end, ...rest] = entry.split('-');
+    return rest.length === 0 && start !== undefined && end !== undefined && inIpv4Range(name, start, end);
+  });
+}
+
+function ipv4Number(ip: string): number {
+  return ip.split('.').reduce((n, octet) => n * 256 + Number(octet), 0);
+}
+
+function inIpv4Range(host: string, start: string, end: string): boolean {
+  if (isIP(host) !== 4 || isIP(start) !== 4 || isIP(end) !== 4) return false;
+  const n = ipv4Number(host);
+  return n >= ipv4Number(start) && n <= ipv4Number(end);
+}
+
+/** Private, loopback, link-local and shared (CGNAT, pod networks) ranges. */
+const PRIVATE_RANGES = new BlockList();
+for (const [net, prefix] of [
+  ['10.0.0.0', 8],
+  ['172.16.0.0', 12],
+  ['192.168.0.0', 16],
+  ['100.64.0.0', 10],
+  ['127.0.0.0', 8],
+  ['169.254.0.0', 16],
+] as const)
+  PRIVATE_RANGES.addSubnet(net, prefix, 'ipv4');
+for (const [net, prefix] of [
+  ['fc00::', 7],
+  ['fe80::', 10],
+  ['::1', 128],
+] as const)
+  PRIVATE_RANGES.addSubnet(net, prefix, 'ipv6');
+
+/**
+ * The NO_PROXY entry to suggest for a host a proxy outside the cluster most likely cannot reach (a Service
+ * name, a single-label name, a private IP), or undefined for any other host: external hosts behind a proxy
+ * are the normal case.
+ */
+function internalHostEntry(host: string): string | undefined {
+  const family = isIP(host);
+  if (family !== 0) return PRIVATE_RANGES.check(host, family === 4 ? 'ipv4' : 'ipv6') ? host : undefined;
+  if (host.endsWith('.svc')) return '.svc';
+  if (host.endsWith('.svc.cluster.local')) return '.cluster.local';
+  return host.includes('.') ? undefined : host;
+}
+
+/** A backend URL the agent calls, and what to call its host in a warning (`the Vault address's host`). */
+export interface BackendUrl {
+  readonly what: string;
+  readonly url: string;
+}
+
+/**
+ * Warnings for backend URLs whose host is cluster-internal yet goes through the proxy (not in noProxy): often
+ * unintended, and a proxy outside the cluster cannot resolve a Service name. The pod is still admitted.
+ */
+export function proxiedInternalHosts(backends: readonly BackendUrl[], proxy: ProxySettings): string[] {
+  return backends.flatMap(({ what, url: text }) => {
+    if (!URL.canParse(text)) return [];
+    const url = new URL(text);
+    const via = url.protocol === 'https:' ? proxy.httpsProxy : url.protocol === 'http:' ? proxy.httpProxy : undefined;
+    // URL keeps IPv6 hosts in brackets; Node matches NO_PROXY against the address without them.
+    const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+    const entry = internalHostEntry(host);
+    if (via === undefined || entry === undefined) return [];
+    const port = url.port === '' ? (url.protocol === 'https:' ? '443' : '80') : url.port;
+    if (bypassesProxy(host, port, proxy.noProxy)) return [];
+    const fix = entry === host ? host : `${host} or ${entry}`;
+    return [
+      `${what} ${host} is cluster-internal, but the agent reaches it through the proxy ${via}: add ${fix} to config.proxy.noProxy`,
+    ];
+  });
 }

@@ -108,7 +108,7 @@ void describe('alert rules and dashboard', () => {
   void test('promtool check rules accepts the PrometheusRule', () => {
     const r = promtool(['check', 'rules', rulesFile]);
     assert.equal(r.status, 0, r.output);
-    assert.match(r.output, /SUCCESS: 9 rules found/);
+    assert.match(r.output, /SUCCESS: 10 rules found/);
   });
 
   void test('every dashboard query is valid PromQL', () => {
@@ -138,6 +138,7 @@ void describe('alert rules and dashboard', () => {
       'sidekey_agent_certificate_expiry_timestamp_seconds',
       'sidekey_webhook_admissions_total',
       'sidekey_webhook_admission_duration_seconds_bucket',
+      'sidekey_webhook_workload_checks_total',
       'sidekey_webhook_tls_certificate_expiry_timestamp_seconds',
     ]) {
       assert.ok(covered.has(name), `nothing watches ${name}`);
@@ -250,6 +251,9 @@ void describe('alert rules and dashboard', () => {
           series('up', { job: JOB, namespace: NAMESPACE }, '1x10 0x20'),
           series('sidekey_webhook_admissions_total', { ...webhook, result: 'invalid' }, '0x10 0+5x30'),
           series('sidekey_webhook_admissions_total', { ...webhook, result: 'injected' }, '0+100x40'),
+          // Workload checks answered "invalid" from t=10m, beside a steady stream of denials.
+          series('sidekey_webhook_workload_checks_total', { ...webhook, result: 'invalid' }, '0x10 0+2x30'),
+          series('sidekey_webhook_workload_checks_total', { ...webhook, result: 'denied' }, '0+20x40'),
           series('sidekey_webhook_tls_reloads_total', { ...webhook, outcome: 'failure' }, '0x5 1x30'),
           series('sidekey_webhook_tls_reloads_total', { ...webhook, outcome: 'success' }, '0+1x40'),
           // Every admission between 0.25 s and 1 s: the 99th percentile is near 1 s, over the 0.5 s threshold.
@@ -297,6 +301,18 @@ void describe('alert rules and dashboard', () => {
               ),
             ],
           },
+          { eval_time: '9m', alertname: 'SidekeyWorkloadChecksFailing', exp_alerts: [] },
+          {
+            eval_time: '30m',
+            alertname: 'SidekeyWorkloadChecksFailing',
+            exp_alerts: [
+              firing(
+                'SidekeyWorkloadChecksFailing',
+                { ...webhook, severity: 'warning' },
+                'The Sidekey webhook in sidekey-system cannot check workloads at apply: they are applied unchecked',
+              ),
+            ],
+          },
           { eval_time: '3m', alertname: 'SidekeyWebhookTlsReloadFailures', exp_alerts: [] },
           {
             eval_time: '8m',
@@ -334,6 +350,14 @@ void describe('alert rules and dashboard', () => {
             ],
           },
         ],
+      },
+      {
+        // Workload checks doing their job: denials and warnings at a high rate are not a fault.
+        interval: '1m',
+        input_series: ['passed', 'skipped', 'denied', 'warned'].map((result) =>
+          series('sidekey_webhook_workload_checks_total', { ...webhook, result }, '0+50x60'),
+        ),
+        alert_rule_test: [{ eval_time: '50m', alertname: 'SidekeyWorkloadChecksFailing', exp_alerts: [] }],
       },
     ];
     const file = join(scratch, 'rules.test.yaml');
