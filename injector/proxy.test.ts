@@ -28,6 +28,8 @@ const CASES: readonly (readonly [readonly string[], string])[] = [
   [['other', '*'], 'http://vault:8200/'],
   [['other'], 'http://vault:8200/'],
   [['[::1]'], 'http://[::1]:8200/'],
+  [['::1'], 'http://[::1]:8200/'],
+  [['fd00::7'], 'http://[fd00::7]:8200/'],
 ];
 
 let proxy: EgressProxy;

@@ -15,10 +15,11 @@ const PROXY_URL_PATTERN = /^https?:\/\/[^\s/?#@]+\/?$/;
 
 /**
  * One NO_PROXY entry as Node's proxy support matches it: `*` (everything), a host or IP (exactly), `.domain`
- * or `*.domain` (the domain's subdomains), each optionally `:port`; IPv6 in brackets.
+ * or `*.domain` (the domain's subdomains), each optionally `:port`; or an IPv6 address, bare (Node compares the
+ * address without brackets, so a bracketed entry would never match).
  */
 export const NO_PROXY_ENTRY =
-  /^(\*|(\*?\.)?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?)$/;
+  /^(\*|(\*?\.)?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*(:[0-9]{1,5})?|[0-9A-Fa-f]{0,4}(:[0-9A-Fa-f]{0,4}){2,7}(\.[0-9]+){0,3})$/;
 
 function proxyUrl(which: string): z.ZodString {
   return z
@@ -45,6 +46,11 @@ const noProxyEntry = z
         code: 'custom',
         message: `"${entry.slice(0, 64)}" is a CIDR range, which the agent's HTTP client (Node) does not match: list the addresses, or a domain suffix such as .svc`,
       });
+    else if (entry.startsWith('['))
+      ctx.addIssue({
+        code: 'custom',
+        message: `"${entry.slice(0, 64)}" has brackets, which the agent's HTTP client (Node) does not match: write the IPv6 address bare, e.g. ::1, without a port`,
+      });
   })
   .regex(NO_PROXY_ENTRY, 'must be *, a host or IP, or .domain / *.domain for its subdomains, optionally with :port');
 
@@ -56,7 +62,7 @@ export const proxySchema = z
       .array(noProxyEntry)
       .max(200)
       .describe(
-        'Hosts the agents reach directly (env NO_PROXY, comma-joined): an exact host or IP, .domain or *.domain for subdomains (a bare domain matches only itself), optional :port, or *. No CIDR ranges. List a Vault on a private network, e.g. [vault.vault.svc, .svc.cluster.local, 10.0.12.7]; a pod whose Vault address or AWS endpoint is a cluster-internal host (*.svc, *.svc.cluster.local, a single-label name, a private IP) left out is admitted with a warning.',
+        'Hosts the agents reach directly (env NO_PROXY, comma-joined): an exact host or IP (IPv6 bare, without brackets), .domain or *.domain for subdomains (a bare domain matches only itself), optional :port, or *. No CIDR ranges. List a Vault on a private network, e.g. [vault.vault.svc, .svc.cluster.local, 10.0.12.7]; a pod whose Vault address or AWS endpoint is a cluster-internal host (*.svc, *.svc.cluster.local, a single-label name, a private IP) left out is admitted with a warning.',
       )
       .default([]),
   })

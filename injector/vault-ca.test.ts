@@ -126,10 +126,14 @@ void describe('proxy', () => {
       /"10.0.0.0\/8" is a CIDR range, which the agent's HTTP client \(Node\) does not match/,
     );
     assert.match(configError('proxy:\n  noProxy: ["vault.*"]\n'), /must be \*, a host or IP, or .domain/);
+    assert.match(
+      configError('proxy:\n  noProxy: ["[::1]:8200"]\n'),
+      /"\[::1\]:8200" has brackets, which the agent's HTTP client \(Node\) does not match: write the IPv6 address bare/,
+    );
     const ok = loadConfig({
       flags: { config: 'v.yaml' },
       env: {},
-      readFile: () => 'proxy:\n  httpProxy: http://proxy.corp:3128\n  noProxy: ["*.svc", "[::1]:8200", "10.0.0.7"]\n',
+      readFile: () => 'proxy:\n  httpProxy: http://proxy.corp:3128\n  noProxy: ["*.svc", "::1", "10.0.0.7"]\n',
     });
     assert.ok(ok.ok, ok.ok ? '' : ok.error);
   });
