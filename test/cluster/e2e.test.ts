@@ -4,7 +4,7 @@
 // TokenReview), moto and PostgreSQL. One cluster for the whole file; scenarios run in order.
 import { CreateSecretCommand, PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { X509Certificate, createPrivateKey, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +13,7 @@ import { fingerprint } from '../../devkit/apps/secrets-dir.ts';
 import type { Status } from '../../devkit/apps/secrets-dir.ts';
 import { assertNoLeak } from '../support/no-leak.ts';
 import { parseAgentStatus } from '../../agent/status-schema.ts';
+import { sample } from '../../agent/testdata/agent-process.ts';
 import { MOTO_ACCOUNT, startMoto } from '../../devkit/backends/moto.ts';
 import type { MotoHandle } from '../../devkit/backends/moto.ts';
 import { READ_ALL_POLICY, startOpenBao } from '../../devkit/backends/openbao.ts';
@@ -29,6 +30,8 @@ import type { HostFootprint } from './footprint.ts';
 import { NODE_BIN, PROJECT_ROOT, clusterLayout } from './layout.ts';
 import { importProjectImages } from './project-images.ts';
 import {
+  APP_UID,
+  appFiles,
   appStatus,
   appTemplate,
   apply,
@@ -36,10 +39,12 @@ import {
   createNamespace,
   deploymentManifest,
   getJson,
+  inApp,
   podLogs,
   podManifest,
   readyPod,
   restartCounts,
+  servedSerial,
   serviceAccountKubeconfig,
   sidekeyStatus,
   sleep,
@@ -61,6 +66,9 @@ const REFRESH_MS = 10_000;
 /** Absorbs scheduling on a loaded 2-core test machine in the one timed promise (rotation within refresh + 2 s). */
 const RUN_MARGIN_MS = 3000;
 const ROTATIONS = 3;
+/** Where the Vault scenario's app serves TLS with its issued certificate. */
+const TLS_PORT = 8443;
+const CERT_FILES = ['tls.crt', 'tls.key', 'ca.crt'];
 const FILE_STORE_IN_AGENT = '/sidekey/file-store';
 const log = (line: string): void => void process.stderr.write(`[cluster-e2e] ${line}\n`);
 
@@ -258,8 +266,11 @@ void describe('e2e on a real Kubernetes', { timeout: 30 * 60_000 }, () => {
     assertNoLeak([await podLogs(cluster, NS, name)], [f1, f2]);
   });
 
-  void test('Vault: kubernetes auth checked by the real TokenReview; a Deployment pod (generateName) is injected and a KV v2 rotation of a field and a two-field template reaches the app with one SIGHUP', async () => {
+  void test('Vault: kubernetes auth checked by the real TokenReview; a Deployment pod (generateName) is injected and a KV v2 rotation of a field and a two-field template reaches the app with one SIGHUP; a PKI certificate, its key and CA from one issue are served by the app and re-issued before expiry with one more SIGHUP', async () => {
     await bao.writePolicy('read-all', READ_ALL_POLICY);
+    // PKI: a root CA, a role for the namespace's service names with a short max_ttl, and the one write Sidekey makes.
+    const rootCa = await bao.setupPki('pki', { role: 'payments', allowedDomains: [`${NS}.svc`], maxTtl: '5m' });
+    await bao.writePolicy('pki-payments', 'path "pki/issue/payments" { capabilities = ["update"] }');
     await boundServiceAccount(
       cluster,
       { namespace: NS, name: 'vault-reviewer' },
@@ -271,7 +282,7 @@ void describe('e2e on a real Kubernetes', { timeout: 30 * 60_000 }, () => {
     ).trim();
     written.push(reviewerJwt);
     const apiserver = { host: cluster.server, caPem: cluster.caPem, reviewerJwt };
-    await bao.configureKubernetesAuth(apiserver, 'e2e', ['read-all'], [NS, 'payments']);
+    await bao.configureKubernetesAuth(apiserver, 'e2e', ['read-all', 'pki-payments'], [NS, 'payments']);
     await bao.configureKubernetesAuth(apiserver, 'reports', ['read-all'], [NS, 'reports']);
     for (const sa of ['payments', 'reports', 'billing'])
       await apply(cluster, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: sa, namespace: NS } });
@@ -280,6 +291,8 @@ void describe('e2e on a real Kubernetes', { timeout: 30 * 60_000 }, () => {
     written.push(v1, v2);
     const template = 'postgres://{{ .username }}:{{ .password }}@db/app';
     const url = (password: string): string => `postgres://payments:${password}@db/app`;
+    const serviceName = `payments.${NS}.svc`;
+    const issue = `vault:pki/issue/payments?common_name=${serviceName}&ttl=1m`;
     await bao.api('POST', 'secret/data/payments/db', { data: { username: 'payments', password: v1 } });
     await apply(
       cluster,
@@ -288,6 +301,8 @@ void describe('e2e on a real Kubernetes', { timeout: 30 * 60_000 }, () => {
         'payments',
         appTemplate({
           serviceAccount: 'payments',
+          // The stand-in app serves TLS with tls.crt and tls.key, and swaps in the new pair at each reload.
+          env: { APP_TLS_PORT: String(TLS_PORT) },
           annotations: {
             inject: 'true',
             refresh: REFRESH,
@@ -295,6 +310,10 @@ void describe('e2e on a real Kubernetes', { timeout: 30 * 60_000 }, () => {
             'secret-password': 'vault:secret/payments/db#password',
             'secret-db-url': 'vault:secret/payments/db',
             'template-db-url': template,
+            // One issue for the three files; the shortest ttl admission takes, so re-issued at about 40 s.
+            'secret-tls.crt': `${issue}#certificate`,
+            'secret-tls.key': `${issue}#private_key`,
+            'secret-ca.crt': `${issue}#issuing_ca`,
           },
         }),
       ),
@@ -310,20 +329,89 @@ void describe('e2e on a real Kubernetes', { timeout: 30 * 60_000 }, () => {
       (s: Status): boolean =>
         s.files.password?.sha256 === fingerprint(password) && s.files['db-url']?.sha256 === fingerprint(url(password));
     const first = await waitForStatus(cluster, { namespace: NS, name }, 'the first values', both(v1), 30_000);
-    assert.equal(first.files.password?.mode, '0400', "the app's own file, read-only");
+    assert.equal(first.uid, APP_UID);
+    assert.deepEqual(
+      ['password', ...CERT_FILES].map((f) => [f, first.files[f]?.mode, first.files[f]?.uid]),
+      ['password', ...CERT_FILES].map((f) => [f, '0400', APP_UID]),
+      "the app's own files, read-only",
+    );
+    const tlsCrt = (s: Status): string | undefined => s.files['tls.crt']?.sha256;
     await bao.api('POST', 'secret/data/payments/db', { data: { username: 'payments', password: v2 } });
     const next = await waitForStatus(cluster, { namespace: NS, name }, 'the rotated values', both(v2), 30_000);
     assert.deepEqual(
-      [next.pid, next.reloads, next.reasons.at(-1)],
-      [first.pid, first.reloads + 1, 'SIGHUP'],
-      'same process, one reload for both files',
+      [next.pid, next.reloads, next.reasons.at(-1), tlsCrt(next)],
+      [first.pid, first.reloads + 1, 'SIGHUP', tlsCrt(first)],
+      'same process, one reload for both files (and the certificate not re-issued yet)',
+    );
+
+    const appPod = { namespace: NS, name };
+    /** The certificate files as the app read them at `seen`, checked with node:crypto; the key joins the leak scan. */
+    const issued = async (seen: Status): Promise<X509Certificate> => {
+      const files = await appFiles(cluster, appPod, CERT_FILES);
+      assert.deepEqual(
+        CERT_FILES.map((f) => fingerprint(files[f] ?? '')),
+        CERT_FILES.map((f) => seen.files[f]?.sha256),
+        'the bytes read out are those the app loaded',
+      );
+      const key = files['tls.key'] ?? '';
+      written.push(key, ...pemBody(key));
+      const cert = new X509Certificate(files['tls.crt'] ?? '');
+      const ca = new X509Certificate(rootCa);
+      assert.ok(cert.checkPrivateKey(createPrivateKey(key)), 'the key belongs to the certificate');
+      assert.equal(files['ca.crt']?.trim(), rootCa.trim(), "ca.crt is the pki mount's root");
+      assert.ok(cert.checkIssued(ca) && cert.verify(ca.publicKey), 'the CA issued the certificate');
+      assert.equal(cert.subject, `CN=${serviceName}`);
+      assert.equal(
+        await servedSerial(cluster, appPod, { port: TLS_PORT, servername: serviceName, caFile: 'ca.crt' }),
+        cert.serialNumber,
+        'the app serves it to a client that trusts only ca.crt and asks for the service name',
+      );
+      return cert;
+    };
+    const cert = await issued(next);
+    // The agent issues again at about 2/3 of the 1m lifetime (+ jitter): some 40 s after the pod started.
+    const renewed = await waitForStatus(
+      cluster,
+      appPod,
+      'a re-issued certificate',
+      (s) => tlsCrt(s) !== tlsCrt(next),
+      60_000,
+    );
+    assert.deepEqual(
+      [renewed.pid, renewed.reloads, renewed.reasons.at(-1), CERT_FILES.map((f) => renewed.files[f]?.mode)],
+      [first.pid, next.reloads + 1, 'SIGHUP', CERT_FILES.map(() => '0400')],
+      'same process, one reload for the three files',
+    );
+    const reissued = await issued(renewed);
+    assert.notEqual(reissued.serialNumber, cert.serialNumber);
+    assert.ok(reissued.validToDate > cert.validToDate, 'the new certificate ends later');
+    assert.ok(Date.now() < cert.validToDate.getTime(), 'the new certificate arrived before the old one expired');
+
+    const shown = await sidekeyStatus(cluster.layout.kubeconfig, ['-n', NS, name, '-o', 'json']);
+    assert.equal(shown.code, 0, shown.stderr);
+    const agentStatus = parseAgentStatus(
+      JSON.stringify((JSON.parse(shown.stdout) as { pods: { status?: unknown }[] }).pods[0]?.status),
+    );
+    assert.ok(agentStatus.ok, agentStatus.ok ? '' : agentStatus.error);
+    assert.deepEqual(
+      CERT_FILES.map((f) => {
+        const file = agentStatus.value.files.find((s) => s.name === f);
+        return [f, file?.version?.replaceAll(':', '').toUpperCase(), file?.certificate?.expiresAt];
+      }),
+      CERT_FILES.map((f) => [f, reissued.serialNumber, reissued.validToDate.toISOString()]),
+      'sidekey status shows the serial and the expiry of the certificate the app serves',
+    );
+    const metrics = await cluster.kubectl(['get', '--raw', `/api/v1/namespaces/${NS}/pods/${name}:8099/proxy/metrics`]);
+    assert.equal(
+      sample(metrics, 'sidekey_agent_certificate_expiry_timestamp_seconds{file="tls.crt"}'),
+      reissued.validToDate.getTime() / 1000,
     );
     assert.deepEqual(
       Object.values(await restartCounts(cluster, NS, name)),
       [0, 0],
       'no restart of the agent or the app',
     );
-    assertNoLeak([await podLogs(cluster, NS, name)], [v1, v2]);
+    assertNoLeak([await podLogs(cluster, NS, name), shown.stdout, shown.stderr, metrics], written);
   });
 
   // A Vault behind a private CA. OpenBao -dev-tls makes its own CA and a server certificate for localhost,
@@ -600,21 +688,9 @@ void describe('e2e on a real Kubernetes', { timeout: 30 * 60_000 }, () => {
       ),
     );
     await readyPod(cluster, NS, 'reports');
+    const reports = { namespace: NS, name: 'reports' };
     const login = async (): Promise<{ user: string; password: string }> => {
-      const url = new URL(
-        await cluster.kubectl([
-          'exec',
-          'reports',
-          '-n',
-          NS,
-          '-c',
-          'app',
-          '--',
-          '/nodejs/bin/node',
-          '-e',
-          'process.stdout.write(require("fs").readFileSync("/var/run/secrets/sidekey/db-url", "utf8"))',
-        ]),
-      );
+      const url = new URL((await appFiles(cluster, reports, ['db-url']))['db-url'] ?? '');
       const credential = { user: decodeURIComponent(url.username), password: decodeURIComponent(url.password) };
       written.push(credential.password);
       return credential;
@@ -623,11 +699,7 @@ void describe('e2e on a real Kubernetes', { timeout: 30 * 60_000 }, () => {
     // The app's URL points at PostgreSQL as pods reach it; the stand-in app has no client, so the pod opens the
     // connection and the test logs in with the same login to the same server.
     const reach = `require("net").connect(${pgExposed.port}, "${pgExposed.host}").on("connect", () => { process.stdout.write("open"); process.exit(0); })`;
-    assert.equal(
-      await cluster.kubectl(['exec', 'reports', '-n', NS, '-c', 'app', '--', '/nodejs/bin/node', '-e', reach]),
-      'open',
-      "the pod reaches PostgreSQL at the URL's address",
-    );
+    assert.equal(await inApp(cluster, reports, reach), 'open', "the pod reaches PostgreSQL at the URL's address");
     assert.equal(await pg.query('SELECT current_user', first), first.user, 'the issued login connects');
     const issuedAt = Date.now();
     await sleep(ttl * 1000);
@@ -638,13 +710,7 @@ void describe('e2e on a real Kubernetes', { timeout: 30 * 60_000 }, () => {
       'the lease was renewed',
     );
     assert.equal((await appStatus(cluster, NS, 'reports')).reloads, 0, 'a renewal changes nothing for the app');
-    const next = await waitForStatus(
-      cluster,
-      { namespace: NS, name: 'reports' },
-      'a new login',
-      (s) => s.reloads === 1,
-      (maxTtl + 10) * 1000,
-    );
+    const next = await waitForStatus(cluster, reports, 'a new login', (s) => s.reloads === 1, (maxTtl + 10) * 1000);
     assert.ok(Date.now() - issuedAt < maxTtl * 1000, 'the new login arrived before the old one reached its max TTL');
     assert.equal(next.reasons.at(-1), 'SIGHUP');
     const second = await login();
@@ -958,6 +1024,11 @@ const CRASHING_CLIENT = `
   process.stdout.write('forwarding\\n');
   setInterval(() => undefined, 60_000);
 `;
+
+/** The base64 lines of a PEM block: what a log line quoting it (newlines escaped) would show. */
+function pemBody(pem: string): string[] {
+  return pem.split('\n').filter((line) => line !== '' && !line.startsWith('-----'));
+}
 
 /** A distinctive test value (never printed: the tests compare fingerprints and scan logs for it). */
 function secretValue(label: string): string {

@@ -196,6 +196,59 @@ export async function waitForStatus(
   return seen as Status;
 }
 
+/** Where the stand-in app reads its files (the agent's default mount in the app container). */
+export const APP_SECRETS_DIR = '/var/run/secrets/sidekey';
+
+/** Runs a Node script in the app container, as the app's user (the image has no shell); resolves to its stdout. */
+export async function inApp(
+  cluster: Cluster,
+  pod: { namespace: string; name: string },
+  script: string,
+  args: readonly string[] = [],
+): Promise<string> {
+  return cluster.kubectl([
+    'exec',
+    pod.name,
+    '-n',
+    pod.namespace,
+    '-c',
+    'app',
+    '--',
+    '/nodejs/bin/node',
+    '-e',
+    script,
+    ...args,
+  ]);
+}
+
+/**
+ * The named files of the app's secrets directory, read in the app container as the app reads them. They hold
+ * secrets: callers compare them and add them to the leak scan, never print them.
+ */
+export async function appFiles(
+  cluster: Cluster,
+  pod: { namespace: string; name: string },
+  names: readonly string[],
+): Promise<Record<string, string>> {
+  const script = `const fs = require("fs"); process.stdout.write(JSON.stringify(Object.fromEntries(process.argv.slice(1).map((n) => [n, fs.readFileSync(${JSON.stringify(APP_SECRETS_DIR)} + "/" + n, "utf8")]))))`;
+  return JSON.parse(await inApp(cluster, pod, script, names)) as Record<string, string>;
+}
+
+/**
+ * The serial number (hex, as node:crypto prints it) of the certificate the app serves on `port`, as a client in the
+ * pod sees it that trusts only the CA file `caFile` of the secrets directory and asks for `servername`: the
+ * handshake fails unless that CA issued the certificate for that name.
+ */
+export async function servedSerial(
+  cluster: Cluster,
+  pod: { namespace: string; name: string },
+  tls: { port: number; servername: string; caFile: string },
+): Promise<string> {
+  const options = `{ host: "127.0.0.1", port: ${tls.port}, servername: ${JSON.stringify(tls.servername)}, ca: require("fs").readFileSync(${JSON.stringify(`${APP_SECRETS_DIR}/${tls.caFile}`)}) }`;
+  const script = `const s = require("tls").connect(${options}, () => { process.stdout.write(s.getPeerX509Certificate().serialNumber); s.destroy(); }); s.on("error", (e) => { process.stderr.write(String(e.code ?? e.message)); process.exit(1); });`;
+  return inApp(cluster, pod, script);
+}
+
 /** Every container's log of a pod (agent included), for the leak scan. */
 export async function podLogs(cluster: Cluster, namespace: string, pod: string): Promise<string> {
   return cluster.kubectl(['logs', pod, '-n', namespace, '--all-containers', '--prefix']);
